@@ -1,0 +1,131 @@
+import * as core from '@actions/core';
+import { spawn } from 'node:child_process';
+import { UserError } from './errors.js';
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the command's standard input. */
+  input?: string | Buffer;
+  /** Log title; the command runs inside a log group with it (default: the command line). */
+  group?: string;
+  /** Do not echo the command's output to the log (it is still captured). */
+  silent?: boolean;
+  /** Resolve instead of throwing when the command exits non-zero. */
+  allowFailure?: boolean;
+  /** What to say when the command is not installed, e.g. "install the Debian package makepkg". */
+  missingHint?: string;
+  /** How many lines of output a failure message carries (default 20). */
+  tailLines?: number;
+  /** Kill the command after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved in the order they came. */
+  output: string;
+}
+
+/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
+export class ExecError extends UserError {
+  override name = 'ExecError';
+  constructor(
+    message: string,
+    readonly result: ExecResult,
+  ) {
+    super(message);
+  }
+}
+
+/** The last `count` non-empty lines of `text`. */
+export function tailOf(text: string, count: number): string {
+  return text
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join('\n');
+}
+
+function quoteForLog(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function commandLine(command: string, args: readonly string[]): string {
+  return [command, ...args].map(quoteForLog).join(' ');
+}
+
+/**
+ * Runs a command from an argument array (never through a shell), in its own log group, and
+ * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
+ */
+export async function exec(
+  command: string,
+  args: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  const line = commandLine(command, args);
+  const title = options.group ?? line;
+  return core.group(title, async () => {
+    if (options.group) core.info(`[command]${line}`);
+    return execQuiet(command, args, options);
+  });
+}
+
+/** Like exec, without opening a log group (for use inside a group of the caller's). */
+export function execQuiet(
+  command: string,
+  args: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs,
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const output: Buffer[] = [];
+    const collect = (sink: Buffer[], echo: NodeJS.WriteStream) => (chunk: Buffer) => {
+      sink.push(chunk);
+      output.push(chunk);
+      if (!options.silent) echo.write(chunk);
+    };
+    child.stdout.on('data', collect(stdout, process.stdout));
+    child.stderr.on('data', collect(stderr, process.stdout));
+    child.stdin.on('error', () => undefined); // a command that does not read its input
+    child.stdin.end(options.input ?? '');
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') {
+        const hint = options.missingHint ? `: ${options.missingHint}` : '';
+        reject(new UserError(`The command "${command}" is not installed${hint}.`));
+      } else {
+        reject(error);
+      }
+    });
+    child.on('close', (code, signal) => {
+      const result: ExecResult = {
+        code: code ?? 128,
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+        output: Buffer.concat(output).toString(),
+      };
+      if (result.code === 0 || options.allowFailure) {
+        resolve(result);
+        return;
+      }
+      const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
+      const tail = tailOf(
+        result.stderr.trim() ? result.stderr : result.output,
+        options.tailLines ?? 20,
+      );
+      reject(
+        new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result),
+      );
+    });
+  });
+}

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** Where an action may put temporary things: the runner's temp dir, else the system's. */
+export function tempRoot(): string {
+  return process.env.RUNNER_TEMP || os.tmpdir();
+}
+
+/** A new directory only its owner can enter (mode 0700). */
+export async function makePrivateTempDir(prefix: string): Promise<string> {
+  await fs.mkdir(tempRoot(), { recursive: true });
+  const dir = await fs.mkdtemp(path.join(tempRoot(), `${prefix}-`));
+  await fs.chmod(dir, 0o700);
+  return dir;
+}
+
+/** Runs `work` with a private temp dir that is removed afterwards, whatever happens. */
+export async function withPrivateTempDir<T>(
+  prefix: string,
+  work: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await makePrivateTempDir(prefix);
+  try {
+    return await work(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A sibling path for writing before a rename: same directory, so the rename is atomic. */
+export function temporarySibling(target: string): string {
+  const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
+}
+
+/** Writes a file completely under a temporary name, then renames it into place. */
+export async function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const temporary = temporarySibling(target);
+  try {
+    await fs.writeFile(temporary, data, { mode });
+    await fs.chmod(temporary, mode);
+    await fs.rename(temporary, target);
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Produces `target` (a file or a directory) by letting `produce` write a temporary sibling,
+ * then renaming it into place; on failure the temporary is removed and `target` is untouched.
+ */
+export async function produceAtomically<T>(
+  target: string,
+  produce: (temporary: string) => Promise<T>,
+): Promise<T> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const temporary = temporarySibling(target);
+  try {
+    const result = await produce(temporary);
+    await fs.rename(temporary, target);
+    return result;
+  } catch (error) {
+    await fs.rm(temporary, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function exists(target: string): Promise<boolean> {
+  try {
+    await fs.lstat(target);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `dir` is absent or an empty directory. */
+export async function isAbsentOrEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(dir)).length === 0;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** Total bytes of the regular files under `dir` (hard links counted once). */
+export async function directorySize(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (current: string): Promise<void> => {
+    for (const entry of await fs.readdir(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      if (entry.isDirectory()) {
+        await walk(full);
+      } else if (entry.isFile()) {
+        const stat = await fs.lstat(full);
+        const id = `${stat.dev}:${stat.ino}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          total += stat.size;
+        }
+      }
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,183 @@
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { UserError } from './errors.js';
+
+/**
+ * A deterministic tar writer for a root directory: the same tree gives the same bytes on every
+ * run and machine. Entries are sorted by name, owners are numeric, mtimes can be clamped, hard
+ * links and symlinks are kept, device nodes and sockets are left out, and no entry can name a
+ * path outside the root (the walk never follows a symlink). Long names use POSIX pax headers.
+ */
+export interface TarOptions {
+  /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
+  mtimeClamp?: number;
+  /** `preserve`: the files' numeric owners; `root`: every entry owned by 0:0. */
+  owners: 'preserve' | 'root';
+  /** Relative paths (no leading `./`, directories without the trailing `/`) to leave out. */
+  exclude?: (relativePath: string) => boolean;
+}
+
+const BLOCK = 512;
+
+/** Regular file, hard link, symlink, directory, FIFO, pax extended header. */
+type EntryType = '0' | '1' | '2' | '5' | '6' | 'x';
+
+interface Header {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  type: EntryType;
+  linkName?: string;
+}
+
+function writeString(block: Buffer, offset: number, length: number, value: string): void {
+  block.write(value, offset, length, 'utf8');
+}
+
+function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
+  block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body) + 1;
+  while (String(length).length + Buffer.byteLength(body) !== length) {
+    length = String(length).length + Buffer.byteLength(body);
+  }
+  return `${length}${body}`;
+}
+
+function fitsUstar(value: string, length: number): boolean {
+  return Buffer.byteLength(value) <= length && /^[\x20-\x7e]*$/.test(value);
+}
+
+function headerBlock(header: Header): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  writeString(block, 0, 100, header.name);
+  writeOctal(block, 100, 8, header.mode);
+  writeOctal(block, 108, 8, header.uid);
+  writeOctal(block, 116, 8, header.gid);
+  writeOctal(block, 124, 12, header.size);
+  writeOctal(block, 136, 12, header.mtime);
+  block.fill(' ', 148, 156);
+  block.write(header.type, 156, 1, 'ascii');
+  writeString(block, 157, 100, header.linkName ?? '');
+  block.write('ustar\0', 257, 6, 'ascii');
+  block.write('00', 263, 2, 'ascii');
+  writeOctal(block, 329, 8, 0);
+  writeOctal(block, 337, 8, 0);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return block;
+}
+
+function padding(size: number): Buffer {
+  const rest = size % BLOCK;
+  return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+}
+
+/** The header blocks of one entry: a pax header first when a name does not fit ustar. */
+function headerBlocks(header: Header): Buffer[] {
+  const records: string[] = [];
+  if (!fitsUstar(header.name, 100)) records.push(paxRecord('path', header.name));
+  if (header.linkName !== undefined && !fitsUstar(header.linkName, 100)) {
+    records.push(paxRecord('linkpath', header.linkName));
+  }
+  const main = headerBlock({
+    ...header,
+    name: records.length ? truncateUtf8(header.name, 100) : header.name,
+    linkName: header.linkName === undefined ? undefined : truncateUtf8(header.linkName, 100),
+  });
+  if (records.length === 0) return [main];
+  const body = Buffer.from(records.join(''), 'utf8');
+  const pax = headerBlock({
+    name: truncateUtf8(`PaxHeaders/${path.posix.basename(header.name)}`, 100),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime: header.mtime,
+    type: 'x',
+  });
+  return [pax, body, padding(body.length), main];
+}
+
+function truncateUtf8(value: string, bytes: number): string {
+  const buffer = Buffer.from(value, 'utf8');
+  return buffer.length <= bytes ? value : buffer.subarray(0, bytes).toString('latin1');
+}
+
+function byName(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** The tar stream of `root`, as a sequence of buffers ending with the two zero blocks. */
+export async function* tarStream(root: string, options: TarOptions): AsyncGenerator<Buffer> {
+  const firstPathOfInode = new Map<string, string>();
+  const mtimeOf = (seconds: number): number =>
+    options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
+
+  async function* walk(relativeDir: string): AsyncGenerator<Buffer> {
+    const names = (await fs.readdir(path.join(root, relativeDir))).sort(byName);
+    for (const name of names) {
+      const relative = relativeDir ? `${relativeDir}/${name}` : name;
+      if (options.exclude?.(relative)) continue;
+      const full = path.join(root, relative);
+      const stat = await fs.lstat(full);
+      const base = {
+        mode: stat.mode & 0o7777,
+        uid: options.owners === 'root' ? 0 : stat.uid,
+        gid: options.owners === 'root' ? 0 : stat.gid,
+        mtime: mtimeOf(Math.floor(stat.mtimeMs / 1000)),
+        size: 0,
+      };
+      if (stat.isDirectory()) {
+        yield* headerBlocks({ ...base, name: `${relative}/`, type: '5' });
+        yield* walk(relative);
+      } else if (stat.isSymbolicLink()) {
+        const target = await fs.readlink(full);
+        yield* headerBlocks({ ...base, name: relative, type: '2', linkName: target });
+      } else if (stat.isFile()) {
+        const inode = `${stat.dev}:${stat.ino}`;
+        const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
+        if (first !== undefined) {
+          yield* headerBlocks({ ...base, name: relative, type: '1', linkName: first });
+          continue;
+        }
+        if (stat.nlink > 1) firstPathOfInode.set(inode, relative);
+        const content = await fs.readFile(full);
+        yield* headerBlocks({ ...base, name: relative, type: '0', size: content.length });
+        yield content;
+        yield padding(content.length);
+      } else if (stat.isFIFO()) {
+        yield* headerBlocks({ ...base, name: relative, type: '6' });
+      }
+      // Device nodes and sockets are never written: a root image must not carry them.
+    }
+  }
+
+  yield* walk('');
+  yield Buffer.alloc(BLOCK * 2);
+}
+
+/** Writes the tar of `root` to `file`. */
+export async function writeTar(root: string, file: string, options: TarOptions): Promise<void> {
+  await pipeline(Readable.from(tarStream(root, options)), createWriteStream(file));
+}
+
+/** SOURCE_DATE_EPOCH from the environment, when set; a value that is not seconds is an error. */
+export function sourceDateEpoch(): number | undefined {
+  const value = process.env.SOURCE_DATE_EPOCH?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) {
+    throw new UserError(`SOURCE_DATE_EPOCH "${value}" is not a number of seconds since 1970.`);
+  }
+  return Number(value);
+}

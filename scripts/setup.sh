@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian 12 / Ubuntu 24.04 machine to where the demo and the tests run:
+# installs the Debian packages that are missing (as root, or through sudo) and runs `npm ci`
+# when node_modules does not match package-lock.json. Safe to run again: it does only what is
+# missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The real tools the actions drive and the tests run against (see shared TOOLS.md).
+packages=(
+  pacman-package-manager makepkg arch-install-scripts libarchive-tools fakeroot
+  mercurial git build-essential gcc-multilib zstd xz-utils file
+  docker-registry skopeo umoci podman runc apache2-utils
+  xorriso genisoimage
+  openssh-server openssh-client
+  etcd-server etcd-client
+  debootstrap util-linux procps iproute2 curl ca-certificates
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$package")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+    --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's pacman has no database directory of its own.
+[ -d /var/lib/pacman ] || { [ "$(id -u)" -eq 0 ] && mkdir -p /var/lib/pacman; } || true
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi

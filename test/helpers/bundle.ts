@@ -1,0 +1,30 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * Runs dist/<action>/index.js the way the runner does: INPUT_* variables (with the action.yml
+ * defaults), GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. Returns exit code, log and outputs.
+ */
+export function runBundle(
+  action: string,
+  inputs: Record<string, string>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<LocalRunResult> {
+  return runActionLocally({
+    actionDir: path.join(projectRoot, 'actions', action),
+    bundle: path.join(projectRoot, 'dist', action, 'index.js'),
+    inputs,
+    env,
+  });
+}
+
+/** The `::error::` lines of a run's log (what the runner shows as the step's failure). */
+export function errorLines(log: string): string[] {
+  return log
+    .split('\n')
+    .filter((line) => line.startsWith('::error'))
+    .map((line) => line.replace(/^::error[^:]*::/, ''));
+}

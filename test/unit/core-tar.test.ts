@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { sha256File } from '../../actions/core/src/files.js';
+import { writeTar } from '../../actions/core/src/tar.js';
+
+let work: string;
+
+async function makeTree(root: string): Promise<void> {
+  await fs.mkdir(path.join(root, 'usr/bin'), { recursive: true });
+  await fs.mkdir(path.join(root, 'etc'), { recursive: true });
+  await fs.writeFile(path.join(root, 'usr/bin/app'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  await fs.chmod(path.join(root, 'usr/bin/app'), 0o4755);
+  await fs.link(path.join(root, 'usr/bin/app'), path.join(root, 'usr/bin/app-again'));
+  await fs.symlink('/usr/bin/app', path.join(root, 'etc/app-link'));
+  const longDir = path.join(root, 'usr/share', 'd'.repeat(80), 'e'.repeat(80));
+  await fs.mkdir(longDir, { recursive: true });
+  await fs.writeFile(path.join(longDir, 'ünïcode-file'), 'x');
+}
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'tar-test-'));
+});
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('deterministic tar', () => {
+  test('same tree in two places gives the same bytes; tar reads every entry back', async () => {
+    const [a, b] = [path.join(work, 'a'), path.join(work, 'b')];
+    await makeTree(a);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // different mtimes
+    await makeTree(b);
+    const options = { owners: 'root' as const, mtimeClamp: 1_700_000_000 };
+    await writeTar(a, path.join(work, 'a.tar'), options);
+    await writeTar(b, path.join(work, 'b.tar'), options);
+    expect(await sha256File(path.join(work, 'a.tar'))).toBe(
+      await sha256File(path.join(work, 'b.tar')),
+    );
+
+    const listing = execFileSync('tar', ['--numeric-owner', '-tvf', path.join(work, 'a.tar')], {
+      encoding: 'utf8',
+    });
+    expect(listing).toMatch(/^-rwsr-xr-x 0\/0 .* usr\/bin\/app$/m);
+    expect(listing).toMatch(/^hrwsr-xr-x 0\/0 .* usr\/bin\/app-again link to usr\/bin\/app$/m);
+    expect(listing).toMatch(/^lrwxrwxrwx 0\/0 .* etc\/app-link -> \/usr\/bin\/app$/m);
+    expect(listing).toContain(`${'e'.repeat(80)}/ünïcode-file`);
+    expect(listing).toMatch(/ 2023-11-14 /);
+
+    const names = listing
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(/\s+/)[5]);
+    expect(names).toEqual([...names].sort());
+
+    const extracted = path.join(work, 'x');
+    await fs.mkdir(extracted);
+    execFileSync('tar', ['-xf', path.join(work, 'a.tar'), '-C', extracted]);
+    const app = await fs.stat(path.join(extracted, 'usr/bin/app'));
+    const again = await fs.stat(path.join(extracted, 'usr/bin/app-again'));
+    expect(app.ino).toBe(again.ino);
+    expect(await fs.readFile(path.join(extracted, 'usr/bin/app'), 'utf8')).toBe(
+      '#!/bin/sh\necho hi\n',
+    );
+  });
+
+  test('preserved owners stay numeric', async () => {
+    const root = path.join(work, 'owned');
+    await fs.mkdir(root);
+    await fs.writeFile(path.join(root, 'f'), 'x');
+    await fs.chown(path.join(root, 'f'), 4242, 4343);
+    await writeTar(root, path.join(work, 'owned.tar'), { owners: 'preserve' });
+    const listing = execFileSync('tar', ['--numeric-owner', '-tvf', path.join(work, 'owned.tar')], {
+      encoding: 'utf8',
+    });
+    expect(listing).toMatch(/4242\/4343 .* f$/m);
+  });
+});
