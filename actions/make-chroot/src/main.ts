@@ -1,0 +1,356 @@
+import * as core from '@actions/core';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { InputError, UserError } from '../../core/src/errors.js';
+import {
+  directorySize,
+  exists,
+  humanBytes,
+  isAbsentOrEmptyDir,
+  produceAtomically,
+  sha256File,
+  temporarySibling,
+  withPrivateTempDir,
+} from '../../core/src/files.js';
+import {
+  MANIFEST_PATH_IN_ROOT,
+  readAppInfo,
+  type AppInfo,
+  type Manifest,
+} from '../../core/src/manifest.js';
+import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import {
+  clampInstallDates,
+  describeTargetProblems,
+  makeLocalRepo,
+  pacmanConf,
+  parseScriptletFailures,
+  queryInstalled,
+  resolveTargets,
+  runPacman,
+  syncDatabases,
+  type InstalledPackage,
+  type PacmanRepo,
+} from '../../core/src/pacman.js';
+import { readPackageInfo } from '../../core/src/pkginfo.js';
+import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
+import {
+  INPUT_REPO_NAME,
+  defaultRoot,
+  getInputs,
+  installArgs,
+  installTargets,
+  noExtractFor,
+  repositories,
+  type Inputs,
+} from './inputs.js';
+
+interface PackageFile {
+  file: string;
+  name: string;
+  version: string;
+  app?: AppInfo;
+}
+
+/** makes-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
+export function checkPrivileges(uid: number | undefined = process.getuid?.()): void {
+  if (uid !== undefined && uid !== 0) {
+    throw new UserError(
+      'make-chroot must run as root (uid 0): pacman installs files owned by root with their ' +
+        'modes. Run the job as root (a root container, or sudo), or under fakeroot.',
+    );
+  }
+}
+
+async function readPackageFiles(inputs: Inputs): Promise<PackageFile[]> {
+  const files: PackageFile[] = [];
+  for (const file of inputs['package-files']) {
+    if (!(await exists(file))) {
+      throw new InputError('package-files', `${file} does not exist.`);
+    }
+    const info = await readPackageInfo(file);
+    if (info.arch !== 'any' && info.arch !== inputs.arch) {
+      throw new InputError(
+        'package-files',
+        `${path.basename(file)} is built for ${info.arch}, not for arch ${inputs.arch}.`,
+      );
+    }
+    if (files.some((other) => other.name === info.name)) {
+      throw new InputError('package-files', `two files hold the package ${info.name}.`);
+    }
+    files.push({ file, name: info.name, version: info.version, app: await readAppInfo(file) });
+  }
+  return files;
+}
+
+/** The manifest's `app` (pure): the named app, else the first package file build-package made. */
+export function appOf(
+  appName: string | undefined,
+  packageFiles: readonly PackageFile[],
+  installed: readonly InstalledPackage[],
+): AppInfo | undefined {
+  const named = appName?.includes('/') ? appName.split('/').pop() : appName;
+  const candidate =
+    named === undefined
+      ? packageFiles.find((file) => file.app !== undefined)
+      : packageFiles.find((file) => file.name === named);
+  const name = named ?? candidate?.app?.name;
+  if (name === undefined) return undefined;
+  const package_ = installed.find((entry) => entry.name === name);
+  if (!package_) {
+    throw new InputError('app', `"${name}" is not among the installed packages.`);
+  }
+  const info = candidate?.app ?? { name, version: package_.version, vcs: 'none' as const };
+  return { ...info, name, version: package_.version };
+}
+
+function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The manifest (pure). */
+export function makeManifest(
+  arch: string,
+  app: AppInfo | undefined,
+  installed: readonly InstalledPackage[],
+  created: Date,
+): Manifest {
+  const manifest: Manifest = {
+    schemaVersion: 1,
+    arch,
+    packages: installed.map(({ name, version, arch: packageArch, installedSize }) => ({
+      name,
+      version,
+      arch: packageArch,
+      installedSize,
+    })),
+    created: isoSeconds(created),
+  };
+  if (app) manifest.app = app;
+  return manifest;
+}
+
+function describeRepo(repo: PacmanRepo): string {
+  return `${repo.name} (${repo.servers.join(', ')})`;
+}
+
+async function removeIfEmpty(dir: string): Promise<void> {
+  try {
+    await fs.rmdir(dir);
+  } catch {
+    // not empty, or absent
+  }
+}
+
+interface Made {
+  installed: InstalledPackage[];
+  manifest: Manifest;
+  scriptletFailures: string[];
+}
+
+/** Installs into `rootDir` (the temporary sibling of the output root). */
+async function makeRoot(
+  inputs: Inputs,
+  packageFiles: PackageFile[],
+  rootDir: string,
+  work: string,
+): Promise<Made> {
+  await fs.mkdir(rootDir, { recursive: true, mode: 0o755 });
+  await fs.chmod(rootDir, 0o755);
+  const dbPath = path.join(rootDir, 'var/lib/pacman');
+  await fs.mkdir(dbPath, { recursive: true });
+
+  let inputRepoDir: string | undefined;
+  if (packageFiles.length > 0) {
+    inputRepoDir = path.join(work, 'input-repo');
+    await makeLocalRepo(
+      inputRepoDir,
+      INPUT_REPO_NAME,
+      packageFiles.map((entry) => entry.file),
+    );
+  }
+  const repos = repositories(inputs, inputRepoDir);
+  for (const repo of inputs.repos) {
+    const dir = repo.servers[0]?.startsWith('file://') ? repo.servers[0].slice(7) : undefined;
+    if (dir !== undefined && !(await exists(path.join(dir, `${repo.name}.db`)))) {
+      throw new InputError(
+        'repos',
+        `${dir} has no ${repo.name}.db: it is not a pacman repository named ${repo.name} (make one with repo-add).`,
+      );
+    }
+  }
+  if (repos.length === 0) {
+    throw new InputError('repos', 'no repository to install from: give repos, or a mirror.');
+  }
+  for (const sub of ['cache', 'hooks']) await fs.mkdir(path.join(work, sub));
+  const configFile = path.join(work, 'pacman.conf');
+  await fs.writeFile(
+    configFile,
+    pacmanConf({
+      rootDir,
+      dbPath,
+      cacheDir: path.join(work, 'cache'),
+      hookDir: path.join(work, 'hooks'),
+      logFile: path.join(work, 'pacman.log'),
+      gpgDir: inputs['gpg-dir'],
+      arch: inputs.arch,
+      sigLevel: inputs['signature-level'],
+      localFileSigLevel: 'Optional',
+      noExtract: noExtractFor(inputs.strip),
+      repos,
+    }),
+  );
+  core.info(`Repositories, in order: ${repos.map(describeRepo).join('; ')}`);
+
+  await syncDatabases(configFile);
+  const targets = installTargets(
+    inputs,
+    packageFiles.map((entry) => entry.name),
+  );
+  const plan = await core.group('Resolve the packages', async () => {
+    const resolved = await resolveTargets(configFile, targets);
+    if (resolved.problems) {
+      throw new UserError(describeTargetProblems(resolved.problems, repos.map(describeRepo)));
+    }
+    for (const entry of resolved.packages)
+      core.info(`${entry.name} ${entry.version} (${entry.repo})`);
+    return resolved.packages;
+  });
+
+  const result = await runPacman(configFile, installArgs(targets), {
+    group: `Install ${plan.length} packages`,
+  });
+  const scriptletFailures = parseScriptletFailures(result.stdout);
+
+  // The sync databases are this run's working state, never part of the root.
+  await fs.rm(path.join(dbPath, 'sync'), { recursive: true, force: true });
+  const installed = await queryInstalled(rootDir, dbPath);
+  const epoch = sourceDateEpoch();
+  if (epoch !== undefined) await clampInstallDates(dbPath, epoch);
+  if (!inputs['keep-package-db']) {
+    await fs.rm(path.join(dbPath, 'local'), { recursive: true, force: true });
+    await removeIfEmpty(dbPath);
+    await removeIfEmpty(path.dirname(dbPath));
+  }
+  const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+  const manifest = makeManifest(
+    inputs.arch,
+    appOf(inputs.app, packageFiles, installed),
+    installed,
+    created,
+  );
+  const manifestFile = path.join(rootDir, MANIFEST_PATH_IN_ROOT);
+  await fs.mkdir(path.dirname(manifestFile), { recursive: true });
+  await fs.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  return { installed, manifest, scriptletFailures };
+}
+
+function reportScriptletFailures(failures: readonly string[], allow: boolean): void {
+  if (failures.length === 0) return;
+  const message =
+    `The install scriptlet of ${failures.join(', ')} could not run in the root ` +
+    '(pacman printed "call to execv failed": the root has no shell for it).';
+  if (allow) {
+    core.warning(`${message} Continuing because allow-scriptlet-failures is true.`);
+    return;
+  }
+  throw new UserError(
+    `${message} Add the shell (e.g. bash) to packages, or set allow-scriptlet-failures: true.`,
+  );
+}
+
+export async function run(): Promise<void> {
+  const inputs = getInputs();
+  checkPrivileges();
+  const root = inputs.root ?? defaultRoot(inputs.arch);
+  if (!(await isAbsentOrEmptyDir(root))) {
+    throw new InputError('root', `${root} is not empty; give an empty or absent directory.`);
+  }
+  if (inputs.tarball !== undefined && path.resolve(inputs.tarball).startsWith(`${root}/`)) {
+    throw new InputError('tarball', 'must not be inside the root.');
+  }
+  const packageFiles = await core.group('Read the package files', () => readPackageFiles(inputs));
+
+  let made: Made;
+  let rootMade = false;
+  try {
+    made = await withPrivateTempDir('make-chroot', (work) =>
+      produceAtomically(root, async (temporary) => {
+        const result = await makeRoot(inputs, packageFiles, temporary, work);
+        reportScriptletFailures(result.scriptletFailures, inputs['allow-scriptlet-failures']);
+        return result;
+      }),
+    );
+    rootMade = true;
+
+    const sizeBytes = await directorySize(root);
+    let tarballSha: string | undefined;
+    if (inputs.tarball !== undefined) {
+      const tarball = inputs.tarball;
+      tarballSha = await core.group('Write the tarball', async () => {
+        const temporary = temporarySibling(tarball);
+        try {
+          await fs.mkdir(path.dirname(tarball), { recursive: true });
+          await writeTar(root, temporary, { owners: 'preserve', mtimeClamp: sourceDateEpoch() });
+          const digest = await sha256File(temporary);
+          await fs.rename(temporary, tarball);
+          core.info(`${tarball}: sha256 ${digest}`);
+          return digest;
+        } catch (error) {
+          await fs.rm(temporary, { force: true });
+          throw error;
+        }
+      });
+    }
+
+    const packagesText = made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n');
+    setOutputs({
+      root,
+      tarball: inputs.tarball ?? '',
+      'tarball-sha256': tarballSha ?? '',
+      manifest: path.join(root, MANIFEST_PATH_IN_ROOT),
+      packages: packagesText,
+      'size-bytes': sizeBytes,
+      'package-count': made.installed.length,
+    });
+
+    const totalInstalled = made.installed.reduce((sum, entry) => sum + entry.installedSize, 0);
+    const largest = [...made.installed]
+      .sort((a, b) => b.installedSize - a.installedSize || (a.name < b.name ? -1 : 1))
+      .slice(0, 10);
+    const facts: Array<[string, string]> = [
+      ['Root', root],
+      ['Arch', inputs.arch],
+      ['Preset', inputs.preset],
+      ['Packages', String(made.installed.length)],
+      ['Size on disk', `${humanBytes(sizeBytes)} (${sizeBytes} bytes)`],
+      ['Installed size of the packages', `${humanBytes(totalInstalled)} (${totalInstalled} bytes)`],
+    ];
+    if (made.manifest.app)
+      facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
+    if (inputs.tarball !== undefined)
+      facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
+    await writeSummary('make-chroot', facts, [
+      {
+        title: 'Packages',
+        headers: ['Package', 'Version', 'Arch', 'Installed size'],
+        rows: made.installed.map((entry) => [
+          entry.name,
+          entry.version,
+          entry.arch,
+          humanBytes(entry.installedSize),
+        ]),
+      },
+      {
+        title: 'Largest packages',
+        headers: ['Package', 'Installed size'],
+        rows: largest.map((entry) => [entry.name, humanBytes(entry.installedSize)]),
+      },
+    ]);
+  } catch (error) {
+    // Nothing half-made stays where a later step would take it for good.
+    if (rootMade) await fs.rm(root, { recursive: true, force: true });
+    if (inputs.tarball !== undefined && rootMade) await fs.rm(inputs.tarball, { force: true });
+    throw error;
+  }
+}
