@@ -1,0 +1,362 @@
+import { stringify } from 'yaml';
+import {
+  DOCKER_DAEMON_JSON,
+  ETCD_UNIT,
+  FLEET_CONF,
+  IP6TABLES_RULES,
+  IPTABLES_RULES,
+  REGISTRY_UNIT,
+  SSHD_CONFIG,
+} from '../../core/src/cloud-config-audit.js';
+import type { Pinned, Role, Settings } from './inputs.js';
+
+/**
+ * Pure: settings + role → the cloud-config text (coreos-cloudinit format, UNDERSCORE keys, see
+ * DESIGN.md). Same settings, same bytes.
+ */
+
+export const ACTION_VERSION = '1.0.0';
+export const INSTALLER_PATH = '/opt/arch-core/bin/arch-core-install';
+export const FLEET_SOCKET_PATH = '/var/run/fleet.sock';
+
+interface Unit {
+  name: string;
+  mask?: boolean;
+  enable?: boolean;
+  command?: string;
+  content?: string;
+  drop_ins?: Array<{ name: string; content: string }>;
+}
+
+interface WriteFile {
+  path: string;
+  permissions: string;
+  owner: string;
+  content: string;
+}
+
+function lines(...text: string[]): string {
+  return `${text.join('\n')}\n`;
+}
+
+export function sshdConfig(): string {
+  return lines(
+    '# arch-core lock-down (point 2): public keys only, no root, only the core user.',
+    'Subsystem sftp internal-sftp',
+    'ClientAliveInterval 180',
+    'UseDNS no',
+    'UsePAM yes',
+    'PrintLastLog no',
+    'PrintMotd no',
+    'PermitRootLogin no',
+    'AllowUsers core',
+    'AuthenticationMethods publickey',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitEmptyPasswords no',
+  );
+}
+
+/** The installer every machine runs from a oneshot unit: download, check sha256, install. */
+export function installerScript(): string {
+  return lines(
+    '#!/bin/bash',
+    '# arch-core-install NAME URL SHA256 MEMBER...: installs pinned release binaries into /opt/bin',
+    '# once their archive matches SHA256 (Flatcar ships neither fleet nor etcd). Idempotent.',
+    'set -euo pipefail',
+    'name=$1 url=$2 sha256=$3',
+    'shift 3',
+    'marker="/opt/arch-core/installed/$name-$sha256"',
+    '[ -e "$marker" ] && exit 0',
+    'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX)',
+    'trap \'rm -rf "$work"\' EXIT',
+    'curl --fail --silent --show-error --location --retry 5 --retry-delay 5 --output "$work/archive.tar.gz" "$url"',
+    'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet; then',
+    '  echo "arch-core-install: $url does not match sha256 $sha256; nothing installed" >&2',
+    '  exit 1',
+    'fi',
+    'tar -xzf "$work/archive.tar.gz" -C "$work" --no-same-owner',
+    'mkdir -p /opt/bin /opt/arch-core/installed',
+    'for member in "$@"; do',
+    '  found=$(find "$work" -type f -name "$member" | head -n 1)',
+    '  [ -n "$found" ] || { echo "arch-core-install: no $member in $url" >&2; exit 1; }',
+    '  install -m 0755 "$found" "/opt/bin/.$member.new"',
+    '  mv -f "/opt/bin/.$member.new" "/opt/bin/$member"',
+    'done',
+    'rm -f "/opt/arch-core/installed/$name-"*',
+    'touch "$marker"',
+  );
+}
+
+function installerUnit(what: string, pinned: Pinned, members: string[]): string {
+  return lines(
+    '[Unit]',
+    `Description=Install ${what} ${pinned.version} (pinned by sha256; arch-core)`,
+    'Wants=network-online.target',
+    'After=network-online.target',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=${INSTALLER_PATH} ${what} ${pinned.url} ${pinned.sha256} ${members.join(' ')}`,
+    'Restart=on-failure',
+    'RestartSec=30s',
+  );
+}
+
+export function etcdUnit(settings: Settings): string {
+  const client = `http://${settings.masterAddress}:${settings.etcdClientPort}`;
+  const peer = `http://127.0.0.1:${settings.etcdPeerPort}`;
+  return lines(
+    '[Unit]',
+    '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and',
+    '# loopback only, no [Install] section: deploy-fleet starts it for an update and stops it after.',
+    `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`,
+    'Requires=arch-core-install-etcd.service',
+    'After=arch-core-install-etcd.service network-online.target',
+    '',
+    '[Service]',
+    'Type=notify',
+    'DynamicUser=yes',
+    'StateDirectory=arch-core-etcd',
+    'ExecStart=/opt/bin/etcd \\',
+    '  --name=master \\',
+    '  --data-dir=/var/lib/arch-core-etcd \\',
+    '  --enable-v2=true \\',
+    `  --listen-client-urls=${client},http://127.0.0.1:${settings.etcdClientPort} \\`,
+    `  --advertise-client-urls=${client} \\`,
+    `  --listen-peer-urls=${peer} \\`,
+    `  --initial-advertise-peer-urls=${peer} \\`,
+    `  --initial-cluster=master=${peer} \\`,
+    '  --initial-cluster-state=new',
+    'Restart=on-failure',
+    'RestartSec=5s',
+    'LimitNOFILE=40000',
+  );
+}
+
+export function registryUnit(settings: Settings): string {
+  const address = `${settings.masterAddress}:${settings.registryPort}`;
+  return lines(
+    '[Unit]',
+    '# arch-core lock-down (points 7, 8): listens on the private address only; no [Install]',
+    '# section: deploy-fleet starts it for an update and stops it after.',
+    'Description=Image registry for the cluster (arch-core; runs only during updates)',
+    'Requires=docker.service',
+    'After=docker.service',
+    '',
+    '[Service]',
+    'ExecStartPre=-/usr/bin/docker rm --force arch-core-registry',
+    'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\',
+    `  --env REGISTRY_HTTP_ADDR=${address} \\`,
+    '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\',
+    '  --volume /var/lib/arch-core-registry:/var/lib/registry \\',
+    `  ${settings.registryImage}`,
+    'ExecStop=/usr/bin/docker stop arch-core-registry',
+    'Restart=on-failure',
+    'RestartSec=5s',
+  );
+}
+
+export function fleetConf(settings: Settings, role: Role): string {
+  const metadata = [['role', role] as [string, string], ...settings.fleetMetadata[role]]
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+  return lines(
+    '# fleetd (arch-core lock-down, point 5): the API is served only on the unix socket',
+    `# ${FLEET_SOCKET_PATH} (fleet.socket); etcd is the master's, reachable during updates.`,
+    `etcd_servers=["http://${settings.masterAddress}:${settings.etcdClientPort}"]`,
+    'etcd_request_timeout=3.0',
+    `metadata="${metadata}"`,
+  );
+}
+
+export function fleetSocket(): string {
+  return lines(
+    '[Unit]',
+    'Description=fleet API on a unix socket only (no TCP API; arch-core)',
+    '',
+    '[Socket]',
+    `ListenStream=${FLEET_SOCKET_PATH}`,
+    'SocketMode=0660',
+    'SocketUser=root',
+    'SocketGroup=core',
+    '',
+    '[Install]',
+    'WantedBy=sockets.target',
+  );
+}
+
+export function fleetService(settings: Settings): string {
+  return lines(
+    '[Unit]',
+    `Description=fleet ${settings.fleet.version} (polls the master's etcd; arch-core)`,
+    'Wants=network-online.target',
+    'Requires=arch-core-install-fleet.service fleet.socket',
+    'After=arch-core-install-fleet.service fleet.socket network-online.target',
+    '',
+    '[Service]',
+    `ExecStart=/opt/bin/fleetd -config=${FLEET_CONF}`,
+    'Restart=always',
+    'RestartSec=10s',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+  );
+}
+
+export function iptablesRules(settings: Settings, role: Role): string {
+  const rules = [
+    '# arch-core lock-down (point 9): SSH and application ports are the only public ports.',
+    '*filter',
+    ':INPUT DROP [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    '-A INPUT -i lo -j ACCEPT',
+    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A INPUT -p icmp -j ACCEPT',
+    `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+  ];
+  if (role === 'master') {
+    const side = settings.privateInterface
+      ? `-i ${settings.privateInterface} -d ${settings.masterAddress}/32`
+      : `-d ${settings.masterAddress}/32`;
+    rules.push(
+      `-A INPUT ${side} -p tcp -m tcp --dport ${settings.etcdClientPort} -j ACCEPT`,
+      `-A INPUT ${side} -p tcp -m tcp --dport ${settings.registryPort} -j ACCEPT`,
+    );
+  }
+  for (const entry of settings.applicationPorts) {
+    rules.push(
+      `-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`,
+    );
+  }
+  rules.push('COMMIT');
+  return lines(...rules);
+}
+
+export function ip6tablesRules(settings: Settings): string {
+  const rules = [
+    '# arch-core lock-down (point 9): the cluster speaks IPv4; IPv6 lets in SSH and applications.',
+    '*filter',
+    ':INPUT DROP [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    '-A INPUT -i lo -j ACCEPT',
+    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A INPUT -p ipv6-icmp -j ACCEPT',
+    '-A INPUT -d fe80::/64 -p udp -m udp --dport 546 -j ACCEPT',
+    `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+  ];
+  for (const entry of settings.applicationPorts) {
+    rules.push(
+      `-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`,
+    );
+  }
+  rules.push('COMMIT');
+  return lines(...rules);
+}
+
+function file(path: string, content: string, permissions = '0644'): WriteFile {
+  return { path, permissions, owner: 'root:root', content };
+}
+
+/** The cloud-config object for one role (key order is the output order). */
+export function cloudConfigObject(settings: Settings, role: Role): Record<string, unknown> {
+  const files: WriteFile[] = [
+    file(SSHD_CONFIG, sshdConfig(), '0600'),
+    file(INSTALLER_PATH, installerScript(), '0755'),
+    file(FLEET_CONF, fleetConf(settings, role)),
+    file(
+      DOCKER_DAEMON_JSON,
+      `${JSON.stringify({ 'insecure-registries': [`${settings.masterAddress}:${settings.registryPort}`] }, null, 2)}\n`,
+    ),
+    file(IPTABLES_RULES, iptablesRules(settings, role)),
+    file(IP6TABLES_RULES, ip6tablesRules(settings)),
+  ];
+  if (settings.ntpServers.length > 0) {
+    files.push(
+      file('/etc/systemd/timesyncd.conf', lines('[Time]', `NTP=${settings.ntpServers.join(' ')}`)),
+    );
+  }
+
+  const units: Unit[] = [
+    {
+      name: 'sshd.socket',
+      command: 'restart',
+      drop_ins: [
+        {
+          name: '10-arch-core-port.conf',
+          content: lines(
+            '[Socket]',
+            'ListenStream=',
+            `ListenStream=${settings.sshPort}`,
+            'FreeBind=true',
+          ),
+        },
+      ],
+    },
+    { name: 'iptables-restore.service', enable: true, command: 'start' },
+    { name: 'ip6tables-restore.service', enable: true, command: 'start' },
+    { name: 'ntpd.service', mask: true, command: 'stop' },
+    { name: 'systemd-timesyncd.service', enable: true, command: 'restart' },
+    { name: 'locksmithd.service', mask: true, command: 'stop' },
+    {
+      name: 'arch-core-install-fleet.service',
+      command: 'start',
+      content: installerUnit('fleet', settings.fleet, ['fleetd', 'fleetctl']),
+    },
+  ];
+  if (role === 'master') {
+    units.push(
+      {
+        name: 'arch-core-install-etcd.service',
+        command: 'start',
+        content: installerUnit('etcd', settings.etcd, ['etcd', 'etcdctl']),
+      },
+      { name: ETCD_UNIT, content: etcdUnit(settings) },
+      { name: REGISTRY_UNIT, content: registryUnit(settings) },
+    );
+  }
+  units.push(
+    { name: 'fleet.socket', enable: true, command: 'start', content: fleetSocket() },
+    { name: 'fleet.service', enable: true, command: 'start', content: fleetService(settings) },
+  );
+  for (const extra of settings.extraUnits) {
+    if (!extra.roles.includes(role)) continue;
+    const hasInstall = /^\s*\[Install\]/m.test(extra.content);
+    units.push({
+      name: extra.name,
+      ...(hasInstall ? { enable: true } : {}),
+      command: 'start',
+      content: extra.content.endsWith('\n') ? extra.content : `${extra.content}\n`,
+    });
+  }
+
+  return {
+    ssh_authorized_keys: settings.sshAuthorizedKeys,
+    write_files: files,
+    coreos: {
+      update: { reboot_strategy: 'off' },
+      units,
+    },
+  };
+}
+
+/** The cloud-config text for one role. */
+export function renderCloudConfig(settings: Settings, role: Role): string {
+  const header = [
+    '#cloud-config',
+    `# arch-core make-iso ${ACTION_VERSION}: the ${role} of a fleet cluster on Flatcar Container Linux.`,
+    '# coreos-cloudinit format with underscore keys (Flatcar ignores hyphenated keys since 2024).',
+    `# Check it with: arch-core audit-cloud-config ${role}.cloud-config.yml`,
+  ].join('\n');
+  const body = stringify(cloudConfigObject(settings, role), {
+    version: '1.1',
+    lineWidth: 0,
+    blockQuote: 'literal',
+    indentSeq: true,
+  });
+  return `${header}\n${body}`;
+}

@@ -1,0 +1,179 @@
+import * as core from '@actions/core';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  auditCloudConfig,
+  formatAudit,
+  type AuditResult,
+} from '../../core/src/cloud-config-audit.js';
+import { UserError } from '../../core/src/errors.js';
+import { humanBytes, sha256 } from '../../core/src/files.js';
+import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import { sourceDateEpoch } from '../../core/src/tar.js';
+import { renderCloudConfig } from './cloud-config.js';
+import {
+  downloadImage,
+  resolveImage,
+  IMAGE_FILE,
+  type DownloadedImage,
+  type ResolvedImage,
+} from './image.js';
+import { getInputs, type Role, type Settings } from './inputs.js';
+import { DEFAULT_EPOCH, findIsoTool, makeConfigDrive, type IsoTool } from './iso.js';
+
+interface Made {
+  role: Role;
+  text: string;
+  audit: AuditResult;
+}
+
+/** Renders and audits each role's cloud-config; any failing point fails the run. */
+export function renderAndAudit(settings: Settings): Made[] {
+  const made = settings.roles.map((role) => {
+    const text = renderCloudConfig(settings, role);
+    return {
+      role,
+      text,
+      audit: auditCloudConfig(text, { allowDefaultPorts: settings.allowDefaultPorts }),
+    };
+  });
+  for (const { role, audit } of made) core.info(formatAudit(audit, `${role}.cloud-config.yml`));
+  const failures = made.flatMap(({ role, audit }) => [
+    ...audit.points
+      .filter((point) => !point.pass)
+      .map((point) => `${role} point ${point.point} (${point.title}): ${point.reason}`),
+    ...audit.schema.map((finding) => `${role} schema: ${finding}`),
+  ]);
+  if (failures.length > 0) {
+    throw new UserError(
+      `The generated cloud-config fails the lock-down audit: ${failures.join('; ')}`,
+    );
+  }
+  return made;
+}
+
+async function writeOutputs(
+  settings: Settings,
+  made: Made[],
+  tool: IsoTool | undefined,
+  epoch: number,
+): Promise<Record<string, string>> {
+  await fs.mkdir(settings.output, { recursive: true });
+  const staging = await fs.mkdtemp(path.join(settings.output, '.make-iso-'));
+  const files: Record<string, string> = {};
+  try {
+    for (const { role, text } of made) {
+      const config = `${role}.cloud-config.yml`;
+      await fs.writeFile(path.join(staging, config), text, { mode: 0o644 });
+      files[`${role}-cloud-config`] = config;
+      if (tool) {
+        const iso = `${role}.iso`;
+        const work = path.join(staging, `.${role}-tree`);
+        await makeConfigDrive(tool, text, path.join(staging, iso), work, epoch);
+        files[`${role}-iso`] = iso;
+      }
+    }
+    // Everything is complete: rename each file into place (atomic per file).
+    const placed: Record<string, string> = {};
+    for (const [output, name] of Object.entries(files)) {
+      await fs.rename(path.join(staging, name), path.join(settings.output, name));
+      placed[output] = path.join(settings.output, name);
+    }
+    return placed;
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function image(
+  settings: Settings,
+): Promise<{ resolved?: ResolvedImage; downloaded?: DownloadedImage }> {
+  return core.group(`Flatcar ${settings.channel} VMware image`, async () => {
+    let resolved: ResolvedImage;
+    try {
+      resolved = await resolveImage(settings.imageBaseUrl);
+    } catch (error) {
+      if (settings.downloadImage) throw error;
+      core.warning(
+        `The Flatcar ${settings.channel} version could not be read (${(error as Error).message}); vmware-image-version is left empty.`,
+      );
+      return { resolved: undefined };
+    }
+    core.info(`Flatcar ${settings.channel} ${resolved.version}: ${resolved.url}`);
+    if (!settings.downloadImage) return { resolved };
+    const downloaded = await downloadImage(resolved, settings.imageSigningKey);
+    core.info(
+      `${downloaded.fromCache ? 'From the tool cache' : 'Downloaded and cached'}: ${downloaded.path} (${downloaded.verification})`,
+    );
+    return { resolved, downloaded };
+  });
+}
+
+export async function run(): Promise<void> {
+  const settings = getInputs();
+  const made = await core.group('Cloud-configs and their lock-down audit', async () =>
+    renderAndAudit(settings),
+  );
+  const tool = settings.format === 'user-data' ? undefined : await findIsoTool();
+  if (tool === 'genisoimage')
+    core.warning(
+      'xorriso is not installed: genisoimage makes the ISOs, which are not byte-for-byte reproducible.',
+    );
+  const epoch = sourceDateEpoch() ?? DEFAULT_EPOCH;
+  const { resolved, downloaded } = await image(settings);
+  const files = await core.group(`Writing ${settings.output}`, async () =>
+    writeOutputs(settings, made, tool, epoch),
+  );
+
+  const audit = Object.fromEntries(made.map(({ role, audit: result }) => [role, result]));
+  setOutputs({
+    ...files,
+    'vmware-image-url': resolved?.url ?? `${settings.imageBaseUrl}/${IMAGE_FILE}`,
+    'vmware-image-version': resolved?.version ?? '',
+    'vmware-image-path': downloaded?.path,
+    audit: JSON.stringify(audit),
+  });
+
+  const rows: Array<Array<string | number>> = [];
+  for (const [, file] of Object.entries(files)) {
+    const data = await fs.readFile(file);
+    rows.push([path.basename(file), humanBytes(data.length), sha256(data)]);
+  }
+  const auditRows = (made[0]?.audit.points ?? []).map((point) => [
+    `${point.point}. ${point.title}`,
+    ...made.map(({ audit: result }) => {
+      const entry = result.points.find((p) => p.point === point.point);
+      return entry?.pass ? 'pass' : 'FAIL';
+    }),
+  ]);
+  await writeSummary(
+    'make-iso',
+    [
+      ['Roles', settings.roles.join(', ')],
+      ['Master address', settings.masterAddress],
+      [
+        'Ports',
+        `ssh ${settings.sshPort}, etcd ${settings.etcdClientPort} (peer ${settings.etcdPeerPort}, loopback), registry ${settings.registryPort}`,
+      ],
+      ['fleet / etcd', `${settings.fleet.version} / ${settings.etcd.version}`],
+      [
+        'Flatcar',
+        resolved
+          ? `${settings.channel} ${resolved.version}`
+          : `${settings.channel} (version unknown)`,
+      ],
+      ...(downloaded ? ([['Image', downloaded.path]] as Array<[string, string]>) : []),
+      ...(tool
+        ? ([['ISO tool', `${tool}, SOURCE_DATE_EPOCH=${epoch}`]] as Array<[string, string]>)
+        : []),
+    ],
+    [
+      { title: 'Files', headers: ['file', 'size', 'sha256'], rows },
+      {
+        title: 'Lock-down audit',
+        headers: ['point', ...made.map(({ role }) => role)],
+        rows: auditRows,
+      },
+    ],
+  );
+}
