@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { auditCloudConfig, formatAudit } from '../../core/src/cloud-config-audit.js';
 import { messageOf } from '../../core/src/errors.js';
 import { readActionMetadata, runActionLocally } from '../../core/src/local-runner.js';
 
@@ -24,6 +25,7 @@ function usage(): string {
   return [
     'usage: arch-core <action> [--<input> <value>]...   (also --<input>=<value>)',
     '       arch-core <action> --help',
+    '       arch-core audit-cloud-config [--allow-default-ports] FILE...',
     `actions: ${actionNames().join(', ')}`,
   ].join('\n');
 }
@@ -57,8 +59,37 @@ async function describe(actionDir: string): Promise<string> {
   return lines.join('\n');
 }
 
+/**
+ * `arch-core audit-cloud-config FILE...`: the lock-down audit make-iso runs on what it writes
+ * (the ten points and the schema), on anyone's cloud-config. Exit 1 when a point fails.
+ */
+function auditFiles(args: string[]): number {
+  const allowDefaultPorts = args.includes('--allow-default-ports');
+  const files = args.filter((arg) => arg !== '--allow-default-ports');
+  if (files.length === 0 || files.some((file) => file.startsWith('-'))) {
+    console.error('usage: arch-core audit-cloud-config [--allow-default-ports] FILE...');
+    return 1;
+  }
+  let failed = false;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      console.error(`arch-core: cannot read ${file}.`);
+      failed = true;
+      continue;
+    }
+    const result = auditCloudConfig(text, { allowDefaultPorts });
+    console.log(formatAudit(result, file));
+    failed ||= !result.passed;
+  }
+  return failed ? 1 : 0;
+}
+
 async function main(args: string[]): Promise<number> {
   const [action, ...rest] = args;
+  if (action === 'audit-cloud-config') return auditFiles(rest);
   if (action === undefined || action === '--help' || action === '-h') {
     console.log(usage());
     return action === undefined ? 1 : 0;
