@@ -31616,6 +31616,97 @@ function reportFailure(thrown) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./actions/core/src/exec.ts
+
+
+
+/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
+class ExecError extends errors_UserError {
+    result;
+    name = 'ExecError';
+    constructor(message, result) {
+        super(message);
+        this.result = result;
+    }
+}
+/** The last `count` non-empty lines of `text`. */
+function tailOf(text, count) {
+    return text
+        .split(/\r?\n/)
+        .filter((line) => line.trim() !== '')
+        .slice(-count)
+        .join('\n');
+}
+function quoteForLog(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function commandLine(command, args) {
+    return [command, ...args].map(quoteForLog).join(' ');
+}
+/**
+ * Runs a command from an argument array (never through a shell), in its own log group, and
+ * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
+ */
+async function src_exec_exec(command, args, options = {}) {
+    const line = commandLine(command, args);
+    const title = options.group ?? line;
+    return group(title, async () => {
+        if (options.group)
+            info(`[command]${line}`);
+        return exec_execQuiet(command, args, options);
+    });
+}
+/** Like exec, without opening a log group (for use inside a group of the caller's). */
+function exec_execQuiet(command, args, options = {}) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+            cwd: options.cwd,
+            env: options.env ?? process.env,
+            stdio: ['pipe', 'pipe', 'pipe'],
+            timeout: options.timeoutMs,
+        });
+        const stdout = [];
+        const stderr = [];
+        const output = [];
+        const collect = (sink, echo) => (chunk) => {
+            sink.push(chunk);
+            output.push(chunk);
+            if (!options.silent)
+                echo.write(chunk);
+        };
+        child.stdout.on('data', collect(stdout, process.stdout));
+        child.stderr.on('data', collect(stderr, process.stdout));
+        child.stdin.on('error', () => undefined); // a command that does not read its input
+        child.stdin.end(options.input ?? '');
+        child.on('error', (error) => {
+            if (error.code === 'ENOENT') {
+                const hint = options.missingHint ? `: ${options.missingHint}` : '';
+                reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
+            }
+            else {
+                reject(error);
+            }
+        });
+        child.on('close', (code, signal) => {
+            const result = {
+                code: code ?? 128,
+                stdout: Buffer.concat(stdout).toString(),
+                stderr: Buffer.concat(stderr).toString(),
+                output: Buffer.concat(output).toString(),
+            };
+            if (result.code === 0 || options.allowFailure) {
+                resolve(result);
+                return;
+            }
+            const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
+            const tail = tailOf(result.stderr.trim() ? result.stderr : result.output, options.tailLines ?? 20);
+            reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
+        });
+    });
+}
+
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
@@ -31849,97 +31940,6 @@ function escapeHtml(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./actions/core/src/exec.ts
-
-
-
-/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
-class ExecError extends errors_UserError {
-    result;
-    name = 'ExecError';
-    constructor(message, result) {
-        super(message);
-        this.result = result;
-    }
-}
-/** The last `count` non-empty lines of `text`. */
-function tailOf(text, count) {
-    return text
-        .split(/\r?\n/)
-        .filter((line) => line.trim() !== '')
-        .slice(-count)
-        .join('\n');
-}
-function quoteForLog(arg) {
-    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-function commandLine(command, args) {
-    return [command, ...args].map(quoteForLog).join(' ');
-}
-/**
- * Runs a command from an argument array (never through a shell), in its own log group, and
- * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
- */
-async function src_exec_exec(command, args, options = {}) {
-    const line = commandLine(command, args);
-    const title = options.group ?? line;
-    return group(title, async () => {
-        if (options.group)
-            info(`[command]${line}`);
-        return exec_execQuiet(command, args, options);
-    });
-}
-/** Like exec, without opening a log group (for use inside a group of the caller's). */
-function exec_execQuiet(command, args, options = {}) {
-    return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
-            cwd: options.cwd,
-            env: options.env ?? process.env,
-            stdio: ['pipe', 'pipe', 'pipe'],
-            timeout: options.timeoutMs,
-        });
-        const stdout = [];
-        const stderr = [];
-        const output = [];
-        const collect = (sink, echo) => (chunk) => {
-            sink.push(chunk);
-            output.push(chunk);
-            if (!options.silent)
-                echo.write(chunk);
-        };
-        child.stdout.on('data', collect(stdout, process.stdout));
-        child.stderr.on('data', collect(stderr, process.stdout));
-        child.stdin.on('error', () => undefined); // a command that does not read its input
-        child.stdin.end(options.input ?? '');
-        child.on('error', (error) => {
-            if (error.code === 'ENOENT') {
-                const hint = options.missingHint ? `: ${options.missingHint}` : '';
-                reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
-            }
-            else {
-                reject(error);
-            }
-        });
-        child.on('close', (code, signal) => {
-            const result = {
-                code: code ?? 128,
-                stdout: Buffer.concat(stdout).toString(),
-                stderr: Buffer.concat(stderr).toString(),
-                output: Buffer.concat(output).toString(),
-            };
-            if (result.code === 0 || options.allowFailure) {
-                resolve(result);
-                return;
-            }
-            const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
-            const tail = tailOf(result.stderr.trim() ? result.stderr : result.output, options.tailLines ?? 20);
-            reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
-        });
-    });
-}
-
 ;// CONCATENATED MODULE: ./actions/core/src/pacman.ts
 
 
@@ -32079,7 +32079,7 @@ function runPacman(configFile, args, options = {}) {
 async function syncDatabases(configFile) {
     await runPacman(configFile, ['-Sy'], { group: 'Synchronise the package databases' });
 }
-/** Reads the problems out of `pacman -Sp` output (pure). */
+/** Reads the problems out of the output of a failed `pacman -S` (or `-Sp`) (pure). */
 function parseTargetProblems(output) {
     const problems = { missing: [], unsatisfied: [], other: [] };
     for (const raw of output.split('\n')) {
@@ -32099,27 +32099,6 @@ function parseTargetProblems(output) {
         }
     }
     return problems;
-}
-/**
- * Resolves `targets` against the synchronised databases without installing anything
- * (`pacman -Sp`): the packages a transaction would install (name, version, repository), or the
- * problems that would stop it.
- */
-async function resolveTargets(configFile, targets) {
-    const result = await exec_execQuiet('pacman', pacmanArgv(configFile, ['-Sp', '--print-format', '%n %v %r', ...targets]), { silent: true, allowFailure: true, missingHint: PACMAN_HINT });
-    if (result.code !== 0) {
-        const problems = parseTargetProblems(result.output);
-        if (problems.missing.length + problems.unsatisfied.length + problems.other.length === 0) {
-            problems.other.push(result.output.trim() || `pacman -Sp exited with ${result.code}`);
-        }
-        return { packages: [], problems };
-    }
-    const packages = result.stdout
-        .split('\n')
-        .map((line) => line.trim().split(/\s+/))
-        .filter((fields) => fields.length === 3)
-        .map(([name, version, repo]) => ({ name: name, version: version, repo: repo }));
-    return { packages };
 }
 /** The message for problems found before installing: every missing package and where we looked. */
 function describeTargetProblems(problems, searched) {
@@ -32687,7 +32666,7 @@ function getInputs() {
         repos: parseRepos(listInput('repos'), signatureLevel),
         mirror: checkMirror(stringInput('mirror', 'auto'), 'mirror'),
         'mirror-i686': checkMirror(stringInput('mirror-i686', DEFAULT_MIRRORS.i686), 'mirror-i686'),
-        'mirror-x86_64': checkMirror(stringInput('mirror-x86_64', DEFAULT_MIRRORS.x86_64), 'mirror-x86_64'),
+        'mirror-x86-64': checkMirror(stringInput('mirror-x86-64', DEFAULT_MIRRORS.x86_64), 'mirror-x86-64'),
         'mirror-repos': mirrorRepoNames,
         arch,
         preset,
@@ -32707,7 +32686,7 @@ function mirrorPattern(inputs) {
         return undefined;
     if (inputs.mirror !== 'auto')
         return inputs.mirror;
-    return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86_64'];
+    return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86-64'];
 }
 /**
  * Every repository, in pacman's order: the given package files first, then `repos`, then the
@@ -32747,9 +32726,9 @@ function installTargets(inputs, packageFileNames) {
         targets.push(`${INPUT_REPO_NAME}/${name}`);
     return targets;
 }
-/** pacman's arguments for the install transaction (pure). */
+/** pacman's arguments for the install transaction: sync the databases, install (pure). */
 function installArgs(targets) {
-    return ['-S', '--needed', ...targets];
+    return ['-Sy', '--needed', ...targets];
 }
 /** NoExtract patterns for `strip` (pure). */
 function noExtractFor(strip) {
@@ -32762,6 +32741,7 @@ function defaultRoot(arch) {
 }
 
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/main.ts
+
 
 
 
@@ -32882,20 +32862,20 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
         repos,
     }));
     info(`Repositories, in order: ${repos.map(describeRepo).join('; ')}`);
-    await syncDatabases(configFile);
     const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
-    const plan = await group('Resolve the packages', async () => {
-        const resolved = await resolveTargets(configFile, targets);
-        if (resolved.problems) {
-            throw new errors_UserError(describeTargetProblems(resolved.problems, repos.map(describeRepo)));
-        }
-        for (const entry of resolved.packages)
-            info(`${entry.name} ${entry.version} (${entry.repo})`);
-        return resolved.packages;
-    });
+    // One pacman run synchronises and installs. When a target or a dependency is in no
+    // repository, pacman stops while preparing the transaction, before anything is installed.
     const result = await runPacman(configFile, installArgs(targets), {
-        group: `Install ${plan.length} packages`,
+        group: `Install ${targets.join(', ')} and the dependencies`,
+        allowFailure: true,
     });
+    if (result.code !== 0) {
+        const problems = parseTargetProblems(result.output);
+        if (problems.missing.length + problems.unsatisfied.length > 0) {
+            throw new errors_UserError(describeTargetProblems(problems, repos.map(describeRepo)));
+        }
+        throw new errors_UserError(`pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`);
+    }
     const scriptletFailures = parseScriptletFailures(result.stdout);
     // The sync databases are this run's working state, never part of the root.
     await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'sync'), { recursive: true, force: true });

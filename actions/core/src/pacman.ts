@@ -218,7 +218,7 @@ export interface TargetProblems {
   other: string[];
 }
 
-/** Reads the problems out of `pacman -Sp` output (pure). */
+/** Reads the problems out of the output of a failed `pacman -S` (or `-Sp`) (pure). */
 export function parseTargetProblems(output: string): TargetProblems {
   const problems: TargetProblems = { missing: [], unsatisfied: [], other: [] };
   for (const raw of output.split('\n')) {
@@ -238,38 +238,6 @@ export function parseTargetProblems(output: string): TargetProblems {
     }
   }
   return problems;
-}
-
-/**
- * Resolves `targets` against the synchronised databases without installing anything
- * (`pacman -Sp`): the packages a transaction would install (name, version, repository), or the
- * problems that would stop it.
- */
-export async function resolveTargets(
-  configFile: string,
-  targets: readonly string[],
-): Promise<{
-  packages: Array<{ name: string; version: string; repo: string }>;
-  problems?: TargetProblems;
-}> {
-  const result = await execQuiet(
-    'pacman',
-    pacmanArgv(configFile, ['-Sp', '--print-format', '%n %v %r', ...targets]),
-    { silent: true, allowFailure: true, missingHint: PACMAN_HINT },
-  );
-  if (result.code !== 0) {
-    const problems = parseTargetProblems(result.output);
-    if (problems.missing.length + problems.unsatisfied.length + problems.other.length === 0) {
-      problems.other.push(result.output.trim() || `pacman -Sp exited with ${result.code}`);
-    }
-    return { packages: [], problems };
-  }
-  const packages = result.stdout
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter((fields) => fields.length === 3)
-    .map(([name, version, repo]) => ({ name: name!, version: version!, repo: repo! }));
-  return { packages };
 }
 
 /** The message for problems found before installing: every missing package and where we looked. */

@@ -39,7 +39,7 @@ export interface Inputs {
   /** `auto` (by arch), `none`, or a server pattern. */
   mirror: string;
   'mirror-i686': string;
-  'mirror-x86_64': string;
+  'mirror-x86-64': string;
   'mirror-repos': string[];
   arch: Arch;
   preset: Preset;
@@ -137,9 +137,9 @@ export function getInputs(): Inputs {
     repos: parseRepos(listInput('repos'), signatureLevel),
     mirror: checkMirror(stringInput('mirror', 'auto'), 'mirror'),
     'mirror-i686': checkMirror(stringInput('mirror-i686', DEFAULT_MIRRORS.i686), 'mirror-i686'),
-    'mirror-x86_64': checkMirror(
-      stringInput('mirror-x86_64', DEFAULT_MIRRORS.x86_64),
-      'mirror-x86_64',
+    'mirror-x86-64': checkMirror(
+      stringInput('mirror-x86-64', DEFAULT_MIRRORS.x86_64),
+      'mirror-x86-64',
     ),
     'mirror-repos': mirrorRepoNames,
     arch,
@@ -157,11 +157,11 @@ export function getInputs(): Inputs {
 
 /** The server pattern for the distribution's repositories, or undefined for `mirror: none`. */
 export function mirrorPattern(
-  inputs: Pick<Inputs, 'mirror' | 'mirror-i686' | 'mirror-x86_64' | 'arch'>,
+  inputs: Pick<Inputs, 'mirror' | 'mirror-i686' | 'mirror-x86-64' | 'arch'>,
 ): string | undefined {
   if (inputs.mirror === 'none') return undefined;
   if (inputs.mirror !== 'auto') return inputs.mirror;
-  return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86_64'];
+  return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86-64'];
 }
 
 /**
@@ -207,9 +207,9 @@ export function installTargets(
   return targets;
 }
 
-/** pacman's arguments for the install transaction (pure). */
+/** pacman's arguments for the install transaction: sync the databases, install (pure). */
 export function installArgs(targets: readonly string[]): string[] {
-  return ['-S', '--needed', ...targets];
+  return ['-Sy', '--needed', ...targets];
 }
 
 /** NoExtract patterns for `strip` (pure). */

@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
+import { tailOf } from '../../core/src/exec.js';
 import {
   directorySize,
   exists,
@@ -25,10 +26,9 @@ import {
   makeLocalRepo,
   pacmanConf,
   parseScriptletFailures,
+  parseTargetProblems,
   queryInstalled,
-  resolveTargets,
   runPacman,
-  syncDatabases,
   type InstalledPackage,
   type PacmanRepo,
 } from '../../core/src/pacman.js';
@@ -202,24 +202,25 @@ async function makeRoot(
   );
   core.info(`Repositories, in order: ${repos.map(describeRepo).join('; ')}`);
 
-  await syncDatabases(configFile);
   const targets = installTargets(
     inputs,
     packageFiles.map((entry) => entry.name),
   );
-  const plan = await core.group('Resolve the packages', async () => {
-    const resolved = await resolveTargets(configFile, targets);
-    if (resolved.problems) {
-      throw new UserError(describeTargetProblems(resolved.problems, repos.map(describeRepo)));
-    }
-    for (const entry of resolved.packages)
-      core.info(`${entry.name} ${entry.version} (${entry.repo})`);
-    return resolved.packages;
-  });
-
+  // One pacman run synchronises and installs. When a target or a dependency is in no
+  // repository, pacman stops while preparing the transaction, before anything is installed.
   const result = await runPacman(configFile, installArgs(targets), {
-    group: `Install ${plan.length} packages`,
+    group: `Install ${targets.join(', ')} and the dependencies`,
+    allowFailure: true,
   });
+  if (result.code !== 0) {
+    const problems = parseTargetProblems(result.output);
+    if (problems.missing.length + problems.unsatisfied.length > 0) {
+      throw new UserError(describeTargetProblems(problems, repos.map(describeRepo)));
+    }
+    throw new UserError(
+      `pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`,
+    );
+  }
   const scriptletFailures = parseScriptletFailures(result.stdout);
 
   // The sync databases are this run's working state, never part of the root.

@@ -1,0 +1,160 @@
+// Benchmark: make-chroot's bundle against `pacstrap -c -G -M -C CONF ROOT PKGS` on the same local
+// repository (packages built here with the real makepkg), in the same run. Prints the median
+// wall-time ratio (goal <= 1.2), the root-size ratio (goal <= 1.0) and the root's bytes divided by
+// the sum of the installed packages' sizes (goal <= 1.05). Needs root (pacstrap mounts).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { directorySize } from '../../actions/core/src/files.js';
+import { runActionLocally } from '../../actions/core/src/local-runner.js';
+import { parseManifest } from '../../actions/core/src/manifest.js';
+import { buildFixtureRepo, type FixturePackage } from '../../test/helpers/arch-packages.js';
+import { projectRoot } from '../../test/helpers/bundle.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** A deterministic blob of `size` bytes (so xz cannot shrink packages to nothing). */
+function blob(seed: number, size: number): string {
+  let state = seed * 2654435761;
+  let text = '';
+  while (text.length < size) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    text += state.toString(36);
+  }
+  return text.slice(0, size);
+}
+
+function fixturePackages(): FixturePackage[] {
+  // An app with a dependency chain of 12 libraries, each with a few data files; 4 unrelated ones.
+  const libs: FixturePackage[] = Array.from({ length: 12 }, (_, index) => ({
+    name: `lib${index}`,
+    depends: index + 1 < 12 ? [`lib${index + 1}`] : [],
+    files: Object.fromEntries(
+      Array.from({ length: 8 }, (_, file) => [
+        `usr/share/lib${index}/data${file}`,
+        blob(index * 10 + file, 16_384),
+      ]),
+    ),
+  }));
+  const unrelated: FixturePackage[] = Array.from({ length: 4 }, (_, index) => ({
+    name: `unrelated${index}`,
+    files: { [`usr/share/unrelated${index}/data`]: blob(900 + index, 65_536) },
+  }));
+  return [
+    { name: 'app', depends: ['lib0'], program: { prints: 'bench app' } },
+    ...libs,
+    ...unrelated,
+  ];
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = process.hrtime.bigint();
+  const value = await work();
+  return { ms: Number(process.hrtime.bigint() - started) / 1e6, value };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (pacstrap mounts)');
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-make-chroot-'));
+  try {
+    console.log('building the fixture repository with makepkg ...');
+    const repo = await buildFixtureRepo({
+      dir: work,
+      arch: 'x86_64',
+      repoName: 'bench',
+      packages: fixturePackages(),
+    });
+    const runnerTemp = path.join(work, 'runner-temp');
+    await fs.mkdir(runnerTemp);
+
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    let ourSize = 0;
+    let theirSize = 0;
+    let installedSum = 0;
+    for (let run = 0; run < RUNS; run++) {
+      // make-chroot: the bundle, as the runner runs it.
+      const ourRoot = path.join(work, `ours-${run}`);
+      const mine = await timed(() =>
+        runActionLocally({
+          actionDir: path.join(projectRoot, 'actions/make-chroot'),
+          bundle: path.join(projectRoot, 'dist/make-chroot/index.js'),
+          inputs: {
+            packages: 'app',
+            repos: `bench=${repo.repoDir}`,
+            mirror: 'none',
+            arch: 'x86_64',
+            root: ourRoot,
+          },
+          env: { RUNNER_TEMP: runnerTemp },
+        }),
+      );
+      if (mine.value.code !== 0) throw new Error(`make-chroot failed:\n${mine.value.log}`);
+      ours.push(mine.ms);
+      ourSize = await directorySize(ourRoot);
+      const manifest = parseManifest(
+        await fs.readFile(mine.value.outputs.manifest!, 'utf8'),
+        'manifest',
+      );
+      installedSum = manifest.packages.reduce((sum, entry) => sum + entry.installedSize, 0);
+
+      // pacstrap with an equivalent pacman.conf (same repository, fresh cache).
+      const theirRoot = path.join(work, `pacstrap-${run}`);
+      const cache = path.join(work, `pacstrap-cache-${run}`);
+      await fs.mkdir(theirRoot);
+      await fs.mkdir(cache);
+      const conf = path.join(work, `pacstrap-${run}.conf`);
+      await fs.writeFile(
+        conf,
+        `[options]\nArchitecture = x86_64\nCacheDir = ${cache}/\nSigLevel = Never\n\n[bench]\nSigLevel = Never\nServer = file://${repo.repoDir}\n`,
+      );
+      const reference = await timed(async () =>
+        execFileSync('pacstrap', ['-c', '-G', '-M', '-C', conf, theirRoot, 'app'], {
+          stdio: 'pipe',
+        }),
+      );
+      theirs.push(reference.ms);
+      theirSize = await directorySize(theirRoot);
+      const listed = execFileSync('pacman', ['-r', theirRoot, '-Q'], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+      if (listed.length !== manifest.packages.length) {
+        throw new Error(
+          `pacstrap installed ${listed.length} packages, make-chroot ${manifest.packages.length}`,
+        );
+      }
+      await fs.rm(ourRoot, { recursive: true, force: true });
+      await fs.rm(theirRoot, { recursive: true, force: true });
+    }
+
+    const timeRatio = median(ours) / median(theirs);
+    const sizeRatio = ourSize / theirSize;
+    const overhead = ourSize / installedSum;
+    console.log(
+      `runs: ${RUNS}; packages in the root: 13 (app + a chain of 12), 4 unrelated left out`,
+    );
+    console.log(
+      `make-chroot median wall time: ${median(ours).toFixed(0)} ms (runs: ${ours.map((v) => v.toFixed(0)).join(' ')})`,
+    );
+    console.log(
+      `pacstrap    median wall time: ${median(theirs).toFixed(0)} ms (runs: ${theirs.map((v) => v.toFixed(0)).join(' ')})`,
+    );
+    console.log(
+      `root bytes: make-chroot ${ourSize}, pacstrap ${theirSize}; sum of installed sizes ${installedSum}`,
+    );
+    console.log(`wall-time ratio (goal <= 1.2): ${timeRatio.toFixed(3)}`);
+    console.log(`root-size ratio (goal <= 1.0): ${sizeRatio.toFixed(3)}`);
+    console.log(`root bytes / installed sizes (goal <= 1.05): ${overhead.toFixed(3)}`);
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
