@@ -161,6 +161,11 @@ function release(argv) {
     return;
   }
   if (positional.length !== 2) refuse(`expected <action> <version>.\n${usage()}`);
+  if (options.skipTests && process.env.ARCH_CORE_RELEASE_SELF_TEST !== '1') {
+    refuse(
+      "--skip-tests is only for the release tool's own tests (ARCH_CORE_RELEASE_SELF_TEST=1); a release runs the tests.",
+    );
+  }
   const [action, version] = positional;
 
   // 1. The action and its version.
@@ -238,11 +243,6 @@ function release(argv) {
 
   // 5. The tests.
   if (options.skipTests) {
-    if (process.env.ARCH_CORE_RELEASE_SELF_TEST !== '1') {
-      refuse(
-        "--skip-tests is only for the release tool's own tests (ARCH_CORE_RELEASE_SELF_TEST=1); a release runs the tests.",
-      );
-    }
     console.log('release: WARNING: tests skipped (--skip-tests, release tool self-test)');
   } else {
     console.log('release: running the tests (npm test)');
