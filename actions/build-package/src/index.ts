@@ -1,0 +1,4 @@
+import { runAction } from '../../core/src/run.js';
+import { run } from './main.js';
+
+void runAction(run);

@@ -1,0 +1,435 @@
+import * as core from '@actions/core';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { InputError, UserError } from '../../core/src/errors.js';
+import { exec, execQuiet, tailOf } from '../../core/src/exec.js';
+import {
+  exists,
+  humanBytes,
+  sha256File,
+  tempRoot,
+  temporarySibling,
+} from '../../core/src/files.js';
+import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
+import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core/src/pkginfo.js';
+import { uploadPackages } from './artifact.js';
+import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
+import { getInputs, type Inputs } from './inputs.js';
+import {
+  i686MakepkgConf,
+  makepkgArgs,
+  makepkgEnv,
+  pacmanArch,
+  resolveArch,
+  wrapCommand,
+  type MakepkgPlan,
+  type Runner,
+} from './makepkg.js';
+import {
+  INTROSPECT_SCRIPT,
+  firstDifference,
+  parseBashSyntaxError,
+  parseIntrospection,
+  replacePath,
+  setPkgver,
+  srcinfoWithPkgver,
+  withPkgverOf,
+  type PkgbuildFacts,
+} from './pkgbuild.js';
+import { ensureBuildUser, type BuildUser } from './user.js';
+import { detectVcs, vcsPkgver, type VcsFacts } from './version.js';
+
+/** A user's mistake at a place in a file: reported as an annotation there. */
+export class AnnotatedError extends UserError {
+  constructor(
+    message: string,
+    readonly properties: core.AnnotationProperties,
+  ) {
+    super(message);
+  }
+}
+
+export async function run(): Promise<void> {
+  try {
+    await buildPackage(getInputs());
+  } catch (error) {
+    if (!(error instanceof AnnotatedError)) throw error;
+    core.error(error.message, error.properties);
+    process.exitCode = 1;
+  }
+}
+
+/** How a file is named in an annotation: relative to the workspace when inside it. */
+function annotationPath(file: string): string {
+  const relative = path.relative(process.env.GITHUB_WORKSPACE || process.cwd(), file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
+interface BuiltPackage {
+  file: string;
+  info: PackageInfo;
+  sha256: string;
+  size: number;
+}
+
+/** `[epoch:]pkgver-pkgrel` → pkgver. */
+export function pkgverOf(version: string): string {
+  return version.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+}
+
+/** Moves a file into `dir`, atomically (a copy under a temporary name across file systems). */
+async function moveInto(file: string, dir: string): Promise<string> {
+  const target = path.join(dir, path.basename(file));
+  try {
+    await fs.rename(file, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    const temporary = temporarySibling(target);
+    try {
+      await fs.copyFile(file, temporary);
+      await fs.rename(temporary, target);
+    } finally {
+      await fs.rm(temporary, { force: true });
+    }
+    await fs.rm(file, { force: true });
+  }
+  // The build user made it; the one who runs the action owns the result.
+  if (process.getuid && process.getgid) {
+    await fs.chown(target, process.getuid(), process.getgid()).catch(() => undefined);
+  }
+  return target;
+}
+
+async function copyInto(file: string, dir: string): Promise<string> {
+  const target = path.join(dir, path.basename(file));
+  const temporary = temporarySibling(target);
+  try {
+    await fs.copyFile(file, temporary);
+    await fs.rename(temporary, target);
+  } finally {
+    await fs.rm(temporary, { force: true });
+  }
+  return target;
+}
+
+async function buildPackage(inputs: Inputs): Promise<void> {
+  const pkgbuildFile = path.join(inputs.path, 'PKGBUILD');
+  const stat = await fs.stat(pkgbuildFile).catch(() => undefined);
+  if (!stat?.isFile()) throw new InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
+  const buildRoot = inputs['build-root'];
+  if (buildRoot) await checkBuildRoot(buildRoot);
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) core.info(`Not running as root: makepkg runs as this user, not as build-user.`);
+
+  const workParent = buildRoot ? path.join(buildRoot, 'tmp') : tempRoot();
+  await fs.mkdir(workParent, { recursive: true });
+  const work = await fs.mkdtemp(path.join(workParent, 'arch-core-build-'));
+  await fs.chmod(work, 0o700);
+  try {
+    const [vcs, user] = await Promise.all([
+      detectVcs(inputs.path, inputs.vcs),
+      asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
+    ]);
+    if (vcs) {
+      core.info(
+        `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+      );
+    }
+    await inBuildRoot(buildRoot, async () => {
+      const built = await buildInCopy(inputs, vcs, user, work);
+      await publish(inputs, vcs, built);
+    });
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+function inBuildRoot<T>(root: string | undefined, work: () => Promise<T>): Promise<T> {
+  return root ? withBuildRootMounts(root, work) : work();
+}
+
+interface BuildResult {
+  pkgbuild: PkgbuildFacts;
+  packages: BuiltPackage[];
+  srcinfo: string;
+  /** Where the packages wait until every check passed. */
+  pkgdest: string;
+}
+
+async function buildInCopy(
+  inputs: Inputs,
+  vcs: VcsFacts | undefined,
+  user: BuildUser | undefined,
+  work: string,
+): Promise<BuildResult> {
+  const buildRoot = inputs['build-root'];
+  const inner = (file: string) => (buildRoot ? `/${path.relative(buildRoot, file)}` : file);
+  const copyFrom = vcs?.root ?? inputs.path;
+  const tree = path.join(work, 'tree');
+  const buildDir = path.join(tree, path.relative(copyFrom, inputs.path));
+  const dirs = { home: path.join(work, 'home'), pkgdest: path.join(work, 'pkgdest') };
+  const srcdest = path.join(work, 'srcdest');
+
+  await core.group(`Copying ${copyFrom} to a build directory of the build user`, async () => {
+    await execQuiet('cp', ['-a', `${copyFrom}/.`, tree]);
+    await Promise.all([dirs.home, dirs.pkgdest, srcdest].map((dir) => fs.mkdir(dir)));
+    if (user) await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
+    core.info(`${inner(buildDir)} (owner ${user ? user.name : 'this user'})`);
+  });
+
+  const runner: Runner = { user: user?.name, root: buildRoot, setarchI686: false };
+  const native = buildRoot
+    ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
+    : pacmanArch(process.arch);
+
+  // What the PKGBUILD says (sourced as the build user, as makepkg does).
+  const introspection = await execQuiet(
+    ...split(
+      wrapCommand(runner, inner(buildDir), [`HOME=${inner(dirs.home)}`], 'bash', [
+        '-c',
+        INTROSPECT_SCRIPT,
+        'bash',
+        native,
+      ]),
+    ),
+    { silent: true, allowFailure: true },
+  );
+  if (introspection.code === 65) {
+    const problem = parseBashSyntaxError(introspection.stderr);
+    const file = path.join(inputs.path, 'PKGBUILD');
+    throw new AnnotatedError(
+      `${file}${problem ? ` line ${problem.line}: ${problem.message}` : `: ${introspection.stderr.trim()}`}`,
+      { title: 'PKGBUILD syntax error', file: annotationPath(file), startLine: problem?.line },
+    );
+  }
+  if (introspection.code !== 0) {
+    throw new UserError(
+      `Reading ${path.join(inputs.path, 'PKGBUILD')} failed: ${tailOf(introspection.stderr, 5) || `exit ${introspection.code}`}`,
+    );
+  }
+  const pkgbuild = parseIntrospection(introspection.stdout);
+  const ignoreArch =
+    inputs['makepkg-args'].includes('--ignorearch') || inputs['makepkg-args'].includes('-A');
+  const arch = resolveArch(inputs.arch, pkgbuild.arches, native, {
+    ignoreArch,
+    inBuildRoot: Boolean(buildRoot),
+  });
+  runner.setarchI686 = arch.setarchI686;
+
+  // The version from the repository, unless the PKGBUILD computes its own.
+  const copiedPkgbuild = path.join(buildDir, 'PKGBUILD');
+  if (vcs && !pkgbuild.hasPkgverFunction) {
+    const pkgver = vcsPkgver(vcs);
+    await fs.writeFile(
+      copiedPkgbuild,
+      setPkgver(await fs.readFile(copiedPkgbuild, 'utf8'), pkgver),
+    );
+    core.info(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
+  } else if (pkgbuild.hasPkgverFunction) {
+    core.info(`The PKGBUILD's own pkgver() sets the version.`);
+  }
+
+  let config: string | undefined;
+  if (arch.multilib) {
+    config = path.join(work, 'makepkg-i686.conf');
+    await fs.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
+  }
+  const plan: MakepkgPlan = {
+    buildDir: inner(buildDir),
+    home: inner(dirs.home),
+    pkgdest: inner(dirs.pkgdest),
+    srcdest: inner(srcdest),
+    pkgext: inputs.pkgext,
+    arch,
+    config: config && inner(config),
+    extraArgs: inputs['makepkg-args'],
+    noPacman: !(await exists(path.join(buildRoot ?? '/', 'usr/bin/pacman'))),
+  };
+  const env = makepkgEnv(plan);
+  const configArgs = plan.config ? ['--config', plan.config] : [];
+  const [srcinfoRun, buildRun] = await Promise.all([
+    execQuiet(
+      ...split(
+        wrapCommand(runner, plan.buildDir, env, 'makepkg', [...configArgs, '--printsrcinfo']),
+      ),
+      { silent: true, allowFailure: true },
+    ),
+    exec(...split(wrapCommand(runner, plan.buildDir, env, 'makepkg', makepkgArgs(plan))), {
+      group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
+      allowFailure: true,
+      missingHint: 'install the Debian packages makepkg and libarchive-tools',
+    }),
+  ]);
+  if (buildRun.code !== 0) {
+    throw new UserError(
+      `The build of ${pkgbuild.pkgbase} failed (makepkg exited with code ${buildRun.code}); the last lines of its log (all of it is in the group above):\n${tailOf(buildRun.output, 15)}`,
+    );
+  }
+  if (srcinfoRun.code !== 0) {
+    throw new UserError(`makepkg --printsrcinfo failed: ${tailOf(srcinfoRun.stderr, 5)}`);
+  }
+
+  const packages: BuiltPackage[] = [];
+  for (const name of (await fs.readdir(dirs.pkgdest)).sort()) {
+    if (!isPackageFileName(name)) continue;
+    const file = path.join(dirs.pkgdest, name);
+    const [info, sha256, fileStat] = await Promise.all([
+      readPackageInfo(file),
+      sha256File(file),
+      fs.stat(file),
+    ]);
+    packages.push({ file, info, sha256, size: fileStat.size });
+  }
+  if (packages.length === 0) throw new UserError(`makepkg finished but made no package file.`);
+
+  // The .SRCINFO as it would be generated in the user's checkout, with the version built.
+  const main = mainPackage(packages, pkgbuild);
+  let srcinfo = replacePath(srcinfoRun.stdout, plan.buildDir, inputs.path);
+  if (pkgbuild.hasPkgverFunction) srcinfo = srcinfoWithPkgver(srcinfo, pkgverOf(main.info.version));
+  await checkCommittedSrcinfo(inputs.path, srcinfo, Boolean(vcs) || pkgbuild.hasPkgverFunction);
+  return { pkgbuild, packages, srcinfo, pkgdest: dirs.pkgdest };
+}
+
+function split(argv: string[]): [string, string[]] {
+  return [argv[0] as string, argv.slice(1)];
+}
+
+function mainPackage(packages: BuiltPackage[], pkgbuild: PkgbuildFacts): BuiltPackage {
+  return (
+    packages.find((entry) => entry.info.name === pkgbuild.pkgbase) ??
+    packages.find((entry) => entry.info.name === pkgbuild.pkgnames[0]) ??
+    (packages[0] as BuiltPackage)
+  );
+}
+
+/** A committed .SRCINFO must equal the generated one (its pkgver excepted when the VCS sets it). */
+async function checkCommittedSrcinfo(
+  dir: string,
+  generated: string,
+  versionFromVcs: boolean,
+): Promise<void> {
+  const file = path.join(dir, '.SRCINFO');
+  let committed: string;
+  try {
+    committed = await fs.readFile(file, 'utf8');
+  } catch {
+    return;
+  }
+  const expected = versionFromVcs ? withPkgverOf(generated, committed) : generated;
+  const difference = firstDifference(committed, expected);
+  if (!difference) {
+    core.info(`${file} matches makepkg --printsrcinfo.`);
+    return;
+  }
+  const show = (line: string | undefined) =>
+    line === undefined ? '(nothing)' : `"${line.trim()}"`;
+  throw new AnnotatedError(
+    `${file} differs from makepkg --printsrcinfo at line ${difference.line}: it has ${show(difference.expected)}, the PKGBUILD gives ${show(difference.actual)}. Regenerate it with makepkg --printsrcinfo > .SRCINFO.`,
+    { title: '.SRCINFO is stale', file: annotationPath(file), startLine: difference.line },
+  );
+}
+
+async function publish(
+  inputs: Inputs,
+  vcs: VcsFacts | undefined,
+  built: BuildResult,
+): Promise<void> {
+  const outDir = inputs['output-dir'] ?? inputs.repo ?? path.join(tempRoot(), 'arch-core-packages');
+  const main = mainPackage(built.packages, built.pkgbuild);
+
+  // Records beside the packages first, so that a package in place always has its record.
+  const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
+  await fs.writeFile(path.join(built.pkgdest, srcinfoName), built.srcinfo);
+  for (const entry of built.packages) {
+    const info: AppInfo = {
+      name: entry.info.name,
+      version: entry.info.version,
+      vcs: vcs?.vcs ?? 'none',
+      revision: vcs?.revision,
+      hash: vcs?.hash,
+      commitTime: vcs?.commitTime,
+      source: vcs?.source,
+    };
+    await fs.writeFile(appInfoPathFor(entry.file), `${JSON.stringify(info, null, 2)}\n`);
+  }
+
+  const placed = await core.group(`Packages → ${outDir}`, async () => {
+    await fs.mkdir(outDir, { recursive: true });
+    const files: string[] = [];
+    const srcinfo = await moveInto(path.join(built.pkgdest, srcinfoName), outDir);
+    for (const entry of built.packages) {
+      await moveInto(appInfoPathFor(entry.file), outDir);
+      const target = await moveInto(entry.file, outDir);
+      core.info(target);
+      files.push(target);
+    }
+    return { files, srcinfo };
+  });
+
+  let repoDb: string | undefined;
+  if (inputs.repo) {
+    const repo = inputs.repo;
+    await fs.mkdir(repo, { recursive: true });
+    const inRepo: string[] = [];
+    for (const file of placed.files) {
+      if (path.dirname(file) === repo) {
+        inRepo.push(file);
+      } else {
+        await copyInto(appInfoPathFor(file), repo);
+        inRepo.push(await copyInto(file, repo));
+      }
+    }
+    repoDb = path.join(repo, `${inputs['repo-name']}.db.tar.gz`);
+    await exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
+      group: `repo-add: ${inputs['repo-name']} in ${repo}`,
+      missingHint: 'install the Debian package pacman-package-manager',
+    });
+  }
+
+  const version = main.info.version;
+  setOutputs({
+    packages: placed.files.join('\n'),
+    version,
+    pkgver: pkgverOf(version),
+    revision: vcs?.revision ?? '',
+    hash: vcs?.hash ?? '',
+    'repo-db': repoDb ?? '',
+    srcinfo: placed.srcinfo,
+  });
+
+  if (inputs['upload-artifact']) {
+    await uploadPackages(inputs['upload-artifact'], [...placed.files, placed.srcinfo], outDir);
+  }
+
+  await writeSummary(
+    `build-package: ${built.pkgbuild.pkgbase} ${version}`,
+    [
+      ['version', version],
+      ...(vcs
+        ? ([
+            [
+              'vcs',
+              `${vcs.vcs} revision ${vcs.revision}, ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+            ],
+            ['commit time', vcs.commitTime],
+          ] as Array<[string, string]>)
+        : []),
+      ...(repoDb ? ([['repository', repoDb]] as Array<[string, string]>) : []),
+    ],
+    [
+      {
+        title: 'Packages',
+        headers: ['name', 'version', 'arch', 'size', 'sha256', 'depends'],
+        rows: built.packages.map((entry) => [
+          entry.info.name,
+          entry.info.version,
+          entry.info.arch,
+          `${humanBytes(entry.size)} (installed ${humanBytes(entry.info.installedSize)})`,
+          entry.sha256,
+          entry.info.depends.join(' ') || '-',
+        ]),
+      },
+    ],
+  );
+}

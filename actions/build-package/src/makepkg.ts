@@ -1,0 +1,161 @@
+import { InputError } from '../../core/src/errors.js';
+import type { ArchInput, Pkgext } from './inputs.js';
+
+/**
+ * Pure functions that turn the inputs and what the PKGBUILD says into the build: the target
+ * architecture, makepkg's arguments and environment, the i686 makepkg.conf, and the command line
+ * that runs makepkg as the build user (under `setarch i686`, inside a build root).
+ */
+
+export interface ArchPlan {
+  /** CARCH for makepkg; undefined keeps the makepkg.conf's. */
+  carch?: string;
+  /** What the package's arch will be (`any` for arch=(any) PKGBUILDs). */
+  packageArch: string;
+  /** Run under the i686 personality (`setarch i686`, uname -m = i686). */
+  setarchI686: boolean;
+  /** Cross-build with the host's compiler and -m32 (i686 on an x86_64 host, no build root). */
+  multilib: boolean;
+}
+
+/**
+ * The architecture to build for. `auto`: the PKGBUILD's single arch, else the native one (the
+ * build root's, else the host's). A named arch must be one the PKGBUILD lists (or `any`),
+ * unless makepkg is told --ignorearch.
+ */
+export function resolveArch(
+  input: ArchInput,
+  pkgbuildArches: readonly string[],
+  native: string,
+  options: { ignoreArch?: boolean; inBuildRoot?: boolean } = {},
+): ArchPlan {
+  const listed = pkgbuildArches.length > 0 ? pkgbuildArches : [native];
+  const isAny = listed.includes('any');
+  let target: string;
+  if (input === 'any') {
+    if (!isAny) {
+      throw new InputError(
+        'arch',
+        `any needs a PKGBUILD with arch=('any'); this one has arch=(${listed.join(' ')}).`,
+      );
+    }
+    target = native;
+  } else if (input === 'auto') {
+    target = !isAny && listed.length === 1 ? (listed[0] as string) : native;
+  } else {
+    if (!isAny && !listed.includes(input) && !options.ignoreArch) {
+      throw new InputError(
+        'arch',
+        `${input} is not in the PKGBUILD's arch=(${listed.join(' ')}); use one of those, or pass --ignorearch in makepkg-args.`,
+      );
+    }
+    target = input;
+  }
+  const i686 = target === 'i686';
+  return {
+    carch: input === 'auto' && target === native ? undefined : target,
+    packageArch: isAny ? 'any' : target,
+    setarchI686: i686,
+    multilib: i686 && native !== 'i686' && !options.inBuildRoot,
+  };
+}
+
+/** The host's architecture as pacman names it. */
+export function pacmanArch(nodeArch: string): string {
+  if (nodeArch === 'x64') return 'x86_64';
+  if (nodeArch === 'ia32') return 'i686';
+  if (nodeArch === 'arm64') return 'aarch64';
+  return nodeArch;
+}
+
+/**
+ * A makepkg.conf for i686 with the host's multilib compiler: the system's, then CARCH/CHOST and
+ * 32-bit compiler and linker flags on top (makepkg exports them to build()).
+ */
+export function i686MakepkgConf(systemConf: string): string {
+  return [
+    `source ${quoteBash(systemConf)}`,
+    'CARCH="i686"',
+    'CHOST="i686-pc-linux-gnu"',
+    'CFLAGS="-m32 -march=i686 -mtune=generic -O2 -pipe -fno-plt"',
+    'CXXFLAGS="$CFLAGS"',
+    'LDFLAGS="-m32 -Wl,-O1,--sort-common,--as-needed,-z,relro,-z,now"',
+    '',
+  ].join('\n');
+}
+
+function quoteBash(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface MakepkgPlan {
+  /** The directory holding the PKGBUILD, as the build sees it (inside the root when chrooted). */
+  buildDir: string;
+  home: string;
+  pkgdest: string;
+  srcdest: string;
+  pkgext: Pkgext;
+  arch: ArchPlan;
+  /** A makepkg.conf of the action's (the i686 multilib one). */
+  config?: string;
+  /** Extra makepkg arguments of the user's. */
+  extraArgs: readonly string[];
+  /** The build root has no pacman: PACMAN=/usr/bin/true (makepkg dies without one). */
+  noPacman?: boolean;
+}
+
+/** makepkg's arguments for the build. --nodeps unless the user asked for dependency syncing. */
+export function makepkgArgs(plan: MakepkgPlan): string[] {
+  const args: string[] = [];
+  if (plan.config) args.push('--config', plan.config);
+  const syncs = plan.extraArgs.some((arg) => /^(-s|--syncdeps|-\w*s\w*)$/.test(arg));
+  if (!syncs && !plan.extraArgs.some((arg) => arg === '-d' || arg === '--nodeps')) {
+    args.push('--nodeps');
+  }
+  args.push('--noconfirm', '--noprogressbar', ...plan.extraArgs);
+  return args;
+}
+
+/** The environment makepkg runs with (set with `env` after the user switch). */
+export function makepkgEnv(plan: MakepkgPlan): string[] {
+  const env = [
+    `HOME=${plan.home}`,
+    `PKGDEST=${plan.pkgdest}`,
+    `SRCDEST=${plan.srcdest}`,
+    `PKGEXT=${plan.pkgext}`,
+  ];
+  if (plan.arch.carch) env.push(`CARCH=${plan.arch.carch}`);
+  if (plan.noPacman) env.push('PACMAN=/usr/bin/true');
+  return env;
+}
+
+export interface Runner {
+  /** Switch to this user (when the action runs as root). */
+  user?: string;
+  /** chroot into this root first. */
+  root?: string;
+  setarchI686: boolean;
+}
+
+/** The PATH inside a build root (a chroot starts with a clean environment). */
+export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The argv that runs `program args` in `cwd` with `env`, as the build user, under the i686
+ * personality, inside the build root, as the runner asks:
+ * `[setarch i686] [chroot ROOT env -i PATH=..] [runuser -u USER --] env -C CWD VARS program args`.
+ */
+export function wrapCommand(
+  runner: Runner,
+  cwd: string,
+  env: readonly string[],
+  program: string,
+  args: readonly string[],
+): string[] {
+  const argv: string[] = [];
+  if (runner.setarchI686) argv.push('setarch', 'i686');
+  if (runner.root) argv.push('chroot', runner.root, '/usr/bin/env', '-i', `PATH=${ROOT_PATH}`);
+  if (runner.user) argv.push('runuser', '-u', runner.user, '--');
+  argv.push('env', '-C', cwd, ...env, program, ...args);
+  return argv;
+}

@@ -1,0 +1,110 @@
+/**
+ * Pure functions over a PKGBUILD and its .SRCINFO: what the introspection script prints, bash's
+ * syntax errors, the pkgver written into the build's copy, and the .SRCINFO comparison.
+ */
+
+/**
+ * Run by bash (as the build user, in the PKGBUILD's directory, `$1` = CARCH): checks the syntax,
+ * sources the PKGBUILD as makepkg does, and prints what the action needs, one `key=value` a line.
+ * Exit 65: syntax error (bash's message on stderr); 66: sourcing failed.
+ */
+export const INTROSPECT_SCRIPT = [
+  'bash -n PKGBUILD || exit 65',
+  'CARCH=$1',
+  'startdir=$PWD',
+  'source ./PKGBUILD >&2 </dev/null || { echo "sourcing the PKGBUILD failed" >&2; exit 66; }',
+  'printf "pkgbase=%s\\n" "${pkgbase:-${pkgname[0]}}"',
+  'printf "pkgname=%s\\n" "${pkgname[@]}"',
+  'printf "arch=%s\\n" "${arch[@]}"',
+  'printf "pkgver=%s\\npkgrel=%s\\nepoch=%s\\n" "$pkgver" "$pkgrel" "${epoch:-}"',
+  'if declare -F pkgver >/dev/null; then echo pkgverfunc=1; else echo pkgverfunc=0; fi',
+].join('\n');
+
+export interface PkgbuildFacts {
+  pkgbase: string;
+  pkgnames: string[];
+  arches: string[];
+  pkgver: string;
+  pkgrel: string;
+  epoch?: string;
+  /** The PKGBUILD has its own pkgver() function. */
+  hasPkgverFunction: boolean;
+}
+
+export function parseIntrospection(output: string): PkgbuildFacts {
+  const values = new Map<string, string[]>();
+  for (const line of output.split('\n')) {
+    const at = line.indexOf('=');
+    if (at <= 0) continue;
+    const key = line.slice(0, at);
+    const list = values.get(key) ?? [];
+    list.push(line.slice(at + 1));
+    values.set(key, list);
+  }
+  const one = (key: string) => values.get(key)?.[0] ?? '';
+  return {
+    pkgbase: one('pkgbase'),
+    pkgnames: (values.get('pkgname') ?? []).filter(Boolean),
+    arches: (values.get('arch') ?? []).filter(Boolean),
+    pkgver: one('pkgver'),
+    pkgrel: one('pkgrel'),
+    epoch: one('epoch') || undefined,
+    hasPkgverFunction: one('pkgverfunc') === '1',
+  };
+}
+
+export interface SyntaxProblem {
+  line: number;
+  message: string;
+}
+
+/** The first `FILE: line N: message` of bash's stderr (`bash -n`). */
+export function parseBashSyntaxError(stderr: string): SyntaxProblem | undefined {
+  for (const line of stderr.split('\n')) {
+    const match = /^[^:]*: line (\d+): (.*)$/.exec(line.trim());
+    if (match) return { line: Number(match[1]), message: match[2] ?? '' };
+  }
+  return undefined;
+}
+
+/**
+ * The PKGBUILD text with its top-level `pkgver=` set to `pkgver`, the way makepkg itself writes
+ * a pkgver() result back (a sed of the `pkgver=` lines); appended when the PKGBUILD has none.
+ */
+export function setPkgver(text: string, pkgver: string): string {
+  const pattern = /^pkgver=[^ \n]*/gm;
+  if (/^pkgver=/m.test(text)) return text.replace(pattern, `pkgver=${pkgver}`);
+  return `${text.replace(/\n?$/, '\n')}pkgver=${pkgver}\n`;
+}
+
+/** A .SRCINFO with the pkgbase section's `pkgver` set (after pkgver() ran in the build). */
+export function srcinfoWithPkgver(srcinfo: string, pkgver: string): string {
+  return srcinfo.replace(/^(\tpkgver = ).*$/m, `$1${pkgver}`);
+}
+
+/** The first line where two texts differ (1-based; trailing blank lines ignored). */
+export function firstDifference(
+  expected: string,
+  actual: string,
+): { line: number; expected: string | undefined; actual: string | undefined } | undefined {
+  const lines = (text: string) => text.replace(/\s+$/, '').split('\n');
+  const a = lines(expected);
+  const b = lines(actual);
+  for (let index = 0; index < Math.max(a.length, b.length); index++) {
+    if (a[index] !== b[index]) {
+      return { line: index + 1, expected: a[index], actual: b[index] };
+    }
+  }
+  return undefined;
+}
+
+/** Sets the pkgver lines of `text` to those of `like` (for a comparison that ignores them). */
+export function withPkgverOf(text: string, like: string): string {
+  const wanted = /^\tpkgver = .*$/m.exec(like)?.[0];
+  return wanted === undefined ? text : text.replace(/^\tpkgver = .*$/m, wanted);
+}
+
+/** Replaces every occurrence of `from` with `to` (the build copy's path with the original). */
+export function replacePath(text: string, from: string, to: string): string {
+  return from === to || from === '' ? text : text.split(from).join(to);
+}

@@ -1,0 +1,172 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { InputError, UserError } from '../../core/src/errors.js';
+import { execQuiet } from '../../core/src/exec.js';
+import type { Vcs } from '../../core/src/manifest.js';
+
+/**
+ * The app's version from its repository (DESIGN.md, "Contracts between actions"):
+ * `r<rev>.<shorthash>`, prefixed by the latest tag that reaches the checked-out revision (a
+ * leading `v` dropped): `1.2.r14.0a1b2c3d4e5f`. Mercurial's rev is the revision number of the
+ * working directory's parent; git's is `git rev-list --count HEAD`.
+ */
+
+export interface VcsFacts {
+  vcs: Exclude<Vcs, 'none'>;
+  /** The repository's root directory. */
+  root: string;
+  revision: string;
+  /** Short hash: Mercurial's `{node|short}` (12), git's `rev-parse --short` (7 or more). */
+  hash: string;
+  /** The latest tag that reaches the revision, as written (undefined without one). */
+  tag?: string;
+  /** ISO 8601 UTC, whole seconds. */
+  commitTime: string;
+  /** The default pull/remote URL, when the repository has one (credentials removed). */
+  source?: string;
+}
+
+/**
+ * A pkgver from any text: the characters a pkgver cannot hold (`-`, `:`, `/`, blanks) become
+ * dots, as the Arch VCS package guidelines turn `git describe`'s hyphens into dots.
+ */
+export function sanitizePkgver(text: string): string {
+  return text
+    .trim()
+    .replace(/[-:/\s]+/g, '.')
+    .replace(/^\.+|\.+$/g, '');
+}
+
+/** `[<tag>.]r<rev>.<hash>`, the tag without a leading `v` (`v1.2` → `1.2`). */
+export function vcsPkgver(facts: Pick<VcsFacts, 'revision' | 'hash' | 'tag'>): string {
+  const base = `r${facts.revision}.${facts.hash}`;
+  const tag = facts.tag?.replace(/^v(?=\d)/i, '');
+  return sanitizePkgver(tag ? `${tag}.${base}` : base);
+}
+
+/** Epoch seconds → `2026-11-25T10:00:00Z`. */
+export function isoUtc(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Drops a user:password@ from a URL so a remote's credentials never reach an output. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+/** The template of `hg log` this module reads (one field a line). */
+export const HG_TEMPLATE = '{reporoot}\\n{rev}\\n{node|short}\\n{latesttag}\\n{date|hgdate}\\n';
+
+/** Parses the HG_TEMPLATE output. Mercurial joins several tags of one revision with `:`. */
+export function parseHgLog(text: string): Omit<VcsFacts, 'source'> {
+  const [root = '', revision = '', hash = '', latestTag = '', date = ''] = text.split('\n');
+  if (revision === '-1' || /^0+$/.test(hash)) {
+    throw new UserError(`The Mercurial repository ${root} has no commit yet: commit first.`);
+  }
+  const tag = latestTag.split(':')[0];
+  return {
+    vcs: 'hg',
+    root,
+    revision,
+    hash,
+    tag: tag && tag !== 'null' ? tag : undefined,
+    commitTime: isoUtc(Number(date.split(' ')[0])),
+  };
+}
+
+/** The `default` path of an hgrc text. */
+export function hgDefaultPath(hgrc: string): string | undefined {
+  let inPaths = false;
+  for (const raw of hgrc.split('\n')) {
+    const line = raw.trim();
+    const section = /^\[(.+)\]$/.exec(line);
+    if (section) {
+      inPaths = section[1] === 'paths';
+      continue;
+    }
+    const entry = /^default\s*=\s*(.+)$/.exec(line);
+    if (inPaths && entry) return entry[1]?.trim();
+  }
+  return undefined;
+}
+
+async function hgFacts(dir: string): Promise<VcsFacts | undefined> {
+  const result = await execQuiet('hg', ['log', '-r', '.', '--template', HG_TEMPLATE], {
+    cwd: dir,
+    silent: true,
+    allowFailure: true,
+    env: { ...process.env, HGPLAIN: '1' },
+    missingHint: 'install the Debian package mercurial',
+  }).catch((error: unknown) => {
+    // Without Mercurial there is no Mercurial repository to find.
+    if (error instanceof UserError) return undefined;
+    throw error;
+  });
+  if (!result || result.code !== 0) return undefined;
+  const facts = parseHgLog(result.stdout);
+  const hgrc = await fs.readFile(path.join(facts.root, '.hg', 'hgrc'), 'utf8').catch(() => '');
+  const source = hgDefaultPath(hgrc);
+  return { ...facts, source: source ? withoutCredentials(source) : undefined };
+}
+
+async function git(dir: string, args: string[]): Promise<string | undefined> {
+  const result = await execQuiet('git', args, {
+    cwd: dir,
+    silent: true,
+    allowFailure: true,
+    missingHint: 'install the Debian package git',
+  }).catch((error: unknown) => {
+    if (error instanceof UserError) return undefined;
+    throw error;
+  });
+  return result && result.code === 0 ? result.stdout.trim() : undefined;
+}
+
+async function gitFacts(dir: string): Promise<VcsFacts | undefined> {
+  const root = await git(dir, ['rev-parse', '--show-toplevel']);
+  if (root === undefined) return undefined;
+  const [head, count, tag, remote] = await Promise.all([
+    git(dir, ['log', '-1', '--format=%h%n%ct']),
+    git(dir, ['rev-list', '--count', 'HEAD']),
+    git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD']),
+    git(dir, ['config', '--get', 'remote.origin.url']),
+  ]);
+  if (!head || !count) {
+    throw new UserError(`The git repository ${root} has no commit yet: commit first.`);
+  }
+  const [hash = '', time = '0'] = head.split('\n');
+  return {
+    vcs: 'git',
+    root,
+    revision: count,
+    hash,
+    tag: tag || undefined,
+    commitTime: isoUtc(Number(time)),
+    source: remote ? withoutCredentials(remote) : undefined,
+  };
+}
+
+/**
+ * The repository facts for `dir` by the `vcs` input: `auto` takes the repository nearest to
+ * `dir` (Mercurial when both are equally near), `none` takes none, `hg`/`git` insist.
+ */
+export async function detectVcs(dir: string, wanted: 'auto' | Vcs): Promise<VcsFacts | undefined> {
+  if (wanted === 'none') return undefined;
+  if (wanted === 'hg') {
+    const facts = await hgFacts(dir);
+    if (!facts) {
+      throw new InputError('vcs', `hg was asked for, but ${dir} is not in a Mercurial repository.`);
+    }
+    return facts;
+  }
+  if (wanted === 'git') {
+    const facts = await gitFacts(dir);
+    if (!facts) {
+      throw new InputError('vcs', `git was asked for, but ${dir} is not in a git repository.`);
+    }
+    return facts;
+  }
+  const [hg, gitRepo] = await Promise.all([hgFacts(dir), gitFacts(dir)]);
+  if (hg && gitRepo) return gitRepo.root.length > hg.root.length ? gitRepo : hg;
+  return hg ?? gitRepo;
+}
