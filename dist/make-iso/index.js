@@ -52349,11 +52349,11 @@ function installerUnit(what, pinned, members) {
 function etcdUnit(settings) {
     const client = `http://${settings.masterAddress}:${settings.etcdClientPort}`;
     const peer = `http://127.0.0.1:${settings.etcdPeerPort}`;
-    return lines('[Unit]', '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and', '# loopback only, no [Install] section: deploy-fleet starts it for an update and stops it after.', `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`, 'Requires=arch-core-install-etcd.service', 'After=arch-core-install-etcd.service network-online.target', '', '[Service]', 'Type=notify', 'DynamicUser=yes', 'StateDirectory=arch-core-etcd', 'ExecStart=/opt/bin/etcd \\', '  --name=master \\', '  --data-dir=/var/lib/arch-core-etcd \\', '  --enable-v2=true \\', `  --listen-client-urls=${client},http://127.0.0.1:${settings.etcdClientPort} \\`, `  --advertise-client-urls=${client} \\`, `  --listen-peer-urls=${peer} \\`, `  --initial-advertise-peer-urls=${peer} \\`, `  --initial-cluster=master=${peer} \\`, '  --initial-cluster-state=new', 'Restart=on-failure', 'RestartSec=5s', 'LimitNOFILE=40000');
+    return lines('[Unit]', '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and', '# loopback only; no Install section: deploy-fleet starts it for an update and stops it after.', `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`, 'Requires=arch-core-install-etcd.service', 'After=arch-core-install-etcd.service network-online.target', '', '[Service]', 'Type=notify', 'DynamicUser=yes', 'StateDirectory=arch-core-etcd', 'ExecStart=/opt/bin/etcd \\', '  --name=master \\', '  --data-dir=/var/lib/arch-core-etcd \\', '  --enable-v2=true \\', `  --listen-client-urls=${client},http://127.0.0.1:${settings.etcdClientPort} \\`, `  --advertise-client-urls=${client} \\`, `  --listen-peer-urls=${peer} \\`, `  --initial-advertise-peer-urls=${peer} \\`, `  --initial-cluster=master=${peer} \\`, '  --initial-cluster-state=new', 'Restart=on-failure', 'RestartSec=5s', 'LimitNOFILE=40000');
 }
 function registryUnit(settings) {
     const address = `${settings.masterAddress}:${settings.registryPort}`;
-    return lines('[Unit]', '# arch-core lock-down (points 7, 8): listens on the private address only; no [Install]', '# section: deploy-fleet starts it for an update and stops it after.', 'Description=Image registry for the cluster (arch-core; runs only during updates)', 'Requires=docker.service', 'After=docker.service', '', '[Service]', 'ExecStartPre=-/usr/bin/docker rm --force arch-core-registry', 'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\', `  --env REGISTRY_HTTP_ADDR=${address} \\`, '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\', '  --volume /var/lib/arch-core-registry:/var/lib/registry \\', `  ${settings.registryImage}`, 'ExecStop=/usr/bin/docker stop arch-core-registry', 'Restart=on-failure', 'RestartSec=5s');
+    return lines('[Unit]', '# arch-core lock-down (points 7, 8): listens on the private address only; no Install', '# section: deploy-fleet starts it for an update and stops it after.', 'Description=Image registry for the cluster (arch-core; runs only during updates)', 'Requires=docker.service', 'After=docker.service', '', '[Service]', 'ExecStartPre=-/usr/bin/docker rm --force arch-core-registry', 'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\', `  --env REGISTRY_HTTP_ADDR=${address} \\`, '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\', '  --volume /var/lib/arch-core-registry:/var/lib/registry \\', `  ${settings.registryImage}`, 'ExecStop=/usr/bin/docker stop arch-core-registry', 'Restart=on-failure', 'RestartSec=5s');
 }
 function fleetConf(settings, role) {
     const metadata = [['role', role], ...settings.fleetMetadata[role]]
@@ -52489,6 +52489,7 @@ function renderCloudConfig(settings, role) {
         lineWidth: 0,
         blockQuote: 'literal',
         indentSeq: true,
+        singleQuote: true,
     });
     return `${header}\n${body}`;
 }

@@ -111,7 +111,7 @@ export function etcdUnit(settings: Settings): string {
   return lines(
     '[Unit]',
     '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and',
-    '# loopback only, no [Install] section: deploy-fleet starts it for an update and stops it after.',
+    '# loopback only; no Install section: deploy-fleet starts it for an update and stops it after.',
     `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`,
     'Requires=arch-core-install-etcd.service',
     'After=arch-core-install-etcd.service network-online.target',
@@ -140,7 +140,7 @@ export function registryUnit(settings: Settings): string {
   const address = `${settings.masterAddress}:${settings.registryPort}`;
   return lines(
     '[Unit]',
-    '# arch-core lock-down (points 7, 8): listens on the private address only; no [Install]',
+    '# arch-core lock-down (points 7, 8): listens on the private address only; no Install',
     '# section: deploy-fleet starts it for an update and stops it after.',
     'Description=Image registry for the cluster (arch-core; runs only during updates)',
     'Requires=docker.service',
@@ -357,6 +357,7 @@ export function renderCloudConfig(settings: Settings, role: Role): string {
     lineWidth: 0,
     blockQuote: 'literal',
     indentSeq: true,
+    singleQuote: true,
   });
   return `${header}\n${body}`;
 }
