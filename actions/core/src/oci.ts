@@ -1,0 +1,551 @@
+import { spawn } from 'node:child_process';
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { UserError } from './errors.js';
+import { temporarySibling } from './files.js';
+import { tarStream } from './tar.js';
+
+/**
+ * OCI images made directly, without a container engine: one gzip layer from a root directory
+ * (or a tarball), an image config, a manifest, and the OCI image layout (directory or `.tar`
+ * archive). The same root and inputs give the same bytes, hence the same digests.
+ */
+
+export const MEDIA_TYPES = {
+  manifest: 'application/vnd.oci.image.manifest.v1+json',
+  index: 'application/vnd.oci.image.index.v1+json',
+  config: 'application/vnd.oci.image.config.v1+json',
+  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+export interface Blob {
+  mediaType: string;
+  /** `sha256:<hex>` of the bytes. */
+  digest: string;
+  size: number;
+}
+
+export interface Layer extends Blob {
+  /** `sha256:<hex>` of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  diffId: string;
+  /** The compressed layer on disk. */
+  file: string;
+  /** Bytes of the uncompressed tar. */
+  uncompressedSize: number;
+}
+
+export interface LayerOptions {
+  /** Every mtime clamped to at most this (seconds since 1970): SOURCE_DATE_EPOCH. */
+  mtimeClamp: number;
+  /** gzip level (default 6, gzip's own default). */
+  level?: number;
+  /** Called with each tar entry name and body, for a caller that wants one file's content. */
+  watch?: { path: string; found: (content: Buffer) => void };
+}
+
+class Hasher extends Transform {
+  readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+}
+
+async function gzipAndHash(
+  source: AsyncIterable<Buffer> | Readable,
+  file: string,
+  level: number,
+): Promise<Omit<Layer, 'mediaType' | 'file'>> {
+  const uncompressed = new Hasher();
+  const compressed = new Hasher();
+  await pipeline(
+    source,
+    uncompressed,
+    zlib.createGzip({ level, chunkSize: 256 * 1024 }),
+    compressed,
+    createWriteStream(file),
+  );
+  return {
+    diffId: `sha256:${uncompressed.hash.digest('hex')}`,
+    uncompressedSize: uncompressed.bytes,
+    digest: `sha256:${compressed.hash.digest('hex')}`,
+    size: compressed.bytes,
+  };
+}
+
+/**
+ * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
+ * gzip-compressed; both digests computed in the same single pass that writes `file`.
+ */
+export async function layerFromRoot(
+  root: string,
+  file: string,
+  options: LayerOptions,
+): Promise<Layer> {
+  const stat = await fs.stat(root).catch(() => undefined);
+  if (!stat?.isDirectory()) throw new UserError(`The root ${root} is not a directory.`);
+  const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
+  const facts = await gzipAndHash(tar, file, options.level ?? 6);
+  return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+}
+
+/** How a tarball is compressed, from its first bytes. */
+export function compressionOf(head: Buffer): 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'none' {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  return 'none';
+}
+
+async function decompressed(tarball: string): Promise<Readable> {
+  const handle = await fs.open(tarball, 'r').catch(() => {
+    throw new UserError(`The tarball ${tarball} cannot be read.`);
+  });
+  const head = Buffer.alloc(8);
+  await handle.read(head, 0, 8, 0);
+  await handle.close();
+  const kind = compressionOf(head);
+  if (kind === 'none') return createReadStream(tarball);
+  if (kind === 'gzip') return createReadStream(tarball).pipe(zlib.createGunzip());
+  const tool = { xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' }[kind];
+  const child = spawn(tool, ['-dc', tarball], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.on('error', (error) =>
+    child.stdout.destroy(
+      new UserError(`Cannot decompress ${tarball} with ${tool}: ${error.message}`),
+    ),
+  );
+  child.on('exit', (code) => {
+    if (code !== 0) {
+      child.stdout.destroy(
+        new UserError(`${tool} could not decompress ${tarball}: ${stderr.trim()}`),
+      );
+    }
+  });
+  return child.stdout;
+}
+
+/** The layer of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+export async function layerFromTarball(
+  tarball: string,
+  file: string,
+  options: LayerOptions,
+): Promise<Layer> {
+  const input = await decompressed(tarball);
+  const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
+  const facts = await gzipAndHash(input.pipe(normalizer), file, options.level ?? 6);
+  return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+}
+
+/** The content of one regular file entry of a tarball (any compression), or undefined. */
+export async function readFileFromTarball(
+  tarball: string,
+  entryPath: string,
+): Promise<Buffer | undefined> {
+  let found: Buffer | undefined;
+  const normalizer = new TarNormalizer(Number.MAX_SAFE_INTEGER, tarball, {
+    path: entryPath,
+    found: (content) => (found = content),
+  });
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  await pipeline(await decompressed(tarball), normalizer, sink);
+  return found;
+}
+
+function parseNumeric(block: Buffer, offset: number, length: number): number {
+  if ((block[offset] ?? 0) & 0x80) {
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (block[i] ?? 0);
+    return value;
+  }
+  const text = block
+    .subarray(offset, offset + length)
+    .toString('ascii')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
+  block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
+}
+
+function checksum(block: Buffer): void {
+  block.fill(' ', 148, 156);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+}
+
+function cString(block: Buffer, offset: number, length: number): string {
+  const raw = block.subarray(offset, offset + length);
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+
+/** True when a tar entry name stays inside the root. */
+export function isSafeEntryName(name: string): boolean {
+  if (name.startsWith('/')) return false;
+  return !name.split('/').includes('..');
+}
+
+/**
+ * Rewrites a tar stream so that every entry is owned by 0:0 (no user or group names), no mtime
+ * is later than the clamp, and pax records that would override those are dropped. An entry
+ * whose name escapes the root is an error.
+ */
+export class TarNormalizer extends Transform {
+  private pending: Buffer = Buffer.alloc(0);
+  /** Bytes of entry body still to pass through unchanged (data + padding). */
+  private bodyLeft = 0;
+  private paxNeeded = 0;
+  private paxHeader?: Buffer;
+  private paxPath?: string;
+  private capture?: Buffer[];
+  private captureLeft = 0;
+  private longName?: string;
+  private longNameNeeded = 0;
+  private longNameHeader?: Buffer;
+
+  constructor(
+    private readonly clamp: number,
+    private readonly origin: string,
+    private readonly watch?: LayerOptions['watch'],
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.process();
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.pending.length > 0) this.push(this.pending);
+    done();
+  }
+
+  private process(): void {
+    for (;;) {
+      if (this.bodyLeft > 0) {
+        const take = Math.min(this.bodyLeft, this.pending.length);
+        if (take === 0) return;
+        const part = this.pending.subarray(0, take);
+        if (this.capture && this.captureLeft > 0) {
+          const keep = part.subarray(0, Math.min(this.captureLeft, part.length));
+          this.capture.push(Buffer.from(keep));
+          this.captureLeft -= keep.length;
+          if (this.captureLeft === 0) {
+            this.watch?.found(Buffer.concat(this.capture));
+            this.capture = undefined;
+          }
+        }
+        this.push(part);
+        this.pending = this.pending.subarray(take);
+        this.bodyLeft -= take;
+        continue;
+      }
+      if (this.paxNeeded > 0 || this.longNameNeeded > 0) {
+        const needed = this.paxNeeded || this.longNameNeeded;
+        if (this.pending.length < needed) return;
+        const body = this.pending.subarray(0, needed);
+        this.pending = this.pending.subarray(needed);
+        if (this.paxNeeded > 0) {
+          this.paxNeeded = 0;
+          this.emitPax(this.paxHeader as Buffer, body);
+        } else {
+          this.longNameNeeded = 0;
+          const size = parseNumeric(this.longNameHeader as Buffer, 124, 12);
+          this.longName = body.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+          this.push(this.longNameHeader as Buffer);
+          this.push(body);
+        }
+        continue;
+      }
+      if (this.pending.length < 512) return;
+      const block = Buffer.from(this.pending.subarray(0, 512));
+      this.pending = this.pending.subarray(512);
+      if (block.every((byte) => byte === 0)) {
+        this.push(block);
+        continue;
+      }
+      const type = String.fromCharCode(block[156] || 0x30);
+      const size = parseNumeric(block, 124, 12);
+      const padded = Math.ceil(size / 512) * 512;
+      this.normalizeHeader(block);
+      if (type === 'x' || type === 'g') {
+        this.paxHeader = block;
+        this.paxNeeded = padded;
+        if (padded === 0) this.emitPax(block, Buffer.alloc(0));
+        continue;
+      }
+      if (type === 'L' || type === 'K') {
+        if (type === 'L') {
+          this.longNameHeader = block;
+          this.longNameNeeded = padded;
+        } else {
+          this.push(block);
+          this.bodyLeft = padded;
+        }
+        continue;
+      }
+      const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
+      const ustarPrefix = ustar ? cString(block, 345, 155) : '';
+      const headerName = (ustarPrefix ? `${ustarPrefix}/` : '') + cString(block, 0, 100);
+      const name = this.paxPath ?? this.longName ?? headerName;
+      this.paxPath = undefined;
+      this.longName = undefined;
+      const bare = name.replace(/^\.\//, '');
+      if (!isSafeEntryName(bare)) {
+        throw new UserError(`The tarball ${this.origin} has an entry "${name}" outside the root.`);
+      }
+      this.push(block);
+      this.bodyLeft = type === '0' || type === '\0' || type === '7' ? padded : 0;
+      if (this.bodyLeft > 0 && this.watch && bare === this.watch.path && size > 0) {
+        this.capture = [];
+        this.captureLeft = size;
+      }
+    }
+  }
+
+  private normalizeHeader(block: Buffer): void {
+    writeOctal(block, 108, 8, 0);
+    writeOctal(block, 116, 8, 0);
+    const mtime = parseNumeric(block, 136, 12);
+    writeOctal(block, 136, 12, Math.min(mtime, this.clamp));
+    if (block.subarray(257, 262).toString('latin1') === 'ustar') {
+      block.fill(0, 265, 265 + 64);
+    }
+    checksum(block);
+  }
+
+  private emitPax(header: Buffer, body: Buffer): void {
+    const size = parseNumeric(header, 124, 12);
+    const records = parsePaxRecords(body.subarray(0, size));
+    const kept = records.filter(
+      ([key]) => !['uid', 'gid', 'uname', 'gname', 'mtime', 'atime', 'ctime'].includes(key),
+    );
+    const pathRecord = records.find(([key]) => key === 'path');
+    if (pathRecord && header[156] === 0x78) this.paxPath = pathRecord[1];
+    const text = Buffer.from(kept.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
+    writeOctal(header, 124, 12, text.length);
+    checksum(header);
+    this.push(header);
+    this.push(text);
+    const rest = text.length % 512;
+    if (rest) this.push(Buffer.alloc(512 - rest));
+  }
+}
+
+function parsePaxRecords(body: Buffer): Array<[string, string]> {
+  const records: Array<[string, string]> = [];
+  let offset = 0;
+  while (offset < body.length) {
+    const space = body.indexOf(0x20, offset);
+    if (space < 0) break;
+    const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
+    if (!Number.isFinite(length) || length <= 0) break;
+    const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
+    const equals = record.indexOf('=');
+    if (equals > 0) records.push([record.slice(0, equals), record.slice(equals + 1)]);
+    offset += length;
+  }
+  return records;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body) + 1;
+  while (String(length).length + Buffer.byteLength(body) !== length) {
+    length = String(length).length + Buffer.byteLength(body);
+  }
+  return `${length}${body}`;
+}
+
+/** The image config as docker import --change allows it. */
+export interface RuntimeConfig {
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  exposedPorts?: string[];
+  labels: Record<string, string>;
+}
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** The exact bytes of the image config (keys in a fixed order, no insignificant whitespace). */
+export function imageConfigJson(
+  platform: Platform,
+  created: string,
+  runtime: RuntimeConfig,
+  diffIds: string[],
+): Buffer {
+  const config: Record<string, unknown> = {};
+  if (runtime.user) config.User = runtime.user;
+  if (runtime.exposedPorts?.length) {
+    config.ExposedPorts = Object.fromEntries(
+      [...runtime.exposedPorts].sort().map((port) => [port, {}]),
+    );
+  }
+  if (runtime.env?.length) config.Env = runtime.env;
+  if (runtime.entrypoint?.length) config.Entrypoint = runtime.entrypoint;
+  if (runtime.cmd?.length) config.Cmd = runtime.cmd;
+  if (runtime.workdir) config.WorkingDir = runtime.workdir;
+  config.Labels = sortedObject(runtime.labels);
+  const image = {
+    created,
+    architecture: platform.architecture,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    os: platform.os,
+    config,
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history: [{ created, created_by: 'arch-core import-image', comment: 'the root as one layer' }],
+  };
+  return Buffer.from(JSON.stringify(image));
+}
+
+export function sortedObject(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(record)
+      .sort()
+      .map((key) => [key, record[key] as string]),
+  );
+}
+
+/** The exact bytes of the image manifest. */
+export function imageManifestJson(
+  config: Blob,
+  layers: Blob[],
+  annotations: Record<string, string>,
+): Buffer {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.manifest,
+    config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+    layers: layers.map((layer) => ({
+      mediaType: layer.mediaType,
+      digest: layer.digest,
+      size: layer.size,
+    })),
+    ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
+  };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+export function digestOf(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** An image ready to be written or pushed: its blobs as files or bytes. */
+export interface BuiltImage {
+  layer: Layer;
+  config: Blob & { bytes: Buffer };
+  manifest: Blob & { bytes: Buffer };
+  platform: Platform;
+}
+
+function blobPath(dir: string, digest: string): string {
+  const [algorithm = 'sha256', hex = ''] = digest.split(':');
+  return path.join(dir, 'blobs', algorithm, hex);
+}
+
+async function fillLayout(dir: string, image: BuiltImage, tags: string[]): Promise<void> {
+  await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await fs.copyFile(image.layer.file, blobPath(dir, image.layer.digest));
+  await fs.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
+  await fs.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
+  const descriptor = {
+    mediaType: MEDIA_TYPES.manifest,
+    digest: image.manifest.digest,
+    size: image.manifest.size,
+    platform: {
+      architecture: image.platform.architecture,
+      os: image.platform.os,
+      ...(image.platform.variant ? { variant: image.platform.variant } : {}),
+    },
+  };
+  const index = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: (tags.length ? tags : [undefined]).map((tag) => ({
+      ...descriptor,
+      ...(tag ? { annotations: { 'org.opencontainers.image.ref.name': tag } } : {}),
+    })),
+  };
+  await fs.writeFile(path.join(dir, 'index.json'), JSON.stringify(index));
+}
+
+/**
+ * Writes the image as an OCI image layout: a directory, or an OCI archive (a tar of that
+ * directory) when `target` ends in `.tar`. Atomic: `target` appears complete or not at all.
+ */
+export async function writeOciLayout(
+  target: string,
+  image: BuiltImage,
+  tags: string[],
+  mtimeClamp: number,
+): Promise<'directory' | 'archive'> {
+  const archive = target.endsWith('.tar');
+  await fs.mkdir(path.dirname(path.resolve(target)), { recursive: true });
+  const temporary = temporarySibling(target);
+  const staging = archive ? `${temporary}.d` : temporary;
+  try {
+    await fillLayout(staging, image, tags);
+    if (archive) {
+      await pipeline(
+        Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })),
+        createWriteStream(temporary),
+      );
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+    await replaceWith(temporary, target);
+  } catch (error) {
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.rm(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  return archive ? 'archive' : 'directory';
+}
+
+/** Renames `temporary` onto `target`; an existing target is moved aside first, then removed. */
+async function replaceWith(temporary: string, target: string): Promise<void> {
+  const old = await fs.lstat(target).catch(() => undefined);
+  if (!old) {
+    await fs.rename(temporary, target);
+    return;
+  }
+  if (!old.isDirectory()) {
+    await fs.rename(temporary, target);
+    return;
+  }
+  const aside = temporarySibling(target);
+  await fs.rename(target, aside);
+  try {
+    await fs.rename(temporary, target);
+  } catch (error) {
+    await fs.rename(aside, target);
+    throw error;
+  }
+  await fs.rm(aside, { recursive: true, force: true });
+}

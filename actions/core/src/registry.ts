@@ -1,0 +1,514 @@
+import { createReadStream } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
+import { UserError } from './errors.js';
+
+/**
+ * A client of the OCI distribution API (the registry protocol), enough to push an image:
+ * HEAD a blob (present → skip), upload it (monolithic when small, chunked PATCHes when large),
+ * PUT a manifest per tag. Basic auth and the Bearer token flow (`WWW-Authenticate: Bearer
+ * realm=...,service=...,scope=...`). TLS is verified unless the registry is `insecure`, in which
+ * case plain HTTP is spoken. Transient failures (5xx, 429, reset or refused connections,
+ * timeouts) are retried with exponential backoff, a bounded number of times, and logged; 401/403
+ * fail at once naming the registry and the user. The password is never logged.
+ */
+export interface RegistryOptions {
+  /** host[:port] to connect to (may be a tunnel's 127.0.0.1:PORT). */
+  address: string;
+  /** How messages name the registry (the image's registry); default `address`. */
+  displayName?: string;
+  /** Plain HTTP instead of verified HTTPS. */
+  insecure: boolean;
+  /** The registry's own host[:port] when `address` is a tunnel: sent as Host, checked by TLS. */
+  serverName?: string;
+  username?: string;
+  password?: string;
+  /** How many times a transient failure is retried (default 5). */
+  retries?: number;
+  /** First backoff delay; doubled each retry, at most 8 s (default 500 ms). */
+  backoffMs?: number;
+  /** A connection not established within this fails (default 15 s). */
+  connectTimeoutMs?: number;
+  /** A connection silent for this long fails (default 120 s). */
+  idleTimeoutMs?: number;
+  /** Blobs up to this size are uploaded with one PUT (default 16 MiB). */
+  monolithicMax?: number;
+  /** Chunk size of chunked uploads (default 16 MiB). */
+  chunkSize?: number;
+  /** Where progress and retries are reported (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** A blob to push: its digest, size, and how to read (a range of) it. */
+export interface PushBlob {
+  digest: string;
+  size: number;
+  mediaType?: string;
+  /** Bytes in memory, or a file path. */
+  bytes?: Buffer;
+  file?: string;
+}
+
+interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface RequestSpec {
+  method: string;
+  /** Path and query on the registry, or an absolute URL (Location headers). */
+  url: string;
+  headers?: Record<string, string>;
+  body?: Buffer | (() => Readable);
+  bodyLength?: number;
+  /** The repository, for the token scope. */
+  repository?: string;
+}
+
+/** A failure worth another attempt (the registry or the network hiccupped). */
+class TransientError extends Error {}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+export class RegistryClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly name: string;
+  /** Authorization header value per token scope (or '' for basic, which has one scope). */
+  private readonly authorization = new Map<string, string>();
+  /** Bytes of blob data sent in uploads (all attempts counted). */
+  uploadedBytes = 0;
+
+  constructor(private readonly options: RegistryOptions) {
+    const scheme = options.insecure ? 'http' : 'https';
+    const host = options.address === 'docker.io' ? 'registry-1.docker.io' : options.address;
+    this.base = new URL(`${scheme}://${host}`);
+    this.name = options.displayName ?? options.address;
+    this.agent = options.insecure
+      ? new http.Agent({ keepAlive: true, maxSockets: 4 })
+      : new https.Agent({ keepAlive: true, maxSockets: 4 });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private who(): string {
+    return this.options.username ? `user "${this.options.username}"` : 'no credentials';
+  }
+
+  /** Runs `attempt` up to retries+1 times while it fails transiently. */
+  async withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    const retries = this.options.retries ?? 5;
+    let delay = this.options.backoffMs ?? 500;
+    for (let number = 0; ; number++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof TransientError)) throw error;
+        if (number >= retries) {
+          throw new UserError(
+            `Registry ${this.name}: ${what} failed after ${number + 1} attempts: ${error.message}`,
+          );
+        }
+        this.log(
+          `registry ${this.name}: ${what}: ${error.message}; retry ${number + 1} of ${retries} in ${(delay / 1000).toFixed(1)} s`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 8000);
+      }
+    }
+  }
+
+  /** A path or a Location header on our connection (a Location naming the server → us). */
+  private resolve(url: string): URL {
+    const resolved = new URL(url, this.base);
+    if (this.options.serverName && resolved.host === this.options.serverName) {
+      return new URL(`${resolved.pathname}${resolved.search}`, this.base);
+    }
+    return resolved;
+  }
+
+  /** One HTTP exchange; network errors become TransientError. No retry, no auth handling. */
+  private exchange(spec: RequestSpec, authorization?: string): Promise<Response> {
+    const url = this.resolve(spec.url);
+    const headers: Record<string, string> = { ...(spec.headers ?? {}) };
+    if (authorization) headers.authorization = authorization;
+    if (this.options.serverName && url.host === this.base.host) {
+      headers.host = this.options.serverName;
+    }
+    if (spec.body !== undefined) {
+      const length = Buffer.isBuffer(spec.body) ? spec.body.length : (spec.bodyLength ?? 0);
+      headers['content-length'] = String(length);
+    } else if (['PUT', 'POST', 'PATCH'].includes(spec.method)) {
+      headers['content-length'] = '0';
+    }
+    const transport = url.protocol === 'https:' ? https : http;
+    const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
+    const idleTimeout = this.options.idleTimeoutMs ?? 120_000;
+    return new Promise<Response>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      };
+      const serverName = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      const request = transport.request(url, {
+        method: spec.method,
+        headers,
+        agent: url.host === this.base.host ? this.agent : undefined,
+        ...(serverName && url.host === this.base.host ? { servername: serverName } : {}),
+      });
+      request.setTimeout(idleTimeout, () => {
+        request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
+      });
+      request.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => {
+          request.destroy(
+            Object.assign(new Error(`no connection within ${connectTimeout / 1000} s`), {
+              code: 'ETIMEDOUT',
+            }),
+          );
+        }, connectTimeout);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('secureConnect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code && TRANSIENT_CODES.has(error.code)) {
+          fail(
+            new TransientError(`${spec.method} ${url.pathname}: ${error.code} (${error.message})`),
+          );
+        } else if (error.message === 'socket hang up') {
+          fail(new TransientError(`${spec.method} ${url.pathname}: connection closed`));
+        } else if (
+          error.code?.startsWith('ERR_TLS') ||
+          /certificate|self.signed/i.test(error.message)
+        ) {
+          fail(
+            new UserError(
+              `Registry ${this.name}: TLS verification failed (${error.message}). Use a certificate the runner trusts, or "insecure" for a loopback registry.`,
+            ),
+          );
+        } else {
+          fail(
+            new UserError(
+              `Registry ${this.name}: ${spec.method} ${url.pathname}: ${error.message}`,
+            ),
+          );
+        }
+      });
+      request.on('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', (error) =>
+          fail(new TransientError(`reading the answer: ${error.message}`)),
+        );
+        response.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks),
+          });
+        });
+      });
+      if (spec.body === undefined) {
+        request.end();
+      } else if (Buffer.isBuffer(spec.body)) {
+        request.end(spec.body);
+      } else {
+        const stream = spec.body();
+        stream.on('error', (error) => request.destroy(error));
+        stream.pipe(request);
+      }
+    });
+  }
+
+  private scopeOf(spec: RequestSpec): string {
+    return spec.repository ? `repository:${spec.repository}:pull,push` : '';
+  }
+
+  /**
+   * A request with authentication: a 401 answers with a challenge, which is met once (basic
+   * credentials, or a Bearer token fetched from the realm); a second 401, or a 403, fails at once.
+   * Transient statuses (5xx, 429) become TransientError for the caller's retry loop.
+   */
+  async request(spec: RequestSpec, expected: number[]): Promise<Response> {
+    const scope = this.scopeOf(spec);
+    let authorization = this.authorization.get(scope) ?? this.authorization.get('');
+    let response = await this.exchange(spec, authorization);
+    if (response.status === 401) {
+      const challenge = String(response.headers['www-authenticate'] ?? '');
+      authorization = await this.answerChallenge(challenge, scope);
+      response = await this.exchange(spec, authorization);
+    }
+    if (response.status === 401 || response.status === 403) {
+      const verb = response.status === 401 ? 'refused the credentials of' : 'denied access to';
+      throw new UserError(
+        `Registry ${this.name} ${verb} ${this.who()} (HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname})${registryError(response)}.`,
+      );
+    }
+    if (response.status === 429 || response.status >= 500) {
+      throw new TransientError(
+        `HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname}`,
+      );
+    }
+    if (!expected.includes(response.status)) {
+      throw new UserError(
+        `Registry ${this.name}: ${spec.method} ${this.resolve(spec.url).pathname} answered HTTP ${response.status}${registryError(response)}.`,
+      );
+    }
+    return response;
+  }
+
+  private async answerChallenge(challenge: string, scope: string): Promise<string> {
+    const { scheme, params } = parseChallenge(challenge);
+    if (!this.options.username || this.options.password === undefined) {
+      throw new UserError(
+        `Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password.`,
+      );
+    }
+    const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
+    if (scheme === 'basic') {
+      this.authorization.set('', basic);
+      return basic;
+    }
+    if (scheme !== 'bearer' || !params.realm) {
+      throw new UserError(
+        `Registry ${this.name} asks for an unknown authentication: "${challenge}".`,
+      );
+    }
+    const realm = new URL(params.realm);
+    if (params.service) realm.searchParams.set('service', params.service);
+    const wanted = scope || params.scope;
+    if (wanted) realm.searchParams.set('scope', wanted);
+    const token = await this.withRetries('token', async () => {
+      const answer = await this.exchange({ method: 'GET', url: realm.toString() }, basic);
+      if (answer.status === 401 || answer.status === 403) {
+        throw new UserError(
+          `Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`,
+        );
+      }
+      if (answer.status === 429 || answer.status >= 500) {
+        throw new TransientError(`token service answered HTTP ${answer.status}`);
+      }
+      if (answer.status !== 200) {
+        throw new UserError(
+          `Registry ${this.name}: the token service answered HTTP ${answer.status}.`,
+        );
+      }
+      const json = JSON.parse(answer.body.toString()) as { token?: string; access_token?: string };
+      const value = json.token ?? json.access_token;
+      if (!value) throw new UserError(`Registry ${this.name}: the token service sent no token.`);
+      return value;
+    });
+    const bearer = `Bearer ${token}`;
+    this.authorization.set(scope, bearer);
+    return bearer;
+  }
+
+  /** True when the registry already has the blob. */
+  async blobExists(repository: string, digest: string): Promise<boolean> {
+    return this.withRetries(`HEAD blob ${short(digest)}`, async () => {
+      const response = await this.request(
+        { method: 'HEAD', url: `/v2/${repository}/blobs/${digest}`, repository },
+        [200, 404],
+      );
+      return response.status === 200;
+    });
+  }
+
+  /** Uploads a blob unless present; returns the bytes sent (0 when it was there). */
+  async pushBlob(repository: string, blob: PushBlob): Promise<number> {
+    if (await this.blobExists(repository, blob.digest)) {
+      this.log(`blob ${short(blob.digest)} (${blob.size} bytes) is already there`);
+      return 0;
+    }
+    const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
+    return this.withRetries(`upload of ${short(blob.digest)}`, async () => {
+      const start = await this.request(
+        { method: 'POST', url: `/v2/${repository}/blobs/uploads/`, repository },
+        [202],
+      );
+      let location = locationOf(start, this.name);
+      const sent = this.uploadedBytes;
+      if (monolithic) {
+        await this.request(
+          {
+            method: 'PUT',
+            url: withDigest(location, blob.digest),
+            headers: { 'content-type': 'application/octet-stream' },
+            body: this.bodyOf(blob, 0, blob.size),
+            bodyLength: blob.size,
+            repository,
+          },
+          [201],
+        );
+      } else {
+        const chunk = this.options.chunkSize ?? 16 * 1024 * 1024;
+        for (let offset = 0; offset < blob.size; offset += chunk) {
+          const end = Math.min(offset + chunk, blob.size);
+          const response = await this.request(
+            {
+              method: 'PATCH',
+              url: location,
+              headers: {
+                'content-type': 'application/octet-stream',
+                'content-range': `${offset}-${end - 1}`,
+              },
+              body: this.bodyOf(blob, offset, end),
+              bodyLength: end - offset,
+              repository,
+            },
+            [202],
+          );
+          location = locationOf(response, this.name);
+        }
+        await this.request(
+          { method: 'PUT', url: withDigest(location, blob.digest), repository },
+          [201],
+        );
+      }
+      this.log(
+        `blob ${short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`,
+      );
+      return this.uploadedBytes - sent;
+    });
+  }
+
+  private bodyOf(blob: PushBlob, start: number, end: number): Buffer | (() => Readable) {
+    const count = (stream: Readable): Readable => {
+      stream.on('data', (chunk: Buffer) => (this.uploadedBytes += chunk.length));
+      return stream;
+    };
+    if (blob.bytes) {
+      const part = blob.bytes.subarray(start, end);
+      return () => count(Readable.from([part]));
+    }
+    if (!blob.file) throw new Error('a blob needs bytes or a file');
+    const file = blob.file;
+    return () => count(createReadStream(file, { start, end: end - 1, highWaterMark: 1024 * 1024 }));
+  }
+
+  /** Puts the manifest under `reference` (a tag or its digest); returns the registry's digest. */
+  async putManifest(
+    repository: string,
+    reference: string,
+    mediaType: string,
+    bytes: Buffer,
+  ): Promise<string | undefined> {
+    return this.withRetries(`PUT manifest ${reference}`, async () => {
+      const response = await this.request(
+        {
+          method: 'PUT',
+          url: `/v2/${repository}/manifests/${reference}`,
+          headers: { 'content-type': mediaType },
+          body: bytes,
+          repository,
+        },
+        [200, 201],
+      );
+      const digest = response.headers['docker-content-digest'];
+      return typeof digest === 'string' ? digest : undefined;
+    });
+  }
+
+  /** The manifest bytes under a tag or digest, with its media type and digest. */
+  async getManifest(
+    repository: string,
+    reference: string,
+  ): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
+    return this.withRetries(`GET manifest ${reference}`, async () => {
+      const response = await this.request(
+        {
+          method: 'GET',
+          url: `/v2/${repository}/manifests/${reference}`,
+          headers: {
+            accept: [
+              'application/vnd.oci.image.manifest.v1+json',
+              'application/vnd.docker.distribution.manifest.v2+json',
+            ].join(', '),
+          },
+          repository,
+        },
+        [200],
+      );
+      const digest = response.headers['docker-content-digest'];
+      return {
+        bytes: response.body,
+        mediaType: String(response.headers['content-type'] ?? ''),
+        digest: typeof digest === 'string' ? digest : undefined,
+      };
+    });
+  }
+
+  /** Checks that the registry answers the API at all (and that the credentials work). */
+  async ping(repository: string): Promise<void> {
+    await this.withRetries('connect', async () => {
+      await this.request({ method: 'GET', url: '/v2/', repository }, [200]);
+    });
+  }
+}
+
+function short(digest: string): string {
+  return digest.slice(0, 19);
+}
+
+function registryError(response: Response): string {
+  try {
+    const json = JSON.parse(response.body.toString()) as {
+      errors?: Array<{ code?: string; message?: string }>;
+    };
+    const first = json.errors?.[0];
+    return first ? `: ${first.code ?? ''} ${first.message ?? ''}`.trimEnd() : '';
+  } catch {
+    return '';
+  }
+}
+
+function locationOf(response: Response, name: string): string {
+  const location = response.headers.location;
+  if (typeof location !== 'string' || location === '') {
+    throw new UserError(`Registry ${name} started an upload without a Location header.`);
+  }
+  return location;
+}
+
+function withDigest(location: string, digest: string): string {
+  return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+}
+
+/** Parses `Bearer realm="...",service="..."` or `Basic realm="..."`. */
+export function parseChallenge(header: string): {
+  scheme: string;
+  params: Record<string, string>;
+} {
+  const match = /^\s*(\w+)\s*(.*)$/.exec(header);
+  if (!match) return { scheme: '', params: {} };
+  const params: Record<string, string> = {};
+  const pattern = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  for (const part of (match[2] ?? '').matchAll(pattern)) {
+    params[(part[1] ?? '').toLowerCase()] = (part[2] ?? part[3] ?? '').replace(/\\(.)/g, '$1');
+  }
+  return { scheme: (match[1] ?? '').toLowerCase(), params };
+}

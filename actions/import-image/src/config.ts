@@ -1,0 +1,241 @@
+import { InputError } from '../../core/src/errors.js';
+import { TAG, type ImageReference } from '../../core/src/image-ref.js';
+import type { Manifest } from '../../core/src/manifest.js';
+import type { Platform, RuntimeConfig } from '../../core/src/oci.js';
+
+/**
+ * Pure functions that turn import-image's inputs and the manifest into the image's tags,
+ * labels, platform and config, and into `docker import --change` lines. Unit-tested by tables.
+ */
+
+/** Above this many packages the constituents go into one JSON label (see README). */
+export const MAX_PACKAGE_LABELS = 256;
+/** Above this many bytes of package labels, likewise. */
+export const MAX_PACKAGE_LABEL_BYTES = 32 * 1024;
+export const PACKAGE_LABEL_PREFIX = 'org.archlinux.package.';
+export const PACKAGES_JSON_LABEL = 'org.archlinux.packages';
+
+/** linux/386 for i686, linux/amd64 for x86_64 (and the other Arch ports). */
+export function platformForArch(arch: string): Platform | undefined {
+  const table: Record<string, Platform> = {
+    i686: { os: 'linux', architecture: '386' },
+    pentium4: { os: 'linux', architecture: '386' },
+    x86_64: { os: 'linux', architecture: 'amd64' },
+    aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    armv7h: { os: 'linux', architecture: 'arm', variant: 'v7' },
+    riscv64: { os: 'linux', architecture: 'riscv64' },
+  };
+  return table[arch];
+}
+
+/** `os/arch[/variant]`, e.g. `linux/386`. */
+export function parsePlatform(text: string): Platform {
+  const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text.trim());
+  if (!match) {
+    throw new InputError('platform', `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
+  }
+  return {
+    os: match[1] as string,
+    architecture: match[2] as string,
+    ...(match[3] ? { variant: match[3] } : {}),
+  };
+}
+
+export function formatPlatform(platform: Platform): string {
+  return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+}
+
+/** A pacman version as an image tag: characters a tag cannot hold (`:` of an epoch, `+`) → `_`. */
+export function versionAsTag(version: string): string {
+  const tag = version.replace(/[^\w.-]/g, '_').replace(/^[.-]+/, '');
+  return tag.slice(0, 128);
+}
+
+/** Tags as given (validated), else the app version from the manifest and `latest`. */
+export function resolveTags(
+  given: string[],
+  reference: ImageReference,
+  manifest: Manifest | undefined,
+): string[] {
+  let tags = given;
+  if (tags.length === 0 && reference.tag) tags = [reference.tag];
+  if (tags.length === 0) {
+    tags = manifest?.app?.version ? [versionAsTag(manifest.app.version), 'latest'] : ['latest'];
+  }
+  for (const tag of tags) {
+    if (!TAG.test(tag)) {
+      throw new InputError(
+        'tags',
+        `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`,
+      );
+    }
+  }
+  return [...new Set(tags)];
+}
+
+/** The time the image says it was made: SOURCE_DATE_EPOCH, else the app's commit time. */
+export function resolveEpoch(
+  sourceDateEpoch: number | undefined,
+  manifest: Manifest | undefined,
+): { epoch: number; from: string } {
+  if (sourceDateEpoch !== undefined) return { epoch: sourceDateEpoch, from: 'SOURCE_DATE_EPOCH' };
+  const candidates: Array<[string | undefined, string]> = [
+    [manifest?.app?.commitTime, "the app's commit time"],
+    [manifest?.created, "the manifest's created time"],
+  ];
+  for (const [value, from] of candidates) {
+    if (!value) continue;
+    const millis = Date.parse(value);
+    if (Number.isFinite(millis)) return { epoch: Math.floor(millis / 1000), from };
+  }
+  return { epoch: 0, from: 'no time known (1970-01-01)' };
+}
+
+export function isoOf(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The labels: org.opencontainers.image.* from the manifest's app, one
+ * org.archlinux.package.<name>=<version> per package (or, above MAX_PACKAGE_LABELS packages or
+ * MAX_PACKAGE_LABEL_BYTES, one org.archlinux.packages label holding {name: version} as JSON),
+ * then the user's extra labels, which win.
+ */
+export function imageLabels(
+  manifest: Manifest | undefined,
+  created: string,
+  title: string,
+  extra: Array<[string, string]>,
+): Record<string, string> {
+  const labels: Record<string, string> = {};
+  labels['org.opencontainers.image.created'] = created;
+  labels['org.opencontainers.image.title'] = manifest?.app?.name ?? title;
+  if (manifest?.app?.version) labels['org.opencontainers.image.version'] = manifest.app.version;
+  if (manifest?.app?.hash) labels['org.opencontainers.image.revision'] = manifest.app.hash;
+  if (manifest?.app?.source) labels['org.opencontainers.image.source'] = manifest.app.source;
+  if (manifest) {
+    labels['org.archlinux.arch'] = manifest.arch;
+    const packages = manifest.packages;
+    const bytes = packages.reduce(
+      (sum, p) => sum + PACKAGE_LABEL_PREFIX.length + p.name.length + p.version.length,
+      0,
+    );
+    if (packages.length > MAX_PACKAGE_LABELS || bytes > MAX_PACKAGE_LABEL_BYTES) {
+      labels[PACKAGES_JSON_LABEL] = JSON.stringify(
+        Object.fromEntries(packages.map((p) => [p.name, p.version])),
+      );
+    } else {
+      for (const p of packages) labels[`${PACKAGE_LABEL_PREFIX}${p.name}`] = p.version;
+    }
+  }
+  for (const [key, value] of extra) labels[key] = value;
+  return labels;
+}
+
+/** `entrypoint`/`cmd`: a JSON array of strings, or one argument per line. */
+export function parseArgv(input: string, text: string | undefined): string[] | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch {
+      throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+    }
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+      throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+    }
+    return value as string[];
+  }
+  return trimmed
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/** `exposed-ports`: `8080`, `8080/tcp`, `53/udp`, separated by spaces, commas or lines. */
+export function parsePorts(text: string | undefined): string[] {
+  if (!text) return [];
+  return text
+    .split(/[\s,]+/)
+    .filter((item) => item !== '')
+    .map((item) => {
+      const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(item);
+      const port = Number(match?.[1]);
+      if (!match || port < 1 || port > 65535) {
+        throw new InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
+      }
+      return `${port}/${match[2] ?? 'tcp'}`;
+    });
+}
+
+/** `env`: KEY=value lines. */
+export function parseEnv(lines: Array<[string, string]>): string[] {
+  return lines.map(([key, value]) => `${key}=${value}`);
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost (with or without a port). */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.startsWith('[')
+    ? registry.slice(1, registry.indexOf(']'))
+    : (registry.split(':')[0] ?? '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export type Insecure = 'false' | 'true' | 'force';
+
+/** Plain HTTP is allowed for loopback registries (or through the SSH tunnel), else only forced. */
+export function checkInsecure(insecure: Insecure, registry: string, tunneled: boolean): boolean {
+  if (insecure === 'false') return false;
+  if (insecure === 'true' && !tunneled && !isLoopbackRegistry(registry)) {
+    throw new InputError(
+      'insecure',
+      `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`,
+    );
+  }
+  return true;
+}
+
+function dockerQuote(value: string): string {
+  return JSON.stringify(value);
+}
+
+/** The `docker import --change` lines for the same config the oci mode writes. */
+export function dockerChanges(runtime: RuntimeConfig): string[] {
+  const changes: string[] = [];
+  for (const [key, value] of Object.entries(runtime.labels).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  )) {
+    changes.push(`LABEL ${dockerQuote(key)}=${dockerQuote(value)}`);
+  }
+  for (const entry of runtime.env ?? []) {
+    const equals = entry.indexOf('=');
+    changes.push(`ENV ${entry.slice(0, equals)}=${dockerQuote(entry.slice(equals + 1))}`);
+  }
+  if (runtime.entrypoint?.length) changes.push(`ENTRYPOINT ${JSON.stringify(runtime.entrypoint)}`);
+  if (runtime.cmd?.length) changes.push(`CMD ${JSON.stringify(runtime.cmd)}`);
+  if (runtime.workdir) changes.push(`WORKDIR ${runtime.workdir}`);
+  if (runtime.user) changes.push(`USER ${runtime.user}`);
+  for (const port of runtime.exposedPorts ?? []) changes.push(`EXPOSE ${port}`);
+  return changes;
+}
+
+/** Exactly one of root and tarball. */
+export function checkSource(root: string | undefined, tarball: string | undefined): void {
+  if (root && tarball) {
+    throw new InputError('root', 'give either "root" or "tarball", not both.');
+  }
+  if (!root && !tarball) {
+    throw new InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
+  }
+}
+
+export function checkImage(reference: ImageReference, tagsGiven: boolean): void {
+  if (reference.digest) {
+    throw new InputError('image', 'name a repository without @digest; the digest is an output.');
+  }
+  if (reference.tag && tagsGiven) {
+    throw new InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
+  }
+}
