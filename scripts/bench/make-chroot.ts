@@ -20,26 +20,36 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** A deterministic blob of `size` bytes (so xz cannot shrink packages to nothing). */
+/**
+ * Deterministic content of `size` bytes that compresses about as well as real package content
+ * (words drawn from a small vocabulary: xz shrinks it 3-4 times, like binaries and libraries).
+ */
 function blob(seed: number, size: number): string {
-  let state = seed * 2654435761;
-  let text = '';
-  while (text.length < size) {
+  const words = Array.from({ length: 4096 }, (_, index) => (index * 7919 + seed).toString(36));
+  let state = (seed + 1) * 2654435761;
+  const parts: string[] = [];
+  let length = 0;
+  while (length < size) {
     state = (state * 1103515245 + 12345) >>> 0;
-    text += state.toString(36);
+    const word = words[state % words.length]!;
+    parts.push(word);
+    length += word.length + 1;
   }
-  return text.slice(0, size);
+  return parts.join(' ').slice(0, size);
 }
 
-function fixturePackages(): FixturePackage[] {
-  // An app with a dependency chain of 12 libraries, each with a few data files; 4 unrelated ones.
+/**
+ * An app with a dependency chain of 12 libraries, each with 8 data files of `fileSize` bytes,
+ * and 4 unrelated packages that must be left out.
+ */
+function fixturePackages(fileSize: number): FixturePackage[] {
   const libs: FixturePackage[] = Array.from({ length: 12 }, (_, index) => ({
     name: `lib${index}`,
     depends: index + 1 < 12 ? [`lib${index + 1}`] : [],
     files: Object.fromEntries(
       Array.from({ length: 8 }, (_, file) => [
         `usr/share/lib${index}/data${file}`,
-        blob(index * 10 + file, 16_384),
+        blob(index * 10 + file, fileSize),
       ]),
     ),
   }));
@@ -60,16 +70,20 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
   return { ms: Number(process.hrtime.bigint() - started) / 1e6, value };
 }
 
-async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (pacstrap mounts)');
+async function scenario(
+  title: string,
+  fileSize: number,
+  pkgext: '.pkg.tar.xz' | '.pkg.tar.zst',
+): Promise<void> {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-make-chroot-'));
   try {
-    console.log('building the fixture repository with makepkg ...');
+    console.log(`\n## ${title}: building the fixture repository with makepkg ...`);
     const repo = await buildFixtureRepo({
       dir: work,
       arch: 'x86_64',
       repoName: 'bench',
-      packages: fixturePackages(),
+      packages: fixturePackages(fileSize),
+      pkgext,
     });
     const runnerTemp = path.join(work, 'runner-temp');
     await fs.mkdir(runnerTemp);
@@ -155,6 +169,15 @@ async function main(): Promise<void> {
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (pacstrap mounts)');
+  // Small: 2 MiB of packages, where the fixed cost of starting Node (~0.1 s) dominates.
+  // Realistic: about the size of a minimal i686 app root (glibc and a few libraries, ~40 MiB
+  // installed), packed as .pkg.tar.xz like the packages this project builds.
+  await scenario('small root (2 MiB, zst)', 16_384, '.pkg.tar.zst');
+  await scenario('realistic root (40 MiB, xz)', 409_600, '.pkg.tar.xz');
 }
 
 await main();
