@@ -217,7 +217,7 @@ describe('with gpg and the signing key', () => {
     const image = randomBytes(64 * 1024);
     const digests = digestsFor(image);
     const asc = clearsign(digests).replace(
-      /^([0-9a-f]{128})(  flatcar)/m,
+      /^([0-9a-f]{128})( {2}flatcar)/m,
       (_all, hex: string, rest: string) => `${'0'.repeat(hex.length)}${rest}`,
     );
     releases.set('stable-tampered', { image, digests, asc });
