@@ -54237,6 +54237,11 @@ async function writeOutputs(settings, made, tool, epoch) {
             await promises_namespaceObject.rename(external_node_path_namespaceObject.join(staging, name), external_node_path_namespaceObject.join(settings.output, name));
             placed[output] = external_node_path_namespaceObject.join(settings.output, name);
         }
+        // An ISO of an earlier run would no longer match its cloud-config.
+        if (!tool) {
+            for (const { role } of made)
+                await promises_namespaceObject.rm(external_node_path_namespaceObject.join(settings.output, `${role}.iso`), { force: true });
+        }
         return placed;
     }
     finally {

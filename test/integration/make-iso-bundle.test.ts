@@ -122,8 +122,10 @@ test('two builds of the same inputs give byte-identical ISOs', async () => {
   expect(runs[0]?.outputs['master-iso']).toBeUndefined();
 });
 
-test('format user-data writes the cloud-configs and no ISO', async () => {
+test('format user-data writes the cloud-configs and no ISO (and removes a stale one)', async () => {
   const output = path.join(work, 'user-data');
+  fs.mkdirSync(output);
+  fs.writeFileSync(path.join(output, 'master.iso'), 'an ISO of an earlier run');
   const { code, outputs } = await runBundle(
     'make-iso',
     { ...good, format: 'user-data', output },

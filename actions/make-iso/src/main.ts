@@ -79,6 +79,11 @@ async function writeOutputs(
       await fs.rename(path.join(staging, name), path.join(settings.output, name));
       placed[output] = path.join(settings.output, name);
     }
+    // An ISO of an earlier run would no longer match its cloud-config.
+    if (!tool) {
+      for (const { role } of made)
+        await fs.rm(path.join(settings.output, `${role}.iso`), { force: true });
+    }
     return placed;
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
