@@ -31959,6 +31959,8 @@ function reportFailure(thrown) {
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(76760);
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -32056,8 +32058,6 @@ function exec_execQuiet(command, args, options = {}) {
 var external_node_crypto_ = __nccwpck_require__(77598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
 ;// CONCATENATED MODULE: ./actions/core/src/files.ts
 
 
@@ -33136,9 +33136,14 @@ function setPkgver(text, pkgver) {
         return text.replace(pattern, `pkgver=${pkgver}`);
     return `${text.replace(/\n?$/, '\n')}pkgver=${pkgver}\n`;
 }
-/** A .SRCINFO with the pkgbase section's `pkgver` set (after pkgver() ran in the build). */
-function srcinfoWithPkgver(srcinfo, pkgver) {
-    return srcinfo.replace(/^(\tpkgver = ).*$/m, `$1${pkgver}`);
+/**
+ * A .SRCINFO with the pkgbase section's `pkgver` and `pkgrel` set to what was built (pkgver()
+ * ran during the build, and makepkg resets pkgrel to 1 when it changes pkgver).
+ */
+function srcinfoWithVersion(srcinfo, pkgver, pkgrel) {
+    return srcinfo
+        .replace(/^(\tpkgver = ).*$/m, `$1${pkgver}`)
+        .replace(/^(\tpkgrel = ).*$/m, `$1${pkgrel}`);
 }
 /** The first line where two texts differ (1-based; trailing blank lines ignored). */
 function firstDifference(expected, actual) {
@@ -33152,10 +33157,16 @@ function firstDifference(expected, actual) {
     }
     return undefined;
 }
-/** Sets the pkgver lines of `text` to those of `like` (for a comparison that ignores them). */
-function withPkgverOf(text, like) {
-    const wanted = /^\tpkgver = .*$/m.exec(like)?.[0];
-    return wanted === undefined ? text : text.replace(/^\tpkgver = .*$/m, wanted);
+/** Sets the pkgbase's pkgver and pkgrel lines of `text` to those of `like` (so they are not compared). */
+function withVersionOf(text, like) {
+    let result = text;
+    for (const field of ['pkgver', 'pkgrel']) {
+        const pattern = new RegExp(`^\\t${field} = .*$`, 'm');
+        const wanted = pattern.exec(like)?.[0];
+        if (wanted !== undefined)
+            result = result.replace(pattern, wanted);
+    }
+    return result;
 }
 /** Replaces every occurrence of `from` with `to` (the build copy's path with the original). */
 function replacePath(text, from, to) {
@@ -33216,6 +33227,7 @@ async function ensureBuildUser(name, root = '/') {
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/version.ts
+
 
 
 
@@ -33282,52 +33294,39 @@ async function hgFacts(dir) {
     const result = await exec_execQuiet('hg', ['log', '-r', '.', '--template', HG_TEMPLATE], {
         cwd: dir,
         silent: true,
-        allowFailure: true,
         env: { ...process.env, HGPLAIN: '1' },
         missingHint: 'install the Debian package mercurial',
-    }).catch((error) => {
-        // Without Mercurial there is no Mercurial repository to find.
-        if (error instanceof errors_UserError)
-            return undefined;
-        throw error;
     });
-    if (!result || result.code !== 0)
-        return undefined;
     const facts = parseHgLog(result.stdout);
     const hgrc = await promises_.readFile(external_node_path_.join(facts.root, '.hg', 'hgrc'), 'utf8').catch(() => '');
     const source = hgDefaultPath(hgrc);
     return { ...facts, source: source ? withoutCredentials(source) : undefined };
 }
 async function git(dir, args) {
-    const result = await exec_execQuiet('git', args, {
+    // safe.directory: the checkout may belong to another user than the one running the action.
+    const result = await exec_execQuiet('git', ['-c', 'safe.directory=*', ...args], {
         cwd: dir,
         silent: true,
         allowFailure: true,
         missingHint: 'install the Debian package git',
-    }).catch((error) => {
-        if (error instanceof errors_UserError)
-            return undefined;
-        throw error;
     });
-    return result && result.code === 0 ? result.stdout.trim() : undefined;
+    return result.code === 0 ? result.stdout.trim() : undefined;
 }
 async function gitFacts(dir) {
-    const root = await git(dir, ['rev-parse', '--show-toplevel']);
-    if (root === undefined)
-        return undefined;
-    const [head, count, tag, remote] = await Promise.all([
+    const [root, head, count, tag, remote] = await Promise.all([
+        git(dir, ['rev-parse', '--show-toplevel']),
         git(dir, ['log', '-1', '--format=%h%n%ct']),
         git(dir, ['rev-list', '--count', 'HEAD']),
         git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD']),
         git(dir, ['config', '--get', 'remote.origin.url']),
     ]);
     if (!head || !count) {
-        throw new errors_UserError(`The git repository ${root} has no commit yet: commit first.`);
+        throw new errors_UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
     }
     const [hash = '', time = '0'] = head.split('\n');
     return {
         vcs: 'git',
-        root,
+        root: root ?? dir,
         revision: count,
         hash,
         tag: tag || undefined,
@@ -33336,33 +33335,44 @@ async function gitFacts(dir) {
     };
 }
 /**
- * The repository facts for `dir` by the `vcs` input: `auto` takes the repository nearest to
- * `dir` (Mercurial when both are equally near), `none` takes none, `hg`/`git` insist.
+ * The repository that holds `dir`, found by looking for `.hg` and `.git` upwards (no command
+ * runs, nothing is written): `auto` takes the nearest (Mercurial when both are in one
+ * directory), `none` takes none, `hg`/`git` insist on their kind.
  */
-async function detectVcs(dir, wanted) {
+async function findRepository(dir, wanted) {
     if (wanted === 'none')
         return undefined;
-    if (wanted === 'hg') {
-        const facts = await hgFacts(dir);
-        if (!facts) {
-            throw new errors_InputError('vcs', `hg was asked for, but ${dir} is not in a Mercurial repository.`);
+    const kinds = wanted === 'auto' ? ['hg', 'git'] : [wanted];
+    for (let current = external_node_path_.resolve(dir);; current = external_node_path_.dirname(current)) {
+        for (const vcs of kinds) {
+            if (await exists(external_node_path_.join(current, `.${vcs}`)))
+                return { vcs, root: current };
         }
-        return facts;
+        if (current === external_node_path_.dirname(current))
+            break;
     }
-    if (wanted === 'git') {
-        const facts = await gitFacts(dir);
-        if (!facts) {
-            throw new errors_InputError('vcs', `git was asked for, but ${dir} is not in a git repository.`);
-        }
-        return facts;
-    }
-    const [hg, gitRepo] = await Promise.all([hgFacts(dir), gitFacts(dir)]);
-    if (hg && gitRepo)
-        return gitRepo.root.length > hg.root.length ? gitRepo : hg;
-    return hg ?? gitRepo;
+    if (wanted === 'auto')
+        return undefined;
+    const name = wanted === 'hg' ? 'Mercurial' : 'git';
+    throw new errors_InputError('vcs', `${wanted} was asked for, but ${dir} is not in a ${name} repository.`);
+}
+/**
+ * Reads the facts of the repository at `location`, running the VCS in `at` — the same
+ * directory in a copy of the repository, so that nothing (not even a cache) is written into the
+ * user's checkout. The facts name the original root.
+ */
+async function readVcsFacts(location, at = location.root) {
+    const facts = location.vcs === 'hg' ? await hgFacts(at) : await gitFacts(at);
+    return { ...facts, root: location.root };
+}
+/** findRepository, then readVcsFacts in place. */
+async function detectVcs(dir, wanted) {
+    const location = await findRepository(dir, wanted);
+    return location ? readVcsFacts(location, dir) : undefined;
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/main.ts
+
 
 
 
@@ -33406,6 +33416,10 @@ function annotationPath(file) {
 /** `[epoch:]pkgver-pkgrel` → pkgver. */
 function pkgverOf(version) {
     return version.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+}
+/** `[epoch:]pkgver-pkgrel` → pkgrel. */
+function pkgrelOf(version) {
+    return version.slice(version.lastIndexOf('-') + 1);
 }
 /** Moves a file into `dir`, atomically (a copy under a temporary name across file systems). */
 async function moveInto(file, dir) {
@@ -33455,20 +33469,22 @@ async function buildPackage(inputs) {
     const asRoot = process.getuid?.() === 0;
     if (!asRoot)
         lib_core/* info */.pq(`Not running as root: makepkg runs as this user, not as build-user.`);
-    const workParent = buildRoot ? external_node_path_.join(buildRoot, 'tmp') : tempRoot();
+    const workParent = buildRoot ? external_node_path_.join(buildRoot, 'tmp') : await buildParent(asRoot);
     await promises_.mkdir(workParent, { recursive: true });
     const work = await promises_.mkdtemp(external_node_path_.join(workParent, 'arch-core-build-'));
     await promises_.chmod(work, 0o700);
     try {
-        const [vcs, user] = await Promise.all([
-            detectVcs(inputs.path, inputs.vcs),
+        const [location, user] = await Promise.all([
+            findRepository(inputs.path, inputs.vcs),
             asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
         ]);
+        const checkout = await copyCheckout(inputs, location, user, work);
+        const { vcs } = checkout;
         if (vcs) {
             lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
         }
         await inBuildRoot(buildRoot, async () => {
-            const built = await buildInCopy(inputs, vcs, user, work);
+            const built = await buildInCopy(inputs, checkout, user, work);
             await publish(inputs, vcs, built);
         });
     }
@@ -33476,24 +33492,64 @@ async function buildPackage(inputs) {
         await promises_.rm(work, { recursive: true, force: true });
     }
 }
+/** True when every directory from `dir` up to / lets others pass (mode o+x). */
+async function traversable(dir) {
+    for (let current = external_node_path_.resolve(dir);; current = external_node_path_.dirname(current)) {
+        const stat = await promises_.stat(current).catch(() => undefined);
+        if (stat && (stat.mode & 0o001) === 0)
+            return false;
+        if (current === external_node_path_.dirname(current))
+            return true;
+    }
+}
+/** Where the build directory goes: the runner's temp dir when the build user can reach it. */
+async function buildParent(asRoot) {
+    if (!asRoot)
+        return tempRoot();
+    for (const candidate of [tempRoot(), external_node_os_.tmpdir(), '/tmp', '/var/tmp']) {
+        if (await traversable(candidate))
+            return candidate;
+    }
+    throw new errors_UserError('No temporary directory the build user can reach (tried RUNNER_TEMP, /tmp).');
+}
 function inBuildRoot(root, work) {
     return root ? withBuildRootMounts(root, work) : work();
 }
-async function buildInCopy(inputs, vcs, user, work) {
-    const buildRoot = inputs['build-root'];
-    const inner = (file) => (buildRoot ? `/${external_node_path_.relative(buildRoot, file)}` : file);
-    const copyFrom = vcs?.root ?? inputs.path;
+/**
+ * Copies the repository holding the PKGBUILD (or its directory alone without one) into the
+ * build directory, reads the VCS facts there (nothing is written into the user's checkout, not
+ * even a cache), and gives it all to the build user.
+ */
+async function copyCheckout(inputs, location, user, work) {
+    const copyFrom = location?.root ?? inputs.path;
     const tree = external_node_path_.join(work, 'tree');
     const buildDir = external_node_path_.join(tree, external_node_path_.relative(copyFrom, inputs.path));
-    const dirs = { home: external_node_path_.join(work, 'home'), pkgdest: external_node_path_.join(work, 'pkgdest') };
-    const srcdest = external_node_path_.join(work, 'srcdest');
-    await lib_core/* group */.Os(`Copying ${copyFrom} to a build directory of the build user`, async () => {
-        await exec_execQuiet('cp', ['-a', `${copyFrom}/.`, tree]);
-        await Promise.all([dirs.home, dirs.pkgdest, srcdest].map((dir) => promises_.mkdir(dir)));
+    const checkout = {
+        buildDir,
+        home: external_node_path_.join(work, 'home'),
+        pkgdest: external_node_path_.join(work, 'pkgdest'),
+        srcdest: external_node_path_.join(work, 'srcdest'),
+    };
+    return lib_core/* group */.Os(`Copying ${copyFrom} to a build directory of the build user`, async () => {
+        await Promise.all([
+            exec_execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
+            ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => promises_.mkdir(dir)),
+        ]);
+        const vcs = location
+            ? await readVcsFacts(location, external_node_path_.join(tree, external_node_path_.relative(copyFrom, location.root)))
+            : undefined;
         if (user)
             await exec_execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
-        lib_core/* info */.pq(`${inner(buildDir)} (owner ${user ? user.name : 'this user'})`);
+        lib_core/* info */.pq(`${buildDir} (owner ${user ? user.name : 'this user'})`);
+        return { ...checkout, vcs };
     });
+}
+async function buildInCopy(inputs, checkout, user, work) {
+    const buildRoot = inputs['build-root'];
+    const inner = (file) => (buildRoot ? `/${external_node_path_.relative(buildRoot, file)}` : file);
+    const { vcs, buildDir } = checkout;
+    const dirs = { home: checkout.home, pkgdest: checkout.pkgdest };
+    const srcdest = checkout.srcdest;
     const runner = { user: user?.name, root: buildRoot, setarchI686: false };
     const native = buildRoot
         ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
@@ -33579,8 +33635,9 @@ async function buildInCopy(inputs, vcs, user, work) {
     // The .SRCINFO as it would be generated in the user's checkout, with the version built.
     const main = mainPackage(packages, pkgbuild);
     let srcinfo = replacePath(srcinfoRun.stdout, plan.buildDir, inputs.path);
-    if (pkgbuild.hasPkgverFunction)
-        srcinfo = srcinfoWithPkgver(srcinfo, pkgverOf(main.info.version));
+    if (pkgbuild.hasPkgverFunction) {
+        srcinfo = srcinfoWithVersion(srcinfo, pkgverOf(main.info.version), pkgrelOf(main.info.version));
+    }
     await checkCommittedSrcinfo(inputs.path, srcinfo, Boolean(vcs) || pkgbuild.hasPkgverFunction);
     return { pkgbuild, packages, srcinfo, pkgdest: dirs.pkgdest };
 }
@@ -33592,7 +33649,7 @@ function mainPackage(packages, pkgbuild) {
         packages.find((entry) => entry.info.name === pkgbuild.pkgnames[0]) ??
         packages[0]);
 }
-/** A committed .SRCINFO must equal the generated one (its pkgver excepted when the VCS sets it). */
+/** A committed .SRCINFO must equal the generated one (its pkgver and pkgrel excepted when the VCS sets them). */
 async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
     const file = external_node_path_.join(dir, '.SRCINFO');
     let committed;
@@ -33602,7 +33659,7 @@ async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
     catch {
         return;
     }
-    const expected = versionFromVcs ? withPkgverOf(generated, committed) : generated;
+    const expected = versionFromVcs ? withVersionOf(generated, committed) : generated;
     const difference = firstDifference(committed, expected);
     if (!difference) {
         lib_core/* info */.pq(`${file} matches makepkg --printsrcinfo.`);

@@ -5,8 +5,8 @@ import {
   parseIntrospection,
   replacePath,
   setPkgver,
-  srcinfoWithPkgver,
-  withPkgverOf,
+  srcinfoWithVersion,
+  withVersionOf,
 } from '../../actions/build-package/src/pkgbuild.js';
 
 const SRCINFO = [
@@ -60,8 +60,9 @@ describe('pkgver in the build copy', () => {
   test('appends when there is none', () => {
     expect(setPkgver('pkgname=a', 'r3.abc')).toBe('pkgname=a\npkgver=r3.abc\n');
   });
-  test('the .SRCINFO pkgver after pkgver() ran', () => {
-    expect(srcinfoWithPkgver(SRCINFO, '1.2.r1.abc')).toContain('\tpkgver = 1.2.r1.abc\n');
+  test('the .SRCINFO version after pkgver() ran', () => {
+    const text = srcinfoWithVersion(SRCINFO.replace('pkgrel = 1', 'pkgrel = 3'), '1.2.r1.abc', '1');
+    expect(text).toContain('\tpkgver = 1.2.r1.abc\n\tpkgrel = 1\n');
   });
 });
 
@@ -79,9 +80,9 @@ describe('.SRCINFO comparison', () => {
   test('a missing line', () => {
     expect(firstDifference('a\nb', 'a')).toEqual({ line: 2, expected: 'b', actual: undefined });
   });
-  test('the pkgver line can be exempted', () => {
-    const other = SRCINFO.replace('0.r0.000000000000', '9.9');
-    expect(firstDifference(SRCINFO, withPkgverOf(other, SRCINFO))).toBeUndefined();
+  test('the pkgver and pkgrel lines can be exempted', () => {
+    const other = SRCINFO.replace('0.r0.000000000000', '9.9').replace('pkgrel = 1', 'pkgrel = 4');
+    expect(firstDifference(SRCINFO, withVersionOf(other, SRCINFO))).toBeUndefined();
   });
   test('the copy path is mapped back to the checkout', () => {
     expect(replacePath('source = a::hg+file:///tmp/b/tree', '/tmp/b/tree', '/home/u/app')).toBe(

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
 import { exec, execQuiet, tailOf } from '../../core/src/exec.js';
@@ -33,12 +34,18 @@ import {
   parseIntrospection,
   replacePath,
   setPkgver,
-  srcinfoWithPkgver,
-  withPkgverOf,
+  srcinfoWithVersion,
+  withVersionOf,
   type PkgbuildFacts,
 } from './pkgbuild.js';
 import { ensureBuildUser, type BuildUser } from './user.js';
-import { detectVcs, vcsPkgver, type VcsFacts } from './version.js';
+import {
+  findRepository,
+  readVcsFacts,
+  vcsPkgver,
+  type VcsFacts,
+  type VcsLocation,
+} from './version.js';
 
 /** A user's mistake at a place in a file: reported as an annotation there. */
 export class AnnotatedError extends UserError {
@@ -76,6 +83,11 @@ interface BuiltPackage {
 /** `[epoch:]pkgver-pkgrel` → pkgver. */
 export function pkgverOf(version: string): string {
   return version.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+}
+
+/** `[epoch:]pkgver-pkgrel` → pkgrel. */
+export function pkgrelOf(version: string): string {
+  return version.slice(version.lastIndexOf('-') + 1);
 }
 
 /** Moves a file into `dir`, atomically (a copy under a temporary name across file systems). */
@@ -122,27 +134,47 @@ async function buildPackage(inputs: Inputs): Promise<void> {
   const asRoot = process.getuid?.() === 0;
   if (!asRoot) core.info(`Not running as root: makepkg runs as this user, not as build-user.`);
 
-  const workParent = buildRoot ? path.join(buildRoot, 'tmp') : tempRoot();
+  const workParent = buildRoot ? path.join(buildRoot, 'tmp') : await buildParent(asRoot);
   await fs.mkdir(workParent, { recursive: true });
   const work = await fs.mkdtemp(path.join(workParent, 'arch-core-build-'));
   await fs.chmod(work, 0o700);
   try {
-    const [vcs, user] = await Promise.all([
-      detectVcs(inputs.path, inputs.vcs),
+    const [location, user] = await Promise.all([
+      findRepository(inputs.path, inputs.vcs),
       asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
     ]);
+    const checkout = await copyCheckout(inputs, location, user, work);
+    const { vcs } = checkout;
     if (vcs) {
       core.info(
         `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
       );
     }
     await inBuildRoot(buildRoot, async () => {
-      const built = await buildInCopy(inputs, vcs, user, work);
+      const built = await buildInCopy(inputs, checkout, user, work);
       await publish(inputs, vcs, built);
     });
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** True when every directory from `dir` up to / lets others pass (mode o+x). */
+async function traversable(dir: string): Promise<boolean> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const stat = await fs.stat(current).catch(() => undefined);
+    if (stat && (stat.mode & 0o001) === 0) return false;
+    if (current === path.dirname(current)) return true;
+  }
+}
+
+/** Where the build directory goes: the runner's temp dir when the build user can reach it. */
+async function buildParent(asRoot: boolean): Promise<string> {
+  if (!asRoot) return tempRoot();
+  for (const candidate of [tempRoot(), os.tmpdir(), '/tmp', '/var/tmp']) {
+    if (await traversable(candidate)) return candidate;
+  }
+  throw new UserError('No temporary directory the build user can reach (tried RUNNER_TEMP, /tmp).');
 }
 
 function inBuildRoot<T>(root: string | undefined, work: () => Promise<T>): Promise<T> {
@@ -157,26 +189,60 @@ interface BuildResult {
   pkgdest: string;
 }
 
+interface Checkout {
+  vcs: VcsFacts | undefined;
+  /** The PKGBUILD's directory in the copy. */
+  buildDir: string;
+  home: string;
+  pkgdest: string;
+  srcdest: string;
+}
+
+/**
+ * Copies the repository holding the PKGBUILD (or its directory alone without one) into the
+ * build directory, reads the VCS facts there (nothing is written into the user's checkout, not
+ * even a cache), and gives it all to the build user.
+ */
+async function copyCheckout(
+  inputs: Inputs,
+  location: VcsLocation | undefined,
+  user: BuildUser | undefined,
+  work: string,
+): Promise<Checkout> {
+  const copyFrom = location?.root ?? inputs.path;
+  const tree = path.join(work, 'tree');
+  const buildDir = path.join(tree, path.relative(copyFrom, inputs.path));
+  const checkout = {
+    buildDir,
+    home: path.join(work, 'home'),
+    pkgdest: path.join(work, 'pkgdest'),
+    srcdest: path.join(work, 'srcdest'),
+  };
+  return core.group(`Copying ${copyFrom} to a build directory of the build user`, async () => {
+    await Promise.all([
+      execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
+      ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => fs.mkdir(dir)),
+    ]);
+    const vcs = location
+      ? await readVcsFacts(location, path.join(tree, path.relative(copyFrom, location.root)))
+      : undefined;
+    if (user) await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
+    core.info(`${buildDir} (owner ${user ? user.name : 'this user'})`);
+    return { ...checkout, vcs };
+  });
+}
+
 async function buildInCopy(
   inputs: Inputs,
-  vcs: VcsFacts | undefined,
+  checkout: Checkout,
   user: BuildUser | undefined,
   work: string,
 ): Promise<BuildResult> {
   const buildRoot = inputs['build-root'];
   const inner = (file: string) => (buildRoot ? `/${path.relative(buildRoot, file)}` : file);
-  const copyFrom = vcs?.root ?? inputs.path;
-  const tree = path.join(work, 'tree');
-  const buildDir = path.join(tree, path.relative(copyFrom, inputs.path));
-  const dirs = { home: path.join(work, 'home'), pkgdest: path.join(work, 'pkgdest') };
-  const srcdest = path.join(work, 'srcdest');
-
-  await core.group(`Copying ${copyFrom} to a build directory of the build user`, async () => {
-    await execQuiet('cp', ['-a', `${copyFrom}/.`, tree]);
-    await Promise.all([dirs.home, dirs.pkgdest, srcdest].map((dir) => fs.mkdir(dir)));
-    if (user) await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
-    core.info(`${inner(buildDir)} (owner ${user ? user.name : 'this user'})`);
-  });
+  const { vcs, buildDir } = checkout;
+  const dirs = { home: checkout.home, pkgdest: checkout.pkgdest };
+  const srcdest = checkout.srcdest;
 
   const runner: Runner = { user: user?.name, root: buildRoot, setarchI686: false };
   const native = buildRoot
@@ -286,7 +352,9 @@ async function buildInCopy(
   // The .SRCINFO as it would be generated in the user's checkout, with the version built.
   const main = mainPackage(packages, pkgbuild);
   let srcinfo = replacePath(srcinfoRun.stdout, plan.buildDir, inputs.path);
-  if (pkgbuild.hasPkgverFunction) srcinfo = srcinfoWithPkgver(srcinfo, pkgverOf(main.info.version));
+  if (pkgbuild.hasPkgverFunction) {
+    srcinfo = srcinfoWithVersion(srcinfo, pkgverOf(main.info.version), pkgrelOf(main.info.version));
+  }
   await checkCommittedSrcinfo(inputs.path, srcinfo, Boolean(vcs) || pkgbuild.hasPkgverFunction);
   return { pkgbuild, packages, srcinfo, pkgdest: dirs.pkgdest };
 }
@@ -303,7 +371,7 @@ function mainPackage(packages: BuiltPackage[], pkgbuild: PkgbuildFacts): BuiltPa
   );
 }
 
-/** A committed .SRCINFO must equal the generated one (its pkgver excepted when the VCS sets it). */
+/** A committed .SRCINFO must equal the generated one (its pkgver and pkgrel excepted when the VCS sets them). */
 async function checkCommittedSrcinfo(
   dir: string,
   generated: string,
@@ -316,7 +384,7 @@ async function checkCommittedSrcinfo(
   } catch {
     return;
   }
-  const expected = versionFromVcs ? withPkgverOf(generated, committed) : generated;
+  const expected = versionFromVcs ? withVersionOf(generated, committed) : generated;
   const difference = firstDifference(committed, expected);
   if (!difference) {
     core.info(`${file} matches makepkg --printsrcinfo.`);

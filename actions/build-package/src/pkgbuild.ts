@@ -77,9 +77,14 @@ export function setPkgver(text: string, pkgver: string): string {
   return `${text.replace(/\n?$/, '\n')}pkgver=${pkgver}\n`;
 }
 
-/** A .SRCINFO with the pkgbase section's `pkgver` set (after pkgver() ran in the build). */
-export function srcinfoWithPkgver(srcinfo: string, pkgver: string): string {
-  return srcinfo.replace(/^(\tpkgver = ).*$/m, `$1${pkgver}`);
+/**
+ * A .SRCINFO with the pkgbase section's `pkgver` and `pkgrel` set to what was built (pkgver()
+ * ran during the build, and makepkg resets pkgrel to 1 when it changes pkgver).
+ */
+export function srcinfoWithVersion(srcinfo: string, pkgver: string, pkgrel: string): string {
+  return srcinfo
+    .replace(/^(\tpkgver = ).*$/m, `$1${pkgver}`)
+    .replace(/^(\tpkgrel = ).*$/m, `$1${pkgrel}`);
 }
 
 /** The first line where two texts differ (1-based; trailing blank lines ignored). */
@@ -98,10 +103,15 @@ export function firstDifference(
   return undefined;
 }
 
-/** Sets the pkgver lines of `text` to those of `like` (for a comparison that ignores them). */
-export function withPkgverOf(text: string, like: string): string {
-  const wanted = /^\tpkgver = .*$/m.exec(like)?.[0];
-  return wanted === undefined ? text : text.replace(/^\tpkgver = .*$/m, wanted);
+/** Sets the pkgbase's pkgver and pkgrel lines of `text` to those of `like` (so they are not compared). */
+export function withVersionOf(text: string, like: string): string {
+  let result = text;
+  for (const field of ['pkgver', 'pkgrel']) {
+    const pattern = new RegExp(`^\\t${field} = .*$`, 'm');
+    const wanted = pattern.exec(like)?.[0];
+    if (wanted !== undefined) result = result.replace(pattern, wanted);
+  }
+  return result;
 }
 
 /** Replaces every occurrence of `from` with `to` (the build copy's path with the original). */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
 import { execQuiet } from '../../core/src/exec.js';
+import { exists } from '../../core/src/files.js';
 import type { Vcs } from '../../core/src/manifest.js';
 
 /**
@@ -90,19 +91,13 @@ export function hgDefaultPath(hgrc: string): string | undefined {
   return undefined;
 }
 
-async function hgFacts(dir: string): Promise<VcsFacts | undefined> {
+async function hgFacts(dir: string): Promise<VcsFacts> {
   const result = await execQuiet('hg', ['log', '-r', '.', '--template', HG_TEMPLATE], {
     cwd: dir,
     silent: true,
-    allowFailure: true,
     env: { ...process.env, HGPLAIN: '1' },
     missingHint: 'install the Debian package mercurial',
-  }).catch((error: unknown) => {
-    // Without Mercurial there is no Mercurial repository to find.
-    if (error instanceof UserError) return undefined;
-    throw error;
   });
-  if (!result || result.code !== 0) return undefined;
   const facts = parseHgLog(result.stdout);
   const hgrc = await fs.readFile(path.join(facts.root, '.hg', 'hgrc'), 'utf8').catch(() => '');
   const source = hgDefaultPath(hgrc);
@@ -110,34 +105,31 @@ async function hgFacts(dir: string): Promise<VcsFacts | undefined> {
 }
 
 async function git(dir: string, args: string[]): Promise<string | undefined> {
-  const result = await execQuiet('git', args, {
+  // safe.directory: the checkout may belong to another user than the one running the action.
+  const result = await execQuiet('git', ['-c', 'safe.directory=*', ...args], {
     cwd: dir,
     silent: true,
     allowFailure: true,
     missingHint: 'install the Debian package git',
-  }).catch((error: unknown) => {
-    if (error instanceof UserError) return undefined;
-    throw error;
   });
-  return result && result.code === 0 ? result.stdout.trim() : undefined;
+  return result.code === 0 ? result.stdout.trim() : undefined;
 }
 
-async function gitFacts(dir: string): Promise<VcsFacts | undefined> {
-  const root = await git(dir, ['rev-parse', '--show-toplevel']);
-  if (root === undefined) return undefined;
-  const [head, count, tag, remote] = await Promise.all([
+async function gitFacts(dir: string): Promise<VcsFacts> {
+  const [root, head, count, tag, remote] = await Promise.all([
+    git(dir, ['rev-parse', '--show-toplevel']),
     git(dir, ['log', '-1', '--format=%h%n%ct']),
     git(dir, ['rev-list', '--count', 'HEAD']),
     git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD']),
     git(dir, ['config', '--get', 'remote.origin.url']),
   ]);
   if (!head || !count) {
-    throw new UserError(`The git repository ${root} has no commit yet: commit first.`);
+    throw new UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
   }
   const [hash = '', time = '0'] = head.split('\n');
   return {
     vcs: 'git',
-    root,
+    root: root ?? dir,
     revision: count,
     hash,
     tag: tag || undefined,
@@ -146,27 +138,49 @@ async function gitFacts(dir: string): Promise<VcsFacts | undefined> {
   };
 }
 
+export interface VcsLocation {
+  vcs: Exclude<Vcs, 'none'>;
+  /** The repository's root directory (holding .hg or .git). */
+  root: string;
+}
+
 /**
- * The repository facts for `dir` by the `vcs` input: `auto` takes the repository nearest to
- * `dir` (Mercurial when both are equally near), `none` takes none, `hg`/`git` insist.
+ * The repository that holds `dir`, found by looking for `.hg` and `.git` upwards (no command
+ * runs, nothing is written): `auto` takes the nearest (Mercurial when both are in one
+ * directory), `none` takes none, `hg`/`git` insist on their kind.
  */
-export async function detectVcs(dir: string, wanted: 'auto' | Vcs): Promise<VcsFacts | undefined> {
+export async function findRepository(
+  dir: string,
+  wanted: 'auto' | Vcs,
+): Promise<VcsLocation | undefined> {
   if (wanted === 'none') return undefined;
-  if (wanted === 'hg') {
-    const facts = await hgFacts(dir);
-    if (!facts) {
-      throw new InputError('vcs', `hg was asked for, but ${dir} is not in a Mercurial repository.`);
+  const kinds: Array<VcsLocation['vcs']> = wanted === 'auto' ? ['hg', 'git'] : [wanted];
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    for (const vcs of kinds) {
+      if (await exists(path.join(current, `.${vcs}`))) return { vcs, root: current };
     }
-    return facts;
+    if (current === path.dirname(current)) break;
   }
-  if (wanted === 'git') {
-    const facts = await gitFacts(dir);
-    if (!facts) {
-      throw new InputError('vcs', `git was asked for, but ${dir} is not in a git repository.`);
-    }
-    return facts;
-  }
-  const [hg, gitRepo] = await Promise.all([hgFacts(dir), gitFacts(dir)]);
-  if (hg && gitRepo) return gitRepo.root.length > hg.root.length ? gitRepo : hg;
-  return hg ?? gitRepo;
+  if (wanted === 'auto') return undefined;
+  const name = wanted === 'hg' ? 'Mercurial' : 'git';
+  throw new InputError(
+    'vcs',
+    `${wanted} was asked for, but ${dir} is not in a ${name} repository.`,
+  );
+}
+
+/**
+ * Reads the facts of the repository at `location`, running the VCS in `at` — the same
+ * directory in a copy of the repository, so that nothing (not even a cache) is written into the
+ * user's checkout. The facts name the original root.
+ */
+export async function readVcsFacts(location: VcsLocation, at = location.root): Promise<VcsFacts> {
+  const facts = location.vcs === 'hg' ? await hgFacts(at) : await gitFacts(at);
+  return { ...facts, root: location.root };
+}
+
+/** findRepository, then readVcsFacts in place. */
+export async function detectVcs(dir: string, wanted: 'auto' | Vcs): Promise<VcsFacts | undefined> {
+  const location = await findRepository(dir, wanted);
+  return location ? readVcsFacts(location, dir) : undefined;
 }

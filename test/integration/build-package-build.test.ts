@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { sha256File } from '../../actions/core/src/files.js';
+import type { AppInfo } from '../../actions/core/src/manifest.js';
+import { errorLines, runBundle } from '../helpers/bundle.js';
+import {
+  EXAMPLE_APP,
+  FIXTURES,
+  gitRepo,
+  hgRepo,
+  pacmanInfo,
+  run,
+  snapshot,
+} from '../helpers/build-package-repos.js';
+
+// Real makepkg builds through the bundle, run as the runner runs it (INPUT_*, GITHUB_OUTPUT,
+// GITHUB_STEP_SUMMARY); the packages are read back with pacman -Qip.
+
+let work: string;
+let hello: string;
+let runnerTemp: string;
+let helloRev: string;
+let helloHash: string;
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'bp-build-'));
+  runnerTemp = path.join(work, 'runner-temp');
+  await fs.mkdir(runnerTemp);
+  hello = await hgRepo(EXAMPLE_APP, path.join(work, 'hello'), 'v1.2');
+  // Read once here: hg itself writes caches into .hg, the action must not.
+  helloRev = run('hg', ['id', '-n'], hello).trim();
+  helloHash = run('hg', ['id', '-i'], hello).trim();
+  run('hg', ['status'], hello);
+});
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+function build(inputs: Record<string, string>) {
+  return runBundle('build-package', inputs, { RUNNER_TEMP: runnerTemp });
+}
+
+/** Extracts one file of a package and returns its path. */
+async function extract(pkg: string, member: string, dir: string): Promise<string> {
+  await fs.mkdir(dir, { recursive: true });
+  run('bsdtar', ['-xf', pkg, '-C', dir, member]);
+  return path.join(dir, member);
+}
+
+describe('the example app from a Mercurial repository', () => {
+  const rev = () => helloRev;
+  const hash = () => helloHash;
+
+  test.each([
+    ['x86_64', '.pkg.tar.xz', /ELF 64-bit/],
+    ['x86_64', '.pkg.tar.zst', /ELF 64-bit/],
+    ['i686', '.pkg.tar.xz', /ELF 32-bit .*Intel 80386/],
+    ['i686', '.pkg.tar.zst', /ELF 32-bit .*Intel 80386/],
+  ])(
+    '%s %s',
+    async (arch, pkgext, elfClass) => {
+      const before = await snapshot(hello);
+      const out = path.join(work, `out-${arch}${pkgext}`);
+      const result = await build({ path: hello, arch, pkgext, 'output-dir': out });
+      expect(errorLines(result.log)).toEqual([]);
+      expect(result.code).toBe(0);
+
+      const version = `1.2.r${rev()}.${hash()}-1`;
+      const file = path.join(out, `hello-${version}-${arch}${pkgext}`);
+      expect(result.outputs).toMatchObject({
+        packages: file,
+        version,
+        pkgver: `1.2.r${rev()}.${hash()}`,
+        revision: rev(),
+        hash: hash(),
+        'repo-db': '',
+        srcinfo: path.join(out, 'hello.SRCINFO'),
+      });
+      const info = pacmanInfo(file);
+      expect(info).toMatchObject({
+        Name: 'hello',
+        Version: version,
+        Architecture: arch,
+        'Depends On': 'glibc',
+      });
+      run('bsdtar', [pkgext.endsWith('zst') ? '--zstd' : '--xz', '-tf', file]);
+
+      const binary = await extract(file, 'usr/bin/hello', path.join(work, `x-${arch}${pkgext}`));
+      expect(run('file', ['-b', binary])).toMatch(elfClass);
+      expect(run(binary, [])).toBe('Hello from arch-core\n');
+
+      // The app record beside the package, for make-chroot.
+      const record = JSON.parse(await fs.readFile(`${file}.arch-core.json`, 'utf8')) as AppInfo;
+      expect(record).toMatchObject({
+        name: 'hello',
+        version,
+        vcs: 'hg',
+        revision: rev(),
+        hash: hash(),
+      });
+      expect(record.commitTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+      // The generated .SRCINFO names the checkout, with the version built.
+      const srcinfo = await fs.readFile(path.join(out, 'hello.SRCINFO'), 'utf8');
+      expect(srcinfo).toContain(`\tpkgver = 1.2.r${rev()}.${hash()}\n`);
+      expect(srcinfo).toContain(`\tsource = hello::hg+file://${hello}\n`);
+      expect(srcinfo).toContain(`\tarch = i686\n`);
+
+      // The summary table: name, version, arch, size, sha256, depends.
+      expect(result.summary).toContain(await sha256File(file));
+      for (const header of ['name', 'version', 'arch', 'size', 'sha256', 'depends']) {
+        expect(result.summary).toContain(`<th>${header}</th>`);
+      }
+      // The checkout is untouched, the build directory gone.
+      expect(await snapshot(hello)).toEqual(before);
+      expect(run('hg', ['status'], hello)).toBe('');
+      expect(
+        (await fs.readdir(runnerTemp)).filter((name) => name.startsWith('arch-core-build')),
+      ).toEqual([]);
+    },
+    120_000,
+  );
+
+  test('into a pacman repository, uploading skipped off a runner', async () => {
+    const repo = path.join(work, 'repo');
+    const result = await build({
+      path: hello,
+      repo,
+      'repo-name': 'apps',
+      'upload-artifact': 'packages',
+    });
+    expect(result.code).toBe(0);
+    const file = result.outputs.packages as string;
+    expect(path.dirname(file)).toBe(repo);
+    expect(result.outputs['repo-db']).toBe(path.join(repo, 'apps.db.tar.gz'));
+    const db = run('bsdtar', ['-tf', path.join(repo, 'apps.db.tar.gz')]);
+    expect(db).toContain(`hello-${result.outputs.version}/desc`);
+    await expect(fs.access(`${file}.arch-core.json`)).resolves.toBeUndefined();
+    expect(result.log).toMatch(
+      /^::notice::upload-artifact: not on a GitHub runner .*"packages" was not uploaded/m,
+    );
+  }, 120_000);
+});
+
+describe('other PKGBUILD shapes', () => {
+  test('no pkgver(), reads $startdir, in git with a v-tag: the version comes from git', async () => {
+    const dir = await gitRepo(
+      path.join(FIXTURES, 'startdir-app'),
+      path.join(work, 'startdir'),
+      'v2.0',
+    );
+    const before = await snapshot(dir);
+    const out = path.join(work, 'out-startdir');
+    const result = await build({ path: dir, 'output-dir': out, pkgext: '.pkg.tar.zst' });
+    expect(errorLines(result.log)).toEqual([]);
+    const hash = run('git', ['rev-parse', '--short', 'HEAD'], dir).trim();
+    expect(result.outputs.version).toBe(`2.0.r1.${hash}-1`);
+    expect(result.outputs.revision).toBe('1');
+    expect(pacmanInfo(result.outputs.packages as string).Version).toBe(`2.0.r1.${hash}-1`);
+    // The user's PKGBUILD still says 0.1: makepkg ran on a copy.
+    expect(await fs.readFile(path.join(dir, 'PKGBUILD'), 'utf8')).toMatch(/^pkgver=0\.1$/m);
+    expect(await snapshot(dir)).toEqual(before);
+    expect(run('git', ['status', '--porcelain'], dir)).toBe('');
+  }, 120_000);
+
+  test('a committed .SRCINFO is checked against makepkg --printsrcinfo', async () => {
+    const dir = await gitRepo(path.join(FIXTURES, 'startdir-app'), path.join(work, 'srcinfo'));
+    const first = await build({ path: dir, 'output-dir': path.join(work, 'out-srcinfo-1') });
+    expect(first.code).toBe(0);
+    await fs.copyFile(first.outputs.srcinfo as string, path.join(dir, '.SRCINFO'));
+    run('git', ['add', '.SRCINFO'], dir);
+    run('git', ['commit', '-q', '-m', 'srcinfo'], dir);
+    // Its pkgver is one commit behind: the VCS sets it, so that line is not compared.
+    const second = await build({ path: dir, 'output-dir': path.join(work, 'out-srcinfo-2') });
+    expect(errorLines(second.log)).toEqual([]);
+    expect(second.log).toContain('.SRCINFO matches makepkg --printsrcinfo');
+  }, 120_000);
+
+  test('git+file://$startdir source with its own pkgver(), arch any, epoch', async () => {
+    const dir = await gitRepo(path.join(FIXTURES, 'gitsrc-app'), path.join(work, 'gitsrc'));
+    const out = path.join(work, 'out-gitsrc');
+    const result = await build({ path: dir, 'output-dir': out });
+    expect(errorLines(result.log)).toEqual([]);
+    const hash = run('git', ['rev-parse', '--short', 'HEAD'], dir).trim();
+    // makepkg resets pkgrel to 1 when pkgver() changes the version.
+    expect(result.outputs).toMatchObject({
+      version: `1:r1.${hash}-1`,
+      pkgver: `r1.${hash}`,
+      revision: '1',
+      hash,
+    });
+    const file = result.outputs.packages as string;
+    expect(path.basename(file)).toBe(`gitsrc-app-1:r1.${hash}-1-any.pkg.tar.xz`);
+    expect(pacmanInfo(file)).toMatchObject({
+      Architecture: 'any',
+      'Depends On': 'bash  coreutils>=9',
+    });
+  }, 120_000);
+
+  test('vcs none keeps the PKGBUILD version; a missing build user is created', async () => {
+    const dir = path.join(work, 'plain');
+    await fs.cp(path.join(FIXTURES, 'startdir-app'), dir, { recursive: true });
+    const user = `acbt${process.pid % 100000}`;
+    try {
+      const result = await build({
+        path: dir,
+        vcs: 'none',
+        'build-user': user,
+        'output-dir': path.join(work, 'out-plain'),
+      });
+      expect(errorLines(result.log)).toEqual([]);
+      expect(result.outputs).toMatchObject({ version: '0.1-1', revision: '', hash: '' });
+      expect(result.log).toContain(`Created the build user "${user}"`);
+      expect(run('getent', ['passwd', user])).toMatch(new RegExp(`^${user}:`));
+      const record = JSON.parse(
+        await fs.readFile(`${result.outputs.packages}.arch-core.json`, 'utf8'),
+      ) as AppInfo;
+      expect(record).toEqual({ name: 'startdir-app', version: '0.1-1', vcs: 'none' });
+    } finally {
+      try {
+        run('userdel', [user]);
+      } catch {
+        // not created
+      }
+    }
+  }, 120_000);
+});
