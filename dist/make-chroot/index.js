@@ -28629,7 +28629,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -31440,7 +31440,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -31448,7 +31448,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -31456,7 +31456,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -32243,7 +32243,7 @@ const PACKAGE_METADATA_ENTRIES = (/* unused pure expression or super */ null && 
 /** Package file extensions pacman reads (and makepkg can write). */
 const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
 function isPackageFileName(name) {
-    return PACKAGE_FILE_PATTERN.test(path.basename(name)) && !name.endsWith('.sig');
+    return PACKAGE_FILE_PATTERN.test(external_node_path_namespaceObject.basename(name)) && !name.endsWith('.sig');
 }
 /** Parses the text of a `.PKGINFO`; `origin` names it in errors. */
 function parsePkginfo(text, origin = '.PKGINFO') {
@@ -32753,12 +32753,19 @@ function defaultRoot(arch) {
 
 
 
-/** makes-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
+/** make-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
 function checkPrivileges(uid = process.getuid?.()) {
     if (uid !== undefined && uid !== 0) {
         throw new errors_UserError('make-chroot must run as root (uid 0): pacman installs files owned by root with their ' +
             'modes. Run the job as root (a root container, or sudo), or under fakeroot.');
     }
+}
+/**
+ * Under fakeroot the files on disk belong to the real user, and Node's own stat calls are not
+ * faked: the tarball then records every entry as owned by root (what fakeroot pretends).
+ */
+function tarOwners(env = process.env) {
+    return env.FAKEROOTKEY ? 'root' : 'preserve';
 }
 async function readPackageFiles(inputs) {
     const files = [];
@@ -32777,8 +32784,11 @@ async function readPackageFiles(inputs) {
     }
     return files;
 }
-/** The manifest's `app` (pure): the named app, else the first package file build-package made. */
-function appOf(appName, packageFiles, installed) {
+/**
+ * The manifest's `app` (pure): the named app, else the first package file build-package made.
+ * `recordInRepos` is the app record found beside the named app's file in a local repository.
+ */
+function appOf(appName, packageFiles, installed, recordInRepos) {
     const named = appName?.includes('/') ? appName.split('/').pop() : appName;
     const candidate = named === undefined
         ? packageFiles.find((file) => file.app !== undefined)
@@ -32790,8 +32800,38 @@ function appOf(appName, packageFiles, installed) {
     if (!package_) {
         throw new errors_InputError('app', `"${name}" is not among the installed packages.`);
     }
-    const info = candidate?.app ?? { name, version: package_.version, vcs: 'none' };
+    const record = candidate?.app ?? (recordInRepos?.name === name ? recordInRepos : undefined);
+    const info = record ?? { name, version: package_.version, vcs: 'none' };
     return { ...info, name, version: package_.version };
+}
+/** The app record build-package left beside `name-version`'s file in a local repository. */
+async function findAppRecord(name, version, repos) {
+    for (const repo of repos) {
+        for (const server of repo.servers) {
+            const dir = localDirectoryOf(server);
+            if (dir === undefined)
+                continue;
+            let names;
+            try {
+                names = await promises_namespaceObject.readdir(dir);
+            }
+            catch {
+                continue;
+            }
+            const prefix = `${name}-${version}-`;
+            for (const file of names.sort()) {
+                if (!file.startsWith(prefix) || !isPackageFileName(file))
+                    continue;
+                // name-version-arch.pkg.tar.*: the arch part must not hide a longer name.
+                if (file.slice(prefix.length).includes('-'))
+                    continue;
+                const record = await readAppInfo(external_node_path_namespaceObject.join(dir, file));
+                if (record)
+                    return record;
+            }
+        }
+    }
+    return undefined;
 }
 function isoSeconds(date) {
     return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -32837,7 +32877,7 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     }
     const repos = repositories(inputs, inputRepoDir);
     for (const repo of inputs.repos) {
-        const dir = repo.servers[0]?.startsWith('file://') ? repo.servers[0].slice(7) : undefined;
+        const dir = repo.servers[0] === undefined ? undefined : localDirectoryOf(repo.servers[0]);
         if (dir !== undefined && !(await files_exists(external_node_path_namespaceObject.join(dir, `${repo.name}.db`)))) {
             throw new errors_InputError('repos', `${dir} has no ${repo.name}.db: it is not a pacman repository named ${repo.name} (make one with repo-add).`);
         }
@@ -32889,7 +32929,12 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
         await removeIfEmpty(external_node_path_namespaceObject.dirname(dbPath));
     }
     const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
-    const manifest = makeManifest(inputs.arch, appOf(inputs.app, packageFiles, installed), installed, created);
+    const namedApp = inputs.app?.split('/').pop();
+    const namedVersion = installed.find((entry) => entry.name === namedApp)?.version;
+    const recordInRepos = namedApp !== undefined && namedVersion !== undefined
+        ? await findAppRecord(namedApp, namedVersion, repos)
+        : undefined;
+    const manifest = makeManifest(inputs.arch, appOf(inputs.app, packageFiles, installed, recordInRepos), installed, created);
     const manifestFile = external_node_path_namespaceObject.join(rootDir, MANIFEST_PATH_IN_ROOT);
     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(manifestFile), { recursive: true });
     await promises_namespaceObject.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
@@ -32906,12 +32951,24 @@ function reportScriptletFailures(failures, allow) {
     }
     throw new errors_UserError(`${message} Add the shell (e.g. bash) to packages, or set allow-scriptlet-failures: true.`);
 }
+async function whyNotUsable(root) {
+    try {
+        await promises_namespaceObject.readdir(root);
+        return `${root} is not empty; give an empty or absent directory.`;
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOTDIR')
+            return `${root} is a file; give an empty or absent directory.`;
+        return `${root} cannot be read (${code ?? 'error'}); give an empty or absent directory this user can write.`;
+    }
+}
 async function run() {
     const inputs = getInputs();
     checkPrivileges();
     const root = inputs.root ?? defaultRoot(inputs.arch);
     if (!(await isAbsentOrEmptyDir(root))) {
-        throw new errors_InputError('root', `${root} is not empty; give an empty or absent directory.`);
+        throw new errors_InputError('root', await whyNotUsable(root));
     }
     if (inputs.tarball !== undefined && external_node_path_namespaceObject.resolve(inputs.tarball).startsWith(`${root}/`)) {
         throw new errors_InputError('tarball', 'must not be inside the root.');
@@ -32934,7 +32991,10 @@ async function run() {
                 const temporary = temporarySibling(tarball);
                 try {
                     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(tarball), { recursive: true });
-                    await writeTar(root, temporary, { owners: 'preserve', mtimeClamp: sourceDateEpoch() });
+                    const owners = tarOwners();
+                    if (owners === 'root')
+                        notice('Under fakeroot: every tarball entry is owned by 0:0.');
+                    await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
                     const digest = await sha256File(temporary);
                     await promises_namespaceObject.rename(temporary, tarball);
                     info(`${tarball}: sha256 ${digest}`);

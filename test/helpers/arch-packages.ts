@@ -34,8 +34,10 @@ export interface FixturePackage {
   /** Package arch (default: the repository's arch; `any` for data-only packages if you like). */
   arch?: FixtureArch | 'any';
   depends?: string[];
-  /** Files to ship: path inside the package (no leading `/`) → content. */
-  files?: Record<string, string>;
+  /** Files to ship: path inside the package (no leading `/`) → content (text or bytes). */
+  files?: Record<string, string | Uint8Array>;
+  /** Modes of some of `files` (default 0644), e.g. `{ 'lib64/ld-linux-x86-64.so.2': 0o755 }`. */
+  modes?: Record<string, number>;
   /**
    * A static C program installed as `/usr/bin/<name ?? package name>` that prints `prints` and a
    * newline. Compiled by makepkg's build() with gcc (`-m32` for i686), statically linked so it
@@ -193,6 +195,7 @@ async function writePackageSources(
     const target = path.join(dir, 'payload', relative);
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.writeFile(target, content);
+    await fs.chmod(target, spec.modes?.[relative] ?? 0o644);
   }
   if (spec.program) {
     const source = `#include <stdio.h>\nint main(void) { fputs(${cString(spec.program.prints)}, stdout); return 0; }\n`;

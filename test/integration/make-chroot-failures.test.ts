@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
-import { errorLines, runBundle } from '../helpers/bundle.js';
+import { BUILD_USER, buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
+import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 
 // Failures of make-chroot's bundle (real makepkg packages, real pacman): each says one clear
 // line, exits 1 and leaves no root behind.
@@ -112,6 +113,74 @@ describe('bad inputs: one clear line, exit 1, no root left', () => {
       /^Input "repos": .* has no other\.db: it is not a pacman repository named other/,
     );
     await expect(fs.access(root)).rejects.toThrow();
+  });
+});
+
+describe('privileges', () => {
+  // The bundle run by the unprivileged build user, the way a runner would start it (INPUT_*).
+  function asUser(inputs: Record<string, string>, wrapper: string[] = []) {
+    const env = [
+      `HOME=${work}`,
+      `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+      `RUNNER_TEMP=${path.join(work, 'user-temp')}`,
+      ...Object.entries(inputs).map(([name, value]) => `INPUT_${name.toUpperCase()}=${value}`),
+    ];
+    const bundle = path.join(projectRoot, 'dist/make-chroot/index.js');
+    return spawnSync(
+      'runuser',
+      ['-u', BUILD_USER, '--', 'env', '-i', ...env, ...wrapper, process.execPath, bundle],
+      {
+        encoding: 'utf8',
+      },
+    );
+  }
+
+  test('as an unprivileged user it fails at once, naming what is needed', async () => {
+    const root = path.join(work, 'user-root');
+    const result = asUser({
+      packages: 'hello',
+      repos: fixtures(),
+      mirror: 'none',
+      arch: 'x86_64',
+      root,
+    });
+    expect(result.status).toBe(1);
+    expect(errorLines(result.stdout)).toEqual([
+      expect.stringMatching(/^make-chroot must run as root \(uid 0\).*fakeroot\.$/),
+    ]);
+    await expect(fs.access(root)).rejects.toThrow();
+  });
+
+  test('under fakeroot it works, and the tarball is owned by root', async () => {
+    const userTemp = path.join(work, 'user-temp');
+    await fs.mkdir(userTemp, { recursive: true });
+    const dir = path.join(work, 'fakeroot');
+    await fs.mkdir(dir);
+    await fs.chmod(work, 0o755); // mkdtemp made it 0700: the user must reach its directory
+    execFileSync('chown', [BUILD_USER, userTemp, dir]);
+    const result = asUser(
+      {
+        packages: 'hello',
+        repos: fixtures(),
+        mirror: 'none',
+        arch: 'x86_64',
+        root: path.join(dir, 'root'),
+        tarball: path.join(dir, 'root.tar'),
+      },
+      ['fakeroot'],
+    );
+    expect({ status: result.status, errors: errorLines(result.stdout) }).toEqual({
+      status: 0,
+      errors: [],
+    });
+    expect(
+      execFileSync('chroot', [path.join(dir, 'root'), '/usr/bin/hello'], { encoding: 'utf8' }),
+    ).toBe('hello\n');
+    const listing = execFileSync('tar', ['-tvf', path.join(dir, 'root.tar'), '--numeric-owner'], {
+      encoding: 'utf8',
+    });
+    expect(listing).toMatch(/-rwxr-xr-x 0\/0 .* usr\/bin\/hello\n/);
+    expect(listing).not.toMatch(/ [1-9]\d*\/\d+ /);
   });
 });
 

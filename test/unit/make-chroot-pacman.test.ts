@@ -12,7 +12,12 @@ import {
   parseScriptletFailures,
   parseTargetProblems,
 } from '../../actions/core/src/pacman.js';
-import { appOf, checkPrivileges, makeManifest } from '../../actions/make-chroot/src/main.js';
+import {
+  appOf,
+  checkPrivileges,
+  makeManifest,
+  tarOwners,
+} from '../../actions/make-chroot/src/main.js';
 
 describe('pacmanConf', () => {
   const conf = pacmanConf({
@@ -174,6 +179,14 @@ describe('manifest', () => {
   test('app from the record build-package left beside the package file', () => {
     expect(appOf(undefined, files, installed)).toEqual(record);
   });
+  test('app named, with the record found beside its file in a local repository', () => {
+    expect(appOf('hello', [], installed, record)).toEqual(record);
+    expect(appOf('lib', [], installed, record)).toEqual({
+      name: 'lib',
+      version: '1-1',
+      vcs: 'none',
+    });
+  });
   test('app named without a record: name and installed version', () => {
     expect(appOf('lib', [], installed)).toEqual({ name: 'lib', version: '1-1', vcs: 'none' });
   });
@@ -198,4 +211,9 @@ describe('manifest', () => {
 test('not root: fails at once naming what is needed', () => {
   expect(() => checkPrivileges(1000)).toThrow(/must run as root \(uid 0\).*fakeroot/);
   expect(() => checkPrivileges(0)).not.toThrow();
+});
+
+test('tarball owners: preserved, or all root under fakeroot', () => {
+  expect(tarOwners({})).toBe('preserve');
+  expect(tarOwners({ FAKEROOTKEY: '12345' })).toBe('root');
 });

@@ -23,6 +23,7 @@ import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import {
   clampInstallDates,
   describeTargetProblems,
+  localDirectoryOf,
   makeLocalRepo,
   pacmanConf,
   parseScriptletFailures,
@@ -32,7 +33,7 @@ import {
   type InstalledPackage,
   type PacmanRepo,
 } from '../../core/src/pacman.js';
-import { readPackageInfo } from '../../core/src/pkginfo.js';
+import { isPackageFileName, readPackageInfo } from '../../core/src/pkginfo.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {
   INPUT_REPO_NAME,
@@ -52,7 +53,7 @@ interface PackageFile {
   app?: AppInfo;
 }
 
-/** makes-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
+/** make-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
 export function checkPrivileges(uid: number | undefined = process.getuid?.()): void {
   if (uid !== undefined && uid !== 0) {
     throw new UserError(
@@ -60,6 +61,14 @@ export function checkPrivileges(uid: number | undefined = process.getuid?.()): v
         'modes. Run the job as root (a root container, or sudo), or under fakeroot.',
     );
   }
+}
+
+/**
+ * Under fakeroot the files on disk belong to the real user, and Node's own stat calls are not
+ * faked: the tarball then records every entry as owned by root (what fakeroot pretends).
+ */
+export function tarOwners(env: NodeJS.ProcessEnv = process.env): 'preserve' | 'root' {
+  return env.FAKEROOTKEY ? 'root' : 'preserve';
 }
 
 async function readPackageFiles(inputs: Inputs): Promise<PackageFile[]> {
@@ -83,11 +92,15 @@ async function readPackageFiles(inputs: Inputs): Promise<PackageFile[]> {
   return files;
 }
 
-/** The manifest's `app` (pure): the named app, else the first package file build-package made. */
+/**
+ * The manifest's `app` (pure): the named app, else the first package file build-package made.
+ * `recordInRepos` is the app record found beside the named app's file in a local repository.
+ */
 export function appOf(
   appName: string | undefined,
   packageFiles: readonly PackageFile[],
   installed: readonly InstalledPackage[],
+  recordInRepos?: AppInfo,
 ): AppInfo | undefined {
   const named = appName?.includes('/') ? appName.split('/').pop() : appName;
   const candidate =
@@ -100,8 +113,38 @@ export function appOf(
   if (!package_) {
     throw new InputError('app', `"${name}" is not among the installed packages.`);
   }
-  const info = candidate?.app ?? { name, version: package_.version, vcs: 'none' as const };
+  const record = candidate?.app ?? (recordInRepos?.name === name ? recordInRepos : undefined);
+  const info = record ?? { name, version: package_.version, vcs: 'none' as const };
   return { ...info, name, version: package_.version };
+}
+
+/** The app record build-package left beside `name-version`'s file in a local repository. */
+export async function findAppRecord(
+  name: string,
+  version: string,
+  repos: readonly PacmanRepo[],
+): Promise<AppInfo | undefined> {
+  for (const repo of repos) {
+    for (const server of repo.servers) {
+      const dir = localDirectoryOf(server);
+      if (dir === undefined) continue;
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch {
+        continue;
+      }
+      const prefix = `${name}-${version}-`;
+      for (const file of names.sort()) {
+        if (!file.startsWith(prefix) || !isPackageFileName(file)) continue;
+        // name-version-arch.pkg.tar.*: the arch part must not hide a longer name.
+        if (file.slice(prefix.length).includes('-')) continue;
+        const record = await readAppInfo(path.join(dir, file));
+        if (record) return record;
+      }
+    }
+  }
+  return undefined;
 }
 
 function isoSeconds(date: Date): string {
@@ -171,7 +214,7 @@ async function makeRoot(
   }
   const repos = repositories(inputs, inputRepoDir);
   for (const repo of inputs.repos) {
-    const dir = repo.servers[0]?.startsWith('file://') ? repo.servers[0].slice(7) : undefined;
+    const dir = repo.servers[0] === undefined ? undefined : localDirectoryOf(repo.servers[0]);
     if (dir !== undefined && !(await exists(path.join(dir, `${repo.name}.db`)))) {
       throw new InputError(
         'repos',
@@ -234,9 +277,15 @@ async function makeRoot(
     await removeIfEmpty(path.dirname(dbPath));
   }
   const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+  const namedApp = inputs.app?.split('/').pop();
+  const namedVersion = installed.find((entry) => entry.name === namedApp)?.version;
+  const recordInRepos =
+    namedApp !== undefined && namedVersion !== undefined
+      ? await findAppRecord(namedApp, namedVersion, repos)
+      : undefined;
   const manifest = makeManifest(
     inputs.arch,
-    appOf(inputs.app, packageFiles, installed),
+    appOf(inputs.app, packageFiles, installed, recordInRepos),
     installed,
     created,
   );
@@ -260,12 +309,23 @@ function reportScriptletFailures(failures: readonly string[], allow: boolean): v
   );
 }
 
+async function whyNotUsable(root: string): Promise<string> {
+  try {
+    await fs.readdir(root);
+    return `${root} is not empty; give an empty or absent directory.`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return `${root} is a file; give an empty or absent directory.`;
+    return `${root} cannot be read (${code ?? 'error'}); give an empty or absent directory this user can write.`;
+  }
+}
+
 export async function run(): Promise<void> {
   const inputs = getInputs();
   checkPrivileges();
   const root = inputs.root ?? defaultRoot(inputs.arch);
   if (!(await isAbsentOrEmptyDir(root))) {
-    throw new InputError('root', `${root} is not empty; give an empty or absent directory.`);
+    throw new InputError('root', await whyNotUsable(root));
   }
   if (inputs.tarball !== undefined && path.resolve(inputs.tarball).startsWith(`${root}/`)) {
     throw new InputError('tarball', 'must not be inside the root.');
@@ -292,7 +352,10 @@ export async function run(): Promise<void> {
         const temporary = temporarySibling(tarball);
         try {
           await fs.mkdir(path.dirname(tarball), { recursive: true });
-          await writeTar(root, temporary, { owners: 'preserve', mtimeClamp: sourceDateEpoch() });
+          const owners = tarOwners();
+          if (owners === 'root')
+            core.notice('Under fakeroot: every tarball entry is owned by 0:0.');
+          await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
           const digest = await sha256File(temporary);
           await fs.rename(temporary, tarball);
           core.info(`${tarball}: sha256 ${digest}`);
