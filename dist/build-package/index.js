@@ -32445,9 +32445,10 @@ function mountPointsUnder(mountinfo, root) {
 async function mountsUnder(root) {
     return mountPointsUnder(await promises_.readFile('/proc/self/mountinfo', 'utf8'), root);
 }
-/** Checks that `root` is a build root: makepkg and bash in it. */
-async function checkBuildRoot(root) {
-    for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env']) {
+/** Checks that `root` is a build root: makepkg, bash and the compressor for `pkgext` in it. */
+async function checkBuildRoot(root, pkgext) {
+    const compressor = pkgext.endsWith('.zst') ? 'usr/bin/zstd' : 'usr/bin/xz';
+    for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env', compressor]) {
         try {
             await promises_.access(external_node_path_.join(root, tool));
         }
@@ -33465,7 +33466,7 @@ async function buildPackage(inputs) {
         throw new errors_InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
     const buildRoot = inputs['build-root'];
     if (buildRoot)
-        await checkBuildRoot(buildRoot);
+        await checkBuildRoot(buildRoot, inputs.pkgext);
     const asRoot = process.getuid?.() === 0;
     if (!asRoot)
         lib_core/* info */.pq(`Not running as root: makepkg runs as this user, not as build-user.`);
@@ -33665,7 +33666,11 @@ async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
         lib_core/* info */.pq(`${file} matches makepkg --printsrcinfo.`);
         return;
     }
-    const show = (line) => line === undefined ? '(nothing)' : `"${line.trim()}"`;
+    const show = (line) => {
+        if (line === undefined)
+            return '(the end of the file)';
+        return line.trim() === '' ? '(a blank line)' : `"${line.trim()}"`;
+    };
     throw new AnnotatedError(`${file} differs from makepkg --printsrcinfo at line ${difference.line}: it has ${show(difference.expected)}, the PKGBUILD gives ${show(difference.actual)}. Regenerate it with makepkg --printsrcinfo > .SRCINFO.`, { title: '.SRCINFO is stale', file: annotationPath(file), startLine: difference.line });
 }
 async function publish(inputs, vcs, built) {

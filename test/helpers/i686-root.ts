@@ -19,7 +19,19 @@ export const CACHE_DIR = '/var/cache/arch-core';
 export const I686_ROOT = path.join(CACHE_DIR, 'i686-debian-root');
 const MARKER = '.arch-core-i686-root-complete';
 const LOCK = path.join(CACHE_DIR, '.i686-root.lock');
-const PACKAGES = ['makepkg', 'fakeroot', 'libarchive-tools', 'gcc', 'make', 'libc6-dev', 'file'];
+const PACKAGES = [
+  'makepkg',
+  'fakeroot',
+  'libarchive-tools',
+  'gcc',
+  'make',
+  'libc6-dev',
+  'file',
+  'xz-utils',
+  'zstd',
+];
+/** What the marker says: a root made with another package list is made again. */
+const MARKER_TEXT = `arch-core i686 build root: ${PACKAGES.join(' ')}\n`;
 const PATH_INSIDE = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface AptSource {
@@ -150,9 +162,8 @@ async function removeRoot(root: string): Promise<void> {
 
 async function isComplete(root: string): Promise<boolean> {
   try {
-    await fs.access(path.join(root, MARKER));
     await fs.access(path.join(root, 'usr/bin/makepkg'));
-    return true;
+    return (await fs.readFile(path.join(root, MARKER), 'utf8')) === MARKER_TEXT;
   } catch {
     return false;
   }
@@ -231,7 +242,7 @@ async function make(target: string, log: (line: string) => void): Promise<void> 
     }
     const left = await mountsUnder(temporary);
     if (left.length > 0) throw new Error(`mounts left under ${temporary}: ${left.join(', ')}`);
-    await fs.writeFile(path.join(temporary, MARKER), `${new Date().toISOString()}\n`);
+    await fs.writeFile(path.join(temporary, MARKER), MARKER_TEXT);
     await removeRoot(target);
     await fs.rename(temporary, target);
   } catch (error) {

@@ -29,9 +29,10 @@ export async function mountsUnder(root: string): Promise<string[]> {
   return mountPointsUnder(await fs.readFile('/proc/self/mountinfo', 'utf8'), root);
 }
 
-/** Checks that `root` is a build root: makepkg and bash in it. */
-export async function checkBuildRoot(root: string): Promise<void> {
-  for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env']) {
+/** Checks that `root` is a build root: makepkg, bash and the compressor for `pkgext` in it. */
+export async function checkBuildRoot(root: string, pkgext: string): Promise<void> {
+  const compressor = pkgext.endsWith('.zst') ? 'usr/bin/zstd' : 'usr/bin/xz';
+  for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env', compressor]) {
     try {
       await fs.access(path.join(root, tool));
     } catch {

@@ -130,7 +130,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
   const stat = await fs.stat(pkgbuildFile).catch(() => undefined);
   if (!stat?.isFile()) throw new InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
   const buildRoot = inputs['build-root'];
-  if (buildRoot) await checkBuildRoot(buildRoot);
+  if (buildRoot) await checkBuildRoot(buildRoot, inputs.pkgext);
   const asRoot = process.getuid?.() === 0;
   if (!asRoot) core.info(`Not running as root: makepkg runs as this user, not as build-user.`);
 
@@ -390,8 +390,10 @@ async function checkCommittedSrcinfo(
     core.info(`${file} matches makepkg --printsrcinfo.`);
     return;
   }
-  const show = (line: string | undefined) =>
-    line === undefined ? '(nothing)' : `"${line.trim()}"`;
+  const show = (line: string | undefined) => {
+    if (line === undefined) return '(the end of the file)';
+    return line.trim() === '' ? '(a blank line)' : `"${line.trim()}"`;
+  };
   throw new AnnotatedError(
     `${file} differs from makepkg --printsrcinfo at line ${difference.line}: it has ${show(difference.expected)}, the PKGBUILD gives ${show(difference.actual)}. Regenerate it with makepkg --printsrcinfo > .SRCINFO.`,
     { title: '.SRCINFO is stale', file: annotationPath(file), startLine: difference.line },
