@@ -51,6 +51,10 @@ beforeAll(async () => {
         },
         { name: 'greetdata', files: { 'usr/share/greet/words': 'hi\n' } },
         { name: 'unrelated', files: { 'usr/share/unrelated/data': 'not wanted\n' } },
+        // A stand-in for Arch's `base` meta-package, so "never base" is tested against a repository
+        // that has one.
+        { name: 'base', depends: ['filesystem'], files: { 'etc/base-release': 'base\n' } },
+        { name: 'filesystem', files: { 'etc/fstab': '# fstab\n' } },
       ],
     });
   }
@@ -161,6 +165,20 @@ describe.each(ARCHES)('%s root from a local repository', (arch) => {
 });
 
 describe('x86_64 options', () => {
+  test('preset base: the base packages and the app closure', async () => {
+    const root = path.join(work, 'root-base');
+    const { outputs } = await makeRoot('x86_64', { root, preset: 'base' });
+    expect(pacmanQuery(root)).toEqual([
+      'base 1.0-1',
+      'filesystem 1.0-1',
+      'greetdata 1.0-1',
+      'hello 1.2-1',
+      'libgreet 0.3-2',
+    ]);
+    expect(outputs['package-count']).toBe('5');
+    await expect(fs.readFile(path.join(root, 'etc/base-release'), 'utf8')).resolves.toBe('base\n');
+  });
+
   test('strip: false keeps the man page and the German locale', async () => {
     const root = path.join(work, 'root-nostrip');
     await makeRoot('x86_64', { root, strip: 'false' });
