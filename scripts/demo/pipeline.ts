@@ -1,0 +1,222 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
+import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
+import { projectRoot } from '../../test/helpers/bundle.js';
+import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js';
+
+/**
+ * The whole pipeline on one machine, on the bundled example app: the path of `scripts/demo.sh`
+ * and of the end-to-end test. Every stage runs an action's bundle exactly as a runner does
+ * (INPUT_* variables, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY) and hands its outputs to the next.
+ *
+ * What stands in for the outside world, and why:
+ * - the example app's repository is a fresh Mercurial repository made from examples/hello;
+ * - glibc (the app's one dependency) is packaged here from this machine's own C library, since
+ *   no Arch Linux mirror is reachable; in production make-chroot takes it from the mirror;
+ * - the registry is Debian's docker-registry on loopback;
+ * - the cluster is the fleet API stand-in of the deploy-fleet tests (written from FLEET.md),
+ *   reached through a real OpenSSH server on loopback.
+ */
+
+export type Arch = 'x86_64' | 'i686';
+
+export interface PipelineOptions {
+  /** A directory of the pipeline's own (created; removed by the caller). */
+  workDir: string;
+  arch: Arch;
+  /** Progress lines for a person to read. */
+  say: (line: string) => void;
+  /** Registers a clean-up to run at the end, also on failure or Ctrl-C. */
+  onCleanup: (cleanup: () => Promise<void>) => void;
+}
+
+export interface StageResult {
+  name: string;
+  seconds: number;
+  outputs: Record<string, string>;
+}
+
+export interface PipelineResult {
+  stages: StageResult[];
+  /** Keyed by stage name, each stage's outputs. */
+  outputs: Record<string, Record<string, string>>;
+  logsDir: string;
+  /** The final summary, one fact a line. */
+  summaryLines: string[];
+}
+
+/** Runs one action's bundle; a failure throws with the tail of its log. */
+async function runStage(
+  name: string,
+  action: string,
+  inputs: Record<string, string>,
+  options: PipelineOptions,
+  logsDir: string,
+  stages: StageResult[],
+): Promise<Record<string, string>> {
+  options.say(`\n==> ${name} (${action})`);
+  const started = Date.now();
+  const result: LocalRunResult = await runActionLocally({
+    actionDir: path.join(projectRoot, 'actions', action),
+    bundle: path.join(projectRoot, 'dist', action, 'index.js'),
+    inputs,
+    env: { RUNNER_TEMP: path.join(options.workDir, 'runner-temp') },
+  });
+  const logFile = path.join(logsDir, `${action}.log`);
+  await fs.writeFile(logFile, result.log);
+  await fs.appendFile(path.join(logsDir, 'summary.md'), result.summary);
+  const seconds = (Date.now() - started) / 1000;
+  if (result.code !== 0) {
+    const errors = result.log
+      .split('\n')
+      .filter((line) => line.startsWith('::error'))
+      .map((line) => line.replace(/^::error[^:]*::/, '').replace(/%0A/g, '\n'));
+    throw new Error(
+      `${action} failed after ${seconds.toFixed(1)} s: ${errors.join('\n') || 'see the log'}\n(whole log: ${logFile})`,
+    );
+  }
+  stages.push({ name, seconds, outputs: result.outputs });
+  options.say(`    done in ${seconds.toFixed(1)} s (log: ${logFile})`);
+  return result.outputs;
+}
+
+function run(command: string, args: string[], cwd?: string): string {
+  return execFileSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HGPLAIN: '1', HGUSER: 'arch-core demo <demo@example.invalid>' },
+  });
+}
+
+/** The host's C library as a pacman package (see the note at the top). */
+async function hostGlibcRepo(workDir: string, arch: Arch): Promise<string> {
+  const files: Record<string, Uint8Array> = {};
+  const modes: Record<string, number> = {};
+  const take = async (from: string, to: string) => {
+    files[to] = await fs.readFile(from);
+    modes[to] = 0o755;
+  };
+  if (arch === 'x86_64') {
+    await take('/lib64/ld-linux-x86-64.so.2', 'lib64/ld-linux-x86-64.so.2');
+    await take('/lib/x86_64-linux-gnu/libc.so.6', 'lib/x86_64-linux-gnu/libc.so.6');
+  } else {
+    // Debian's 32-bit multilib loader looks for its libraries in /lib32.
+    await take('/lib32/ld-linux.so.2', 'lib/ld-linux.so.2');
+    await take('/lib32/libc.so.6', 'lib32/libc.so.6');
+  }
+  const repo = await buildFixtureRepo({
+    dir: path.join(workDir, 'system'),
+    arch,
+    repoName: 'system',
+    packages: [{ name: 'glibc', version: '2.36', files, modes }],
+  });
+  return repo.repoDir;
+}
+
+/** An SSH key pair for the cluster's `core` user (the demo's own, made with ssh-keygen). */
+async function demoKeyPair(workDir: string): Promise<{ privateKey: string; publicKey: string }> {
+  const file = path.join(workDir, 'keys', 'id_ed25519');
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'arch-core-demo', '-f', file]);
+  return {
+    privateKey: await fs.readFile(file, 'utf8'),
+    publicKey: (await fs.readFile(`${file}.pub`, 'utf8')).trim(),
+  };
+}
+
+/** make-iso's `audit` output (role → result) as lines: role, point, pass/FAIL, title. */
+function auditLines(auditJson: string): string[] {
+  const audit = JSON.parse(auditJson) as Record<string, AuditResult>;
+  return Object.values(audit).flatMap((result) =>
+    result.points.map(
+      (point) =>
+        `${result.role.padEnd(6)} ${String(point.point).padStart(2)}  ${point.pass ? 'pass' : 'FAIL'}  ${point.title}`,
+    ),
+  );
+}
+
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const { workDir, arch, say } = options;
+  const logsDir = path.join(workDir, 'logs');
+  await fs.mkdir(logsDir, { recursive: true });
+  await fs.mkdir(path.join(workDir, 'runner-temp'), { recursive: true });
+  const stages: StageResult[] = [];
+  const outputs: Record<string, Record<string, string>> = {};
+  const stage = async (name: string, action: string, inputs: Record<string, string>) => {
+    outputs[action] = await runStage(name, action, inputs, options, logsDir, stages);
+    return outputs[action] as Record<string, string>;
+  };
+
+  say(`arch-core demo: the example app, ${arch}, in ${workDir}`);
+  const app = path.join(workDir, 'hello');
+  await fs.cp(path.join(projectRoot, 'examples', 'hello'), app, { recursive: true });
+  run('hg', ['init', '-q'], app);
+  run('hg', ['add', '-q'], app);
+  run('hg', ['commit', '-q', '-m', 'The example app'], app);
+  run('hg', ['tag', 'v1.0'], app);
+  say(`a Mercurial repository of examples/hello at ${app}, tagged v1.0`);
+
+  const built = await stage('Build the package', 'build-package', {
+    path: app,
+    arch,
+    repo: path.join(workDir, 'repo'),
+    'repo-name': 'app',
+  });
+  say(`    package ${built.version}: ${built.packages}`);
+
+  say('\n==> Package the C library of this machine as glibc (no Arch mirror here)');
+  const systemRepo = await hostGlibcRepo(workDir, arch);
+
+  const rooted = await stage('Make the minimal root', 'make-chroot', {
+    'package-files': built.packages ?? '',
+    repos: `system=${systemRepo}`,
+    mirror: 'none',
+    arch,
+    root: path.join(workDir, 'root'),
+  });
+  say(`    ${rooted['package-count']} packages, ${rooted['size-bytes']} bytes:`);
+  for (const line of (rooted.packages ?? '').split('\n')) say(`      ${line}`);
+
+  const registry: TestRegistry = await startRegistry();
+  options.onCleanup(() => registry.stop());
+  say(`\nregistry: docker-registry on ${registry.address}`);
+  const image = await stage('Make and push the image', 'import-image', {
+    root: rooted.root ?? '',
+    image: `${registry.address}/arch-core/hello`,
+    insecure: 'true',
+    cmd: '["/usr/bin/hello"]',
+  });
+  say(`    ${image['image-ref']}`);
+  say(`    tags: ${(image.tags ?? '').split('\n').join(', ')}`);
+  const labels = (JSON.parse(image.metadata ?? '{}') as { labels?: Record<string, string> }).labels;
+  for (const [key, value] of Object.entries(labels ?? {})) say(`    label ${key}=${value}`);
+
+  const keys = await demoKeyPair(workDir);
+  const cluster = await stage('Write the cluster configs', 'make-iso', {
+    'ssh-authorized-keys': keys.publicKey,
+    'master-address': '10.0.0.10',
+    'fleet-metadata': 'env=demo',
+    // A stand-in of zeros, as in workflows-examples/samples: the machines would refuse the
+    // download; a real cluster gives the sha256 of the fleet release it pins.
+    'fleet-sha256': '0'.repeat(64),
+    output: path.join(workDir, 'cluster'),
+  });
+  say(`    master: ${cluster['master-cloud-config']}, ${cluster['master-iso']}`);
+  say(`    slave:  ${cluster['slave-cloud-config']}, ${cluster['slave-iso']}`);
+  say(`    VMware image: ${cluster['vmware-image-url'] || '(not resolved offline)'}`);
+  say('    lock-down audit:');
+  for (const line of auditLines(cluster.audit ?? '[]')) say(`      ${line}`);
+
+  const summaryLines = [
+    `app version     ${built.version} (hg r${built.revision}, ${built.hash})`,
+    `package         ${path.basename(built.packages ?? '')}`,
+    `root            ${rooted['package-count']} packages, ${rooted['size-bytes']} bytes`,
+    `image           ${image['image-ref']}`,
+    `layer           ${image['size-bytes']} bytes compressed`,
+  ];
+  return { stages, outputs, logsDir, summaryLines };
+}
