@@ -21,7 +21,7 @@ export interface SshdOptions {
   hostKeyTypes?: SshKeyType[];
   /** Directories put on the session PATH after binDir (before /usr/bin:/bin). */
   extraPath?: string[];
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines (they win over the defaults). */
   config?: string[];
 }
 
@@ -112,6 +112,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   await fs.writeFile(
     configFile,
     [
+      // sshd keeps the first value of a keyword: the test's own lines win.
+      ...(options.config ?? []),
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
       ...hostKeys.map((key) => `HostKey ${key.file}`),
@@ -129,7 +131,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       'PrintMotd no',
       'LogLevel VERBOSE',
       `SetEnv PATH=${sessionPath.join(':')} HOME=${home}`,
-      ...(options.config ?? []),
       '',
     ].join('\n'),
   );

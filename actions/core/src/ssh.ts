@@ -1,3 +1,4 @@
+import './esm-globals.js';
 import * as core from '@actions/core';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as net from 'node:net';

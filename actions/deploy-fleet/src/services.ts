@@ -1,0 +1,60 @@
+import * as core from '@actions/core';
+import { UserError } from '../../core/src/errors.js';
+import type { SshConnection } from '../../core/src/ssh.js';
+
+/**
+ * update-services: the units (etcd, the registry) that run on the master only during a deploy
+ * (SHARED-DECISIONS.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
+ */
+export function systemctlArgv(verb: 'start' | 'stop', unit: string): string[] {
+  return ['sudo', 'systemctl', verb, unit];
+}
+
+function tail(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' / ');
+}
+
+/** Starts each unit in order; `started` records every unit a start was tried for. */
+export async function startServices(
+  connection: SshConnection,
+  units: string[],
+  started: string[],
+): Promise<void> {
+  if (units.length === 0) {
+    core.info('update-services is empty: nothing to start.');
+    return;
+  }
+  for (const unit of units) {
+    started.push(unit);
+    const result = await connection.exec(systemctlArgv('start', unit));
+    if (result.code !== 0) {
+      throw new UserError(
+        `Could not start ${unit} on the master (sudo systemctl start exited ${result.code}): ${tail(result.stderr) || 'no message'}`,
+      );
+    }
+    core.info(`started ${unit}`);
+  }
+}
+
+/** Stops the units in reverse order; a failure is a warning (the deploy's result stands). */
+export async function stopServices(connection: SshConnection, units: string[]): Promise<void> {
+  if (units.length === 0) {
+    core.info('no update-services to stop.');
+    return;
+  }
+  for (const unit of [...units].reverse()) {
+    try {
+      const result = await connection.exec(systemctlArgv('stop', unit));
+      if (result.code === 0) core.info(`stopped ${unit}`);
+      else {
+        core.warning(
+          `Could not stop ${unit} on the master (sudo systemctl stop exited ${result.code}): ${tail(result.stderr) || 'no message'}. Stop it by hand.`,
+        );
+      }
+    } catch (error) {
+      core.warning(
+        `Could not stop ${unit} on the master: ${(error as Error).message}. Stop it by hand.`,
+      );
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import * as core from '@actions/core';
+import type { Duplex } from 'node:stream';
+import { UserError, messageOf } from '../../core/src/errors.js';
+import type { SshConnection } from '../../core/src/ssh.js';
+import type { StreamOpener } from './fleet.js';
+
+/**
+ * The two ways to the fleet socket over one SSH connection (FLEET.md):
+ * - `fd-forward`: an exec session running `fleetctl fd-forward SOCK` on the host, whose
+ *   stdin/stdout carry the HTTP connection (what fleetctl --tunnel does);
+ * - `streamlocal`: OpenSSH's direct-streamlocal@openssh.com channel straight to the socket (no
+ *   fleetctl needed on the host).
+ * `auto` tries streamlocal and falls back to fd-forward when the server refuses the channel.
+ */
+export type TunnelMode = 'auto' | 'fd-forward' | 'streamlocal';
+
+/** The argv of the fd-forward session. */
+export function fdForwardArgv(socketPath: string): string[] {
+  return ['fleetctl', 'fd-forward', socketPath];
+}
+
+function fdForwardOpener(connection: SshConnection, socketPath: string): StreamOpener {
+  return async () => {
+    const stream = await connection.execStream(fdForwardArgv(socketPath));
+    const stderr: Buffer[] = [];
+    const channel = stream as Duplex & { stderr?: NodeJS.ReadableStream };
+    channel.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    Object.assign(stream, {
+      failureNote: () => {
+        const text = Buffer.concat(stderr).toString().trim();
+        return text
+          ? `fleetctl fd-forward on the host said: ${text.split('\n').slice(-3).join(' / ')}`
+          : '';
+      },
+    });
+    return stream;
+  };
+}
+
+function streamlocalOpener(connection: SshConnection, socketPath: string): StreamOpener {
+  return () => connection.openUnixSocket(socketPath);
+}
+
+/** Chooses the way to the fleet socket; `auto` probes streamlocal once. */
+export async function fleetStreamOpener(
+  connection: SshConnection,
+  socketPath: string,
+  mode: TunnelMode,
+): Promise<{ open: StreamOpener; mode: Exclude<TunnelMode, 'auto'> }> {
+  if (mode === 'fd-forward') return { open: fdForwardOpener(connection, socketPath), mode };
+  if (mode === 'streamlocal') return { open: streamlocalOpener(connection, socketPath), mode };
+  try {
+    const probe = await connection.openUnixSocket(socketPath);
+    probe.destroy();
+    core.info(`tunnel-mode auto: using streamlocal (direct-streamlocal channel to ${socketPath}).`);
+    return { open: streamlocalOpener(connection, socketPath), mode: 'streamlocal' };
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    core.info(
+      `tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`,
+    );
+    return { open: fdForwardOpener(connection, socketPath), mode: 'fd-forward' };
+  }
+}
