@@ -16266,8 +16266,9 @@ var ajv = __nccwpck_require__(2463);
  * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet`, `coreos.flannel` (they
- * configure units Flatcar no longer ships), `coreos.oem` and `manage_etc_hosts`.
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
+ * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
+ * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 const unitName = '^[A-Za-z0-9:_.@\\\\-]+\\.(service|socket|timer|path|mount|automount|target|slice|scope|swap|device)$';
 const dropIn = {
@@ -16349,18 +16350,30 @@ const CLOUD_CONFIG_SCHEMA = {
         ssh_authorized_keys: stringList,
         write_files: { type: 'array', items: writeFile },
         users: { type: 'array', items: user },
+        manage_etc_hosts: { type: 'string', enum: ['localhost'] },
         coreos: {
             type: 'object',
             additionalProperties: false,
             properties: {
                 units: { type: 'array', items: unit },
+                oem: {
+                    type: 'object',
+                    additionalProperties: false,
+                    properties: {
+                        id: { type: 'string' },
+                        name: { type: 'string' },
+                        version_id: { type: 'string' },
+                        home_url: { type: 'string' },
+                        bug_report_url: { type: 'string' },
+                    },
+                },
                 update: {
                     type: 'object',
                     additionalProperties: false,
                     properties: {
                         reboot_strategy: {
                             type: 'string',
-                            enum: ['reboot', 'etcd-lock', 'best-effort', 'off'],
+                            enum: ['reboot', 'etcd-lock', 'off'],
                         },
                         group: { type: 'string' },
                         server: { type: 'string' },
@@ -16374,6 +16387,8 @@ const CLOUD_CONFIG_SCHEMA = {
                         etcd_cafile: { type: 'string' },
                         etcd_certfile: { type: 'string' },
                         etcd_keyfile: { type: 'string' },
+                        etcd_username: { type: 'string' },
+                        etcd_password: { type: 'string' },
                         group: { type: 'string' },
                         window_start: { type: 'string' },
                         window_length: { type: 'string' },

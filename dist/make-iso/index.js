@@ -51135,8 +51135,9 @@ var ajv = __nccwpck_require__(2463);
  * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet`, `coreos.flannel` (they
- * configure units Flatcar no longer ships), `coreos.oem` and `manage_etc_hosts`.
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
+ * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
+ * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 const unitName = '^[A-Za-z0-9:_.@\\\\-]+\\.(service|socket|timer|path|mount|automount|target|slice|scope|swap|device)$';
 const dropIn = {
@@ -51218,18 +51219,30 @@ const CLOUD_CONFIG_SCHEMA = {
         ssh_authorized_keys: stringList,
         write_files: { type: 'array', items: cloud_config_schema_writeFile },
         users: { type: 'array', items: user },
+        manage_etc_hosts: { type: 'string', enum: ['localhost'] },
         coreos: {
             type: 'object',
             additionalProperties: false,
             properties: {
                 units: { type: 'array', items: unit },
+                oem: {
+                    type: 'object',
+                    additionalProperties: false,
+                    properties: {
+                        id: { type: 'string' },
+                        name: { type: 'string' },
+                        version_id: { type: 'string' },
+                        home_url: { type: 'string' },
+                        bug_report_url: { type: 'string' },
+                    },
+                },
                 update: {
                     type: 'object',
                     additionalProperties: false,
                     properties: {
                         reboot_strategy: {
                             type: 'string',
-                            enum: ['reboot', 'etcd-lock', 'best-effort', 'off'],
+                            enum: ['reboot', 'etcd-lock', 'off'],
                         },
                         group: { type: 'string' },
                         server: { type: 'string' },
@@ -51243,6 +51256,8 @@ const CLOUD_CONFIG_SCHEMA = {
                         etcd_cafile: { type: 'string' },
                         etcd_certfile: { type: 'string' },
                         etcd_keyfile: { type: 'string' },
+                        etcd_username: { type: 'string' },
+                        etcd_password: { type: 'string' },
                         group: { type: 'string' },
                         window_start: { type: 'string' },
                         window_length: { type: 'string' },
@@ -52341,7 +52356,7 @@ function sshdConfig() {
 }
 /** The installer every machine runs from a oneshot unit: download, check sha256, install. */
 function installerScript() {
-    return lines('#!/bin/bash', '# arch-core-install NAME URL SHA256 MEMBER...: installs pinned release binaries into /opt/bin', '# once their archive matches SHA256 (Flatcar ships neither fleet nor etcd). Idempotent.', 'set -euo pipefail', 'name=$1 url=$2 sha256=$3', 'shift 3', 'marker="/opt/arch-core/installed/$name-$sha256"', '[ -e "$marker" ] && exit 0', 'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX)', 'trap \'rm -rf "$work"\' EXIT', 'curl --fail --silent --show-error --location --retry 5 --retry-delay 5 --output "$work/archive.tar.gz" "$url"', 'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet; then', '  echo "arch-core-install: $url does not match sha256 $sha256; nothing installed" >&2', '  exit 1', 'fi', 'tar -xzf "$work/archive.tar.gz" -C "$work" --no-same-owner', 'mkdir -p /opt/bin /opt/arch-core/installed', 'for member in "$@"; do', '  found=$(find "$work" -type f -name "$member" | head -n 1)', '  [ -n "$found" ] || { echo "arch-core-install: no $member in $url" >&2; exit 1; }', '  install -m 0755 "$found" "/opt/bin/.$member.new"', '  mv -f "/opt/bin/.$member.new" "/opt/bin/$member"', 'done', 'rm -f "/opt/arch-core/installed/$name-"*', 'touch "$marker"');
+    return lines('#!/bin/bash', '# arch-core-install NAME URL SHA256 MEMBER...: installs pinned release binaries into /opt/bin', '# once their archive matches SHA256 (Flatcar ships neither fleet nor etcd). Idempotent.', 'set -euo pipefail', 'name=$1 url=$2 sha256=$3', 'shift 3', 'marker="/opt/arch-core/installed/$name-$sha256"', '[ -e "$marker" ] && exit 0', 'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX)', 'trap \'rm -rf "$work"\' EXIT', 'curl --fail --silent --show-error --location --retry 5 --retry-delay 5 --output "$work/archive.tar.gz" "$url"', 'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet >&2; then', '  echo "arch-core-install: $url does not match sha256 $sha256; nothing installed" >&2', '  exit 1', 'fi', 'tar -xzf "$work/archive.tar.gz" -C "$work" --no-same-owner', 'mkdir -p /opt/bin /opt/arch-core/installed', 'for member in "$@"; do', '  found=$(find "$work" -type f -name "$member" | head -n 1)', '  [ -n "$found" ] || { echo "arch-core-install: no $member in $url" >&2; exit 1; }', '  install -m 0755 "$found" "/opt/bin/.$member.new"', '  mv -f "/opt/bin/.$member.new" "/opt/bin/$member"', 'done', 'rm -f "/opt/arch-core/installed/$name-"*', 'touch "$marker"');
 }
 function installerUnit(what, pinned, members) {
     return lines('[Unit]', `Description=Install ${what} ${pinned.version} (pinned by sha256; arch-core)`, 'Wants=network-online.target', 'After=network-online.target', '', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', `ExecStart=${INSTALLER_PATH} ${what} ${pinned.url} ${pinned.sha256} ${members.join(' ')}`, 'Restart=on-failure', 'RestartSec=30s');

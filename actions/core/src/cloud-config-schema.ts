@@ -12,8 +12,9 @@ import { parse as parseYaml } from 'yaml';
  * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet`, `coreos.flannel` (they
- * configure units Flatcar no longer ships), `coreos.oem` and `manage_etc_hosts`.
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
+ * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
+ * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 
 const unitName =
@@ -103,18 +104,30 @@ export const CLOUD_CONFIG_SCHEMA = {
     ssh_authorized_keys: stringList,
     write_files: { type: 'array', items: writeFile },
     users: { type: 'array', items: user },
+    manage_etc_hosts: { type: 'string', enum: ['localhost'] },
     coreos: {
       type: 'object',
       additionalProperties: false,
       properties: {
         units: { type: 'array', items: unit },
+        oem: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string' },
+            name: { type: 'string' },
+            version_id: { type: 'string' },
+            home_url: { type: 'string' },
+            bug_report_url: { type: 'string' },
+          },
+        },
         update: {
           type: 'object',
           additionalProperties: false,
           properties: {
             reboot_strategy: {
               type: 'string',
-              enum: ['reboot', 'etcd-lock', 'best-effort', 'off'],
+              enum: ['reboot', 'etcd-lock', 'off'],
             },
             group: { type: 'string' },
             server: { type: 'string' },
@@ -128,6 +141,8 @@ export const CLOUD_CONFIG_SCHEMA = {
             etcd_cafile: { type: 'string' },
             etcd_certfile: { type: 'string' },
             etcd_keyfile: { type: 'string' },
+            etcd_username: { type: 'string' },
+            etcd_password: { type: 'string' },
             group: { type: 'string' },
             window_start: { type: 'string' },
             window_length: { type: 'string' },

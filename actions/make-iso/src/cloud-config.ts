@@ -72,7 +72,7 @@ export function installerScript(): string {
     'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX)',
     'trap \'rm -rf "$work"\' EXIT',
     'curl --fail --silent --show-error --location --retry 5 --retry-delay 5 --output "$work/archive.tar.gz" "$url"',
-    'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet; then',
+    'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet >&2; then',
     '  echo "arch-core-install: $url does not match sha256 $sha256; nothing installed" >&2',
     '  exit 1',
     'fi',
