@@ -53489,8 +53489,12 @@ async function sha512File(file) {
  */
 async function verifiedDigests(ascUrl, keyFile) {
     const gpg = await execQuiet('gpg', ['--version'], { silent: true, allowFailure: true }).catch(() => undefined);
-    if (!gpg || gpg.code !== 0)
+    if (!gpg || gpg.code !== 0) {
+        if (keyFile) {
+            throw new UserError('image-signing-key is set but gpg is not installed: install the Debian package gnupg.');
+        }
         return 'gpg is not installed';
+    }
     return withPrivateTempDir('make-iso-gpg', async (home) => {
         const env = { ...process.env, GNUPGHOME: home };
         try {

@@ -104,7 +104,14 @@ async function verifiedDigests(
   const gpg = await execQuiet('gpg', ['--version'], { silent: true, allowFailure: true }).catch(
     () => undefined,
   );
-  if (!gpg || gpg.code !== 0) return 'gpg is not installed';
+  if (!gpg || gpg.code !== 0) {
+    if (keyFile) {
+      throw new UserError(
+        'image-signing-key is set but gpg is not installed: install the Debian package gnupg.',
+      );
+    }
+    return 'gpg is not installed';
+  }
   return withPrivateTempDir('make-iso-gpg', async (home) => {
     const env = { ...process.env, GNUPGHOME: home };
     try {
