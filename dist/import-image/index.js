@@ -57116,11 +57116,24 @@ async function getInputs() {
     };
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/esm-globals.ts
+
+
+/**
+ * The ESM bundles have no `__dirname`/`__filename`, but ssh2's bundled emscripten module
+ * (poly1305) reads `__dirname` when it loads. ssh.ts imports this before ssh2; an action's
+ * index.ts may import it first too.
+ */
+const esm_globals_globals = globalThis;
+esm_globals_globals.__dirname ??= external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
+esm_globals_globals.__filename ??= (0,external_node_url_.fileURLToPath)(import.meta.url);
+
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./actions/core/src/ssh.ts
+
 
 
 
@@ -57800,6 +57813,7 @@ async function pushImage(inputs, address, image, tags) {
         username: inputs.registryUsername,
         password: inputs.registryPassword,
         log: (line) => info(line),
+        ...chunkingFromEnvironment(),
     });
     const repository = inputs.image.repository;
     try {
@@ -57828,6 +57842,20 @@ async function pushImage(inputs, address, image, tags) {
     finally {
         client.close();
     }
+}
+/**
+ * ARCH_CORE_REGISTRY_CHUNK_BYTES: blobs larger than this are uploaded in chunks of this size
+ * (default 16 MiB). A tuning knob for slow links and for tests.
+ */
+function chunkingFromEnvironment() {
+    const text = process.env.ARCH_CORE_REGISTRY_CHUNK_BYTES?.trim();
+    if (!text)
+        return {};
+    const bytes = Number(text);
+    if (!Number.isInteger(bytes) || bytes < 65536) {
+        throw new errors_UserError(`ARCH_CORE_REGISTRY_CHUNK_BYTES "${text}" is not a number of bytes >= 65536.`);
+    }
+    return { chunkSize: bytes, monolithicMax: bytes };
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/index.ts

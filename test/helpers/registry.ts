@@ -137,7 +137,7 @@ export async function startFaultProxy(
       if (resetAfter !== undefined && received >= resetAfter && injected === 0) {
         injected++;
         upstream.destroy();
-        request.socket.resetAndDestroy?.() ?? request.socket.destroy();
+        request.socket.resetAndDestroy();
         return;
       }
       upstream.write(chunk);

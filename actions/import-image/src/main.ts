@@ -256,6 +256,7 @@ async function pushImage(
     username: inputs.registryUsername,
     password: inputs.registryPassword,
     log: (line) => core.info(line),
+    ...chunkingFromEnvironment(),
   });
   const repository = inputs.image.repository;
   try {
@@ -290,4 +291,20 @@ async function pushImage(
   } finally {
     client.close();
   }
+}
+
+/**
+ * ARCH_CORE_REGISTRY_CHUNK_BYTES: blobs larger than this are uploaded in chunks of this size
+ * (default 16 MiB). A tuning knob for slow links and for tests.
+ */
+function chunkingFromEnvironment(): { chunkSize?: number; monolithicMax?: number } {
+  const text = process.env.ARCH_CORE_REGISTRY_CHUNK_BYTES?.trim();
+  if (!text) return {};
+  const bytes = Number(text);
+  if (!Number.isInteger(bytes) || bytes < 65536) {
+    throw new UserError(
+      `ARCH_CORE_REGISTRY_CHUNK_BYTES "${text}" is not a number of bytes >= 65536.`,
+    );
+  }
+  return { chunkSize: bytes, monolithicMax: bytes };
 }
