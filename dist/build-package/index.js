@@ -33081,7 +33081,7 @@ function wrapCommand(runner, cwd, env, program, args) {
  * syntax errors, the pkgver written into the build's copy, and the .SRCINFO comparison.
  */
 /**
- * Run by bash (as the build user, in the PKGBUILD's directory, `$1` = CARCH): checks the syntax,
+ * Run by bash (as the build user, in the PKGBUILD's directory; `$1` = CARCH): checks the syntax,
  * sources the PKGBUILD as makepkg does, and prints what the action needs, one `key=value` a line.
  * Exit 65: syntax error (bash's message on stderr); 66: sourcing failed.
  */
@@ -33095,6 +33095,23 @@ const INTROSPECT_SCRIPT = [
     'printf "arch=%s\\n" "${arch[@]}"',
     'printf "pkgver=%s\\npkgrel=%s\\nepoch=%s\\n" "$pkgver" "$pkgrel" "${epoch:-}"',
     'if declare -F pkgver >/dev/null; then echo pkgverfunc=1; else echo pkgverfunc=0; fi',
+].join('\n');
+/**
+ * Run by bash like INTROSPECT_SCRIPT: prints the .SRCINFO, written by makepkg's own library
+ * (srcinfo.sh, the code behind `makepkg --printsrcinfo`, which lints and loads much more first):
+ * a tenth of a second instead of most of one. Exit 67 when the library is not there.
+ */
+const SRCINFO_SCRIPT = [
+    'shopt -s extglob',
+    'LIBRARY=${LIBRARY:-/usr/share/makepkg}',
+    '[[ -r $LIBRARY/srcinfo.sh ]] || exit 67',
+    'source "$LIBRARY/srcinfo.sh" >&2 || exit 67',
+    'CARCH=$1',
+    'startdir=$PWD',
+    'shopt -u extglob',
+    'source ./PKGBUILD >&2 </dev/null || { echo "sourcing the PKGBUILD failed" >&2; exit 66; }',
+    'shopt -s extglob',
+    'write_srcinfo_content',
 ].join('\n');
 function parseIntrospection(output) {
     const values = new Map();
@@ -33291,8 +33308,14 @@ function hgDefaultPath(hgrc) {
     }
     return undefined;
 }
-async function hgFacts(dir) {
-    const result = await exec_execQuiet('hg', ['log', '-r', '.', '--template', HG_TEMPLATE], {
+/** Runs a VCS command as another user: `runuser -u USER -- env HGPLAIN=1 COMMAND ARGS`. */
+function asUser(user, command, args) {
+    return user
+        ? ['runuser', ['-u', user, '--', 'env', 'HGPLAIN=1', command, ...args]]
+        : [command, args];
+}
+async function hgFacts(dir, user) {
+    const result = await exec_execQuiet(...asUser(user, 'hg', ['log', '-r', '.', '--template', HG_TEMPLATE]), {
         cwd: dir,
         silent: true,
         env: { ...process.env, HGPLAIN: '1' },
@@ -33303,9 +33326,9 @@ async function hgFacts(dir) {
     const source = hgDefaultPath(hgrc);
     return { ...facts, source: source ? withoutCredentials(source) : undefined };
 }
-async function git(dir, args) {
+async function git(dir, args, user) {
     // safe.directory: the checkout may belong to another user than the one running the action.
-    const result = await exec_execQuiet('git', ['-c', 'safe.directory=*', ...args], {
+    const result = await exec_execQuiet(...asUser(user, 'git', ['-c', 'safe.directory=*', ...args]), {
         cwd: dir,
         silent: true,
         allowFailure: true,
@@ -33313,13 +33336,13 @@ async function git(dir, args) {
     });
     return result.code === 0 ? result.stdout.trim() : undefined;
 }
-async function gitFacts(dir) {
+async function gitFacts(dir, user) {
     const [root, head, count, tag, remote] = await Promise.all([
-        git(dir, ['rev-parse', '--show-toplevel']),
-        git(dir, ['log', '-1', '--format=%h%n%ct']),
-        git(dir, ['rev-list', '--count', 'HEAD']),
-        git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD']),
-        git(dir, ['config', '--get', 'remote.origin.url']),
+        git(dir, ['rev-parse', '--show-toplevel'], user),
+        git(dir, ['log', '-1', '--format=%h%n%ct'], user),
+        git(dir, ['rev-list', '--count', 'HEAD'], user),
+        git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD'], user),
+        git(dir, ['config', '--get', 'remote.origin.url'], user),
     ]);
     if (!head || !count) {
         throw new errors_UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
@@ -33360,10 +33383,11 @@ async function findRepository(dir, wanted) {
 /**
  * Reads the facts of the repository at `location`, running the VCS in `at` — the same
  * directory in a copy of the repository, so that nothing (not even a cache) is written into the
- * user's checkout. The facts name the original root.
+ * user's checkout. The facts name the original root. `user`: run the VCS as that user (the
+ * build user, who owns the copy).
  */
-async function readVcsFacts(location, at = location.root) {
-    const facts = location.vcs === 'hg' ? await hgFacts(at) : await gitFacts(at);
+async function readVcsFacts(location, at = location.root, user) {
+    const facts = location.vcs === 'hg' ? await hgFacts(at, user) : await gitFacts(at, user);
     return { ...facts, root: location.root };
 }
 /** findRepository, then readVcsFacts in place. */
@@ -33480,13 +33504,9 @@ async function buildPackage(inputs) {
             asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
         ]);
         const checkout = await copyCheckout(inputs, location, user, work);
-        const { vcs } = checkout;
-        if (vcs) {
-            lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
-        }
         await inBuildRoot(buildRoot, async () => {
             const built = await buildInCopy(inputs, checkout, user, work);
-            await publish(inputs, vcs, built);
+            await publish(inputs, built.vcs, built);
         });
     }
     finally {
@@ -33518,8 +33538,10 @@ function inBuildRoot(root, work) {
 }
 /**
  * Copies the repository holding the PKGBUILD (or its directory alone without one) into the
- * build directory, reads the VCS facts there (nothing is written into the user's checkout, not
- * even a cache), and gives it all to the build user.
+ * build directory, gives it to the build user, and starts reading the VCS facts there (nothing
+ * is written into the user's checkout, not even a cache): as the build user on the host, so it
+ * runs beside the PKGBUILD's introspection; before the hand-over for a build root (whose build
+ * user may not exist on the host).
  */
 async function copyCheckout(inputs, location, user, work) {
     const copyFrom = location?.root ?? inputs.path;
@@ -33531,16 +33553,23 @@ async function copyCheckout(inputs, location, user, work) {
         pkgdest: external_node_path_.join(work, 'pkgdest'),
         srcdest: external_node_path_.join(work, 'srcdest'),
     };
+    const copiedRoot = external_node_path_.join(tree, external_node_path_.relative(copyFrom, location?.root ?? copyFrom));
     return lib_core/* group */.Os(`Copying ${copyFrom} to a build directory of the build user`, async () => {
         await Promise.all([
             exec_execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
             ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => promises_.mkdir(dir)),
         ]);
-        const vcs = location
-            ? await readVcsFacts(location, external_node_path_.join(tree, external_node_path_.relative(copyFrom, location.root)))
-            : undefined;
+        let vcs = Promise.resolve(undefined);
+        if (location && (!user || inputs['build-root'])) {
+            const facts = await readVcsFacts(location, copiedRoot);
+            vcs = Promise.resolve(facts);
+        }
         if (user)
             await exec_execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
+        if (location && user && !inputs['build-root']) {
+            vcs = readVcsFacts(location, copiedRoot, user.name);
+            vcs.catch(() => undefined); // awaited later; no unhandled rejection meanwhile
+        }
         lib_core/* info */.pq(`${buildDir} (owner ${user ? user.name : 'this user'})`);
         return { ...checkout, vcs };
     });
@@ -33548,20 +33577,15 @@ async function copyCheckout(inputs, location, user, work) {
 async function buildInCopy(inputs, checkout, user, work) {
     const buildRoot = inputs['build-root'];
     const inner = (file) => (buildRoot ? `/${external_node_path_.relative(buildRoot, file)}` : file);
-    const { vcs, buildDir } = checkout;
-    const dirs = { home: checkout.home, pkgdest: checkout.pkgdest };
-    const srcdest = checkout.srcdest;
+    const { buildDir } = checkout;
     const runner = { user: user?.name, root: buildRoot, setarchI686: false };
     const native = buildRoot
         ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
         : pacmanArch(process.arch);
+    const asBuildUser = (program, args, env) => split(wrapCommand(runner, inner(buildDir), env, program, args));
     // What the PKGBUILD says (sourced as the build user, as makepkg does).
-    const introspection = await exec_execQuiet(...split(wrapCommand(runner, inner(buildDir), [`HOME=${inner(dirs.home)}`], 'bash', [
-        '-c',
-        INTROSPECT_SCRIPT,
-        'bash',
-        native,
-    ])), { silent: true, allowFailure: true });
+    const home = [`HOME=${inner(checkout.home)}`];
+    const introspection = await exec_execQuiet(...asBuildUser('bash', ['-c', INTROSPECT_SCRIPT, 'bash', native], home), { silent: true, allowFailure: true });
     if (introspection.code === 65) {
         const problem = parseBashSyntaxError(introspection.stderr);
         const file = external_node_path_.join(inputs.path, 'PKGBUILD');
@@ -33577,16 +33601,6 @@ async function buildInCopy(inputs, checkout, user, work) {
         inBuildRoot: Boolean(buildRoot),
     });
     runner.setarchI686 = arch.setarchI686;
-    // The version from the repository, unless the PKGBUILD computes its own.
-    const copiedPkgbuild = external_node_path_.join(buildDir, 'PKGBUILD');
-    if (vcs && !pkgbuild.hasPkgverFunction) {
-        const pkgver = vcsPkgver(vcs);
-        await promises_.writeFile(copiedPkgbuild, setPkgver(await promises_.readFile(copiedPkgbuild, 'utf8'), pkgver));
-        lib_core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
-    }
-    else if (pkgbuild.hasPkgverFunction) {
-        lib_core/* info */.pq(`The PKGBUILD's own pkgver() sets the version.`);
-    }
     let config;
     if (arch.multilib) {
         config = external_node_path_.join(work, 'makepkg-i686.conf');
@@ -33594,9 +33608,9 @@ async function buildInCopy(inputs, checkout, user, work) {
     }
     const plan = {
         buildDir: inner(buildDir),
-        home: inner(dirs.home),
-        pkgdest: inner(dirs.pkgdest),
-        srcdest: inner(srcdest),
+        home: inner(checkout.home),
+        pkgdest: inner(checkout.pkgdest),
+        srcdest: inner(checkout.srcdest),
         pkgext: inputs.pkgext,
         arch,
         config: config && inner(config),
@@ -33604,26 +33618,74 @@ async function buildInCopy(inputs, checkout, user, work) {
         noPacman: !(await exists(external_node_path_.join(buildRoot ?? '/', 'usr/bin/pacman'))),
     };
     const env = makepkgEnv(plan);
-    const configArgs = plan.config ? ['--config', plan.config] : [];
-    const [srcinfoRun, buildRun] = await Promise.all([
-        exec_execQuiet(...split(wrapCommand(runner, plan.buildDir, env, 'makepkg', [...configArgs, '--printsrcinfo'])), { silent: true, allowFailure: true }),
-        exec_exec(...split(wrapCommand(runner, plan.buildDir, env, 'makepkg', makepkgArgs(plan))), {
-            group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
+    /** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
+    const generateSrcinfo = async () => {
+        const fast = await exec_execQuiet(...asBuildUser('bash', ['-c', SRCINFO_SCRIPT, 'bash', native], home), {
+            silent: true,
             allowFailure: true,
-            missingHint: 'install the Debian packages makepkg and libarchive-tools',
-        }),
-    ]);
+        });
+        if (fast.code === 0)
+            return fast.stdout;
+        const configArgs = plan.config ? ['--config', plan.config] : [];
+        const slow = await exec_execQuiet(...asBuildUser('makepkg', [...configArgs, '--printsrcinfo'], env), {
+            silent: true,
+            allowFailure: true,
+        });
+        if (slow.code !== 0) {
+            throw new errors_UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
+        }
+        return slow.stdout;
+    };
+    // The version: the repository's is needed before the build only when the PKGBUILD has no
+    // pkgver() of its own; otherwise the VCS is read beside the build, for the outputs.
+    const copiedPkgbuild = external_node_path_.join(buildDir, 'PKGBUILD');
+    let vcs;
+    if (!pkgbuild.hasPkgverFunction) {
+        vcs = await checkout.vcs;
+        if (vcs) {
+            const pkgver = vcsPkgver(vcs);
+            const text = await promises_.readFile(copiedPkgbuild, 'utf8');
+            await promises_.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
+            lib_core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
+        }
+    }
+    else {
+        lib_core/* info */.pq(`The PKGBUILD's own pkgver() sets the version.`);
+    }
+    // The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
+    // one is checked before anything is built; otherwise it is generated beside the build.
+    const versionFromVcs = Boolean(vcs) || pkgbuild.hasPkgverFunction;
+    const toCheckout = (text, versions) => {
+        const mapped = replacePath(text, inner(buildDir), inputs.path);
+        return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
+    };
+    const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
+    const committedSrcinfo = await exists(external_node_path_.join(inputs.path, '.SRCINFO'));
+    let srcinfoEarly;
+    if (committedSrcinfo) {
+        srcinfoEarly = toCheckout(await generateSrcinfo(), vcsVersion);
+        await checkCommittedSrcinfo(inputs.path, srcinfoEarly, versionFromVcs);
+    }
+    const srcinfoLater = srcinfoEarly === undefined ? generateSrcinfo() : undefined;
+    srcinfoLater?.catch(() => undefined); // awaited below
+    const buildRun = await exec_exec(...asBuildUser('makepkg', makepkgArgs(plan), env), {
+        group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
+        allowFailure: true,
+        missingHint: 'install the Debian packages makepkg and libarchive-tools',
+    });
     if (buildRun.code !== 0) {
+        await srcinfoLater?.catch(() => undefined); // nothing of ours may run on in a build root
         throw new errors_UserError(`The build of ${pkgbuild.pkgbase} failed (makepkg exited with code ${buildRun.code}); the last lines of its log (all of it is in the group above):\n${tailOf(buildRun.output, 15)}`);
     }
-    if (srcinfoRun.code !== 0) {
-        throw new errors_UserError(`makepkg --printsrcinfo failed: ${tailOf(srcinfoRun.stderr, 5)}`);
+    vcs ??= await checkout.vcs;
+    if (vcs) {
+        lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
     }
     const packages = [];
-    for (const name of (await promises_.readdir(dirs.pkgdest)).sort()) {
+    for (const name of (await promises_.readdir(checkout.pkgdest)).sort()) {
         if (!isPackageFileName(name))
             continue;
-        const file = external_node_path_.join(dirs.pkgdest, name);
+        const file = external_node_path_.join(checkout.pkgdest, name);
         const [info, sha256, fileStat] = await Promise.all([
             readPackageInfo(file),
             sha256File(file),
@@ -33633,14 +33695,11 @@ async function buildInCopy(inputs, checkout, user, work) {
     }
     if (packages.length === 0)
         throw new errors_UserError(`makepkg finished but made no package file.`);
-    // The .SRCINFO as it would be generated in the user's checkout, with the version built.
+    // The .SRCINFO with the version built (pkgver() ran during the build).
     const main = mainPackage(packages, pkgbuild);
-    let srcinfo = replacePath(srcinfoRun.stdout, plan.buildDir, inputs.path);
-    if (pkgbuild.hasPkgverFunction) {
-        srcinfo = srcinfoWithVersion(srcinfo, pkgverOf(main.info.version), pkgrelOf(main.info.version));
-    }
-    await checkCommittedSrcinfo(inputs.path, srcinfo, Boolean(vcs) || pkgbuild.hasPkgverFunction);
-    return { pkgbuild, packages, srcinfo, pkgdest: dirs.pkgdest };
+    const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
+    const srcinfo = toCheckout(srcinfoEarly ?? (await srcinfoLater), builtVersion);
+    return { pkgbuild, packages, srcinfo, pkgdest: checkout.pkgdest, vcs };
 }
 function split(argv) {
     return [argv[0], argv.slice(1)];

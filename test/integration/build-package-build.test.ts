@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { sha256File } from '../../actions/core/src/files.js';
 import type { AppInfo } from '../../actions/core/src/manifest.js';
+import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 import {
   EXAMPLE_APP,
@@ -26,6 +27,7 @@ let helloHash: string;
 
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'bp-build-'));
+  await fs.chmod(work, 0o755); // the build user reaches the reference copies below
   runnerTemp = path.join(work, 'runner-temp');
   await fs.mkdir(runnerTemp);
   hello = await hgRepo(EXAMPLE_APP, path.join(work, 'hello'), 'v1.2');
@@ -226,4 +228,43 @@ describe('other PKGBUILD shapes', () => {
       }
     }
   }, 120_000);
+});
+
+describe('the generated .SRCINFO', () => {
+  test.each([
+    ['startdir-app', 'none'],
+    ['gitsrc-app', 'git'],
+    ['uname-app', 'none'],
+  ])(
+    '%s equals makepkg --printsrcinfo in the checkout',
+    async (fixture, vcs) => {
+      const dir = path.join(work, `srcinfo-${fixture}`);
+      if (vcs === 'git') await gitRepo(path.join(FIXTURES, fixture), dir);
+      else await fs.cp(path.join(FIXTURES, fixture), dir, { recursive: true });
+      const result = await build({
+        path: dir,
+        vcs,
+        arch: fixture === 'uname-app' ? 'i686' : 'auto',
+        'output-dir': path.join(work, `out-srcinfo-${fixture}`),
+      });
+      expect(errorLines(result.log)).toEqual([]);
+      const generated = await fs.readFile(result.outputs.srcinfo as string, 'utf8');
+      // The reference: makepkg itself, as the build user, in a copy of the checkout it owns
+      // (paths mapped back), with the version that the build reached. The action made the
+      // build user "builder" (its default) in the first build.
+      const copy = path.join(work, `srcinfo-ref-${fixture}`);
+      await fs.cp(dir, copy, { recursive: true });
+      run('chown', ['-R', 'builder:', copy]);
+      const reference = run(
+        'runuser',
+        ['-u', 'builder', '--', 'env', `HOME=${copy}`, 'makepkg', '--printsrcinfo'],
+        copy,
+      )
+        .split(copy)
+        .join(dir);
+      expect(generated).toBe(vcs === 'none' ? reference : withVersionOf(reference, generated));
+      expect(generated).toMatch(/^pkgbase = /);
+    },
+    120_000,
+  );
 });

@@ -29,6 +29,7 @@ import {
 } from './makepkg.js';
 import {
   INTROSPECT_SCRIPT,
+  SRCINFO_SCRIPT,
   firstDifference,
   parseBashSyntaxError,
   parseIntrospection,
@@ -144,15 +145,9 @@ async function buildPackage(inputs: Inputs): Promise<void> {
       asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
     ]);
     const checkout = await copyCheckout(inputs, location, user, work);
-    const { vcs } = checkout;
-    if (vcs) {
-      core.info(
-        `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
-      );
-    }
     await inBuildRoot(buildRoot, async () => {
       const built = await buildInCopy(inputs, checkout, user, work);
-      await publish(inputs, vcs, built);
+      await publish(inputs, built.vcs, built);
     });
   } finally {
     await fs.rm(work, { recursive: true, force: true });
@@ -182,6 +177,7 @@ function inBuildRoot<T>(root: string | undefined, work: () => Promise<T>): Promi
 }
 
 interface BuildResult {
+  vcs: VcsFacts | undefined;
   pkgbuild: PkgbuildFacts;
   packages: BuiltPackage[];
   srcinfo: string;
@@ -190,7 +186,7 @@ interface BuildResult {
 }
 
 interface Checkout {
-  vcs: VcsFacts | undefined;
+  vcs: Promise<VcsFacts | undefined>;
   /** The PKGBUILD's directory in the copy. */
   buildDir: string;
   home: string;
@@ -200,8 +196,10 @@ interface Checkout {
 
 /**
  * Copies the repository holding the PKGBUILD (or its directory alone without one) into the
- * build directory, reads the VCS facts there (nothing is written into the user's checkout, not
- * even a cache), and gives it all to the build user.
+ * build directory, gives it to the build user, and starts reading the VCS facts there (nothing
+ * is written into the user's checkout, not even a cache): as the build user on the host, so it
+ * runs beside the PKGBUILD's introspection; before the hand-over for a build root (whose build
+ * user may not exist on the host).
  */
 async function copyCheckout(
   inputs: Inputs,
@@ -218,15 +216,22 @@ async function copyCheckout(
     pkgdest: path.join(work, 'pkgdest'),
     srcdest: path.join(work, 'srcdest'),
   };
+  const copiedRoot = path.join(tree, path.relative(copyFrom, location?.root ?? copyFrom));
   return core.group(`Copying ${copyFrom} to a build directory of the build user`, async () => {
     await Promise.all([
       execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
       ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => fs.mkdir(dir)),
     ]);
-    const vcs = location
-      ? await readVcsFacts(location, path.join(tree, path.relative(copyFrom, location.root)))
-      : undefined;
+    let vcs: Promise<VcsFacts | undefined> = Promise.resolve(undefined);
+    if (location && (!user || inputs['build-root'])) {
+      const facts = await readVcsFacts(location, copiedRoot);
+      vcs = Promise.resolve(facts);
+    }
     if (user) await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
+    if (location && user && !inputs['build-root']) {
+      vcs = readVcsFacts(location, copiedRoot, user.name);
+      vcs.catch(() => undefined); // awaited later; no unhandled rejection meanwhile
+    }
     core.info(`${buildDir} (owner ${user ? user.name : 'this user'})`);
     return { ...checkout, vcs };
   });
@@ -240,25 +245,18 @@ async function buildInCopy(
 ): Promise<BuildResult> {
   const buildRoot = inputs['build-root'];
   const inner = (file: string) => (buildRoot ? `/${path.relative(buildRoot, file)}` : file);
-  const { vcs, buildDir } = checkout;
-  const dirs = { home: checkout.home, pkgdest: checkout.pkgdest };
-  const srcdest = checkout.srcdest;
-
+  const { buildDir } = checkout;
   const runner: Runner = { user: user?.name, root: buildRoot, setarchI686: false };
   const native = buildRoot
     ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
     : pacmanArch(process.arch);
+  const asBuildUser = (program: string, args: string[], env: string[]) =>
+    split(wrapCommand(runner, inner(buildDir), env, program, args));
 
   // What the PKGBUILD says (sourced as the build user, as makepkg does).
+  const home = [`HOME=${inner(checkout.home)}`];
   const introspection = await execQuiet(
-    ...split(
-      wrapCommand(runner, inner(buildDir), [`HOME=${inner(dirs.home)}`], 'bash', [
-        '-c',
-        INTROSPECT_SCRIPT,
-        'bash',
-        native,
-      ]),
-    ),
+    ...asBuildUser('bash', ['-c', INTROSPECT_SCRIPT, 'bash', native], home),
     { silent: true, allowFailure: true },
   );
   if (introspection.code === 65) {
@@ -283,19 +281,6 @@ async function buildInCopy(
   });
   runner.setarchI686 = arch.setarchI686;
 
-  // The version from the repository, unless the PKGBUILD computes its own.
-  const copiedPkgbuild = path.join(buildDir, 'PKGBUILD');
-  if (vcs && !pkgbuild.hasPkgverFunction) {
-    const pkgver = vcsPkgver(vcs);
-    await fs.writeFile(
-      copiedPkgbuild,
-      setPkgver(await fs.readFile(copiedPkgbuild, 'utf8'), pkgver),
-    );
-    core.info(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
-  } else if (pkgbuild.hasPkgverFunction) {
-    core.info(`The PKGBUILD's own pkgver() sets the version.`);
-  }
-
   let config: string | undefined;
   if (arch.multilib) {
     config = path.join(work, 'makepkg-i686.conf');
@@ -303,9 +288,9 @@ async function buildInCopy(
   }
   const plan: MakepkgPlan = {
     buildDir: inner(buildDir),
-    home: inner(dirs.home),
-    pkgdest: inner(dirs.pkgdest),
-    srcdest: inner(srcdest),
+    home: inner(checkout.home),
+    pkgdest: inner(checkout.pkgdest),
+    srcdest: inner(checkout.srcdest),
     pkgext: inputs.pkgext,
     arch,
     config: config && inner(config),
@@ -313,33 +298,86 @@ async function buildInCopy(
     noPacman: !(await exists(path.join(buildRoot ?? '/', 'usr/bin/pacman'))),
   };
   const env = makepkgEnv(plan);
-  const configArgs = plan.config ? ['--config', plan.config] : [];
-  const [srcinfoRun, buildRun] = await Promise.all([
-    execQuiet(
-      ...split(
-        wrapCommand(runner, plan.buildDir, env, 'makepkg', [...configArgs, '--printsrcinfo']),
-      ),
-      { silent: true, allowFailure: true },
-    ),
-    exec(...split(wrapCommand(runner, plan.buildDir, env, 'makepkg', makepkgArgs(plan))), {
-      group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
-      allowFailure: true,
-      missingHint: 'install the Debian packages makepkg and libarchive-tools',
-    }),
-  ]);
+
+  /** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
+  const generateSrcinfo = async (): Promise<string> => {
+    const fast = await execQuiet(
+      ...asBuildUser('bash', ['-c', SRCINFO_SCRIPT, 'bash', native], home),
+      {
+        silent: true,
+        allowFailure: true,
+      },
+    );
+    if (fast.code === 0) return fast.stdout;
+    const configArgs = plan.config ? ['--config', plan.config] : [];
+    const slow = await execQuiet(
+      ...asBuildUser('makepkg', [...configArgs, '--printsrcinfo'], env),
+      {
+        silent: true,
+        allowFailure: true,
+      },
+    );
+    if (slow.code !== 0) {
+      throw new UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
+    }
+    return slow.stdout;
+  };
+
+  // The version: the repository's is needed before the build only when the PKGBUILD has no
+  // pkgver() of its own; otherwise the VCS is read beside the build, for the outputs.
+  const copiedPkgbuild = path.join(buildDir, 'PKGBUILD');
+  let vcs: VcsFacts | undefined;
+  if (!pkgbuild.hasPkgverFunction) {
+    vcs = await checkout.vcs;
+    if (vcs) {
+      const pkgver = vcsPkgver(vcs);
+      const text = await fs.readFile(copiedPkgbuild, 'utf8');
+      await fs.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
+      core.info(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
+    }
+  } else {
+    core.info(`The PKGBUILD's own pkgver() sets the version.`);
+  }
+
+  // The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
+  // one is checked before anything is built; otherwise it is generated beside the build.
+  const versionFromVcs = Boolean(vcs) || pkgbuild.hasPkgverFunction;
+  const toCheckout = (text: string, versions?: { pkgver: string; pkgrel: string }) => {
+    const mapped = replacePath(text, inner(buildDir), inputs.path);
+    return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
+  };
+  const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
+  const committedSrcinfo = await exists(path.join(inputs.path, '.SRCINFO'));
+  let srcinfoEarly: string | undefined;
+  if (committedSrcinfo) {
+    srcinfoEarly = toCheckout(await generateSrcinfo(), vcsVersion);
+    await checkCommittedSrcinfo(inputs.path, srcinfoEarly, versionFromVcs);
+  }
+
+  const srcinfoLater = srcinfoEarly === undefined ? generateSrcinfo() : undefined;
+  srcinfoLater?.catch(() => undefined); // awaited below
+  const buildRun = await exec(...asBuildUser('makepkg', makepkgArgs(plan), env), {
+    group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
+    allowFailure: true,
+    missingHint: 'install the Debian packages makepkg and libarchive-tools',
+  });
   if (buildRun.code !== 0) {
+    await srcinfoLater?.catch(() => undefined); // nothing of ours may run on in a build root
     throw new UserError(
       `The build of ${pkgbuild.pkgbase} failed (makepkg exited with code ${buildRun.code}); the last lines of its log (all of it is in the group above):\n${tailOf(buildRun.output, 15)}`,
     );
   }
-  if (srcinfoRun.code !== 0) {
-    throw new UserError(`makepkg --printsrcinfo failed: ${tailOf(srcinfoRun.stderr, 5)}`);
+  vcs ??= await checkout.vcs;
+  if (vcs) {
+    core.info(
+      `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+    );
   }
 
   const packages: BuiltPackage[] = [];
-  for (const name of (await fs.readdir(dirs.pkgdest)).sort()) {
+  for (const name of (await fs.readdir(checkout.pkgdest)).sort()) {
     if (!isPackageFileName(name)) continue;
-    const file = path.join(dirs.pkgdest, name);
+    const file = path.join(checkout.pkgdest, name);
     const [info, sha256, fileStat] = await Promise.all([
       readPackageInfo(file),
       sha256File(file),
@@ -349,14 +387,14 @@ async function buildInCopy(
   }
   if (packages.length === 0) throw new UserError(`makepkg finished but made no package file.`);
 
-  // The .SRCINFO as it would be generated in the user's checkout, with the version built.
+  // The .SRCINFO with the version built (pkgver() ran during the build).
   const main = mainPackage(packages, pkgbuild);
-  let srcinfo = replacePath(srcinfoRun.stdout, plan.buildDir, inputs.path);
-  if (pkgbuild.hasPkgverFunction) {
-    srcinfo = srcinfoWithVersion(srcinfo, pkgverOf(main.info.version), pkgrelOf(main.info.version));
-  }
-  await checkCommittedSrcinfo(inputs.path, srcinfo, Boolean(vcs) || pkgbuild.hasPkgverFunction);
-  return { pkgbuild, packages, srcinfo, pkgdest: dirs.pkgdest };
+  const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
+  const srcinfo = toCheckout(
+    srcinfoEarly ?? (await (srcinfoLater as Promise<string>)),
+    builtVersion,
+  );
+  return { pkgbuild, packages, srcinfo, pkgdest: checkout.pkgdest, vcs };
 }
 
 function split(argv: string[]): [string, string[]] {

@@ -4,7 +4,7 @@
  */
 
 /**
- * Run by bash (as the build user, in the PKGBUILD's directory, `$1` = CARCH): checks the syntax,
+ * Run by bash (as the build user, in the PKGBUILD's directory; `$1` = CARCH): checks the syntax,
  * sources the PKGBUILD as makepkg does, and prints what the action needs, one `key=value` a line.
  * Exit 65: syntax error (bash's message on stderr); 66: sourcing failed.
  */
@@ -18,6 +18,24 @@ export const INTROSPECT_SCRIPT = [
   'printf "arch=%s\\n" "${arch[@]}"',
   'printf "pkgver=%s\\npkgrel=%s\\nepoch=%s\\n" "$pkgver" "$pkgrel" "${epoch:-}"',
   'if declare -F pkgver >/dev/null; then echo pkgverfunc=1; else echo pkgverfunc=0; fi',
+].join('\n');
+
+/**
+ * Run by bash like INTROSPECT_SCRIPT: prints the .SRCINFO, written by makepkg's own library
+ * (srcinfo.sh, the code behind `makepkg --printsrcinfo`, which lints and loads much more first):
+ * a tenth of a second instead of most of one. Exit 67 when the library is not there.
+ */
+export const SRCINFO_SCRIPT = [
+  'shopt -s extglob',
+  'LIBRARY=${LIBRARY:-/usr/share/makepkg}',
+  '[[ -r $LIBRARY/srcinfo.sh ]] || exit 67',
+  'source "$LIBRARY/srcinfo.sh" >&2 || exit 67',
+  'CARCH=$1',
+  'startdir=$PWD',
+  'shopt -u extglob',
+  'source ./PKGBUILD >&2 </dev/null || { echo "sourcing the PKGBUILD failed" >&2; exit 66; }',
+  'shopt -s extglob',
+  'write_srcinfo_content',
 ].join('\n');
 
 export interface PkgbuildFacts {

@@ -91,22 +91,32 @@ export function hgDefaultPath(hgrc: string): string | undefined {
   return undefined;
 }
 
-async function hgFacts(dir: string): Promise<VcsFacts> {
-  const result = await execQuiet('hg', ['log', '-r', '.', '--template', HG_TEMPLATE], {
-    cwd: dir,
-    silent: true,
-    env: { ...process.env, HGPLAIN: '1' },
-    missingHint: 'install the Debian package mercurial',
-  });
+/** Runs a VCS command as another user: `runuser -u USER -- env HGPLAIN=1 COMMAND ARGS`. */
+function asUser(user: string | undefined, command: string, args: string[]): [string, string[]] {
+  return user
+    ? ['runuser', ['-u', user, '--', 'env', 'HGPLAIN=1', command, ...args]]
+    : [command, args];
+}
+
+async function hgFacts(dir: string, user?: string): Promise<VcsFacts> {
+  const result = await execQuiet(
+    ...asUser(user, 'hg', ['log', '-r', '.', '--template', HG_TEMPLATE]),
+    {
+      cwd: dir,
+      silent: true,
+      env: { ...process.env, HGPLAIN: '1' },
+      missingHint: 'install the Debian package mercurial',
+    },
+  );
   const facts = parseHgLog(result.stdout);
   const hgrc = await fs.readFile(path.join(facts.root, '.hg', 'hgrc'), 'utf8').catch(() => '');
   const source = hgDefaultPath(hgrc);
   return { ...facts, source: source ? withoutCredentials(source) : undefined };
 }
 
-async function git(dir: string, args: string[]): Promise<string | undefined> {
+async function git(dir: string, args: string[], user?: string): Promise<string | undefined> {
   // safe.directory: the checkout may belong to another user than the one running the action.
-  const result = await execQuiet('git', ['-c', 'safe.directory=*', ...args], {
+  const result = await execQuiet(...asUser(user, 'git', ['-c', 'safe.directory=*', ...args]), {
     cwd: dir,
     silent: true,
     allowFailure: true,
@@ -115,13 +125,13 @@ async function git(dir: string, args: string[]): Promise<string | undefined> {
   return result.code === 0 ? result.stdout.trim() : undefined;
 }
 
-async function gitFacts(dir: string): Promise<VcsFacts> {
+async function gitFacts(dir: string, user?: string): Promise<VcsFacts> {
   const [root, head, count, tag, remote] = await Promise.all([
-    git(dir, ['rev-parse', '--show-toplevel']),
-    git(dir, ['log', '-1', '--format=%h%n%ct']),
-    git(dir, ['rev-list', '--count', 'HEAD']),
-    git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD']),
-    git(dir, ['config', '--get', 'remote.origin.url']),
+    git(dir, ['rev-parse', '--show-toplevel'], user),
+    git(dir, ['log', '-1', '--format=%h%n%ct'], user),
+    git(dir, ['rev-list', '--count', 'HEAD'], user),
+    git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD'], user),
+    git(dir, ['config', '--get', 'remote.origin.url'], user),
   ]);
   if (!head || !count) {
     throw new UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
@@ -172,10 +182,15 @@ export async function findRepository(
 /**
  * Reads the facts of the repository at `location`, running the VCS in `at` — the same
  * directory in a copy of the repository, so that nothing (not even a cache) is written into the
- * user's checkout. The facts name the original root.
+ * user's checkout. The facts name the original root. `user`: run the VCS as that user (the
+ * build user, who owns the copy).
  */
-export async function readVcsFacts(location: VcsLocation, at = location.root): Promise<VcsFacts> {
-  const facts = location.vcs === 'hg' ? await hgFacts(at) : await gitFacts(at);
+export async function readVcsFacts(
+  location: VcsLocation,
+  at = location.root,
+  user?: string,
+): Promise<VcsFacts> {
+  const facts = location.vcs === 'hg' ? await hgFacts(at, user) : await gitFacts(at, user);
   return { ...facts, root: location.root };
 }
 
