@@ -56260,6 +56260,11 @@ class DeployError extends UserError {
         this.result = result;
     }
 }
+/**
+ * How often /state is read while waiting: one small request covers every machine, so a short
+ * interval costs the master little and adds at most this much to the deploy.
+ */
+const POLL_INTERVAL_MS = 100;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function deploy_short(hash) {
     return hash ? hash.slice(0, 7) : '-';
@@ -56381,7 +56386,7 @@ async function waitUntilRunning(fleet, name, hash, machines, deadline, pollInter
 /** The whole deploy (after the API answers): returns the result or throws a DeployError. */
 async function deploy(options, allMachines) {
     const { fleet, unit, deadline } = options;
-    const poll = options.pollIntervalMs ?? 250;
+    const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
     const machines = eligibleMachines(allMachines, unit);
     if (machines.length === 0) {
         throw new UserError(allMachines.length === 0
@@ -56455,7 +56460,7 @@ async function rollBack(options, previous, allMachines) {
         warning(message);
         return { done: false, ok: false, message };
     }
-    const poll = options.pollIntervalMs ?? 250;
+    const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
     const deadline = Date.now() + Math.max(30_000, options.rollbackTimeoutMs ?? 60_000);
     return group('Roll back', async () => {
         try {

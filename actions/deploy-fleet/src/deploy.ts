@@ -74,6 +74,12 @@ export interface DeployOptions {
   rollbackTimeoutMs?: number;
 }
 
+/**
+ * How often /state is read while waiting: one small request covers every machine, so a short
+ * interval costs the master little and adds at most this much to the deploy.
+ */
+export const POLL_INTERVAL_MS = 100;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function short(hash: string | undefined): string {
@@ -242,7 +248,7 @@ export async function deploy(
   allMachines: FleetMachine[],
 ): Promise<DeployResult> {
   const { fleet, unit, deadline } = options;
-  const poll = options.pollIntervalMs ?? 250;
+  const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
   const machines = eligibleMachines(allMachines, unit);
   if (machines.length === 0) {
     throw new UserError(
@@ -341,7 +347,7 @@ async function rollBack(
     core.warning(message);
     return { done: false, ok: false, message };
   }
-  const poll = options.pollIntervalMs ?? 250;
+  const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
   const deadline = Date.now() + Math.max(30_000, options.rollbackTimeoutMs ?? 60_000);
   return core.group('Roll back', async () => {
     try {
