@@ -57734,15 +57734,16 @@ async function run() {
                 platform,
             };
             info(`image ${image.manifest.digest} (config ${config.digest})`);
+            let uploadedBytes;
+            if (inputs.push) {
+                uploadedBytes = await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, address, image, tags));
+            }
+            // Written after a successful push, so a failed run leaves no output behind.
             if (inputs.output) {
                 const output = inputs.output;
                 const kind = await group('OCI layout', () => writeOciLayout(output, image, tags, epoch));
                 info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${output}`);
                 layout = output;
-            }
-            let uploadedBytes;
-            if (inputs.push) {
-                uploadedBytes = await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, address, image, tags));
             }
             result = {
                 digest: image.manifest.digest,

@@ -168,6 +168,13 @@ export async function run(): Promise<void> {
         platform,
       };
       core.info(`image ${image.manifest.digest} (config ${config.digest})`);
+      let uploadedBytes: number | undefined;
+      if (inputs.push) {
+        uploadedBytes = await core.group(`Push to ${inputs.image.registry}`, () =>
+          pushImage(inputs, address, image, tags),
+        );
+      }
+      // Written after a successful push, so a failed run leaves no output behind.
       if (inputs.output) {
         const output = inputs.output;
         const kind = await core.group('OCI layout', () =>
@@ -175,12 +182,6 @@ export async function run(): Promise<void> {
         );
         core.info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${output}`);
         layout = output;
-      }
-      let uploadedBytes: number | undefined;
-      if (inputs.push) {
-        uploadedBytes = await core.group(`Push to ${inputs.image.registry}`, () =>
-          pushImage(inputs, address, image, tags),
-        );
       }
       result = {
         digest: image.manifest.digest,
