@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errorLines, runBundle } from '../helpers/bundle.js';
+import { makeAppRoot } from '../helpers/import-image-root.js';
+import { startPodmanService, type PodmanService } from '../helpers/import-image-podman.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+
+jest.setTimeout(240_000);
+
+let work: string;
+let registry: TestRegistry;
+let podman: PodmanService;
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'import-image-docker-'));
+  registry = await startRegistry();
+  podman = await startPodmanService([registry.address]);
+});
+afterAll(async () => {
+  await podman?.stop();
+  await registry?.stop();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+function inspect(reference: string): {
+  Digest: string;
+  Labels: Record<string, string>;
+  Architecture: string;
+} {
+  const out = execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reference}`], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out) as {
+    Digest: string;
+    Labels: Record<string, string>;
+    Architecture: string;
+  };
+}
+
+describe('mode: docker, for real (docker CLI → podman system service)', () => {
+  test('docker import + docker push; the labels match the oci mode', async () => {
+    const root = path.join(work, 'root');
+    await makeAppRoot(root, { text: 'Hello through docker import' });
+    const common = {
+      root,
+      insecure: 'true',
+      labels: 'com.example.team=platform',
+      cmd: '/usr/bin/hello',
+    };
+    const docker = await runBundle(
+      'import-image',
+      { ...common, image: `${registry.address}/docker/hello`, mode: 'docker' },
+      podman.env,
+    );
+    expect(errorLines(docker.log)).toEqual([]);
+    expect(docker.code).toBe(0);
+    expect(docker.log).toMatch(/docker import --change/);
+    expect(docker.outputs.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const oci = await runBundle('import-image', {
+      ...common,
+      image: `${registry.address}/oci/hello`,
+    });
+    expect(oci.code).toBe(0);
+
+    const viaDocker = inspect(`${registry.address}/docker/hello:1.2.r14.0a1b2c3d4e5f-1`);
+    const viaOci = inspect(`${registry.address}/oci/hello:1.2.r14.0a1b2c3d4e5f-1`);
+    expect(viaDocker.Digest).toBe(docker.outputs.digest);
+    expect(inspect(`${registry.address}/docker/hello:latest`).Digest).toBe(docker.outputs.digest);
+    expect(viaDocker.Labels).toEqual(viaOci.Labels);
+    expect(viaDocker.Labels['org.archlinux.package.glibc']).toBe('2.39-1');
+    expect(viaDocker.Architecture).toBe('amd64');
+    const dockerMetadata = JSON.parse(docker.outputs.metadata ?? '{}') as {
+      labels: unknown;
+      mode: string;
+    };
+    expect(dockerMetadata.mode).toBe('docker');
+
+    // The daemon's copy runs the app.
+    const ran = execFileSync(
+      'docker',
+      ['run', '--rm', '--network', 'none', `${registry.address}/docker/hello:latest`],
+      { env: podman.env, encoding: 'utf8' },
+    );
+    expect(ran.trim()).toBe('Hello through docker import');
+  });
+
+  test('no daemon: a clear error', async () => {
+    const root = path.join(work, 'root-nodaemon');
+    await makeAppRoot(root);
+    const result = await runBundle(
+      'import-image',
+      { root, image: `${registry.address}/docker/none`, insecure: 'true', mode: 'docker' },
+      { DOCKER_HOST: `unix://${work}/no-such.sock` },
+    );
+    expect(result.code).toBe(1);
+    const errors = errorLines(result.log);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/docker import .* exited with code/);
+  });
+});
