@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errorLines, runBundle } from '../helpers/bundle.js';
+import { makeAppRoot } from '../helpers/import-image-root.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+
+jest.setTimeout(180_000);
+
+let work: string;
+let root: string;
+let registry: TestRegistry;
+let sshd: Sshd;
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'import-image-ssh-'));
+  root = path.join(work, 'root');
+  await makeAppRoot(root);
+  registry = await startRegistry();
+  // DEBUG1 makes sshd log each direct-tcpip channel it opens.
+  sshd = await startSshd({ config: ['LogLevel DEBUG1'] });
+});
+afterAll(async () => {
+  await sshd?.stop();
+  await registry?.stop();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+function tunnelInputs(knownHosts: string): Record<string, string> {
+  return {
+    root,
+    // The registry's address as the SSH host sees it (on the master it listens on loopback).
+    image: `${registry.address}/tunnel/hello`,
+    insecure: 'true',
+    'ssh-tunnel': 'true',
+    'ssh-host': '127.0.0.1',
+    'ssh-port': String(sshd.port),
+    'ssh-user': sshd.user,
+    'ssh-key': sshd.privateKey,
+    'known-hosts': knownHosts,
+  };
+}
+
+describe('import-image through ssh-tunnel to a real sshd', () => {
+  test('pushes through the tunnel; the outputs name the image as given', async () => {
+    const result = await runBundle('import-image', tunnelInputs(sshd.knownHosts));
+    expect(errorLines(result.log)).toEqual([]);
+    expect(result.code).toBe(0);
+    const forwarded = /is reached at 127\.0\.0\.1:(\d+)/.exec(result.log)?.[1];
+    expect(forwarded).toBeDefined();
+    expect(Number(forwarded)).not.toBe(registry.port);
+    expect(sshd.log()).toMatch(
+      new RegExp(
+        `direct-tcpip.*127\\.0\\.0\\.1 port ${registry.port}|target 127\\.0\\.0\\.1 port ${registry.port}`,
+      ),
+    );
+    expect(result.outputs['image-ref']).toBe(
+      `${registry.address}/tunnel/hello@${result.outputs.digest}`,
+    );
+    const out = execFileSync(
+      'skopeo',
+      ['inspect', '--tls-verify=false', `docker://${registry.address}/tunnel/hello:latest`],
+      { encoding: 'utf8' },
+    );
+    expect((JSON.parse(out) as { Digest: string }).Digest).toBe(result.outputs.digest);
+    const keyLine = sshd.privateKey
+      .split('\n')
+      .find((line) => line.length > 20 && !line.startsWith('-----'));
+    expect(result.log.replace(/^::add-mask::.*$/gm, '')).not.toContain(keyLine as string);
+  });
+
+  test('a wrong known-hosts entry is refused, naming both fingerprints', async () => {
+    const other = await sshd.makeKeyPair('ed25519');
+    const wrong = `[127.0.0.1]:${sshd.port} ${other.publicKey.split(' ').slice(0, 2).join(' ')}`;
+    const result = await runBundle('import-image', tunnelInputs(wrong));
+    expect(result.code).toBe(1);
+    const errors = errorLines(result.log);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/SHA256:/);
+    expect(errors[0]).toContain(sshd.hostKeyFingerprints[0] as string);
+    expect(result.log).not.toMatch(/is reached at/);
+  });
+});
