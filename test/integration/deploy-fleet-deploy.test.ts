@@ -315,3 +315,20 @@ test('machine-metadata restricts the unit to matching machines; tunnel-mode auto
   expect(states.map((state) => state.address)).toEqual(['10.0.0.12', '10.0.0.13']);
   expect(fleet.standin.agentState(machines(3)[0]?.id as string, 'hello.service')).toBeUndefined();
 });
+
+test('dry-run while etcd is stopped: the API answers 503, the plan is still shown, nothing started', async () => {
+  const fleet = await start();
+  const result = await runBundle(
+    'deploy-fleet',
+    fleet.inputs({ image: image('1.0'), 'dry-run': 'true' }),
+  );
+  expect(errorLines(result.log)).toEqual([]);
+  expect(result.code).toBe(0);
+  expect(result.log).toContain('fleet API: not answering (503: etcd is stopped between deploys');
+  expect(result.log).toContain(
+    'start arch-core-etcd.service, arch-core-registry.service on the master',
+  );
+  expect(result.outputs['unit-name']).toBe('hello.service');
+  expect(await fleet.calls()).toEqual([]);
+  expect(fleet.standin.requests.map((request) => request.status)).toEqual([503]);
+});

@@ -44,6 +44,8 @@ export async function run(): Promise<void> {
       privateKey: inputs['ssh-key'],
       knownHosts: inputs['known-hosts'],
       strictHostKeyChecking: inputs['strict-host-key-checking'],
+      // A short deploy timeout also shortens each connection attempt.
+      readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
     }),
   );
   try {
