@@ -100,6 +100,8 @@ export function makeMonorepo(): Monorepo {
     GIT_AUTHOR_EMAIL: 'fixture@example.invalid',
     GIT_COMMITTER_NAME: 'Fixture',
     GIT_COMMITTER_EMAIL: 'fixture@example.invalid',
+    // The fixture's `npm test` runs a local script: npm must not look for its own updates.
+    npm_config_update_notifier: 'false',
   };
   const repo: Monorepo = {
     dir,
