@@ -230,6 +230,30 @@ describe('other PKGBUILD shapes', () => {
   }, 120_000);
 });
 
+test('i686 on the x86_64 host: the setarch i686 personality and a 32-bit compiler', async () => {
+  const dir = path.join(work, 'uname-host');
+  await fs.cp(path.join(FIXTURES, 'uname-app'), dir, { recursive: true });
+  const result = await build({
+    path: dir,
+    vcs: 'none',
+    'output-dir': path.join(work, 'out-uname'),
+  });
+  expect(errorLines(result.log)).toEqual([]);
+  expect(result.log).toMatch(
+    /\[command\]setarch i686 runuser -u builder -- env .*CARCH=i686 makepkg --config \S+makepkg-i686.conf /,
+  );
+  const file = result.outputs.packages as string;
+  expect(pacmanInfo(file).Architecture).toBe('i686');
+  const x = path.join(work, 'x-uname');
+  await fs.mkdir(x);
+  run('bsdtar', ['-xf', file, '-C', x]);
+  expect(await fs.readFile(path.join(x, 'usr/share/uname-app/machine'), 'utf8')).toBe('i686\n');
+  expect(await fs.readFile(path.join(x, 'usr/share/uname-app/user'), 'utf8')).toBe('builder\n');
+  expect(run('file', ['-b', path.join(x, 'usr/bin/uname-app')])).toMatch(
+    /ELF 32-bit .*Intel 80386/,
+  );
+}, 120_000);
+
 describe('the generated .SRCINFO', () => {
   test.each([
     ['startdir-app', 'none'],
