@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { sha256File } from '../../actions/core/src/files.js';
 import type { AppInfo } from '../../actions/core/src/manifest.js';
 import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
-import { errorLines, runBundle } from '../helpers/bundle.js';
+import { parseOutputFile } from '../../actions/core/src/local-runner.js';
+import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import {
   EXAMPLE_APP,
   FIXTURES,
@@ -19,6 +20,7 @@ import {
 // Real makepkg builds through the bundle, run as the runner runs it (INPUT_*, GITHUB_OUTPUT,
 // GITHUB_STEP_SUMMARY); the packages are read back with pacman -Qip.
 
+const BUNDLE = path.join(projectRoot, 'dist/build-package/index.js');
 let work: string;
 let hello: string;
 let runnerTemp: string;
@@ -252,6 +254,44 @@ test('i686 on the x86_64 host: the setarch i686 personality and a 32-bit compile
   expect(run('file', ['-b', path.join(x, 'usr/bin/uname-app')])).toMatch(
     /ELF 32-bit .*Intel 80386/,
   );
+}, 120_000);
+
+test('not as root: makepkg runs as the invoking user', async () => {
+  // The bundle run by the unprivileged user "builder" (made by the builds above), with the
+  // runner's files it can write.
+  const dir = path.join(work, 'unprivileged');
+  await fs.mkdir(dir);
+  const app = await hgRepo(EXAMPLE_APP, path.join(dir, 'hello'));
+  const outputFile = path.join(dir, 'output');
+  await fs.writeFile(outputFile, '');
+  run('chown', ['-R', 'builder:', dir]);
+  const env = [
+    `HOME=${dir}`,
+    `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+    `GITHUB_OUTPUT=${outputFile}`,
+    `RUNNER_TEMP=${dir}`,
+    `INPUT_PATH=${app}`,
+    `INPUT_OUTPUT-DIR=${path.join(dir, 'out')}`,
+    'INPUT_PKGEXT=.pkg.tar.zst',
+    'INPUT_BUILD-USER=builder',
+    'INPUT_REPO-NAME=arch-core',
+  ];
+  const log = run('runuser', [
+    '-u',
+    'builder',
+    '--',
+    'env',
+    '-i',
+    ...env,
+    process.execPath,
+    BUNDLE,
+  ]);
+  expect(log).toContain('Not running as root: makepkg runs as this user');
+  const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'));
+  const file = outputs.packages as string;
+  expect(path.basename(file)).toMatch(/^hello-r0\.[0-9a-f]{12}-1-x86_64\.pkg\.tar\.zst$/);
+  expect((await fs.stat(file)).uid).toBe(Number(run('id', ['-u', 'builder']).trim()));
+  expect(pacmanInfo(file).Name).toBe('hello');
 }, 120_000);
 
 describe('the generated .SRCINFO', () => {
