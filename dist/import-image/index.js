@@ -55679,10 +55679,64 @@ class Hasher extends external_node_stream_.Transform {
         done(null, chunk);
     }
 }
+/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
+const GZIP_MEMBER_BYTES = 1024 * 1024;
+/**
+ * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
+ * compressed as its own gzip member on libuv's thread pool (several at once), and the members
+ * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
+ * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    level;
+    parallel;
+    pending = [];
+    pendingBytes = 0;
+    queue = [];
+    constructor(level, parallel = 4) {
+        super();
+        this.level = level;
+        this.parallel = parallel;
+    }
+    _transform(chunk, _encoding, done) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        this.drainFull().then(() => done(), done);
+    }
+    _flush(done) {
+        const rest = Buffer.concat(this.pending);
+        this.pending = [];
+        this.pendingBytes = 0;
+        if (rest.length > 0)
+            this.queue.push(this.compress(rest));
+        this.emitUntil(0).then(() => done(), done);
+    }
+    compress(piece) {
+        return new Promise((resolve, reject) => external_node_zlib_.gzip(piece, { level: this.level }, (error, result) => error ? reject(error) : resolve(result)));
+    }
+    async drainFull() {
+        while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
+            const all = Buffer.concat(this.pending);
+            const piece = all.subarray(0, GZIP_MEMBER_BYTES);
+            const rest = all.subarray(GZIP_MEMBER_BYTES);
+            this.pending = rest.length ? [rest] : [];
+            this.pendingBytes = rest.length;
+            this.queue.push(this.compress(piece));
+            await this.emitUntil(this.parallel - 1);
+        }
+    }
+    /** Writes finished members in order until at most `left` are still in flight. */
+    async emitUntil(left) {
+        while (this.queue.length > left) {
+            const next = this.queue.shift();
+            this.push(await next);
+        }
+    }
+}
 async function gzipAndHash(source, file, level) {
     const uncompressed = new Hasher();
     const compressed = new Hasher();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, external_node_zlib_.createGzip({ level, chunkSize: 256 * 1024 }), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelGzip(level), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
     return {
         diffId: `sha256:${uncompressed.hash.digest('hex')}`,
         uncompressedSize: uncompressed.bytes,

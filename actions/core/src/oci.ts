@@ -58,6 +58,70 @@ class Hasher extends Transform {
   }
 }
 
+/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
+export const GZIP_MEMBER_BYTES = 1024 * 1024;
+
+/**
+ * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
+ * compressed as its own gzip member on libuv's thread pool (several at once), and the members
+ * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
+ * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
+ */
+export class ParallelGzip extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly queue: Array<Promise<Buffer>> = [];
+
+  constructor(
+    private readonly level: number,
+    private readonly parallel = 4,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drainFull().then(() => done(), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const rest = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (rest.length > 0) this.queue.push(this.compress(rest));
+    this.emitUntil(0).then(() => done(), done);
+  }
+
+  private compress(piece: Buffer): Promise<Buffer> {
+    return new Promise((resolve, reject) =>
+      zlib.gzip(piece, { level: this.level }, (error, result) =>
+        error ? reject(error) : resolve(result),
+      ),
+    );
+  }
+
+  private async drainFull(): Promise<void> {
+    while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
+      const all = Buffer.concat(this.pending);
+      const piece = all.subarray(0, GZIP_MEMBER_BYTES);
+      const rest = all.subarray(GZIP_MEMBER_BYTES);
+      this.pending = rest.length ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.queue.push(this.compress(piece));
+      await this.emitUntil(this.parallel - 1);
+    }
+  }
+
+  /** Writes finished members in order until at most `left` are still in flight. */
+  private async emitUntil(left: number): Promise<void> {
+    while (this.queue.length > left) {
+      const next = this.queue.shift() as Promise<Buffer>;
+      this.push(await next);
+    }
+  }
+}
+
 async function gzipAndHash(
   source: AsyncIterable<Buffer> | Readable,
   file: string,
@@ -68,7 +132,7 @@ async function gzipAndHash(
   await pipeline(
     source,
     uncompressed,
-    zlib.createGzip({ level, chunkSize: 256 * 1024 }),
+    new ParallelGzip(level),
     compressed,
     createWriteStream(file),
   );
