@@ -181,7 +181,13 @@ test('a text that is not a key fails without echoing it', async () => {
 test.each(['ecdsa', 'rsa'] as const)(
   'a %s user key authenticates (RSA signs with SHA-2)',
   async (type) => {
-    const server = await startSshd({ userKeyType: type });
+    // SHA-1 RSA signatures (ssh-rsa) are not accepted: an RSA login must sign with SHA-2.
+    const server = await startSshd({
+      userKeyType: type,
+      config: [
+        'PubkeyAcceptedAlgorithms ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256',
+      ],
+    });
     try {
       const connection = await connectSsh({
         host: server.host,
