@@ -5,6 +5,7 @@ import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
 import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';
+import { startFleetCluster } from '../../test/helpers/fleet-standin.js';
 import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js';
 
 /**
@@ -117,6 +118,35 @@ async function hostGlibcRepo(workDir: string, arch: Arch): Promise<string> {
   return repo.repoDir;
 }
 
+/**
+ * Pulls the pushed image and runs it with podman as TOOLS.md says it works here (vfs storage,
+ * cgroupfs, runc, no network); returns what the app printed.
+ */
+function runImage(workDir: string, reference: string, arch: Arch): string {
+  const podman = (args: string[]): string =>
+    run('podman', [
+      ...['--root', path.join(workDir, 'podman', 'root')],
+      ...['--runroot', path.join(workDir, 'podman', 'runroot')],
+      ...['--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs'],
+      ...['--events-backend', 'file', '--runtime', 'runc'],
+      ...args,
+    ]);
+  const goArch = arch === 'i686' ? '386' : 'amd64';
+  podman(['pull', '--quiet', '--tls-verify=false', '--arch', goArch, reference]);
+  const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+  return podman(['run', '--rm', '--network=none', ...limits, reference]).trim();
+}
+
+/** One entry of deploy-fleet's `states` output. */
+interface MachineState {
+  machineID: string;
+  address: string;
+  activeState: string;
+  subState: string;
+  hash: string;
+  secondsToRunning?: number;
+}
+
 /** An SSH key pair for the cluster's `core` user (the demo's own, made with ssh-keygen). */
 async function demoKeyPair(workDir: string): Promise<{ privateKey: string; publicKey: string }> {
   const file = path.join(workDir, 'keys', 'id_ed25519');
@@ -211,12 +241,52 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   say('    lock-down audit:');
   for (const line of auditLines(cluster.audit ?? '[]')) say(`      ${line}`);
 
+  // The cluster: three machines behind the master's SSH; agents reconcile every 2 s (5 s in
+  // fleet) and take 1 s to start a container.
+  const fleet = await startFleetCluster({
+    machines: ['10.0.0.10', '10.0.0.11', '10.0.0.12'].map((address, index) => ({
+      id: `${String(index + 1).repeat(8)}${'0'.repeat(24)}`,
+      primaryIP: address,
+      metadata: { env: 'demo', role: index === 0 ? 'master' : 'slave' },
+    })),
+    reconcileMs: 2000,
+    startMs: 1000,
+  });
+  options.onCleanup(() => fleet.stop());
+  say(`\ncluster: the fleet API stand-in, 3 machines, behind sshd on 127.0.0.1:${fleet.sshd.port}`);
+  const deployed = await stage('Deploy to every machine', 'deploy-fleet', {
+    ...fleet.inputs(),
+    image: image['image-ref'] ?? '',
+  });
+  const states = (JSON.parse(deployed.states ?? '[]') as MachineState[]).map(
+    (state) =>
+      `${state.machineID.slice(0, 12)}  ${state.address.padEnd(10)}  ${state.activeState}/${state.subState}  ${state.hash.slice(0, 12)}  ${state.secondsToRunning ?? '?'} s to running`,
+  );
+  say(
+    `    ${deployed['unit-name']} on ${deployed.machines} machines in ${deployed['duration-seconds']} s`,
+  );
+  for (const state of states) say(`      ${state}`);
+  say(
+    `    update window: ${(await fleet.calls()).filter((call) => call.startsWith('sudo')).join('; ')}`,
+  );
+
+  say('\n==> Run the image as a machine of the cluster would (podman pull + run)');
+  const ranStarted = Date.now();
+  const greeting = runImage(workDir, image['image-ref'] ?? '', arch);
+  const ranSeconds = (Date.now() - ranStarted) / 1000;
+  stages.push({ name: 'Run the image', seconds: ranSeconds, outputs: { greeting } });
+  say(`    the container printed: ${greeting}`);
+
   const summaryLines = [
     `app version     ${built.version} (hg r${built.revision}, ${built.hash})`,
     `package         ${path.basename(built.packages ?? '')}`,
     `root            ${rooted['package-count']} packages, ${rooted['size-bytes']} bytes`,
     `image           ${image['image-ref']}`,
     `layer           ${image['size-bytes']} bytes compressed`,
+    `cluster configs ${cluster['master-iso']}, ${cluster['slave-iso']}`,
+    `container says  ${greeting}`,
+    `deployed        ${deployed['unit-name']} running on ${deployed.machines} machines`,
+    ...states.map((state) => `  machine       ${state}`),
   ];
   return { stages, outputs, logsDir, summaryLines };
 }
