@@ -56205,7 +56205,13 @@ function escapeHtml(text) {
 var external_node_http_ = __nccwpck_require__(7067);
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
 ;// CONCATENATED MODULE: ./actions/core/src/registry.ts
+
+
 
 
 
@@ -56308,12 +56314,20 @@ class RegistryClient {
                 settled = true;
                 reject(error);
             };
-            const serverName = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+            const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+            // SNI takes host names only; an IP address is still checked against the certificate.
+            const serverName = named && !(0,external_node_net_.isIP)(named) ? named : undefined;
             const request = transport.request(url, {
                 method: spec.method,
                 headers,
                 agent: url.host === this.base.host ? this.agent : undefined,
-                ...(serverName && url.host === this.base.host ? { servername: serverName } : {}),
+                ...(named && url.host === this.base.host
+                    ? {
+                        ...(serverName ? { servername: serverName } : {}),
+                        // Through a tunnel the certificate must match the registry's name, not 127.0.0.1.
+                        checkServerIdentity: (_host, certificate) => (0,external_node_tls_.checkServerIdentity)(named, certificate),
+                    }
+                    : {}),
             });
             request.setTimeout(idleTimeout, () => {
                 request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
@@ -57182,8 +57196,6 @@ const esm_globals_globals = globalThis;
 esm_globals_globals.__dirname ??= external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
 esm_globals_globals.__filename ??= (0,external_node_url_.fileURLToPath)(import.meta.url);
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./actions/core/src/ssh.ts

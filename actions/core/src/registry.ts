@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Readable } from 'node:stream';
 import { UserError } from './errors.js';
 
@@ -169,12 +171,21 @@ export class RegistryClient {
         settled = true;
         reject(error);
       };
-      const serverName = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      // SNI takes host names only; an IP address is still checked against the certificate.
+      const serverName = named && !isIP(named) ? named : undefined;
       const request = transport.request(url, {
         method: spec.method,
         headers,
         agent: url.host === this.base.host ? this.agent : undefined,
-        ...(serverName && url.host === this.base.host ? { servername: serverName } : {}),
+        ...(named && url.host === this.base.host
+          ? {
+              ...(serverName ? { servername: serverName } : {}),
+              // Through a tunnel the certificate must match the registry's name, not 127.0.0.1.
+              checkServerIdentity: (_host: string, certificate: PeerCertificate) =>
+                checkServerIdentity(named, certificate),
+            }
+          : {}),
       });
       request.setTimeout(idleTimeout, () => {
         request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
