@@ -33337,12 +33337,13 @@ async function git(dir, args, user) {
     return result.code === 0 ? result.stdout.trim() : undefined;
 }
 async function gitFacts(dir, user) {
-    const [root, head, count, tag, remote] = await Promise.all([
+    const [root, head, count, tag, remote, shallow] = await Promise.all([
         git(dir, ['rev-parse', '--show-toplevel'], user),
         git(dir, ['log', '-1', '--format=%h%n%ct'], user),
         git(dir, ['rev-list', '--count', 'HEAD'], user),
         git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD'], user),
         git(dir, ['config', '--get', 'remote.origin.url'], user),
+        git(dir, ['rev-parse', '--is-shallow-repository'], user),
     ]);
     if (!head || !count) {
         throw new errors_UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
@@ -33356,6 +33357,7 @@ async function gitFacts(dir, user) {
         tag: tag || undefined,
         commitTime: isoUtc(Number(time)),
         source: remote ? withoutCredentials(remote) : undefined,
+        shallow: shallow === 'true',
     };
 }
 /**
@@ -33680,6 +33682,9 @@ async function buildInCopy(inputs, checkout, user, work) {
     vcs ??= await checkout.vcs;
     if (vcs) {
         lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
+        if (vcs.shallow) {
+            lib_core/* warning */.$e(`${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`);
+        }
     }
     const packages = [];
     for (const name of (await promises_.readdir(checkout.pkgdest)).sort()) {

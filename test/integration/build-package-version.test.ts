@@ -82,6 +82,16 @@ describe('git', () => {
   });
 });
 
+test('a shallow git clone is recognised (its count is not the whole history)', async () => {
+  const full = await gitRepo(EXAMPLE_APP, path.join(work, 'git-full'));
+  await fs.appendFile(path.join(full, 'hello.c'), '/* more */\n');
+  run('git', ['commit', '-q', '-am', 'second'], full);
+  const shallow = path.join(work, 'git-shallow');
+  run('git', ['clone', '-q', '--depth', '1', `file://${full}`, shallow]);
+  expect(await detectVcs(full, 'git')).toMatchObject({ revision: '2', shallow: false });
+  expect(await detectVcs(shallow, 'git')).toMatchObject({ revision: '1', shallow: true });
+});
+
 describe('which repository', () => {
   test('auto takes the nearest: an hg repository inside a git one', async () => {
     const outer = await gitRepo(EXAMPLE_APP, path.join(work, 'outer'));

@@ -372,6 +372,11 @@ async function buildInCopy(
     core.info(
       `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
     );
+    if (vcs.shallow) {
+      core.warning(
+        `${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`,
+      );
+    }
   }
 
   const packages: BuiltPackage[] = [];

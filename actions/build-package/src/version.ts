@@ -25,6 +25,8 @@ export interface VcsFacts {
   commitTime: string;
   /** The default pull/remote URL, when the repository has one (credentials removed). */
   source?: string;
+  /** A shallow git clone: its revision count and tags do not reach the whole history. */
+  shallow?: boolean;
 }
 
 /**
@@ -126,12 +128,13 @@ async function git(dir: string, args: string[], user?: string): Promise<string |
 }
 
 async function gitFacts(dir: string, user?: string): Promise<VcsFacts> {
-  const [root, head, count, tag, remote] = await Promise.all([
+  const [root, head, count, tag, remote, shallow] = await Promise.all([
     git(dir, ['rev-parse', '--show-toplevel'], user),
     git(dir, ['log', '-1', '--format=%h%n%ct'], user),
     git(dir, ['rev-list', '--count', 'HEAD'], user),
     git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD'], user),
     git(dir, ['config', '--get', 'remote.origin.url'], user),
+    git(dir, ['rev-parse', '--is-shallow-repository'], user),
   ]);
   if (!head || !count) {
     throw new UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
@@ -145,6 +148,7 @@ async function gitFacts(dir: string, user?: string): Promise<VcsFacts> {
     tag: tag || undefined,
     commitTime: isoUtc(Number(time)),
     source: remote ? withoutCredentials(remote) : undefined,
+    shallow: shallow === 'true',
   };
 }
 
