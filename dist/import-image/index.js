@@ -52222,12 +52222,13 @@ var __webpack_exports__ = {};
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./actions/import-image/src/esm-globals.ts
+;// CONCATENATED MODULE: ./actions/core/src/esm-globals.ts
 
 
 /**
- * The ESM bundle has no `__dirname`, but ssh2's bundled emscripten module (poly1305) reads it
- * when it loads. Imported first by index.ts, before anything that loads ssh2.
+ * The ESM bundles have no `__dirname`/`__filename`, but ssh2's bundled emscripten module
+ * (poly1305) reads `__dirname` when it loads. ssh.ts imports this before ssh2; an action's
+ * index.ts may import it first too.
  */
 const globals = globalThis;
 globals.__dirname ??= external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
@@ -57183,18 +57184,6 @@ async function getInputs() {
         mode,
     };
 }
-
-;// CONCATENATED MODULE: ./actions/core/src/esm-globals.ts
-
-
-/**
- * The ESM bundles have no `__dirname`/`__filename`, but ssh2's bundled emscripten module
- * (poly1305) reads `__dirname` when it loads. ssh.ts imports this before ssh2; an action's
- * index.ts may import it first too.
- */
-const esm_globals_globals = globalThis;
-esm_globals_globals.__dirname ??= external_node_path_namespaceObject.dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
-esm_globals_globals.__filename ??= (0,external_node_url_.fileURLToPath)(import.meta.url);
 
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);

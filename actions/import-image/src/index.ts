@@ -1,4 +1,4 @@
-import './esm-globals.js';
+import '../../core/src/esm-globals.js';
 import { runAction } from '../../core/src/run.js';
 import { run } from './main.js';
 
