@@ -55510,9 +55510,19 @@ const BLOCK = 512;
 function writeString(block, offset, length, value) {
     block.write(value, offset, length, 'utf8');
 }
+/** Writes a zero-padded, NUL-terminated octal header field. */
 function writeOctal(block, offset, length, value) {
     block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
 }
+/** Computes and writes a header block's checksum (the field counted as spaces). */
+function writeChecksum(block) {
+    block.fill(' ', 148, 156);
+    let sum = 0;
+    for (const byte of block)
+        sum += byte;
+    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+}
+/** One pax extended-header record: `<length> <key>=<value>\n`, the length counting itself. */
 function paxRecord(key, value) {
     const body = ` ${key}=${value}\n`;
     let length = Buffer.byteLength(body) + 1;
@@ -55532,17 +55542,13 @@ function headerBlock(header) {
     writeOctal(block, 116, 8, header.gid);
     writeOctal(block, 124, 12, header.size);
     writeOctal(block, 136, 12, header.mtime);
-    block.fill(' ', 148, 156);
     block.write(header.type, 156, 1, 'ascii');
     writeString(block, 157, 100, header.linkName ?? '');
     block.write('ustar\0', 257, 6, 'ascii');
     block.write('00', 263, 2, 'ascii');
     writeOctal(block, 329, 8, 0);
     writeOctal(block, 337, 8, 0);
-    let sum = 0;
-    for (const byte of block)
-        sum += byte;
-    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+    writeChecksum(block);
     return block;
 }
 function padding(size) {
@@ -55825,16 +55831,6 @@ function parseNumeric(block, offset, length) {
         .replace(/^[\0 ]+/, '');
     return text === '' ? 0 : parseInt(text, 8);
 }
-function oci_writeOctal(block, offset, length, value) {
-    block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
-}
-function checksum(block) {
-    block.fill(' ', 148, 156);
-    let sum = 0;
-    for (const byte of block)
-        sum += byte;
-    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
-}
 function cString(block, offset, length) {
     const raw = block.subarray(offset, offset + length);
     const end = raw.indexOf(0);
@@ -55976,14 +55972,14 @@ class TarNormalizer extends external_node_stream_.Transform {
         }
     }
     normalizeHeader(block) {
-        oci_writeOctal(block, 108, 8, 0);
-        oci_writeOctal(block, 116, 8, 0);
+        writeOctal(block, 108, 8, 0);
+        writeOctal(block, 116, 8, 0);
         const mtime = parseNumeric(block, 136, 12);
-        oci_writeOctal(block, 136, 12, Math.min(mtime, this.clamp));
+        writeOctal(block, 136, 12, Math.min(mtime, this.clamp));
         if (block.subarray(257, 262).toString('latin1') === 'ustar') {
             block.fill(0, 265, 265 + 64);
         }
-        checksum(block);
+        writeChecksum(block);
     }
     emitPax(header, body) {
         const size = parseNumeric(header, 124, 12);
@@ -55992,9 +55988,9 @@ class TarNormalizer extends external_node_stream_.Transform {
         const pathRecord = records.find(([key]) => key === 'path');
         if (pathRecord && header[156] === 0x78)
             this.paxPath = pathRecord[1];
-        const text = Buffer.from(kept.map(([key, value]) => oci_paxRecord(key, value)).join(''), 'utf8');
-        oci_writeOctal(header, 124, 12, text.length);
-        checksum(header);
+        const text = Buffer.from(kept.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
+        writeOctal(header, 124, 12, text.length);
+        writeChecksum(header);
         this.push(header);
         this.push(text);
         const rest = text.length % 512;
@@ -56019,14 +56015,6 @@ function parsePaxRecords(body) {
         offset += length;
     }
     return records;
-}
-function oci_paxRecord(key, value) {
-    const body = ` ${key}=${value}\n`;
-    let length = Buffer.byteLength(body) + 1;
-    while (String(length).length + Buffer.byteLength(body) !== length) {
-        length = String(length).length + Buffer.byteLength(body);
-    }
-    return `${length}${body}`;
 }
 /** The exact bytes of the image config (keys in a fixed order, no insignificant whitespace). */
 function imageConfigJson(platform, created, runtime, diffIds) {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { UserError } from './errors.js';
 import { temporarySibling } from './files.js';
-import { tarStream } from './tar.js';
+import { paxRecord, tarStream, writeChecksum, writeOctal } from './tar.js';
 
 /**
  * OCI images made directly, without a container engine: one gzip layer from a root directory
@@ -239,17 +239,6 @@ function parseNumeric(block: Buffer, offset: number, length: number): number {
   return text === '' ? 0 : parseInt(text, 8);
 }
 
-function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
-  block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
-}
-
-function checksum(block: Buffer): void {
-  block.fill(' ', 148, 156);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
-}
-
 function cString(block: Buffer, offset: number, length: number): string {
   const raw = block.subarray(offset, offset + length);
   const end = raw.indexOf(0);
@@ -394,7 +383,7 @@ export class TarNormalizer extends Transform {
     if (block.subarray(257, 262).toString('latin1') === 'ustar') {
       block.fill(0, 265, 265 + 64);
     }
-    checksum(block);
+    writeChecksum(block);
   }
 
   private emitPax(header: Buffer, body: Buffer): void {
@@ -407,7 +396,7 @@ export class TarNormalizer extends Transform {
     if (pathRecord && header[156] === 0x78) this.paxPath = pathRecord[1];
     const text = Buffer.from(kept.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
     writeOctal(header, 124, 12, text.length);
-    checksum(header);
+    writeChecksum(header);
     this.push(header);
     this.push(text);
     const rest = text.length % 512;
@@ -429,15 +418,6 @@ function parsePaxRecords(body: Buffer): Array<[string, string]> {
     offset += length;
   }
   return records;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  let length = Buffer.byteLength(body) + 1;
-  while (String(length).length + Buffer.byteLength(body) !== length) {
-    length = String(length).length + Buffer.byteLength(body);
-  }
-  return `${length}${body}`;
 }
 
 /** The image config as docker import --change allows it. */

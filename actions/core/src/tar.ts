@@ -40,11 +40,21 @@ function writeString(block: Buffer, offset: number, length: number, value: strin
   block.write(value, offset, length, 'utf8');
 }
 
-function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
+/** Writes a zero-padded, NUL-terminated octal header field. */
+export function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
   block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
 }
 
-function paxRecord(key: string, value: string): string {
+/** Computes and writes a header block's checksum (the field counted as spaces). */
+export function writeChecksum(block: Buffer): void {
+  block.fill(' ', 148, 156);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+}
+
+/** One pax extended-header record: `<length> <key>=<value>\n`, the length counting itself. */
+export function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
   let length = Buffer.byteLength(body) + 1;
   while (String(length).length + Buffer.byteLength(body) !== length) {
@@ -65,16 +75,13 @@ function headerBlock(header: Header): Buffer {
   writeOctal(block, 116, 8, header.gid);
   writeOctal(block, 124, 12, header.size);
   writeOctal(block, 136, 12, header.mtime);
-  block.fill(' ', 148, 156);
   block.write(header.type, 156, 1, 'ascii');
   writeString(block, 157, 100, header.linkName ?? '');
   block.write('ustar\0', 257, 6, 'ascii');
   block.write('00', 263, 2, 'ascii');
   writeOctal(block, 329, 8, 0);
   writeOctal(block, 337, 8, 0);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  writeChecksum(block);
   return block;
 }
 
