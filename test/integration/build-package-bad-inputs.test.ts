@@ -30,13 +30,16 @@ afterAll(async () => {
 });
 
 /** Runs the bundle with an output dir and a repo of its own; checks the common guarantees. */
-async function fails(inputs: Record<string, string>): Promise<{ error: string; log: string }> {
+async function fails(
+  inputs: Record<string, string>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ error: string; log: string }> {
   const out = path.join(work, `out-${++counter}`);
   const repo = path.join(work, `repo-${counter}`);
   const result = await runBundle(
     'build-package',
     { 'output-dir': out, repo, ...inputs },
-    { RUNNER_TEMP: runnerTemp },
+    { RUNNER_TEMP: runnerTemp, ...env },
   );
   expect(result.code).toBe(1);
   const errors = errorLines(result.log);
@@ -86,13 +89,13 @@ test('a PKGBUILD with a bash syntax error: an annotation at its file and line', 
   expect(raw).toMatch(/syntax error/);
 });
 
-test('a syntax error names the exact line', async () => {
+test('a syntax error names the exact line, the file relative to the workspace', async () => {
   const dir = await appWith(
     'syntax-line',
     'pkgname=x\npkgver=1\npkgrel=1\narch=(any)\nfoo() { ) }\n',
   );
-  const { error, log } = await fails({ path: dir, vcs: 'none' });
-  expect(log).toMatch(/^::error title=PKGBUILD syntax error,file=[^,]*PKGBUILD,line=5::/m);
+  const { error, log } = await fails({ path: dir, vcs: 'none' }, { GITHUB_WORKSPACE: work });
+  expect(log).toMatch(/^::error title=PKGBUILD syntax error,file=syntax-line\/PKGBUILD,line=5::/m);
   expect(error).toMatch(/PKGBUILD line 5: syntax error near unexpected token/);
 });
 

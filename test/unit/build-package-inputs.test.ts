@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parse } from 'yaml';
+import { artifactServiceAvailable } from '../../actions/build-package/src/artifact.js';
 import { mountPointsUnder } from '../../actions/build-package/src/buildroot.js';
 import {
   DEFAULTS,
@@ -81,4 +82,12 @@ test("the sample PKGBUILD is the example app's", async () => {
   expect(sample).toBe(example);
   expect(example).toMatch(/^pkgver\(\) \{$/m);
   expect(example).toContain("hg log -r . --template 'r{rev}.{node|short}'");
+});
+
+test('the artifact service is only there on a runner', () => {
+  expect(artifactServiceAvailable({})).toBe(false);
+  expect(artifactServiceAvailable({ ACTIONS_RUNTIME_TOKEN: 't' })).toBe(false);
+  expect(
+    artifactServiceAvailable({ ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://r/' }),
+  ).toBe(true);
 });
