@@ -6,6 +6,7 @@ import { runActionLocally, type LocalRunResult } from '../../actions/core/src/lo
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';
 import { startFleetCluster } from '../../test/helpers/fleet-standin.js';
+import { podmanGlobalArgs, PODMAN_RUN_ARGS } from '../../test/helpers/import-image-podman.js';
 import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js';
 
 /**
@@ -124,17 +125,10 @@ async function hostGlibcRepo(workDir: string, arch: Arch): Promise<string> {
  */
 function runImage(workDir: string, reference: string, arch: Arch): string {
   const podman = (args: string[]): string =>
-    run('podman', [
-      ...['--root', path.join(workDir, 'podman', 'root')],
-      ...['--runroot', path.join(workDir, 'podman', 'runroot')],
-      ...['--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs'],
-      ...['--events-backend', 'file', '--runtime', 'runc'],
-      ...args,
-    ]);
+    run('podman', [...podmanGlobalArgs(path.join(workDir, 'podman')), ...args]);
   const goArch = arch === 'i686' ? '386' : 'amd64';
   podman(['pull', '--quiet', '--tls-verify=false', '--arch', goArch, reference]);
-  const limits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-  return podman(['run', '--rm', '--network=none', ...limits, reference]).trim();
+  return podman(['run', ...PODMAN_RUN_ARGS, reference]).trim();
 }
 
 /** One entry of deploy-fleet's `states` output. */

@@ -15,6 +15,25 @@ export interface PodmanService {
   stop(): Promise<void>;
 }
 
+/**
+ * podman's global options as TOOLS.md says it works here: its own storage under `dir` (vfs),
+ * cgroupfs, runc, file events.
+ */
+export function podmanGlobalArgs(dir: string): string[] {
+  return [
+    ...['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'runroot')],
+    ...['--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs'],
+    ...['--events-backend', 'file', '--runtime', 'runc'],
+  ];
+}
+
+/** `podman run` options that work here: no network, ulimits the sandbox allows. */
+export const PODMAN_RUN_ARGS = [
+  '--rm',
+  '--network=none',
+  ...['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'],
+];
+
 export async function startPodmanService(insecureRegistries: string[]): Promise<PodmanService> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'podman-service-'));
   const socket = path.join(dir, 'podman.sock');
@@ -54,24 +73,7 @@ export async function startPodmanService(insecureRegistries: string[]): Promise<
   };
   const service = startService(
     'podman',
-    [
-      '--root',
-      path.join(dir, 'root'),
-      '--runroot',
-      path.join(dir, 'runroot'),
-      '--storage-driver',
-      'vfs',
-      '--cgroup-manager',
-      'cgroupfs',
-      '--events-backend',
-      'file',
-      '--runtime',
-      'runc',
-      'system',
-      'service',
-      '--time=0',
-      `unix://${socket}`,
-    ],
+    [...podmanGlobalArgs(dir), 'system', 'service', '--time=0', `unix://${socket}`],
     { env },
   );
   const deadline = Date.now() + 15_000;

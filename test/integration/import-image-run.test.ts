@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runBundle } from '../helpers/bundle.js';
+import { podmanGlobalArgs, PODMAN_RUN_ARGS } from '../helpers/import-image-podman.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -21,27 +22,11 @@ afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-/** podman as TOOLS.md says it works here: vfs, cgroupfs, runc, its own storage. */
 function podman(args: string[]): string {
-  return execFileSync(
-    'podman',
-    [
-      '--root',
-      path.join(work, 'podman-root'),
-      '--runroot',
-      path.join(work, 'podman-runroot'),
-      '--storage-driver',
-      'vfs',
-      '--cgroup-manager',
-      'cgroupfs',
-      '--events-backend',
-      'file',
-      '--runtime',
-      'runc',
-      ...args,
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return execFileSync('podman', [...podmanGlobalArgs(path.join(work, 'podman')), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 describe('the pushed image runs: podman pulls it and runs the app', () => {
@@ -73,16 +58,7 @@ describe('the pushed image runs: podman pulls it and runs the app', () => {
     }>;
     expect(inspected[0]?.Architecture).toBe(goArch);
     expect(inspected[0]?.Labels['org.archlinux.arch']).toBe(arch);
-    const output = podman([
-      'run',
-      '--rm',
-      '--network=none',
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=1024:1024',
-      reference,
-    ]);
+    const output = podman(['run', ...PODMAN_RUN_ARGS, reference]);
     expect(output.trim()).toBe(text);
   });
 });
