@@ -52200,9 +52200,19 @@ const BLOCK = 512;
 function writeString(block, offset, length, value) {
     block.write(value, offset, length, 'utf8');
 }
+/** Writes a zero-padded, NUL-terminated octal header field. */
 function writeOctal(block, offset, length, value) {
     block.write(value.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
 }
+/** Computes and writes a header block's checksum (the field counted as spaces). */
+function writeChecksum(block) {
+    block.fill(' ', 148, 156);
+    let sum = 0;
+    for (const byte of block)
+        sum += byte;
+    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+}
+/** One pax extended-header record: `<length> <key>=<value>\n`, the length counting itself. */
 function paxRecord(key, value) {
     const body = ` ${key}=${value}\n`;
     let length = Buffer.byteLength(body) + 1;
@@ -52222,17 +52232,13 @@ function headerBlock(header) {
     writeOctal(block, 116, 8, header.gid);
     writeOctal(block, 124, 12, header.size);
     writeOctal(block, 136, 12, header.mtime);
-    block.fill(' ', 148, 156);
     block.write(header.type, 156, 1, 'ascii');
     writeString(block, 157, 100, header.linkName ?? '');
     block.write('ustar\0', 257, 6, 'ascii');
     block.write('00', 263, 2, 'ascii');
     writeOctal(block, 329, 8, 0);
     writeOctal(block, 337, 8, 0);
-    let sum = 0;
-    for (const byte of block)
-        sum += byte;
-    block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+    writeChecksum(block);
     return block;
 }
 function padding(size) {
