@@ -128,7 +128,8 @@ function runImage(workDir: string, reference: string, arch: Arch): string {
     run('podman', [...podmanGlobalArgs(path.join(workDir, 'podman')), ...args]);
   const goArch = arch === 'i686' ? '386' : 'amd64';
   podman(['pull', '--quiet', '--tls-verify=false', '--arch', goArch, reference]);
-  return podman(['run', ...PODMAN_RUN_ARGS, reference]).trim();
+  // The one-shot form of the app: print the greeting and exit.
+  return podman(['run', ...PODMAN_RUN_ARGS, reference, '/usr/bin/hello']).trim();
 }
 
 /** One entry of deploy-fleet's `states` output. */
@@ -212,7 +213,8 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     root: rooted.root ?? '',
     image: `${registry.address}/arch-core/hello`,
     insecure: 'true',
-    cmd: '["/usr/bin/hello"]',
+    // As a service: the app keeps running after its greeting (deploy-fleet waits for running).
+    cmd: '["/usr/bin/hello", "--serve"]',
   });
   say(`    ${image['image-ref']}`);
   say(`    tags: ${(image.tags ?? '').split('\n').join(', ')}`);
