@@ -32109,15 +32109,15 @@ async function writeFileAtomic(target, data, mode = 0o644) {
  * then renaming it into place; on failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await promises_.mkdir(external_node_path_.dirname(target), { recursive: true });
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
-        await fs.rename(temporary, target);
+        await promises_.rename(temporary, target);
         return result;
     }
     catch (error) {
-        await fs.rm(temporary, { recursive: true, force: true });
+        await promises_.rm(temporary, { recursive: true, force: true });
         throw error;
     }
 }
@@ -33457,14 +33457,7 @@ async function moveInto(file, dir) {
     catch (error) {
         if (error.code !== 'EXDEV')
             throw error;
-        const temporary = temporarySibling(target);
-        try {
-            await promises_.copyFile(file, temporary);
-            await promises_.rename(temporary, target);
-        }
-        finally {
-            await promises_.rm(temporary, { force: true });
-        }
+        await copyInto(file, dir);
         await promises_.rm(file, { force: true });
     }
     // The build user made it; the one who runs the action owns the result.
@@ -33473,16 +33466,10 @@ async function moveInto(file, dir) {
     }
     return target;
 }
+/** Copies a file into `dir` under a temporary name, then renames it into place. */
 async function copyInto(file, dir) {
     const target = external_node_path_.join(dir, external_node_path_.basename(file));
-    const temporary = temporarySibling(target);
-    try {
-        await promises_.copyFile(file, temporary);
-        await promises_.rename(temporary, target);
-    }
-    finally {
-        await promises_.rm(temporary, { force: true });
-    }
+    await produceAtomically(target, (temporary) => promises_.copyFile(file, temporary));
     return target;
 }
 async function buildPackage(inputs) {

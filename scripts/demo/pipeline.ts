@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
+import type { MachineReport } from '../../actions/deploy-fleet/src/deploy.js';
 import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';
@@ -132,16 +133,6 @@ function runImage(workDir: string, reference: string, arch: Arch): string {
   return podman(['run', ...PODMAN_RUN_ARGS, reference, '/usr/bin/hello']).trim();
 }
 
-/** One entry of deploy-fleet's `states` output. */
-interface MachineState {
-  machineID: string;
-  address: string;
-  activeState: string;
-  subState: string;
-  hash: string;
-  secondsToRunning?: number;
-}
-
 /** An SSH key pair for the cluster's `core` user (the demo's own, made with ssh-keygen). */
 async function demoKeyPair(workDir: string): Promise<{ privateKey: string; publicKey: string }> {
   const file = path.join(workDir, 'keys', 'id_ed25519');
@@ -254,7 +245,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     ...fleet.inputs(),
     image: image['image-ref'] ?? '',
   });
-  const states = (JSON.parse(deployed.states ?? '[]') as MachineState[]).map(
+  const states = (JSON.parse(deployed.states ?? '[]') as MachineReport[]).map(
     (state) =>
       `${state.machineID.slice(0, 12)}  ${state.address.padEnd(10)}  ${state.activeState}/${state.subState}  ${state.hash.slice(0, 12)}  ${state.secondsToRunning ?? '?'} s to running`,
   );

@@ -9,7 +9,7 @@ import {
   humanBytes,
   sha256File,
   tempRoot,
-  temporarySibling,
+  produceAtomically,
 } from '../../core/src/files.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
@@ -98,13 +98,7 @@ async function moveInto(file: string, dir: string): Promise<string> {
     await fs.rename(file, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    const temporary = temporarySibling(target);
-    try {
-      await fs.copyFile(file, temporary);
-      await fs.rename(temporary, target);
-    } finally {
-      await fs.rm(temporary, { force: true });
-    }
+    await copyInto(file, dir);
     await fs.rm(file, { force: true });
   }
   // The build user made it; the one who runs the action owns the result.
@@ -114,15 +108,10 @@ async function moveInto(file: string, dir: string): Promise<string> {
   return target;
 }
 
+/** Copies a file into `dir` under a temporary name, then renames it into place. */
 async function copyInto(file: string, dir: string): Promise<string> {
   const target = path.join(dir, path.basename(file));
-  const temporary = temporarySibling(target);
-  try {
-    await fs.copyFile(file, temporary);
-    await fs.rename(temporary, target);
-  } finally {
-    await fs.rm(temporary, { force: true });
-  }
+  await produceAtomically(target, (temporary) => fs.copyFile(file, temporary));
   return target;
 }
 
