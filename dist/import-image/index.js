@@ -57484,6 +57484,9 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
         }
         try {
             client.connect(config);
+            // Each fleet request and exec is a short exchange of small packets: without TCP_NODELAY,
+            // Nagle's algorithm and delayed ACKs add tens of milliseconds to every round trip.
+            client.setNoDelay(true);
         }
         catch (thrown) {
             fail(new errors_UserError(`SSH connection to ${name} cannot start: ${messageOf(thrown)}`));
@@ -57527,7 +57530,7 @@ function wrapConnection(client, name) {
             usable();
             const sockets = new Set();
             // Half-open allowed: a client that ends its request still gets the whole reply.
-            const server = external_node_net_.createServer({ allowHalfOpen: true }, (socket) => {
+            const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
                 sockets.add(socket);
                 socket.once('close', () => sockets.delete(socket));
                 socket.on('error', () => socket.destroy());

@@ -425,6 +425,9 @@ function connectOnce(
     }
     try {
       client.connect(config);
+      // Each fleet request and exec is a short exchange of small packets: without TCP_NODELAY,
+      // Nagle's algorithm and delayed ACKs add tens of milliseconds to every round trip.
+      client.setNoDelay(true);
     } catch (thrown) {
       fail(new UserError(`SSH connection to ${name} cannot start: ${messageOf(thrown)}`));
     }
@@ -473,7 +476,7 @@ function wrapConnection(client: Client, name: string): SshConnection {
       usable();
       const sockets = new Set<net.Socket>();
       // Half-open allowed: a client that ends its request still gets the whole reply.
-      const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         socket.on('error', () => socket.destroy());
