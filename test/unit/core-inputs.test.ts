@@ -8,7 +8,10 @@ import {
   listInput,
   optionalInput,
   requiredInput,
+  inputReader,
+  rawInputsFromEnv,
 } from '../../actions/core/src/inputs.js';
+import { readSshInputs } from '../../actions/core/src/ssh-inputs.js';
 
 function setInput(name: string, value: string | undefined): void {
   const key = `INPUT_${name.toUpperCase()}`;
@@ -79,5 +82,89 @@ describe('input parsers', () => {
     ]);
     setInput('labels', 'novalue');
     expect(() => keyValueInput('labels')).toThrow(InputError);
+  });
+});
+
+describe('inputReader over raw inputs', () => {
+  const read = inputReader({
+    flag: 'yes',
+    mode: 'fast',
+    count: '7',
+    lines: 'a\n# comment\n\nb\n',
+    pairs: 'k=v\nx = y',
+    password: ' s3cret-value \n',
+    image: 'Team/App',
+    blank: '   ',
+  });
+  test('reads each kind, trimmed, with no invented default', () => {
+    expect(read.boolean('flag')).toBe(true);
+    expect(read.oneOf('mode', ['fast', 'slow'])).toBe('fast');
+    expect(read.integer('count', { min: 1, max: 9 })).toBe(7);
+    expect(read.optionalInteger('absent', { min: 1, max: 9 })).toBeUndefined();
+    expect(read.list('lines')).toEqual(['a', 'b']);
+    expect(read.keyValues('pairs')).toEqual([
+      ['k', 'v'],
+      ['x', 'y'],
+    ]);
+    expect(read.secret('password')).toBe(' s3cret-value \n');
+    expect(read.optional('blank')).toBeUndefined();
+  });
+  test('an absent input that has no default in action.yml is required', () => {
+    expect(() => read.boolean('absent')).toThrow('Input "absent": is required and was not given.');
+  });
+  test('the image reader names the input and the part that is wrong', () => {
+    expect(() => read.image('image')).toThrow(
+      /^Input "image": reference "Team\/App": repository "Team\/App" is not valid/,
+    );
+  });
+  test('rawInputsFromEnv maps INPUT_ variables back to their input names', () => {
+    expect(rawInputsFromEnv({ 'INPUT_SSH-KEY': 'k', INPUT_PUSH: 'true', HOME: '/root' })).toEqual({
+      'ssh-key': 'k',
+      push: 'true',
+    });
+  });
+});
+
+describe('readSshInputs', () => {
+  const base = {
+    host: 'master:2222',
+    'ssh-user': 'core',
+    'ssh-key': 'KEY-TEXT',
+    'known-hosts': 'kh',
+  };
+  test('host[:port], user, key and known hosts', () => {
+    expect(readSshInputs(inputReader(base), { host: 'host' })).toEqual({
+      host: 'master',
+      port: 2222,
+      user: 'core',
+      privateKey: 'KEY-TEXT',
+      knownHosts: 'kh',
+      strictHostKeyChecking: true,
+    });
+  });
+  test('a deprecated port input is still read, and refused beside a port in the host', () => {
+    const raw = { ...base, host: 'master', 'ssh-port': '2200' };
+    expect(readSshInputs(inputReader(raw), { host: 'host', deprecatedPort: 'ssh-port' }).port).toBe(
+      2200,
+    );
+    expect(() =>
+      readSshInputs(inputReader({ ...raw, host: 'master:22' }), {
+        host: 'host',
+        deprecatedPort: 'ssh-port',
+      }),
+    ).toThrow(/^Input "ssh-port": /);
+  });
+  test.each([
+    [{ host: 'master;touch x' }, /^Input "host": "master;touch x" is not host\[:port\]/],
+    [{ 'ssh-user': 'root; rm' }, /^Input "ssh-user": "root; rm" is not a user name/],
+    [{ 'ssh-key': '' }, /^Input "ssh-key": is required with ssh-tunnel: /],
+    [{ 'known-hosts': '' }, /^Input "known-hosts": is required with ssh-tunnel: /],
+  ])('%j is refused naming the input', (change, message) => {
+    expect(() =>
+      readSshInputs(inputReader({ ...base, ...change }), {
+        host: 'host',
+        requiredWhen: 'with ssh-tunnel',
+      }),
+    ).toThrow(message);
   });
 });

@@ -5,7 +5,6 @@ import {
   fingerprintOf,
   hostFieldMatches,
   knownHostsName,
-  parseHostPort,
   parseKnownHosts,
   remoteCommand,
   shellQuote,
@@ -106,20 +105,3 @@ test('remoteCommand quotes every argument', () => {
   );
   expect(() => remoteCommand([])).toThrow();
 });
-
-test.each([
-  ['master', { host: 'master', port: 22 }],
-  ['master.example.org:2222', { host: 'master.example.org', port: 2222 }],
-  ['10.0.0.1:22', { host: '10.0.0.1', port: 22 }],
-  ['[fd00::1]:2222', { host: 'fd00::1', port: 2222 }],
-  ['[fd00::1]', { host: 'fd00::1', port: 22 }],
-])('parseHostPort(%j)', (text, expected) => {
-  expect(parseHostPort(text, 'host')).toEqual(expected);
-});
-
-test.each(['', 'a:b', 'h:0', 'h:65536', 'h:1:2', 'user@h', '-h', 'h..x', 'fd00::1'])(
-  'parseHostPort(%j) is refused naming the input',
-  (text) => {
-    expect(() => parseHostPort(text, 'host')).toThrow(/^Input "host": /);
-  },
-);

@@ -36,27 +36,11 @@ export function temporarySibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
 }
 
-/** Writes a file completely under a temporary name, then renames it into place. */
-export async function writeFileAtomic(
-  target: string,
-  data: string | Uint8Array,
-  mode = 0o644,
-): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const temporary = temporarySibling(target);
-  try {
-    await fs.writeFile(temporary, data, { mode });
-    await fs.chmod(temporary, mode);
-    await fs.rename(temporary, target);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
-}
-
 /**
- * Produces `target` (a file or a directory) by letting `produce` write a temporary sibling,
- * then renaming it into place; on failure the temporary is removed and `target` is untouched.
+ * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
+ * file or a directory), which is then renamed into place. An existing directory at `target` is
+ * moved aside first and removed after, so a reader sees the old whole or the new whole, never a
+ * mix. On failure the temporary is removed and `target` is untouched.
  */
 export async function produceAtomically<T>(
   target: string,
@@ -66,11 +50,71 @@ export async function produceAtomically<T>(
   const temporary = temporarySibling(target);
   try {
     const result = await produce(temporary);
-    await fs.rename(temporary, target);
+    await renameReplacing(temporary, target);
     return result;
   } catch (error) {
     await fs.rm(temporary, { recursive: true, force: true });
     throw error;
+  }
+}
+
+async function renameReplacing(temporary: string, target: string): Promise<void> {
+  const old = await fs.lstat(target).catch(() => undefined);
+  if (!old?.isDirectory()) {
+    await fs.rename(temporary, target);
+    return;
+  }
+  const aside = temporarySibling(target);
+  await fs.rename(target, aside);
+  try {
+    await fs.rename(temporary, target);
+  } catch (error) {
+    await fs.rename(aside, target);
+    throw error;
+  }
+  await fs.rm(aside, { recursive: true, force: true });
+}
+
+export interface FileSet {
+  /** The names `produce` wrote into its staging directory, in order. */
+  files: string[];
+  /** Names of an earlier set to remove from the directory because this set has none of them. */
+  obsolete?: string[];
+}
+
+/**
+ * Replaces a set of files in `directory` as one unit that a reader can check: the files are
+ * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * format, named `checksums`) is removed, each file renamed into place, and the checksum file
+ * written last. A complete set is one whose checksum file exists and matches
+ * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
+ */
+export async function replaceFileSet(
+  directory: string,
+  checksums: string,
+  produce: (staging: string) => Promise<FileSet>,
+): Promise<Record<string, string>> {
+  await fs.mkdir(directory, { recursive: true });
+  const staging = temporarySibling(directory);
+  await fs.mkdir(staging, { mode: 0o700 });
+  try {
+    const set = await produce(staging);
+    const lines: string[] = [];
+    for (const name of set.files)
+      lines.push(`${await sha256File(path.join(staging, name))}  ${name}\n`);
+    await fs.rm(path.join(directory, checksums), { force: true });
+    const placed: Record<string, string> = {};
+    for (const name of set.files) {
+      await fs.rename(path.join(staging, name), path.join(directory, name));
+      placed[name] = path.join(directory, name);
+    }
+    for (const name of set.obsolete ?? []) await fs.rm(path.join(directory, name), { force: true });
+    await produceAtomically(path.join(directory, checksums), (temporary) =>
+      fs.writeFile(temporary, lines.join(''), { mode: 0o644 }),
+    );
+    return placed;
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
   }
 }
 

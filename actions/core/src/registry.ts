@@ -4,7 +4,8 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Readable } from 'node:stream';
-import { UserError } from './errors.js';
+import { UserError, messageOf } from './errors.js';
+import { TransientError, withRetries } from './retry.js';
 
 /**
  * A client of the OCI distribution API (the registry protocol), enough to push an image:
@@ -69,9 +70,6 @@ interface RequestSpec {
   repository?: string;
 }
 
-/** A failure worth another attempt (the registry or the network hiccupped). */
-class TransientError extends Error {}
-
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -116,26 +114,23 @@ export class RegistryClient {
   }
 
   /** Runs `attempt` up to retries+1 times while it fails transiently. */
-  async withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
     const retries = this.options.retries ?? 5;
-    let delay = this.options.backoffMs ?? 500;
-    for (let number = 0; ; number++) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (!(error instanceof TransientError)) throw error;
-        if (number >= retries) {
-          throw new UserError(
-            `Registry ${this.name}: ${what} failed after ${number + 1} attempts: ${error.message}`,
-          );
-        }
+    return withRetries(attempt, {
+      retries,
+      firstDelayMs: this.options.backoffMs ?? 500,
+      maxDelayMs: 8000,
+      onRetry: (error, retry, delay) =>
         this.log(
-          `registry ${this.name}: ${what}: ${error.message}; retry ${number + 1} of ${retries} in ${(delay / 1000).toFixed(1)} s`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 8000);
-      }
-    }
+          `registry ${this.name}: ${what}: ${messageOf(error)}; retry ${retry} of ${retries} in ${(delay / 1000).toFixed(1)} s`,
+        ),
+      giveUp: (error, attempts, retryable) =>
+        retryable
+          ? new UserError(
+              `Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`,
+            )
+          : error,
+    });
   }
 
   /** A path or a Location header on our connection (a Location naming the server → us). */

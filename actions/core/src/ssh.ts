@@ -4,8 +4,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, utils, type ClientChannel, type ConnectConfig, type ParsedKey } from 'ssh2';
-import { InputError, UserError, messageOf } from './errors.js';
+import { UserError, messageOf } from './errors.js';
 import { maskSecret } from './inputs.js';
+import { TransientError, withRetries } from './retry.js';
 
 /**
  * The SSH core shared by import-image (registry tunnel) and deploy-fleet (fleet API tunnel).
@@ -231,32 +232,6 @@ export function remoteCommand(argv: string[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// host[:port] input parsing (for callers)
-
-/** Parses `host`, `host:port`, `[v6]` or `[v6]:port`; the error names the input. */
-export function parseHostPort(
-  text: string,
-  input: string,
-  defaultPort = 22,
-): { host: string; port: number } {
-  const value = text.trim();
-  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
-  const plain = /^([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d+))?$/.exec(value);
-  const match = bracketed ?? plain;
-  if (!match || (plain && /\.\.|^-|-$/.test(match[1] ?? ''))) {
-    throw new InputError(
-      input,
-      `"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`,
-    );
-  }
-  const port = match[2] === undefined ? defaultPort : Number(match[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InputError(input, `port "${match[2]}" is out of range; use 1 to 65535.`);
-  }
-  return { host: match[1] as string, port };
-}
-
-// ---------------------------------------------------------------------------------------------
 // connecting
 
 const RETRYABLE_CODES = new Set([
@@ -312,26 +287,21 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
     );
   }
   const attempts = Math.max(1, options.connectAttempts ?? 4);
-  let delay = options.retryDelayMs ?? 1000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await connectOnce(options, key, entries, strict, serverHostKey);
-    } catch (thrown) {
-      const retryable = (thrown as { retryable?: boolean }).retryable === true;
-      if (!retryable || attempt >= attempts) {
-        if (thrown instanceof UserError) throw thrown;
-        const cause = messageOf(thrown);
-        throw new UserError(
-          `SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${cause}`,
-        );
-      }
+  return withRetries(() => connectOnce(options, key, entries, strict, serverHostKey), {
+    retries: attempts - 1,
+    firstDelayMs: options.retryDelayMs ?? 1000,
+    maxDelayMs: 8000,
+    onRetry: (thrown, retry, delay) =>
       core.info(
-        `SSH connect to ${name} failed (${messageOf(thrown)}); retry ${attempt} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`,
-      );
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 8000);
-    }
-  }
+        `SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`,
+      ),
+    giveUp: (thrown, attempt, retryable) =>
+      thrown instanceof UserError
+        ? thrown
+        : new UserError(
+            `SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`,
+          ),
+  });
 }
 
 function connectOnce(
@@ -346,7 +316,7 @@ function connectOnce(
     const client = new Client();
     let hostKeyFailure: UserError | undefined;
     let settled = false;
-    const fail = (error: Error & { retryable?: boolean }): void => {
+    const fail = (error: Error): void => {
       if (settled) return;
       settled = true;
       client.end();
@@ -381,14 +351,12 @@ function connectOnce(
         error.level === 'client-timeout' ||
         (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
         /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
-      const wrapped = Object.assign(new Error(error.message || String(error.code)), { retryable });
-      fail(wrapped);
+      const message = error.message || String(error.code);
+      fail(retryable ? new TransientError(message) : new Error(message));
     });
     client.once('close', () => {
       if (hostKeyFailure) return fail(hostKeyFailure);
-      fail(
-        Object.assign(new Error('the connection closed during the handshake'), { retryable: true }),
-      );
+      fail(new TransientError('the connection closed during the handshake'));
     });
     const config: ConnectConfig = {
       host: options.host,

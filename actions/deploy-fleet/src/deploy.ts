@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { UserError, messageOf } from '../../core/src/errors.js';
+import { sleep, withRetries } from '../../core/src/retry.js';
 import {
   FleetApiError,
   type FleetClient,
@@ -80,8 +81,6 @@ export interface DeployOptions {
  */
 export const POLL_INTERVAL_MS = 100;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 function short(hash: string | undefined): string {
   return hash ? hash.slice(0, 7) : '-';
 }
@@ -92,24 +91,28 @@ function stateText(state: FleetUnitState | undefined): string {
 
 /** Waits until the fleet API answers (503 until fleetd registered in etcd). */
 export async function waitForFleetApi(fleet: FleetApi, deadline: number): Promise<FleetMachine[]> {
-  let delay = 250;
+  const etcdUnreachable = (error: unknown): error is FleetApiError =>
+    error instanceof FleetApiError && error.status === 503;
   let said = false;
-  for (;;) {
-    try {
-      return await fleet.machines();
-    } catch (error) {
-      if (!(error instanceof FleetApiError) || error.status !== 503) throw error;
-      if (Date.now() + delay > deadline) {
-        throw new UserError(
-          `The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`,
+  return withRetries(() => fleet.machines(), {
+    deadline,
+    firstDelayMs: 250,
+    maxDelayMs: 2000,
+    retryable: etcdUnreachable,
+    onRetry: (error) => {
+      if (!said)
+        core.info(
+          `fleet API not ready yet (503: ${(error as FleetApiError).apiMessage}); waiting.`,
         );
-      }
-      if (!said) core.info(`fleet API not ready yet (503: ${error.apiMessage}); waiting.`);
       said = true;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 2000);
-    }
-  }
+    },
+    giveUp: (error, _attempts, retryable) =>
+      retryable
+        ? new UserError(
+            `The fleet API still answers 503 (${(error as FleetApiError).apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`,
+          )
+        : error,
+  });
 }
 
 /** The machines a unit would run on (fleet's MachineMetadata rules). */

@@ -17,7 +17,7 @@ import {
   secretInput,
   stringInput,
 } from '../../core/src/inputs.js';
-import { parseHostPort } from '../../core/src/ssh.js';
+import { hostPortInput } from '../../core/src/host-port.js';
 import type { TunnelMode } from './tunnel.js';
 import {
   DEFAULT_UNIT_TEMPLATE,
@@ -153,7 +153,7 @@ export async function readTemplate(file: string | undefined): Promise<string> {
 
 /** Reads and checks every input; the first bad one throws an InputError naming it. */
 export function getInputs(): Inputs {
-  const host = parseHostPort(requiredInput('host'), 'host');
+  const host = hostPortInput('host', requiredInput('host'), 22);
   const user = stringInput('ssh-user', 'core');
   if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) {
     throw new InputError('ssh-user', `"${user}" is not a user name.`);

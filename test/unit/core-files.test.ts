@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { produceAtomically, replaceFileSet } from '../../actions/core/src/files.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'core-files-'));
+});
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('produceAtomically replaces an existing directory whole, leaving no temporary', async () => {
+  const target = path.join(dir, 'layout');
+  await fs.mkdir(target);
+  await fs.writeFile(path.join(target, 'old'), 'old');
+  await produceAtomically(target, async (temporary) => {
+    await fs.mkdir(temporary);
+    await fs.writeFile(path.join(temporary, 'new'), 'new');
+  });
+  expect(await fs.readdir(target)).toEqual(['new']);
+  expect(await fs.readdir(dir)).toEqual(['layout']);
+});
+
+test('produceAtomically leaves the target untouched when producing fails', async () => {
+  const target = path.join(dir, 'file');
+  await fs.writeFile(target, 'kept');
+  await expect(
+    produceAtomically(target, async (temporary) => {
+      await fs.writeFile(temporary, 'half');
+      throw new Error('killed');
+    }),
+  ).rejects.toThrow('killed');
+  expect(await fs.readFile(target, 'utf8')).toBe('kept');
+  expect(await fs.readdir(dir)).toEqual(['file']);
+});
+
+test('replaceFileSet places the set and a checksum file that sha256sum accepts', async () => {
+  const out = path.join(dir, 'out');
+  await fs.mkdir(out);
+  await fs.writeFile(path.join(out, 'b.iso'), 'earlier');
+  await fs.writeFile(path.join(out, 'unrelated'), 'mine');
+  const placed = await replaceFileSet(out, 'checksums', async (staging) => {
+    await fs.writeFile(path.join(staging, 'a.yml'), 'a');
+    return { files: ['a.yml'], obsolete: ['b.iso'] };
+  });
+  expect(placed).toEqual({ 'a.yml': path.join(out, 'a.yml') });
+  expect((await fs.readdir(out)).sort()).toEqual(['a.yml', 'checksums', 'unrelated']);
+  expect(execFileSync('sha256sum', ['-c', 'checksums'], { cwd: out, encoding: 'utf8' })).toBe(
+    'a.yml: OK\n',
+  );
+  expect(await fs.readdir(dir)).toEqual(['out']);
+});
+
+test('replaceFileSet that fails midway leaves the earlier set and its checksum file', async () => {
+  const out = path.join(dir, 'out');
+  await replaceFileSet(out, 'checksums', async (staging) => {
+    await fs.writeFile(path.join(staging, 'a.yml'), 'first');
+    return { files: ['a.yml'] };
+  });
+  await expect(
+    replaceFileSet(out, 'checksums', async (staging) => {
+      await fs.writeFile(path.join(staging, 'a.yml'), 'second');
+      throw new Error('xorriso failed');
+    }),
+  ).rejects.toThrow('xorriso failed');
+  expect(await fs.readFile(path.join(out, 'a.yml'), 'utf8')).toBe('first');
+  expect(execFileSync('sha256sum', ['-c', 'checksums'], { cwd: out, encoding: 'utf8' })).toBe(
+    'a.yml: OK\n',
+  );
+  expect(await fs.readdir(dir)).toEqual(['out']);
+});
