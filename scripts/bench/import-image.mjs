@@ -2,7 +2,7 @@
 // against the reference tools, median of several runs:
 //   1. root → pushed image: the action's bundle vs `umoci insert` (make the layout) + `skopeo copy`
 //      (push) of the same root to the same kind of registry (goal: ratio ≤ 1.0);
-//   2. layer creation alone: core layerFromRoot vs `tar --sort=name -c | gzip` (goal ≤ 1.2);
+//   2. layer creation alone: import-image's layerFromRoot vs `tar --sort=name -c | gzip` (goal ≤ 1.2);
 //   3. re-push of the unchanged image as a fraction of the first push (goal ≤ 0.05), for the push
 //      phase (blobs HEADed and skipped, manifests put) and, for information, the whole action.
 // Usage: node scripts/bench/import-image.mjs [runs] (default 3). Needs docker-registry, umoci,
@@ -18,11 +18,11 @@ import { tsImport } from 'tsx/esm/api';
 const project = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const runs = Number(process.argv[2] ?? 3);
 const { layerFromRoot, imageConfigJson, imageManifestJson, digestOf, MEDIA_TYPES } = await tsImport(
-  path.join(project, 'actions/core/src/oci.ts'),
+  path.join(project, 'actions/import-image/src/oci.ts'),
   import.meta.url,
 );
 const { RegistryClient } = await tsImport(
-  path.join(project, 'actions/core/src/registry.ts'),
+  path.join(project, 'actions/import-image/src/registry.ts'),
   import.meta.url,
 );
 

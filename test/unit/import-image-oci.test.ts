@@ -15,8 +15,8 @@ import {
   layerFromRoot,
   layerFromTarball,
   readFileFromTarball,
-} from '../../actions/core/src/oci.js';
-import { RegistryClient, parseChallenge } from '../../actions/core/src/registry.js';
+} from '../../actions/import-image/src/oci.js';
+import { RegistryClient, parseChallenge } from '../../actions/import-image/src/registry.js';
 
 let work: string;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { InputError } from '../../core/src/errors.js';
 import { TAG, type ImageReference } from '../../core/src/image-ref.js';
 import type { Manifest } from '../../core/src/manifest.js';
-import type { Platform, RuntimeConfig } from '../../core/src/oci.js';
+import type { Platform, RuntimeConfig } from './oci.js';
 
 /**
  * Pure functions that turn import-image's inputs and the manifest into the image's tags,

@@ -3,8 +3,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
 import { exec } from '../../core/src/exec.js';
-import type { Layer, Platform, RuntimeConfig } from '../../core/src/oci.js';
-import { RegistryClient } from '../../core/src/registry.js';
+import type { Layer, Platform, RuntimeConfig } from './oci.js';
+import { RegistryClient } from './registry.js';
 import { dockerChanges, formatPlatform } from './config.js';
 
 export interface DockerJob {

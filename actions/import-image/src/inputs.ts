@@ -12,7 +12,7 @@ import {
   requiredInput,
   secretInput,
 } from '../../core/src/inputs.js';
-import type { Platform } from '../../core/src/oci.js';
+import type { Platform } from './oci.js';
 import {
   checkImage,
   checkInsecure,

@@ -22,9 +22,9 @@ import {
   type BuiltImage,
   type Layer,
   type RuntimeConfig,
-} from '../../core/src/oci.js';
+} from './oci.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
-import { RegistryClient } from '../../core/src/registry.js';
+import { RegistryClient } from './registry.js';
 import { sourceDateEpoch } from '../../core/src/tar.js';
 import {
   formatPlatform,

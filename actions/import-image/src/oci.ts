@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { UserError } from './errors.js';
-import { temporarySibling } from './files.js';
-import { paxRecord, tarStream, writeChecksum, writeOctal } from './tar.js';
+import { UserError } from '../../core/src/errors.js';
+import { temporarySibling } from '../../core/src/files.js';
+import { paxRecord, tarStream, writeChecksum, writeOctal } from '../../core/src/tar.js';
 
 /**
  * OCI images made directly, without a container engine: one gzip layer from a root directory

@@ -4,8 +4,8 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Readable } from 'node:stream';
-import { UserError, messageOf } from './errors.js';
-import { TransientError, withRetries } from './retry.js';
+import { UserError, messageOf } from '../../core/src/errors.js';
+import { TransientError, withRetries } from '../../core/src/retry.js';
 
 /**
  * A client of the OCI distribution API (the registry protocol), enough to push an image:
