@@ -6,10 +6,12 @@ import { Readable } from 'node:stream';
 import { UserError } from './errors.js';
 
 /**
- * A deterministic tar writer for a root directory: the same tree gives the same bytes on every
- * run and machine. Entries are sorted by name, owners are numeric, mtimes can be clamped, hard
- * links and symlinks are kept, device nodes and sockets are left out, and no entry can name a
- * path outside the root (the walk never follows a symlink). Long names use POSIX pax headers.
+ * Tar, written and read. The writer makes a deterministic tar of a root directory: the same
+ * tree gives the same bytes on every run and machine. Entries are sorted by name, owners are
+ * numeric, mtimes can be clamped, hard links and symlinks are kept, device nodes and sockets are
+ * left out, and no entry can name a path outside the root (the walk never follows a symlink).
+ * Long names use POSIX pax headers. The header fields are read and written by the same
+ * primitives, for a caller that rewrites a tar stream entry by entry.
  */
 export interface TarOptions {
   /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
@@ -61,6 +63,45 @@ export function paxRecord(key: string, value: string): string {
     length = String(length).length + Buffer.byteLength(body);
   }
   return `${length}${body}`;
+}
+
+/** A numeric header field: octal text, or base-256 when the high bit of its first byte is set. */
+export function parseNumeric(block: Buffer, offset: number, length: number): number {
+  if ((block[offset] ?? 0) & 0x80) {
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (block[i] ?? 0);
+    return value;
+  }
+  const text = block
+    .subarray(offset, offset + length)
+    .toString('ascii')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[\0 ]+/, '');
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+/** A NUL-terminated (or field-long) string header field. */
+export function cString(block: Buffer, offset: number, length: number): string {
+  const raw = block.subarray(offset, offset + length);
+  const end = raw.indexOf(0);
+  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+
+/** The `key=value` records of a pax extended header body, in order. */
+export function parsePaxRecords(body: Buffer): Array<[string, string]> {
+  const records: Array<[string, string]> = [];
+  let offset = 0;
+  while (offset < body.length) {
+    const space = body.indexOf(0x20, offset);
+    if (space < 0) break;
+    const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
+    if (!Number.isFinite(length) || length <= 0) break;
+    const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
+    const equals = record.indexOf('=');
+    if (equals > 0) records.push([record.slice(0, equals), record.slice(equals + 1)]);
+    offset += length;
+  }
+  return records;
 }
 
 function fitsUstar(value: string, length: number): boolean {

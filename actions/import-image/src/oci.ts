@@ -8,7 +8,15 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { UserError } from '../../core/src/errors.js';
 import { temporarySibling } from '../../core/src/files.js';
-import { paxRecord, tarStream, writeChecksum, writeOctal } from '../../core/src/tar.js';
+import {
+  cString,
+  paxRecord,
+  parseNumeric,
+  parsePaxRecords,
+  tarStream,
+  writeChecksum,
+  writeOctal,
+} from '../../core/src/tar.js';
 
 /**
  * OCI images made directly, without a container engine: one gzip layer from a root directory
@@ -225,26 +233,6 @@ export async function readFileFromTarball(
   return found;
 }
 
-function parseNumeric(block: Buffer, offset: number, length: number): number {
-  if ((block[offset] ?? 0) & 0x80) {
-    let value = 0;
-    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + (block[i] ?? 0);
-    return value;
-  }
-  const text = block
-    .subarray(offset, offset + length)
-    .toString('ascii')
-    .replace(/[\0 ]+$/, '')
-    .replace(/^[\0 ]+/, '');
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function cString(block: Buffer, offset: number, length: number): string {
-  const raw = block.subarray(offset, offset + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
 /** True when a tar entry name stays inside the root. */
 export function isSafeEntryName(name: string): boolean {
   if (name.startsWith('/')) return false;
@@ -402,22 +390,6 @@ export class TarNormalizer extends Transform {
     const rest = text.length % 512;
     if (rest) this.push(Buffer.alloc(512 - rest));
   }
-}
-
-function parsePaxRecords(body: Buffer): Array<[string, string]> {
-  const records: Array<[string, string]> = [];
-  let offset = 0;
-  while (offset < body.length) {
-    const space = body.indexOf(0x20, offset);
-    if (space < 0) break;
-    const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
-    if (!Number.isFinite(length) || length <= 0) break;
-    const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
-    const equals = record.indexOf('=');
-    if (equals > 0) records.push([record.slice(0, equals), record.slice(equals + 1)]);
-    offset += length;
-  }
-  return records;
 }
 
 /** The image config as docker import --change allows it. */
