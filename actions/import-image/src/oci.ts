@@ -7,7 +7,7 @@ import { Readable, Transform, Writable, type TransformCallback } from 'node:stre
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { UserError } from '../../core/src/errors.js';
-import { temporarySibling } from '../../core/src/files.js';
+import { produceAtomically } from '../../core/src/files.js';
 import {
   cString,
   paxRecord,
@@ -522,46 +522,21 @@ export async function writeOciLayout(
   tags: string[],
   mtimeClamp: number,
 ): Promise<'directory' | 'archive'> {
-  const archive = target.endsWith('.tar');
-  await fs.mkdir(path.dirname(path.resolve(target)), { recursive: true });
-  const temporary = temporarySibling(target);
-  const staging = archive ? `${temporary}.d` : temporary;
-  try {
-    await fillLayout(staging, image, tags);
-    if (archive) {
+  if (!target.endsWith('.tar')) {
+    await produceAtomically(target, (temporary) => fillLayout(temporary, image, tags));
+    return 'directory';
+  }
+  await produceAtomically(target, async (temporary) => {
+    const staging = `${temporary}.d`;
+    try {
+      await fillLayout(staging, image, tags);
       await pipeline(
         Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })),
         createWriteStream(temporary),
       );
+    } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
-    await replaceWith(temporary, target);
-  } catch (error) {
-    await fs.rm(staging, { recursive: true, force: true });
-    await fs.rm(temporary, { recursive: true, force: true });
-    throw error;
-  }
-  return archive ? 'archive' : 'directory';
-}
-
-/** Renames `temporary` onto `target`; an existing target is moved aside first, then removed. */
-async function replaceWith(temporary: string, target: string): Promise<void> {
-  const old = await fs.lstat(target).catch(() => undefined);
-  if (!old) {
-    await fs.rename(temporary, target);
-    return;
-  }
-  if (!old.isDirectory()) {
-    await fs.rename(temporary, target);
-    return;
-  }
-  const aside = temporarySibling(target);
-  await fs.rename(target, aside);
-  try {
-    await fs.rename(temporary, target);
-  } catch (error) {
-    await fs.rename(aside, target);
-    throw error;
-  }
-  await fs.rm(aside, { recursive: true, force: true });
+  });
+  return 'archive';
 }
