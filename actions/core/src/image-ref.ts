@@ -1,4 +1,5 @@
 import { UserError } from './errors.js';
+import { parseHostPort } from './host-port.js';
 
 /**
  * Image references by the grammar of the OCI distribution reference
@@ -16,13 +17,20 @@ export interface ImageReference {
 
 const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = new RegExp(
-  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`,
-);
 export const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text: string): boolean {
+  if (/\s/.test(text)) return false;
+  try {
+    parseHostPort(text, 443);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Parses a reference; the error says which part is wrong. `what` names it (an input). */
 export function parseImageReference(text: string, what = 'image'): ImageReference {
@@ -61,7 +69,7 @@ export function parseImageReference(text: string, what = 'image'): ImageReferenc
     ) {
       registry = first;
       repository = rest.slice(firstSlash + 1);
-      if (!DOMAIN.test(registry)) {
+      if (!isRegistryHostPort(registry)) {
         throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
       }
     }
