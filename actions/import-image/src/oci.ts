@@ -281,85 +281,102 @@ export class TarNormalizer extends Transform {
   }
 
   private process(): void {
-    for (;;) {
-      if (this.bodyLeft > 0) {
-        const take = Math.min(this.bodyLeft, this.pending.length);
-        if (take === 0) return;
-        const part = this.pending.subarray(0, take);
-        if (this.capture && this.captureLeft > 0) {
-          const keep = part.subarray(0, Math.min(this.captureLeft, part.length));
-          this.capture.push(Buffer.from(keep));
-          this.captureLeft -= keep.length;
-          if (this.captureLeft === 0) {
-            this.watch?.found(Buffer.concat(this.capture));
-            this.capture = undefined;
-          }
-        }
-        this.push(part);
-        this.pending = this.pending.subarray(take);
-        this.bodyLeft -= take;
-        continue;
+    while (this.step()) {
+      // Each step consumes pending input; the loop stops when more is needed.
+    }
+  }
+
+  /** Handles the next piece of pending input; false when more input is needed. */
+  private step(): boolean {
+    if (this.bodyLeft > 0) return this.passBody();
+    if (this.paxNeeded > 0 || this.longNameNeeded > 0) return this.takeExtendedBody();
+    if (this.pending.length < 512) return false;
+    const block = Buffer.from(this.pending.subarray(0, 512));
+    this.pending = this.pending.subarray(512);
+    this.takeHeader(block);
+    return true;
+  }
+
+  /** Passes entry body through unchanged, capturing the watched file's content. */
+  private passBody(): boolean {
+    const take = Math.min(this.bodyLeft, this.pending.length);
+    if (take === 0) return false;
+    const part = this.pending.subarray(0, take);
+    if (this.capture && this.captureLeft > 0) {
+      const keep = part.subarray(0, Math.min(this.captureLeft, part.length));
+      this.capture.push(Buffer.from(keep));
+      this.captureLeft -= keep.length;
+      if (this.captureLeft === 0) {
+        this.watch?.found(Buffer.concat(this.capture));
+        this.capture = undefined;
       }
-      if (this.paxNeeded > 0 || this.longNameNeeded > 0) {
-        const needed = this.paxNeeded || this.longNameNeeded;
-        if (this.pending.length < needed) return;
-        const body = this.pending.subarray(0, needed);
-        this.pending = this.pending.subarray(needed);
-        if (this.paxNeeded > 0) {
-          this.paxNeeded = 0;
-          this.emitPax(this.paxHeader as Buffer, body);
-        } else {
-          this.longNameNeeded = 0;
-          const size = parseNumeric(this.longNameHeader as Buffer, 124, 12);
-          this.longName = body.subarray(0, size).toString('utf8').replace(/\0+$/, '');
-          this.push(this.longNameHeader as Buffer);
-          this.push(body);
-        }
-        continue;
-      }
-      if (this.pending.length < 512) return;
-      const block = Buffer.from(this.pending.subarray(0, 512));
-      this.pending = this.pending.subarray(512);
-      if (block.every((byte) => byte === 0)) {
-        this.push(block);
-        continue;
-      }
-      const type = String.fromCharCode(block[156] || 0x30);
-      const size = parseNumeric(block, 124, 12);
-      const padded = Math.ceil(size / 512) * 512;
-      this.normalizeHeader(block);
-      if (type === 'x' || type === 'g') {
-        this.paxHeader = block;
-        this.paxNeeded = padded;
-        if (padded === 0) this.emitPax(block, Buffer.alloc(0));
-        continue;
-      }
-      if (type === 'L' || type === 'K') {
-        if (type === 'L') {
-          this.longNameHeader = block;
-          this.longNameNeeded = padded;
-        } else {
-          this.push(block);
-          this.bodyLeft = padded;
-        }
-        continue;
-      }
-      const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
-      const ustarPrefix = ustar ? cString(block, 345, 155) : '';
-      const headerName = (ustarPrefix ? `${ustarPrefix}/` : '') + cString(block, 0, 100);
-      const name = this.paxPath ?? this.longName ?? headerName;
-      this.paxPath = undefined;
-      this.longName = undefined;
-      const bare = name.replace(/^\.\//, '');
-      if (!isSafeEntryName(bare)) {
-        throw new UserError(`The tarball ${this.origin} has an entry "${name}" outside the root.`);
-      }
+    }
+    this.push(part);
+    this.pending = this.pending.subarray(take);
+    this.bodyLeft -= take;
+    return true;
+  }
+
+  /** The body of a pax header (rewritten) or of a GNU long name (remembered), once whole. */
+  private takeExtendedBody(): boolean {
+    const needed = this.paxNeeded || this.longNameNeeded;
+    if (this.pending.length < needed) return false;
+    const body = this.pending.subarray(0, needed);
+    this.pending = this.pending.subarray(needed);
+    if (this.paxNeeded > 0) {
+      this.paxNeeded = 0;
+      this.emitPax(this.paxHeader as Buffer, body);
+    } else {
+      this.longNameNeeded = 0;
+      const size = parseNumeric(this.longNameHeader as Buffer, 124, 12);
+      this.longName = body.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+      this.push(this.longNameHeader as Buffer);
+      this.push(body);
+    }
+    return true;
+  }
+
+  private takeHeader(block: Buffer): void {
+    if (block.every((byte) => byte === 0)) {
       this.push(block);
-      this.bodyLeft = type === '0' || type === '\0' || type === '7' ? padded : 0;
-      if (this.bodyLeft > 0 && this.watch && bare === this.watch.path && size > 0) {
-        this.capture = [];
-        this.captureLeft = size;
-      }
+      return;
+    }
+    const type = String.fromCharCode(block[156] || 0x30);
+    const size = parseNumeric(block, 124, 12);
+    const padded = Math.ceil(size / 512) * 512;
+    this.normalizeHeader(block);
+    if (type === 'x' || type === 'g') {
+      this.paxHeader = block;
+      this.paxNeeded = padded;
+      if (padded === 0) this.emitPax(block, Buffer.alloc(0));
+    } else if (type === 'L') {
+      this.longNameHeader = block;
+      this.longNameNeeded = padded;
+    } else if (type === 'K') {
+      this.push(block);
+      this.bodyLeft = padded;
+    } else {
+      this.takeEntryHeader(block, type, size, padded);
+    }
+  }
+
+  /** The header of an entry itself: its name (from pax, long name or ustar) must stay inside. */
+  private takeEntryHeader(block: Buffer, type: string, size: number, padded: number): void {
+    const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
+    const ustarPrefix = ustar ? cString(block, 345, 155) : '';
+    const headerName = (ustarPrefix ? `${ustarPrefix}/` : '') + cString(block, 0, 100);
+    const name = this.paxPath ?? this.longName ?? headerName;
+    this.paxPath = undefined;
+    this.longName = undefined;
+    const bare = name.replace(/^\.\//, '');
+    if (!isSafeEntryName(bare)) {
+      throw new UserError(`The tarball ${this.origin} has an entry "${name}" outside the root.`);
+    }
+    this.push(block);
+    this.bodyLeft = type === '0' || type === '\0' || type === '7' ? padded : 0;
+    if (this.bodyLeft > 0 && this.watch && bare === this.watch.path && size > 0) {
+      this.capture = [];
+      this.captureLeft = size;
     }
   }
 

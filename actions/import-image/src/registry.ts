@@ -145,109 +145,109 @@ export class RegistryClient {
   /** One HTTP exchange; network errors become TransientError. No retry, no auth handling. */
   private exchange(spec: RequestSpec, authorization?: string): Promise<Response> {
     const url = this.resolve(spec.url);
-    const headers: Record<string, string> = { ...(spec.headers ?? {}) };
-    if (authorization) headers.authorization = authorization;
-    if (this.options.serverName && url.host === this.base.host) {
-      headers.host = this.options.serverName;
-    }
-    if (spec.body !== undefined) {
-      const length = Buffer.isBuffer(spec.body) ? spec.body.length : (spec.bodyLength ?? 0);
-      headers['content-length'] = String(length);
-    } else if (['PUT', 'POST', 'PATCH'].includes(spec.method)) {
-      headers['content-length'] = '0';
-    }
     const transport = url.protocol === 'https:' ? https : http;
-    const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
-    const idleTimeout = this.options.idleTimeoutMs ?? 120_000;
     return new Promise<Response>((resolve, reject) => {
       let settled = false;
-      const fail = (error: Error): void => {
+      const settle = (finish: () => void): void => {
         if (settled) return;
         settled = true;
-        reject(error);
+        finish();
       };
-      const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      // SNI takes host names only; an IP address is still checked against the certificate.
-      const serverName = named && !isIP(named) ? named : undefined;
+      const fail = (error: Error): void => settle(() => reject(error));
+      const ours = url.host === this.base.host;
       const request = transport.request(url, {
         method: spec.method,
-        headers,
-        agent: url.host === this.base.host ? this.agent : undefined,
-        ...(named && url.host === this.base.host
-          ? {
-              ...(serverName ? { servername: serverName } : {}),
-              // Through a tunnel the certificate must match the registry's name, not 127.0.0.1.
-              checkServerIdentity: (_host: string, certificate: PeerCertificate) =>
-                checkServerIdentity(named, certificate),
-            }
-          : {}),
+        headers: this.headersOf(spec, ours, authorization),
+        agent: ours ? this.agent : undefined,
+        ...(ours ? this.tlsIdentity() : {}),
       });
-      request.setTimeout(idleTimeout, () => {
-        request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
-      });
-      request.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => {
-          request.destroy(
-            Object.assign(new Error(`no connection within ${connectTimeout / 1000} s`), {
-              code: 'ETIMEDOUT',
-            }),
-          );
-        }, connectTimeout);
-        socket.once('connect', () => clearTimeout(timer));
-        socket.once('secureConnect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      request.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code && TRANSIENT_CODES.has(error.code)) {
-          fail(
-            new TransientError(`${spec.method} ${url.pathname}: ${error.code} (${error.message})`),
-          );
-        } else if (error.message === 'socket hang up') {
-          fail(new TransientError(`${spec.method} ${url.pathname}: connection closed`));
-        } else if (
-          error.code?.startsWith('ERR_TLS') ||
-          /certificate|self.signed/i.test(error.message)
-        ) {
-          fail(
-            new UserError(
-              `Registry ${this.name}: TLS verification failed (${error.message}). Use a certificate the runner trusts, or "insecure" for a loopback registry.`,
-            ),
-          );
-        } else {
-          fail(
-            new UserError(
-              `Registry ${this.name}: ${spec.method} ${url.pathname}: ${error.message}`,
-            ),
-          );
-        }
-      });
+      this.watchTimeouts(request);
+      request.on('error', (error: NodeJS.ErrnoException) =>
+        fail(this.failureOf(error, `${spec.method} ${url.pathname}`)),
+      );
       request.on('response', (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('error', (error) =>
           fail(new TransientError(`reading the answer: ${error.message}`)),
         );
-        response.on('end', () => {
-          if (settled) return;
-          settled = true;
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks),
-          });
-        });
+        response.on('end', () =>
+          settle(() =>
+            resolve({
+              status: response.statusCode ?? 0,
+              headers: response.headers,
+              body: Buffer.concat(chunks),
+            }),
+          ),
+        );
       });
-      if (spec.body === undefined) {
-        request.end();
-      } else if (Buffer.isBuffer(spec.body)) {
-        request.end(spec.body);
-      } else {
-        const stream = spec.body();
-        stream.on('error', (error) => request.destroy(error));
-        stream.pipe(request);
-      }
+      sendBody(request, spec.body);
     });
+  }
+
+  /** The request headers: the spec's, authorization, Host through a tunnel, content-length. */
+  private headersOf(
+    spec: RequestSpec,
+    ours: boolean,
+    authorization: string | undefined,
+  ): Record<string, string> {
+    const headers: Record<string, string> = { ...(spec.headers ?? {}) };
+    if (authorization) headers.authorization = authorization;
+    if (this.options.serverName && ours) headers.host = this.options.serverName;
+    if (spec.body !== undefined) {
+      const length = Buffer.isBuffer(spec.body) ? spec.body.length : (spec.bodyLength ?? 0);
+      headers['content-length'] = String(length);
+    } else if (['PUT', 'POST', 'PATCH'].includes(spec.method)) {
+      headers['content-length'] = '0';
+    }
+    return headers;
+  }
+
+  /** Through a tunnel the certificate must match the registry's name, not 127.0.0.1. */
+  private tlsIdentity(): Pick<https.RequestOptions, 'servername' | 'checkServerIdentity'> {
+    const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    if (!named) return {};
+    return {
+      // SNI takes host names only; an IP address is still checked against the certificate.
+      ...(isIP(named) ? {} : { servername: named }),
+      checkServerIdentity: (_host: string, certificate: PeerCertificate) =>
+        checkServerIdentity(named, certificate),
+    };
+  }
+
+  /** Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT). */
+  private watchTimeouts(request: http.ClientRequest): void {
+    const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
+    request.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => {
+      request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
+    });
+    request.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(() => {
+        request.destroy(
+          Object.assign(new Error(`no connection within ${connectTimeout / 1000} s`), {
+            code: 'ETIMEDOUT',
+          }),
+        );
+      }, connectTimeout);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('secureConnect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
+  }
+
+  /** A network error of `what` (method and path): transient, a TLS failure, or final. */
+  private failureOf(error: NodeJS.ErrnoException, what: string): Error {
+    if (error.code && TRANSIENT_CODES.has(error.code)) {
+      return new TransientError(`${what}: ${error.code} (${error.message})`);
+    }
+    if (error.message === 'socket hang up') return new TransientError(`${what}: connection closed`);
+    if (error.code?.startsWith('ERR_TLS') || /certificate|self.signed/i.test(error.message)) {
+      return new UserError(
+        `Registry ${this.name}: TLS verification failed (${error.message}). Use a certificate the runner trusts, or "insecure" for a loopback registry.`,
+      );
+    }
+    return new UserError(`Registry ${this.name}: ${what}: ${error.message}`);
   }
 
   private scopeOf(spec: RequestSpec): string {
@@ -473,6 +473,18 @@ export class RegistryClient {
     await this.withRetries('connect', async () => {
       await this.request({ method: 'GET', url: '/v2/', repository }, [200]);
     });
+  }
+}
+
+function sendBody(request: http.ClientRequest, body: RequestSpec['body']): void {
+  if (body === undefined) {
+    request.end();
+  } else if (Buffer.isBuffer(body)) {
+    request.end(body);
+  } else {
+    const stream = body();
+    stream.on('error', (error) => request.destroy(error));
+    stream.pipe(request);
   }
 }
 
