@@ -12,8 +12,6 @@ export interface DockerJob {
   runtime: RuntimeConfig;
   platform: Platform;
   repository: string;
-  /** The image as the user named it (outputs). */
-  imageName: string;
   /** host:port the docker daemon pushes to (a tunnel's 127.0.0.1:PORT, or the registry). */
   pushAddress: string;
   tags: string[];

@@ -1,18 +1,9 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
-import { parseImageReference, type ImageReference } from '../../core/src/image-ref.js';
-import {
-  booleanInput,
-  enumInput,
-  integerInput,
-  keyValueInput,
-  listInput,
-  optionalInput,
-  requiredInput,
-  secretInput,
-} from '../../core/src/inputs.js';
-import type { Platform } from './oci.js';
+import type { ImageReference } from '../../core/src/image-ref.js';
+import { inputReader, type InputReader, type RawInputs } from '../../core/src/inputs.js';
+import { readSshInputs } from '../../core/src/ssh-inputs.js';
 import {
   checkImage,
   checkInsecure,
@@ -21,17 +12,21 @@ import {
   parseEnv,
   parsePlatform,
   parsePorts,
-  type Insecure,
 } from './config.js';
+import type { Platform } from './oci.js';
+
+/** The SSH connection of the tunnel, as core's SSH input reader gives it. */
+export type SshTunnel = ReturnType<typeof readSshInputs>;
 
 /** import-image's inputs, keyed by the action.yml names, validated up front. */
 export interface Inputs {
+  /** Absolute. */
   root?: string;
+  /** Absolute. */
   tarball?: string;
+  /** Absolute. */
   manifest?: string;
   image: ImageReference;
-  /** The image input as given, without a tag. */
-  imageName: string;
   tags: string[];
   labels: Array<[string, string]>;
   annotations: Array<[string, string]>;
@@ -40,31 +35,30 @@ export interface Inputs {
   env: string[];
   workdir?: string;
   user?: string;
-  exposedPorts: string[];
+  'exposed-ports': string[];
   platform?: Platform;
+  /** Absolute. */
   output?: string;
   push: boolean;
-  registryUsername?: string;
-  registryPassword?: string;
-  /** Plain HTTP (allowed by the insecure rules). */
-  plainHttp: boolean;
-  sshTunnel?: {
-    host: string;
-    port: number;
-    user: string;
-    key: string;
-    knownHosts: string;
-  };
+  'registry-username'?: string;
+  'registry-password'?: string;
+  /** Whether plain HTTP is spoken: the insecure input, allowed by the insecure rules. */
+  insecure: boolean;
+  /** The tunnel's SSH connection when ssh-tunnel is true. */
+  'ssh-tunnel'?: SshTunnel;
   mode: 'oci' | 'docker';
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-async function checkPath(
+async function existingPath(
+  read: InputReader,
   input: string,
-  value: string,
   kind: 'directory' | 'file',
-): Promise<string> {
+): Promise<string | undefined> {
+  const value = read.optional(input);
+  if (value === undefined) return undefined;
   const resolved = path.resolve(value);
   const stat = await fs.stat(resolved).catch(() => undefined);
   if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
@@ -73,88 +67,99 @@ async function checkPath(
   return resolved;
 }
 
-export async function getInputs(): Promise<Inputs> {
-  const rootText = optionalInput('root');
-  const tarballText = optionalInput('tarball');
-  checkSource(rootText, tarballText);
-  const root = rootText ? await checkPath('root', rootText, 'directory') : undefined;
-  const tarball = tarballText ? await checkPath('tarball', tarballText, 'file') : undefined;
-  const manifestText = optionalInput('manifest');
-  const manifest = manifestText ? await checkPath('manifest', manifestText, 'file') : undefined;
-
-  const imageText = requiredInput('image');
-  let image: ImageReference;
-  try {
-    image = parseImageReference(imageText, 'Input "image"');
-  } catch (error) {
-    throw new InputError('image', (error as Error).message.replace(/^Input "image" /, ''));
-  }
-  const tags = listInput('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
+/** The image to make and where it goes: image, tags, push, output, mode. */
+function readDestination(
+  read: InputReader,
+): Pick<Inputs, 'image' | 'tags' | 'mode' | 'push' | 'output'> {
+  const image = read.image('image');
+  const tags = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
   checkImage(image, tags.length > 0);
-
-  const mode = enumInput('mode', ['oci', 'docker'] as const, 'oci');
-  const push = booleanInput('push', true);
-  const output = optionalInput('output');
+  const mode = read.oneOf('mode', ['oci', 'docker'] as const);
+  const push = read.boolean('push');
+  const output = read.optional('output');
   if (!push && !output && mode === 'oci') {
     throw new InputError(
       'push',
       'is false and no "output" is set: the image would be thrown away.',
     );
   }
-  const tunnel = booleanInput('ssh-tunnel', false);
-  const insecure = enumInput('insecure', ['false', 'true', 'force'] as const, 'false') as Insecure;
-  const plainHttp = checkInsecure(insecure, image.registry, tunnel);
+  return { image, tags, mode, push, output: output ? path.resolve(output) : undefined };
+}
 
-  const platformText = optionalInput('platform');
-  let sshTunnel: Inputs['sshTunnel'];
-  if (tunnel) {
-    const key = secretInput('ssh-key');
-    const knownHosts = optionalInput('known-hosts');
-    if (!key)
-      throw new InputError('ssh-key', 'is required with ssh-tunnel (the private key itself).');
-    if (!knownHosts) {
-      throw new InputError(
-        'known-hosts',
-        "is required with ssh-tunnel (the host's known_hosts lines; the host key is always checked).",
-      );
-    }
-    sshTunnel = {
-      host: requiredInput('ssh-host'),
-      port: integerInput('ssh-port', { min: 1, max: 65535 }, 22),
-      user: requiredInput('ssh-user'),
-      key,
-      knownHosts,
-    };
-  }
-  const labels = keyValueInput('labels', LABEL_KEY);
-  const annotations = keyValueInput('annotations', LABEL_KEY);
-  const registryUsername = optionalInput('registry-username');
-  const registryPassword = secretInput('registry-password');
-  if (registryPassword !== undefined && !registryUsername) {
+/** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
+function readConnection(
+  read: InputReader,
+  registry: string,
+): Pick<Inputs, 'insecure' | 'ssh-tunnel' | 'registry-username' | 'registry-password'> {
+  const tunnel = read.boolean('ssh-tunnel');
+  const insecure = checkInsecure(
+    read.oneOf('insecure', ['false', 'true', 'force'] as const),
+    registry,
+    tunnel,
+  );
+  // A missing SSH input reads "is required with ssh-tunnel", as docs/troubleshooting.md quotes.
+  const sshTunnel = tunnel
+    ? readSshInputs(read, {
+        host: 'ssh-host',
+        deprecatedPort: 'ssh-port',
+        requiredWhen: 'with ssh-tunnel',
+      })
+    : undefined;
+  const username = read.optional('registry-username');
+  const password = read.secret('registry-password');
+  if (password !== undefined && !username) {
     throw new InputError('registry-username', 'is required when registry-password is given.');
   }
+  return {
+    insecure,
+    'ssh-tunnel': sshTunnel,
+    'registry-username': username,
+    'registry-password': password,
+  };
+}
+
+/** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
+function readImageConfig(
+  read: InputReader,
+): Pick<
+  Inputs,
+  | 'labels'
+  | 'annotations'
+  | 'entrypoint'
+  | 'cmd'
+  | 'env'
+  | 'workdir'
+  | 'user'
+  | 'exposed-ports'
+  | 'platform'
+> {
+  const platform = read.optional('platform');
+  return {
+    labels: read.keyValues('labels', LABEL_KEY),
+    annotations: read.keyValues('annotations', LABEL_KEY),
+    entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
+    cmd: parseArgv('cmd', read.optional('cmd')),
+    env: parseEnv(read.keyValues('env', ENV_KEY)),
+    workdir: read.optional('workdir'),
+    user: read.optional('user'),
+    'exposed-ports': parsePorts(read.optional('exposed-ports')),
+    platform: platform ? parsePlatform(platform) : undefined,
+  };
+}
+
+export async function parseInputs(raw: RawInputs): Promise<Inputs> {
+  const read = inputReader(raw);
+  checkSource(read.optional('root'), read.optional('tarball'));
+  const root = await existingPath(read, 'root', 'directory');
+  const tarball = await existingPath(read, 'tarball', 'file');
+  const manifest = await existingPath(read, 'manifest', 'file');
+  const destination = readDestination(read);
   return {
     root,
     tarball,
     manifest,
-    image,
-    imageName: `${image.registry}/${image.repository}`,
-    tags,
-    labels,
-    annotations,
-    entrypoint: parseArgv('entrypoint', optionalInput('entrypoint')),
-    cmd: parseArgv('cmd', optionalInput('cmd')),
-    env: parseEnv(keyValueInput('env', /^[A-Za-z_][A-Za-z0-9_]*$/)),
-    workdir: optionalInput('workdir'),
-    user: optionalInput('user'),
-    exposedPorts: parsePorts(optionalInput('exposed-ports')),
-    platform: platformText ? parsePlatform(platformText) : undefined,
-    output: output ? path.resolve(output) : undefined,
-    push,
-    registryUsername,
-    registryPassword,
-    plainHttp,
-    sshTunnel,
-    mode,
+    ...destination,
+    ...readConnection(read, destination.image.registry),
+    ...readImageConfig(read),
   };
 }

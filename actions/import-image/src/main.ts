@@ -2,14 +2,27 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
-import { humanBytes, makePrivateTempDir } from '../../core/src/files.js';
-import { formatImageReference } from '../../core/src/image-ref.js';
+import { humanBytes, withPrivateTempDir } from '../../core/src/files.js';
+import { formatImageReference, type ImageReference } from '../../core/src/image-ref.js';
+import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import {
   MANIFEST_PATH_IN_ROOT,
   parseManifest,
   readManifest,
   type Manifest,
 } from '../../core/src/manifest.js';
+import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import { sourceDateEpoch } from '../../core/src/tar.js';
+import {
+  formatPlatform,
+  imageLabels,
+  isoOf,
+  platformForArch,
+  resolveEpoch,
+  resolveTags,
+} from './config.js';
+import { dockerImportAndPush } from './docker.js';
+import { parseInputs, type Inputs } from './inputs.js';
 import {
   MEDIA_TYPES,
   digestOf,
@@ -21,24 +34,81 @@ import {
   writeOciLayout,
   type BuiltImage,
   type Layer,
+  type Platform,
   type RuntimeConfig,
 } from './oci.js';
-import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { RegistryClient } from './registry.js';
-import { sourceDateEpoch } from '../../core/src/tar.js';
-import {
-  formatPlatform,
-  imageLabels,
-  isoOf,
-  platformForArch,
-  resolveEpoch,
-  resolveTags,
-} from './config.js';
-import { dockerImportAndPush } from './docker.js';
-import { getInputs, type Inputs } from './inputs.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
+/** What the image is made of, besides its layer: decided from the inputs and the manifest. */
+interface ImagePlan {
+  manifest?: Manifest;
+  tags: string[];
+  platform: Platform;
+  /** SOURCE_DATE_EPOCH of the image: mtimes are clamped to it, and it is the created time. */
+  epoch: number;
+  created: string;
+  /** Where the epoch came from, for the log. */
+  epochFrom: string;
+  runtime: RuntimeConfig;
+}
+
+interface Result {
+  digest?: string;
+  configDigest: string;
+  layerDigest: string;
+  sizeBytes: number;
+  uploadedBytes?: number;
+  /** The OCI layout or archive written (output). */
+  layout?: string;
+}
+
+export async function run(): Promise<void> {
+  const inputs = await parseInputs(rawInputsFromEnv());
+  const plan = planImage(inputs, await core.group('Manifest', () => loadManifest(inputs)));
+  await withPrivateTempDir('import-image', async (work) => {
+    const layer = await core.group('Layer', () => buildLayer(inputs, plan, work));
+    const tunnel = await openTunnelIfAsked(inputs);
+    try {
+      const address = tunnel?.address ?? inputs.image.registry;
+      const result =
+        inputs.mode === 'docker'
+          ? await dockerImportAndPush({
+              layer,
+              runtime: plan.runtime,
+              platform: plan.platform,
+              repository: inputs.image.repository,
+              pushAddress: address,
+              tags: plan.tags,
+              push: inputs.push,
+              plainHttp: inputs.insecure,
+              username: inputs['registry-username'],
+              password: inputs['registry-password'],
+              work,
+            })
+          : await makeOciImage(inputs, plan, layer, address);
+      writeActionOutputs(inputs, plan, result);
+      await writeRunSummary(inputs, plan, result);
+    } finally {
+      await tunnel?.close();
+    }
+  });
+}
+
+/** The manifest input, else the one in the root or the tarball; logged either way. */
 async function loadManifest(inputs: Inputs): Promise<Manifest | undefined> {
+  const found = await findManifest(inputs);
+  if (found) {
+    core.info(
+      `${found.app ? `${found.app.name} ${found.app.version}, ` : ''}${found.packages.length} packages, ${found.arch}`,
+    );
+  } else {
+    core.warning('No manifest: the image gets no version or package labels.');
+  }
+  return found;
+}
+
+async function findManifest(inputs: Inputs): Promise<Manifest | undefined> {
   if (inputs.manifest) return readManifest(inputs.manifest);
   if (inputs.root) {
     const inRoot = path.join(inputs.root, MANIFEST_PATH_IN_ROOT);
@@ -52,37 +122,9 @@ async function loadManifest(inputs: Inputs): Promise<Manifest | undefined> {
     : undefined;
 }
 
-interface Result {
-  digest?: string;
-  configDigest: string;
-  layerDigest: string;
-  sizeBytes: number;
-  uploadedBytes?: number;
-}
-
-export async function run(): Promise<void> {
-  const inputs = await getInputs();
-  const manifest = await core.group('Manifest', async () => {
-    const found = await loadManifest(inputs);
-    if (found) {
-      core.info(
-        `${found.app ? `${found.app.name} ${found.app.version}, ` : ''}${found.packages.length} packages, ${found.arch}`,
-      );
-    } else {
-      core.warning('No manifest: the image gets no version or package labels.');
-    }
-    return found;
-  });
+function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
   const tags = resolveTags(inputs.tags, inputs.image, manifest);
-  let platform = inputs.platform ?? (manifest ? platformForArch(manifest.arch) : undefined);
-  if (!platform) {
-    if (manifest) {
-      throw new UserError(
-        `The manifest's arch "${manifest.arch}" has no known platform; set the "platform" input.`,
-      );
-    }
-    platform = { os: 'linux', architecture: 'amd64' };
-  }
+  const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
   const created = isoOf(epoch);
   const labels = imageLabels(
@@ -91,155 +133,169 @@ export async function run(): Promise<void> {
     inputs.image.repository.split('/').pop() ?? '',
     inputs.labels,
   );
-  const runtime: RuntimeConfig = {
-    entrypoint: inputs.entrypoint,
-    cmd: inputs.cmd,
-    env: inputs.env,
-    workdir: inputs.workdir,
-    user: inputs.user,
-    exposedPorts: inputs.exposedPorts,
-    labels,
-  };
-  const work = await makePrivateTempDir('import-image');
-  let tunnel: Tunnel | undefined;
-  try {
-    const layer = await core.group('Layer', async () => {
-      core.info(`mtimes clamped to ${created} (${from}); every entry owned by root`);
-      const file = path.join(work, 'layer.tar.gz');
-      const made: Layer = inputs.root
-        ? await layerFromRoot(inputs.root, file, { mtimeClamp: epoch })
-        : await layerFromTarball(inputs.tarball as string, file, { mtimeClamp: epoch });
-      core.info(
-        `${made.digest}: ${humanBytes(made.size)} compressed, ${humanBytes(made.uncompressedSize)} of tar (diffID ${made.diffId})`,
-      );
-      return made;
-    });
-
-    if (inputs.push && inputs.sshTunnel) {
-      tunnel = await core.group('SSH tunnel', () =>
-        openTunnel(
-          inputs.sshTunnel as NonNullable<Inputs['sshTunnel']>,
-          inputs.image.registry,
-          inputs.plainHttp,
-        ),
-      );
-    }
-    const address = tunnel?.address ?? inputs.image.registry;
-
-    let result: Result;
-    let layout: string | undefined;
-    if (inputs.mode === 'docker') {
-      result = await dockerImportAndPush({
-        layer,
-        runtime,
-        platform,
-        repository: inputs.image.repository,
-        imageName: inputs.imageName,
-        pushAddress: address,
-        tags,
-        push: inputs.push,
-        plainHttp: inputs.plainHttp,
-        username: inputs.registryUsername,
-        password: inputs.registryPassword,
-        work,
-      });
-    } else {
-      const configBytes = imageConfigJson(platform, created, runtime, [layer.diffId]);
-      const config = {
-        mediaType: MEDIA_TYPES.config,
-        digest: digestOf(configBytes),
-        size: configBytes.length,
-        bytes: configBytes,
-      };
-      const manifestBytes = imageManifestJson(
-        config,
-        [layer],
-        Object.fromEntries(inputs.annotations),
-      );
-      const image: BuiltImage = {
-        layer,
-        config,
-        manifest: {
-          mediaType: MEDIA_TYPES.manifest,
-          digest: digestOf(manifestBytes),
-          size: manifestBytes.length,
-          bytes: manifestBytes,
-        },
-        platform,
-      };
-      core.info(`image ${image.manifest.digest} (config ${config.digest})`);
-      let uploadedBytes: number | undefined;
-      if (inputs.push) {
-        uploadedBytes = await core.group(`Push to ${inputs.image.registry}`, () =>
-          pushImage(inputs, address, image, tags),
-        );
-      }
-      // Written after a successful push, so a failed run leaves no output behind.
-      if (inputs.output) {
-        const output = inputs.output;
-        const kind = await core.group('OCI layout', () =>
-          writeOciLayout(output, image, tags, epoch),
-        );
-        core.info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${output}`);
-        layout = output;
-      }
-      result = {
-        digest: image.manifest.digest,
-        configDigest: config.digest,
-        layerDigest: layer.digest,
-        sizeBytes: layer.size,
-        uploadedBytes,
-      };
-    }
-
-    const imageRef = result.digest ? `${inputs.imageName}@${result.digest}` : '';
-    const metadata = {
-      image: inputs.imageName,
-      digest: result.digest ?? '',
-      'image-ref': imageRef,
-      tags,
-      'config-digest': result.configDigest,
-      'layer-digest': result.layerDigest,
-      'size-bytes': result.sizeBytes,
-      layout: layout ?? '',
-      platform: formatPlatform(platform),
-      pushed: inputs.push,
-      mode: inputs.mode,
+  return {
+    manifest,
+    tags,
+    platform,
+    epoch,
+    created,
+    epochFrom: from,
+    runtime: {
+      entrypoint: inputs.entrypoint,
+      cmd: inputs.cmd,
+      env: inputs.env,
+      workdir: inputs.workdir,
+      user: inputs.user,
+      exposedPorts: inputs['exposed-ports'],
       labels,
-    };
-    setOutputs({
-      digest: result.digest ?? '',
-      'image-ref': imageRef,
-      tags: tags.join('\n'),
-      'config-digest': result.configDigest,
-      'layer-digest': result.layerDigest,
-      'size-bytes': result.sizeBytes,
-      layout: layout ?? '',
-      metadata: JSON.stringify(metadata),
-    });
-    const facts: Array<[string, string]> = [
-      ['Image', imageRef || inputs.imageName],
-      ['Digest', result.digest ?? '(not pushed)'],
-      ['Tags', tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
-      ['Platform', formatPlatform(platform)],
-      ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
-      ['Created', `${created} (${from})`],
-    ];
-    if (result.uploadedBytes !== undefined) {
-      facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
-    }
-    if (layout) facts.push(['OCI layout', layout]);
-    await writeSummary('import-image', facts, [
-      {
-        title: 'Constituent packages',
-        headers: ['Package', 'Version', 'Arch'],
-        rows: (manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
-      },
-    ]);
-  } finally {
-    await tunnel?.close();
-    await fs.rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The platform input, else the manifest's arch; linux/amd64 when there is no manifest. */
+function resolvePlatform(inputs: Inputs, manifest: Manifest | undefined): Platform {
+  if (inputs.platform) return inputs.platform;
+  if (!manifest) return { os: 'linux', architecture: 'amd64' };
+  const platform = platformForArch(manifest.arch);
+  if (!platform) {
+    throw new UserError(
+      `The manifest's arch "${manifest.arch}" has no known platform; set the "platform" input.`,
+    );
   }
+  return platform;
+}
+
+async function buildLayer(inputs: Inputs, plan: ImagePlan, work: string): Promise<Layer> {
+  core.info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
+  const file = path.join(work, 'layer.tar.gz');
+  const options = { mtimeClamp: plan.epoch };
+  const layer = inputs.root
+    ? await layerFromRoot(inputs.root, file, options)
+    : await layerFromTarball(inputs.tarball as string, file, options);
+  core.info(
+    `${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`,
+  );
+  return layer;
+}
+
+async function openTunnelIfAsked(inputs: Inputs): Promise<Tunnel | undefined> {
+  const ssh = inputs['ssh-tunnel'];
+  if (!inputs.push || !ssh) return undefined;
+  return core.group('SSH tunnel', () => openTunnel(ssh, inputs.image.registry, inputs.insecure));
+}
+
+/** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
+async function makeOciImage(
+  inputs: Inputs,
+  plan: ImagePlan,
+  layer: Layer,
+  address: string,
+): Promise<Result> {
+  const image = buildImage(inputs, plan, layer);
+  core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
+  const uploadedBytes = inputs.push
+    ? await core.group(`Push to ${inputs.image.registry}`, () =>
+        pushImage(inputs, address, image, plan.tags),
+      )
+    : undefined;
+  // Written after a successful push, so a failed run leaves no output behind.
+  const layout = inputs.output;
+  if (layout) {
+    const kind = await core.group('OCI layout', () =>
+      writeOciLayout(layout, image, plan.tags, plan.epoch),
+    );
+    core.info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${layout}`);
+  }
+  return {
+    digest: image.manifest.digest,
+    configDigest: image.config.digest,
+    layerDigest: layer.digest,
+    sizeBytes: layer.size,
+    uploadedBytes,
+    layout,
+  };
+}
+
+/** The image config and manifest around the layer. */
+function buildImage(inputs: Inputs, plan: ImagePlan, layer: Layer): BuiltImage {
+  const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
+  const config = {
+    mediaType: MEDIA_TYPES.config,
+    digest: digestOf(configBytes),
+    size: configBytes.length,
+    bytes: configBytes,
+  };
+  const manifestBytes = imageManifestJson(config, [layer], Object.fromEntries(inputs.annotations));
+  return {
+    layer,
+    config,
+    manifest: {
+      mediaType: MEDIA_TYPES.manifest,
+      digest: digestOf(manifestBytes),
+      size: manifestBytes.length,
+      bytes: manifestBytes,
+    },
+    platform: plan.platform,
+  };
+}
+
+/** The image as the user named it, without a tag. */
+function imageName(image: ImageReference): string {
+  return `${image.registry}/${image.repository}`;
+}
+
+function imageRefOf(inputs: Inputs, result: Result): string {
+  return result.digest ? `${imageName(inputs.image)}@${result.digest}` : '';
+}
+
+function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): void {
+  const imageRef = imageRefOf(inputs, result);
+  const metadata = {
+    image: imageName(inputs.image),
+    digest: result.digest ?? '',
+    'image-ref': imageRef,
+    tags: plan.tags,
+    'config-digest': result.configDigest,
+    'layer-digest': result.layerDigest,
+    'size-bytes': result.sizeBytes,
+    layout: result.layout ?? '',
+    platform: formatPlatform(plan.platform),
+    pushed: inputs.push,
+    mode: inputs.mode,
+    labels: plan.runtime.labels,
+  };
+  setOutputs({
+    digest: result.digest ?? '',
+    'image-ref': imageRef,
+    tags: plan.tags.join('\n'),
+    'config-digest': result.configDigest,
+    'layer-digest': result.layerDigest,
+    'size-bytes': result.sizeBytes,
+    layout: result.layout ?? '',
+    metadata: JSON.stringify(metadata),
+  });
+}
+
+async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result): Promise<void> {
+  const facts: Array<[string, string]> = [
+    ['Image', imageRefOf(inputs, result) || imageName(inputs.image)],
+    ['Digest', result.digest ?? '(not pushed)'],
+    ['Tags', plan.tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
+    ['Platform', formatPlatform(plan.platform)],
+    ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+    ['Created', `${plan.created} (${plan.epochFrom})`],
+  ];
+  if (result.uploadedBytes !== undefined) {
+    facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
+  }
+  if (result.layout) facts.push(['OCI layout', result.layout]);
+  await writeSummary('import-image', facts, [
+    {
+      title: 'Constituent packages',
+      headers: ['Package', 'Version', 'Arch'],
+      rows: (plan.manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
+    },
+  ]);
 }
 
 /** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
@@ -253,9 +309,9 @@ async function pushImage(
     address,
     displayName: inputs.image.registry,
     serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
-    insecure: inputs.plainHttp,
-    username: inputs.registryUsername,
-    password: inputs.registryPassword,
+    insecure: inputs.insecure,
+    username: inputs['registry-username'],
+    password: inputs['registry-password'],
     log: (line) => core.info(line),
     ...chunkingFromEnvironment(),
   });

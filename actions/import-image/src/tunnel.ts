@@ -1,7 +1,8 @@
 import * as core from '@actions/core';
 import { UserError } from '../../core/src/errors.js';
+import { parseHostPort, type HostPort } from '../../core/src/host-port.js';
 import { connectSsh } from '../../core/src/ssh.js';
-import type { Inputs } from './inputs.js';
+import type { SshTunnel } from './inputs.js';
 
 export interface Tunnel {
   /** `127.0.0.1:PORT` on this machine, forwarded to the registry. */
@@ -10,14 +11,12 @@ export interface Tunnel {
 }
 
 /** The host and port of a registry address (`host[:port]`, `[v6]:port`); default 443 or 80. */
-export function registryHostPort(
-  registry: string,
-  plainHttp: boolean,
-): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(registry);
-  if (!match) throw new UserError(`The registry "${registry}" is not host[:port].`);
-  const host = (match[1] as string).replace(/^\[|\]$/g, '');
-  return { host, port: match[2] ? Number(match[2]) : plainHttp ? 80 : 443 };
+export function registryHostPort(registry: string, plainHttp: boolean): HostPort {
+  try {
+    return parseHostPort(registry, plainHttp ? 80 : 443);
+  } catch {
+    throw new UserError(`The registry "${registry}" is not host[:port].`);
+  }
 }
 
 /**
@@ -25,19 +24,13 @@ export function registryHostPort(
  * the registry's address as the SSH host sees it (the core SSH library does both).
  */
 export async function openTunnel(
-  ssh: NonNullable<Inputs['sshTunnel']>,
+  ssh: SshTunnel,
   registry: string,
   plainHttp: boolean,
 ): Promise<Tunnel> {
   const target = registryHostPort(registry, plainHttp);
   core.info(`ssh ${ssh.user}@${ssh.host}:${ssh.port}, forwarding to ${target.host}:${target.port}`);
-  const connection = await connectSsh({
-    host: ssh.host,
-    port: ssh.port,
-    user: ssh.user,
-    privateKey: ssh.key,
-    knownHosts: ssh.knownHosts,
-  });
+  const connection = await connectSsh(ssh);
   try {
     const forward = await connection.forwardLocalPort(target.host, target.port);
     core.info(`the registry ${registry} is reached at 127.0.0.1:${forward.port}`);

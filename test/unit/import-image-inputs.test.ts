@@ -1,0 +1,67 @@
+import { describe, expect, jest, test } from '@jest/globals';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseInputs } from '../../actions/import-image/src/inputs.js';
+import { actionInputs } from '../helpers/action-inputs.js';
+
+const root = os.tmpdir();
+const base = { root, image: '127.0.0.1:5000/team/app' };
+const tunnel = {
+  ...base,
+  'ssh-tunnel': 'true',
+  'ssh-user': 'core',
+  'ssh-key': 'KEY-TEXT',
+  'known-hosts': '[master]:2222 ssh-ed25519 AAAA',
+};
+
+describe('import-image inputs', () => {
+  test('the action.yml defaults give an oci push over verified HTTPS, no tunnel', async () => {
+    const inputs = await parseInputs(actionInputs('import-image', base));
+    expect(inputs).toMatchObject({
+      root: path.resolve(root),
+      image: { registry: '127.0.0.1:5000', repository: 'team/app' },
+      tags: [],
+      push: true,
+      insecure: false,
+      mode: 'oci',
+      'exposed-ports': [],
+    });
+    expect(inputs['ssh-tunnel']).toBeUndefined();
+  });
+
+  test('ssh-host takes host:port', async () => {
+    const inputs = await parseInputs(
+      actionInputs('import-image', { ...tunnel, 'ssh-host': 'master:2222' }),
+    );
+    expect(inputs['ssh-tunnel']).toMatchObject({ host: 'master', port: 2222, user: 'core' });
+  });
+
+  test('ssh-port is still read, with a deprecation warning', async () => {
+    // core.warning writes a ::warning:: command to stdout.
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      const inputs = await parseInputs(
+        actionInputs('import-image', { ...tunnel, 'ssh-host': 'master', 'ssh-port': '2222' }),
+      );
+      expect(inputs['ssh-tunnel']).toMatchObject({ host: 'master', port: 2222 });
+      expect(write.mock.calls.map(([text]) => String(text)).join('')).toMatch(
+        /::warning::Input "ssh-port" is deprecated/,
+      );
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  test('an image that is not a reference names the input once', async () => {
+    await expect(
+      parseInputs(actionInputs('import-image', { ...base, image: '127.0.0.1:5000/Team/App' })),
+    ).rejects.toThrow(/^Input "image": reference "127\.0\.0\.1:5000\/Team\/App": repository/);
+  });
+
+  test('output is made absolute', async () => {
+    const cwd = await fs.realpath(process.cwd());
+    const inputs = await parseInputs(actionInputs('import-image', { ...base, output: 'layout' }));
+    expect(inputs.output).toBe(path.join(cwd, 'layout'));
+  });
+});
