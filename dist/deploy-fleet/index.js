@@ -55190,7 +55190,7 @@ class UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class InputError extends UserError {
+class errors_InputError extends UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55199,7 +55199,7 @@ class InputError extends UserError {
     }
 }
 /** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
-function messageOf(thrown) {
+function errors_messageOf(thrown) {
     if (thrown instanceof Error)
         return thrown.message || thrown.name;
     if (typeof thrown === 'string')
@@ -55235,12 +55235,12 @@ async function runAction(main) {
 function reportFailure(thrown) {
     if (thrown instanceof AggregateError && thrown.errors.length > 0) {
         for (const cause of thrown.errors)
-            core_error(messageOf(cause));
+            core_error(errors_messageOf(cause));
     }
     if (!(thrown instanceof UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
-    setFailed(messageOf(thrown));
+    setFailed(errors_messageOf(thrown));
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
@@ -55295,7 +55295,111 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new errors_InputError(name, errors_messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
+
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
+function image_ref_parseImageReference(text, what = 'image') {
+    let rest = text.trim();
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
+            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+        }
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+        }
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const firstSlash = rest.indexOf('/');
+    if (firstSlash >= 0) {
+        const first = rest.slice(0, firstSlash);
+        if (first.includes('.') ||
+            first.includes(':') ||
+            first === 'localhost' ||
+            first.startsWith('[')) {
+            registry = first;
+            repository = rest.slice(firstSlash + 1);
+            if (!isRegistryHostPort(registry)) {
+                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+            }
+        }
+    }
+    if (!REPOSITORY.test(repository) || repository.length > 255) {
+        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+    }
+    return { registry, repository, tag, digest };
+}
+function formatImageReference(reference) {
+    const base = `${reference.registry}/${reference.repository}`;
+    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
+}
+/** The last path component of the repository: the app's name (`team/app` → `app`). */
+function imageBaseName(reference) {
+    return reference.repository.split('/').pop();
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
 
 
 /**
@@ -55308,7 +55412,7 @@ function raw(name) {
 function requiredInput(name) {
     const value = raw(name);
     if (value === '')
-        throw new InputError(name, 'is required and was not given.');
+        throw new errors_InputError(name, 'is required and was not given.');
     return value;
 }
 function optionalInput(name) {
@@ -55323,21 +55427,11 @@ const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
 function booleanInput(name, defaultValue) {
     const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
 }
 function enumInput(name, allowed, defaultValue) {
     const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
 }
 function integerInput(name, bounds, defaultValue) {
     const value = optionalInput(name);
@@ -55348,10 +55442,10 @@ function integerInput(name, bounds, defaultValue) {
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
-        throw new InputError(name, `"${value}" is not ${range}.`);
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
     const number = Number(value);
     if (number < bounds.min || number > bounds.max) {
-        throw new InputError(name, `${value} is out of range; use ${range}.`);
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
     }
     return number;
 }
@@ -55367,14 +55461,7 @@ function parseList(text) {
 }
 /** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
 function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return listInput(name).map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
+    return parseKeyValues(name, listInput(name), keyPattern);
 }
 /** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
 function secretInput(name) {
@@ -55391,8 +55478,118 @@ function maskSecret(value) {
             core_setSecret(line.trim());
     }
 }
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/retry.ts
+/**
+ * One retry-with-backoff loop for every place that talks to something that can hiccup: the
+ * registry, SSH connects, the fleet API. The caller says which failures are worth another
+ * attempt, how many attempts or until when, and how giving up reads; the loop only waits and
+ * counts.
+ */
+/** A failure worth another attempt (the network or the server hiccupped). */
+class TransientError extends Error {
+    name = 'TransientError';
+}
+async function withRetries(attempt, policy) {
+    const retryable = policy.retryable ?? ((error) => error instanceof TransientError);
+    let delay = policy.firstDelayMs;
+    for (let number = 1;; number++) {
+        try {
+            return await attempt(number);
+        }
+        catch (error) {
+            const worthIt = retryable(error);
+            const outOfRetries = policy.retries !== undefined && number > policy.retries;
+            const pastDeadline = policy.deadline !== undefined && Date.now() + delay > policy.deadline;
+            if (!worthIt || outOfRetries || pastDeadline) {
+                throw policy.giveUp ? policy.giveUp(error, number, worthIt) : error;
+            }
+            policy.onRetry?.(error, number, delay);
+            await sleep(delay);
+            delay = Math.min(delay * 2, policy.maxDelayMs);
+        }
+    }
+}
+function sleep(milliseconds) {
+    return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/ssh.ts
+
 
 
 
@@ -55544,23 +55741,6 @@ function remoteCommand(argv) {
     return argv.map(shellQuote).join(' ');
 }
 // ---------------------------------------------------------------------------------------------
-// host[:port] input parsing (for callers)
-/** Parses `host`, `host:port`, `[v6]` or `[v6]:port`; the error names the input. */
-function parseHostPort(text, input, defaultPort = 22) {
-    const value = text.trim();
-    const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
-    const plain = /^([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d+))?$/.exec(value);
-    const match = bracketed ?? plain;
-    if (!match || (plain && /\.\.|^-|-$/.test(match[1] ?? ''))) {
-        throw new InputError(input, `"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
-    }
-    const port = match[2] === undefined ? defaultPort : Number(match[2]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new InputError(input, `port "${match[2]}" is out of range; use 1 to 65535.`);
-    }
-    return { host: match[1], port };
-}
-// ---------------------------------------------------------------------------------------------
 // connecting
 const RETRYABLE_CODES = new Set([
     'ECONNREFUSED',
@@ -55605,24 +55785,15 @@ async function connectSsh(options) {
         throw new UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
     }
     const attempts = Math.max(1, options.connectAttempts ?? 4);
-    let delay = options.retryDelayMs ?? 1000;
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await connectOnce(options, key, entries, strict, serverHostKey);
-        }
-        catch (thrown) {
-            const retryable = thrown.retryable === true;
-            if (!retryable || attempt >= attempts) {
-                if (thrown instanceof UserError)
-                    throw thrown;
-                const cause = messageOf(thrown);
-                throw new UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${cause}`);
-            }
-            info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${attempt} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`);
-            await new Promise((resolve) => setTimeout(resolve, delay));
-            delay = Math.min(delay * 2, 8000);
-        }
-    }
+    return withRetries(() => connectOnce(options, key, entries, strict, serverHostKey), {
+        retries: attempts - 1,
+        firstDelayMs: options.retryDelayMs ?? 1000,
+        maxDelayMs: 8000,
+        onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${errors_messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
+        giveUp: (thrown, attempt, retryable) => thrown instanceof UserError
+            ? thrown
+            : new UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${errors_messageOf(thrown)}`),
+    });
 }
 function connectOnce(options, key, entries, strict, serverHostKey) {
     const name = knownHostsName(options.host, options.port);
@@ -55659,13 +55830,13 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
                 error.level === 'client-timeout' ||
                 (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
                 /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
-            const wrapped = Object.assign(new Error(error.message || String(error.code)), { retryable });
-            fail(wrapped);
+            const message = error.message || String(error.code);
+            fail(retryable ? new TransientError(message) : new Error(message));
         });
         client.once('close', () => {
             if (hostKeyFailure)
                 return fail(hostKeyFailure);
-            fail(Object.assign(new Error('the connection closed during the handshake'), { retryable: true }));
+            fail(new TransientError('the connection closed during the handshake'));
         });
         const config = {
             host: options.host,
@@ -55704,7 +55875,7 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
             client.setNoDelay(true);
         }
         catch (thrown) {
-            fail(new UserError(`SSH connection to ${name} cannot start: ${messageOf(thrown)}`));
+            fail(new UserError(`SSH connection to ${name} cannot start: ${errors_messageOf(thrown)}`));
         }
     });
 }
@@ -56256,6 +56427,7 @@ function imageInUnit(options, registry, repository) {
 
 
 
+
 /** A failed deploy: the message says why; the result holds what is known for the summary. */
 class DeployError extends UserError {
     result;
@@ -56270,7 +56442,6 @@ class DeployError extends UserError {
  * interval costs the master little and adds at most this much to the deploy.
  */
 const POLL_INTERVAL_MS = 100;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function deploy_short(hash) {
     return hash ? hash.slice(0, 7) : '-';
 }
@@ -56279,25 +56450,22 @@ function stateText(state) {
 }
 /** Waits until the fleet API answers (503 until fleetd registered in etcd). */
 async function waitForFleetApi(fleet, deadline) {
-    let delay = 250;
+    const etcdUnreachable = (error) => error instanceof FleetApiError && error.status === 503;
     let said = false;
-    for (;;) {
-        try {
-            return await fleet.machines();
-        }
-        catch (error) {
-            if (!(error instanceof FleetApiError) || error.status !== 503)
-                throw error;
-            if (Date.now() + delay > deadline) {
-                throw new UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`);
-            }
+    return withRetries(() => fleet.machines(), {
+        deadline,
+        firstDelayMs: 250,
+        maxDelayMs: 2000,
+        retryable: etcdUnreachable,
+        onRetry: (error) => {
             if (!said)
                 info(`fleet API not ready yet (503: ${error.apiMessage}); waiting.`);
             said = true;
-            await sleep(delay);
-            delay = Math.min(delay * 2, 2000);
-        }
-    }
+        },
+        giveUp: (error, _attempts, retryable) => retryable
+            ? new UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`)
+            : error,
+    });
 }
 /** The machines a unit would run on (fleet's MachineMetadata rules). */
 function eligibleMachines(machines, unit) {
@@ -56444,7 +56612,7 @@ async function deploy(options, allMachines) {
         return { ...partial, machines: machinesReport, changed: true };
     }
     catch (thrown) {
-        const failure = thrown instanceof DeployError ? thrown : new DeployError(messageOf(thrown), partial);
+        const failure = thrown instanceof DeployError ? thrown : new DeployError(errors_messageOf(thrown), partial);
         failure.result.previousImage = previousImage;
         failure.result.previousHash = previousHash;
         failure.result.changed = partial.changed || failure.result.changed;
@@ -56491,7 +56659,7 @@ async function rollBack(options, previous, allMachines) {
             return { done: true, ok: true, message };
         }
         catch (error) {
-            const message = `rollback FAILED: ${messageOf(error)}`;
+            const message = `rollback FAILED: ${errors_messageOf(error)}`;
             core_error(message);
             return { done: true, ok: false, message };
         }
@@ -56500,67 +56668,6 @@ async function rollBack(options, previous, allMachines) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
-
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function parseImageReference(text, what = 'image') {
-    let rest = text.trim();
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
-        }
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.indexOf(':', lastSlash + 1);
-    if (colon >= 0) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
-        }
-    }
-    let registry = 'docker.io';
-    let repository = rest;
-    const firstSlash = rest.indexOf('/');
-    if (firstSlash >= 0) {
-        const first = rest.slice(0, firstSlash);
-        if (first.includes('.') ||
-            first.includes(':') ||
-            first === 'localhost' ||
-            first.startsWith('[')) {
-            registry = first;
-            repository = rest.slice(firstSlash + 1);
-            if (!DOMAIN.test(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
-            }
-        }
-    }
-    if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
-    }
-    return { registry, repository, tag, digest };
-}
-function formatImageReference(reference) {
-    const base = `${reference.registry}/${reference.repository}`;
-    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
-}
-/** The last path component of the repository: the app's name (`team/app` → `app`). */
-function imageBaseName(reference) {
-    return reference.repository.split('/').pop();
-}
-
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/inputs.ts
 
 
@@ -56573,12 +56680,12 @@ const DEFAULT_UPDATE_SERVICES = ['arch-core-etcd.service', 'arch-core-registry.s
 const DEFAULT_FLEET_ENDPOINT = '/var/run/fleet.sock';
 const STRATEGIES = ['replace', 'restart'];
 const TUNNEL_MODES = ['auto', 'fd-forward', 'streamlocal'];
-function parseImageInput(text) {
+function inputs_parseImageInput(text) {
     try {
-        return parseImageReference(text, 'reference');
+        return image_ref_parseImageReference(text, 'reference');
     }
     catch (error) {
-        throw new InputError('image', messageOf(error));
+        throw new errors_InputError('image', errors_messageOf(error));
     }
 }
 /** The unit name: as given, or `<image base name>.service`. */
@@ -56586,7 +56693,7 @@ function resolveUnitName(given, image) {
     const name = given ?? `${imageBaseName(image)}.service`;
     const problem = unitNameProblem(name);
     if (problem)
-        throw new InputError('unit-name', problem);
+        throw new errors_InputError('unit-name', problem);
     return name;
 }
 /** What {{version}} stands for: the tag, else the digest. */
@@ -56600,21 +56707,21 @@ function parseUpdateServices(text) {
     for (const unit of units) {
         const problem = unit.startsWith('-') ? `"${unit}" starts with "-".` : unitNameProblem(unit);
         if (problem)
-            throw new InputError('update-services', problem);
+            throw new errors_InputError('update-services', problem);
     }
     return units;
 }
 function parseFleetEndpoint(text) {
     const socketPath = text.startsWith('unix://') ? text.slice('unix://'.length) : text;
     if (!socketPath.startsWith('/') || /[\s\0]/.test(socketPath)) {
-        throw new InputError('fleet-endpoint', `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. ${DEFAULT_FLEET_ENDPOINT}).`);
+        throw new errors_InputError('fleet-endpoint', `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. ${DEFAULT_FLEET_ENDPOINT}).`);
     }
     return socketPath;
 }
 function checkMetadata(pairs) {
     for (const [key, value] of pairs) {
         if (!/^[^\s"=]+$/.test(value) || /["]/.test(key)) {
-            throw new InputError('machine-metadata', `"${key}=${value}": keys and values may not hold spaces, quotes or a second "=".`);
+            throw new errors_InputError('machine-metadata', `"${key}=${value}": keys and values may not hold spaces, quotes or a second "=".`);
         }
     }
     return pairs;
@@ -56638,26 +56745,26 @@ async function readTemplate(file) {
         return await promises_namespaceObject.readFile(file, 'utf8');
     }
     catch (error) {
-        throw new InputError('unit-template', `cannot read "${file}": ${messageOf(error)}`);
+        throw new errors_InputError('unit-template', `cannot read "${file}": ${errors_messageOf(error)}`);
     }
 }
 /** Reads and checks every input; the first bad one throws an InputError naming it. */
 function getInputs() {
-    const host = parseHostPort(requiredInput('host'), 'host');
+    const host = hostPortInput('host', requiredInput('host'), 22);
     const user = stringInput('ssh-user', 'core');
     if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) {
-        throw new InputError('ssh-user', `"${user}" is not a user name.`);
+        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
     }
     const key = secretInput('ssh-key');
     if (key === undefined) {
-        throw new InputError('ssh-key', 'is required: the private key text itself (from a secret).');
+        throw new errors_InputError('ssh-key', 'is required: the private key text itself (from a secret).');
     }
     const strict = booleanInput('strict-host-key-checking', true);
     const knownHosts = optionalInput('known-hosts');
     if (knownHosts === undefined && strict) {
-        throw new InputError('known-hosts', `is required: the host's known_hosts lines (e.g. "[${host.host}]:${host.port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+        throw new errors_InputError('known-hosts', `is required: the host's known_hosts lines (e.g. "[${host.host}]:${host.port} ssh-ed25519 AAAA..."), so its key can be verified.`);
     }
-    const image = parseImageInput(requiredInput('image'));
+    const image = inputs_parseImageInput(requiredInput('image'));
     const updateServicesVariable = process.env['INPUT_UPDATE-SERVICES'];
     return {
         host,
@@ -56771,7 +56878,7 @@ async function fleetStreamOpener(connection, socketPath, mode) {
     catch (error) {
         if (!(error instanceof UserError))
             throw error;
-        info(`tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`);
+        info(`tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${errors_messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`);
         return { open: fdForwardOpener(connection, socketPath), mode: 'fd-forward' };
     }
 }
@@ -56872,7 +56979,7 @@ async function main_report(inputs, unit, startedAt, result, failure) {
                 ? result?.changed === false
                     ? 'already running, unchanged'
                     : 'running on every machine'
-                : `FAILED: ${messageOf(failure)}`,
+                : `FAILED: ${errors_messageOf(failure)}`,
         ],
         ['Image', unit.image],
         ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
@@ -56924,7 +57031,7 @@ async function dryRun(inputs, unit, connection, startedAt) {
                 throw error;
             const note = error instanceof FleetApiError && error.status === 503
                 ? 'not answering (503: etcd is stopped between deploys; a dry run does not start it)'
-                : messageOf(error);
+                : errors_messageOf(error);
             facts.push(['fleet API', note]);
             info(`fleet API: ${note}`);
         }

@@ -55275,7 +55275,7 @@ async function withPrivateTempDir(prefix, work) {
         return await work(dir);
     }
     finally {
-        await fs.rm(dir, { recursive: true, force: true });
+        await promises_namespaceObject.rm(dir, { recursive: true, force: true });
     }
 }
 /** A sibling path for writing before a rename: same directory, so the rename is atomic. */
@@ -55283,35 +55283,71 @@ function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `.${external_node_path_namespaceObject.basename(target)}.tmp-${suffix}`);
 }
-/** Writes a file completely under a temporary name, then renames it into place. */
-async function writeFileAtomic(target, data, mode = 0o644) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temporary = temporarySibling(target);
-    try {
-        await fs.writeFile(temporary, data, { mode });
-        await fs.chmod(temporary, mode);
-        await fs.rename(temporary, target);
-    }
-    catch (error) {
-        await fs.rm(temporary, { force: true });
-        throw error;
-    }
-}
 /**
- * Produces `target` (a file or a directory) by letting `produce` write a temporary sibling,
- * then renaming it into place; on failure the temporary is removed and `target` is untouched.
+ * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
+ * file or a directory), which is then renamed into place. An existing directory at `target` is
+ * moved aside first and removed after, so a reader sees the old whole or the new whole, never a
+ * mix. On failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(target), { recursive: true });
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
-        await fs.rename(temporary, target);
+        await renameReplacing(temporary, target);
         return result;
     }
     catch (error) {
-        await fs.rm(temporary, { recursive: true, force: true });
+        await promises_namespaceObject.rm(temporary, { recursive: true, force: true });
         throw error;
+    }
+}
+async function renameReplacing(temporary, target) {
+    const old = await promises_namespaceObject.lstat(target).catch(() => undefined);
+    if (!old?.isDirectory()) {
+        await promises_namespaceObject.rename(temporary, target);
+        return;
+    }
+    const aside = temporarySibling(target);
+    await promises_namespaceObject.rename(target, aside);
+    try {
+        await promises_namespaceObject.rename(temporary, target);
+    }
+    catch (error) {
+        await promises_namespaceObject.rename(aside, target);
+        throw error;
+    }
+    await promises_namespaceObject.rm(aside, { recursive: true, force: true });
+}
+/**
+ * Replaces a set of files in `directory` as one unit that a reader can check: the files are
+ * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * format, named `checksums`) is removed, each file renamed into place, and the checksum file
+ * written last. A complete set is one whose checksum file exists and matches
+ * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
+ */
+async function replaceFileSet(directory, checksums, produce) {
+    await fs.mkdir(directory, { recursive: true });
+    const staging = temporarySibling(directory);
+    await fs.mkdir(staging, { mode: 0o700 });
+    try {
+        const set = await produce(staging);
+        const lines = [];
+        for (const name of set.files)
+            lines.push(`${await sha256File(path.join(staging, name))}  ${name}\n`);
+        await fs.rm(path.join(directory, checksums), { force: true });
+        const placed = {};
+        for (const name of set.files) {
+            await fs.rename(path.join(staging, name), path.join(directory, name));
+            placed[name] = path.join(directory, name);
+        }
+        for (const name of set.obsolete ?? [])
+            await fs.rm(path.join(directory, name), { force: true });
+        await produceAtomically(path.join(directory, checksums), (temporary) => fs.writeFile(temporary, lines.join(''), { mode: 0o644 }));
+        return placed;
+    }
+    finally {
+        await fs.rm(staging, { recursive: true, force: true });
     }
 }
 async function sha256File(file) {
@@ -55375,15 +55411,57 @@ function humanBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new errors_UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new errors_UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new errors_InputError(name, messageOf(error));
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
 
 const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`);
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
 /** Parses a reference; the error says which part is wrong. `what` names it (an input). */
 function parseImageReference(text, what = 'image') {
     let rest = text.trim();
@@ -55417,7 +55495,7 @@ function parseImageReference(text, what = 'image') {
             first.startsWith('[')) {
             registry = first;
             repository = rest.slice(firstSlash + 1);
-            if (!DOMAIN.test(registry)) {
+            if (!isRegistryHostPort(registry)) {
                 throw new errors_UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
             }
         }
@@ -55434,6 +55512,161 @@ function formatImageReference(reference) {
 /** The last path component of the repository: the app's name (`team/app` → `app`). */
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
+
+
+/**
+ * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
+ * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ */
+function raw(name) {
+    return core.getInput(name, { required: false, trimWhitespace: true });
+}
+function requiredInput(name) {
+    const value = raw(name);
+    if (value === '')
+        throw new InputError(name, 'is required and was not given.');
+    return value;
+}
+function optionalInput(name) {
+    const value = raw(name);
+    return value === '' ? undefined : value;
+}
+/** A string with a default when absent. */
+function stringInput(name, defaultValue) {
+    return optionalInput(name) ?? defaultValue;
+}
+const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
+const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
+function booleanInput(name, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
+}
+function enumInput(name, allowed, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
+}
+function integerInput(name, bounds, defaultValue) {
+    const value = optionalInput(name);
+    if (value === undefined)
+        return defaultValue;
+    return parseBoundedInteger(name, value, bounds);
+}
+function parseBoundedInteger(name, value, bounds) {
+    const range = `an integer from ${bounds.min} to ${bounds.max}`;
+    if (!/^-?\d+$/.test(value))
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+    const number = Number(value);
+    if (number < bounds.min || number > bounds.max) {
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+    }
+    return number;
+}
+/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
+function listInput(name) {
+    return parseList(raw(name));
+}
+function parseList(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
+function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
+    return parseKeyValues(name, listInput(name), keyPattern);
+}
+/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
+function secretInput(name) {
+    const value = core.getInput(name, { required: false, trimWhitespace: false });
+    if (value.trim() === '')
+        return undefined;
+    maskSecret(value);
+    return value;
+}
+function maskSecret(value) {
+    core_setSecret(value);
+    for (const line of value.split(/\r?\n/)) {
+        if (line.trim().length >= 4)
+            core_setSecret(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new errors_InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new errors_InputError(name, messageOf(error));
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/manifest.ts
@@ -55493,14 +55726,56 @@ async function readManifest(file) {
     return parseManifest(text, file);
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
+
+/** Sets every output and echoes it to the log, so a terminal run shows what a step hands on. */
+function setOutputs(outputs) {
+    for (const [name, value] of Object.entries(outputs)) {
+        if (value === undefined)
+            continue;
+        setOutput(name, String(value));
+    }
+}
+/**
+ * Appends a heading, optional key/value facts and tables to the job summary. Outside a runner
+ * (no GITHUB_STEP_SUMMARY) it prints the same content to the log instead.
+ */
+async function writeSummary(heading, facts, tables = []) {
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        info(`== ${heading}`);
+        for (const [key, value] of facts)
+            info(`${key}: ${value}`);
+        for (const table of tables) {
+            if (table.title)
+                info(`-- ${table.title}`);
+            info(table.headers.join(' | '));
+            for (const row of table.rows)
+                info(row.join(' | '));
+        }
+        return;
+    }
+    const summary = summary_summary.addHeading(heading, 3);
+    if (facts.length > 0) {
+        summary.addTable(facts.map(([key, value]) => [{ data: escapeHtml(key), header: true }, escapeHtml(value)]));
+    }
+    for (const table of tables) {
+        if (table.title)
+            summary.addHeading(table.title, 4);
+        summary.addTable([
+            table.headers.map((header) => ({ data: escapeHtml(header), header: true })),
+            ...table.rows.map((row) => row.map((cell) => escapeHtml(String(cell)))),
+        ]);
+    }
+    await summary.write();
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./actions/core/src/tar.ts
 
 
@@ -55532,6 +55807,46 @@ function paxRecord(key, value) {
         length = String(length).length + Buffer.byteLength(body);
     }
     return `${length}${body}`;
+}
+/** A numeric header field: octal text, or base-256 when the high bit of its first byte is set. */
+function parseNumeric(block, offset, length) {
+    if ((block[offset] ?? 0) & 0x80) {
+        let value = 0;
+        for (let i = offset + 1; i < offset + length; i++)
+            value = value * 256 + (block[i] ?? 0);
+        return value;
+    }
+    const text = block
+        .subarray(offset, offset + length)
+        .toString('ascii')
+        .replace(/[\0 ]+$/, '')
+        .replace(/^[\0 ]+/, '');
+    return text === '' ? 0 : parseInt(text, 8);
+}
+/** A NUL-terminated (or field-long) string header field. */
+function cString(block, offset, length) {
+    const raw = block.subarray(offset, offset + length);
+    const end = raw.indexOf(0);
+    return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+/** The `key=value` records of a pax extended header body, in order. */
+function parsePaxRecords(body) {
+    const records = [];
+    let offset = 0;
+    while (offset < body.length) {
+        const space = body.indexOf(0x20, offset);
+        if (space < 0)
+            break;
+        const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
+        if (!Number.isFinite(length) || length <= 0)
+            break;
+        const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
+        const equals = record.indexOf('=');
+        if (equals > 0)
+            records.push([record.slice(0, equals), record.slice(equals + 1)]);
+        offset += length;
+    }
+    return records;
 }
 function fitsUstar(value, length) {
     return Buffer.byteLength(value) <= length && /^[\x20-\x7e]*$/.test(value);
@@ -55654,941 +55969,6 @@ function sourceDateEpoch() {
         throw new errors_UserError(`SOURCE_DATE_EPOCH "${value}" is not a number of seconds since 1970.`);
     }
     return Number(value);
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/oci.ts
-
-
-
-
-
-
-
-
-
-
-
-/**
- * OCI images made directly, without a container engine: one gzip layer from a root directory
- * (or a tarball), an image config, a manifest, and the OCI image layout (directory or `.tar`
- * archive). The same root and inputs give the same bytes, hence the same digests.
- */
-const MEDIA_TYPES = {
-    manifest: 'application/vnd.oci.image.manifest.v1+json',
-    index: 'application/vnd.oci.image.index.v1+json',
-    config: 'application/vnd.oci.image.config.v1+json',
-    layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-};
-class Hasher extends external_node_stream_.Transform {
-    hash = (0,external_node_crypto_.createHash)('sha256');
-    bytes = 0;
-    _transform(chunk, _encoding, done) {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-}
-/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
-const GZIP_MEMBER_BYTES = 1024 * 1024;
-/**
- * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
- * compressed as its own gzip member on libuv's thread pool (several at once), and the members
- * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
- * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    level;
-    parallel;
-    pending = [];
-    pendingBytes = 0;
-    queue = [];
-    constructor(level, parallel = 4) {
-        super();
-        this.level = level;
-        this.parallel = parallel;
-    }
-    _transform(chunk, _encoding, done) {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        this.drainFull().then(() => done(), done);
-    }
-    _flush(done) {
-        const rest = Buffer.concat(this.pending);
-        this.pending = [];
-        this.pendingBytes = 0;
-        if (rest.length > 0)
-            this.queue.push(this.compress(rest));
-        this.emitUntil(0).then(() => done(), done);
-    }
-    compress(piece) {
-        return new Promise((resolve, reject) => external_node_zlib_.gzip(piece, { level: this.level }, (error, result) => error ? reject(error) : resolve(result)));
-    }
-    async drainFull() {
-        while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
-            const all = Buffer.concat(this.pending);
-            const piece = all.subarray(0, GZIP_MEMBER_BYTES);
-            const rest = all.subarray(GZIP_MEMBER_BYTES);
-            this.pending = rest.length ? [rest] : [];
-            this.pendingBytes = rest.length;
-            this.queue.push(this.compress(piece));
-            await this.emitUntil(this.parallel - 1);
-        }
-    }
-    /** Writes finished members in order until at most `left` are still in flight. */
-    async emitUntil(left) {
-        while (this.queue.length > left) {
-            const next = this.queue.shift();
-            this.push(await next);
-        }
-    }
-}
-async function gzipAndHash(source, file, level) {
-    const uncompressed = new Hasher();
-    const compressed = new Hasher();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelGzip(level), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
-    return {
-        diffId: `sha256:${uncompressed.hash.digest('hex')}`,
-        uncompressedSize: uncompressed.bytes,
-        digest: `sha256:${compressed.hash.digest('hex')}`,
-        size: compressed.bytes,
-    };
-}
-/**
- * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
- * gzip-compressed; both digests computed in the same single pass that writes `file`.
- */
-async function layerFromRoot(root, file, options) {
-    const stat = await promises_namespaceObject.stat(root).catch(() => undefined);
-    if (!stat?.isDirectory())
-        throw new errors_UserError(`The root ${root} is not a directory.`);
-    const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
-    const facts = await gzipAndHash(tar, file, options.level ?? 6);
-    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
-}
-/** How a tarball is compressed, from its first bytes. */
-function compressionOf(head) {
-    if (head[0] === 0x1f && head[1] === 0x8b)
-        return 'gzip';
-    if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
-        return 'xz';
-    if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])))
-        return 'zstd';
-    if (head.subarray(0, 3).toString('latin1') === 'BZh')
-        return 'bzip2';
-    return 'none';
-}
-async function decompressed(tarball) {
-    const handle = await promises_namespaceObject.open(tarball, 'r').catch(() => {
-        throw new errors_UserError(`The tarball ${tarball} cannot be read.`);
-    });
-    const head = Buffer.alloc(8);
-    await handle.read(head, 0, 8, 0);
-    await handle.close();
-    const kind = compressionOf(head);
-    if (kind === 'none')
-        return (0,external_node_fs_namespaceObject.createReadStream)(tarball);
-    if (kind === 'gzip')
-        return (0,external_node_fs_namespaceObject.createReadStream)(tarball).pipe(external_node_zlib_.createGunzip());
-    const tool = { xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' }[kind];
-    const child = (0,external_node_child_process_namespaceObject.spawn)(tool, ['-dc', tarball], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-    child.on('error', (error) => child.stdout.destroy(new errors_UserError(`Cannot decompress ${tarball} with ${tool}: ${error.message}`)));
-    child.on('exit', (code) => {
-        if (code !== 0) {
-            child.stdout.destroy(new errors_UserError(`${tool} could not decompress ${tarball}: ${stderr.trim()}`));
-        }
-    });
-    return child.stdout;
-}
-/** The layer of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
-async function layerFromTarball(tarball, file, options) {
-    const input = await decompressed(tarball);
-    const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
-    const facts = await gzipAndHash(input.pipe(normalizer), file, options.level ?? 6);
-    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
-}
-/** The content of one regular file entry of a tarball (any compression), or undefined. */
-async function readFileFromTarball(tarball, entryPath) {
-    let found;
-    const normalizer = new TarNormalizer(Number.MAX_SAFE_INTEGER, tarball, {
-        path: entryPath,
-        found: (content) => (found = content),
-    });
-    const sink = new external_node_stream_.Writable({ write: (_chunk, _encoding, done) => done() });
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(await decompressed(tarball), normalizer, sink);
-    return found;
-}
-function parseNumeric(block, offset, length) {
-    if ((block[offset] ?? 0) & 0x80) {
-        let value = 0;
-        for (let i = offset + 1; i < offset + length; i++)
-            value = value * 256 + (block[i] ?? 0);
-        return value;
-    }
-    const text = block
-        .subarray(offset, offset + length)
-        .toString('ascii')
-        .replace(/[\0 ]+$/, '')
-        .replace(/^[\0 ]+/, '');
-    return text === '' ? 0 : parseInt(text, 8);
-}
-function cString(block, offset, length) {
-    const raw = block.subarray(offset, offset + length);
-    const end = raw.indexOf(0);
-    return raw.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-/** True when a tar entry name stays inside the root. */
-function isSafeEntryName(name) {
-    if (name.startsWith('/'))
-        return false;
-    return !name.split('/').includes('..');
-}
-/**
- * Rewrites a tar stream so that every entry is owned by 0:0 (no user or group names), no mtime
- * is later than the clamp, and pax records that would override those are dropped. An entry
- * whose name escapes the root is an error.
- */
-class TarNormalizer extends external_node_stream_.Transform {
-    clamp;
-    origin;
-    watch;
-    pending = Buffer.alloc(0);
-    /** Bytes of entry body still to pass through unchanged (data + padding). */
-    bodyLeft = 0;
-    paxNeeded = 0;
-    paxHeader;
-    paxPath;
-    capture;
-    captureLeft = 0;
-    longName;
-    longNameNeeded = 0;
-    longNameHeader;
-    constructor(clamp, origin, watch) {
-        super();
-        this.clamp = clamp;
-        this.origin = origin;
-        this.watch = watch;
-    }
-    _transform(chunk, _encoding, done) {
-        try {
-            this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-            this.process();
-            done();
-        }
-        catch (error) {
-            done(error);
-        }
-    }
-    _flush(done) {
-        if (this.pending.length > 0)
-            this.push(this.pending);
-        done();
-    }
-    process() {
-        for (;;) {
-            if (this.bodyLeft > 0) {
-                const take = Math.min(this.bodyLeft, this.pending.length);
-                if (take === 0)
-                    return;
-                const part = this.pending.subarray(0, take);
-                if (this.capture && this.captureLeft > 0) {
-                    const keep = part.subarray(0, Math.min(this.captureLeft, part.length));
-                    this.capture.push(Buffer.from(keep));
-                    this.captureLeft -= keep.length;
-                    if (this.captureLeft === 0) {
-                        this.watch?.found(Buffer.concat(this.capture));
-                        this.capture = undefined;
-                    }
-                }
-                this.push(part);
-                this.pending = this.pending.subarray(take);
-                this.bodyLeft -= take;
-                continue;
-            }
-            if (this.paxNeeded > 0 || this.longNameNeeded > 0) {
-                const needed = this.paxNeeded || this.longNameNeeded;
-                if (this.pending.length < needed)
-                    return;
-                const body = this.pending.subarray(0, needed);
-                this.pending = this.pending.subarray(needed);
-                if (this.paxNeeded > 0) {
-                    this.paxNeeded = 0;
-                    this.emitPax(this.paxHeader, body);
-                }
-                else {
-                    this.longNameNeeded = 0;
-                    const size = parseNumeric(this.longNameHeader, 124, 12);
-                    this.longName = body.subarray(0, size).toString('utf8').replace(/\0+$/, '');
-                    this.push(this.longNameHeader);
-                    this.push(body);
-                }
-                continue;
-            }
-            if (this.pending.length < 512)
-                return;
-            const block = Buffer.from(this.pending.subarray(0, 512));
-            this.pending = this.pending.subarray(512);
-            if (block.every((byte) => byte === 0)) {
-                this.push(block);
-                continue;
-            }
-            const type = String.fromCharCode(block[156] || 0x30);
-            const size = parseNumeric(block, 124, 12);
-            const padded = Math.ceil(size / 512) * 512;
-            this.normalizeHeader(block);
-            if (type === 'x' || type === 'g') {
-                this.paxHeader = block;
-                this.paxNeeded = padded;
-                if (padded === 0)
-                    this.emitPax(block, Buffer.alloc(0));
-                continue;
-            }
-            if (type === 'L' || type === 'K') {
-                if (type === 'L') {
-                    this.longNameHeader = block;
-                    this.longNameNeeded = padded;
-                }
-                else {
-                    this.push(block);
-                    this.bodyLeft = padded;
-                }
-                continue;
-            }
-            const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
-            const ustarPrefix = ustar ? cString(block, 345, 155) : '';
-            const headerName = (ustarPrefix ? `${ustarPrefix}/` : '') + cString(block, 0, 100);
-            const name = this.paxPath ?? this.longName ?? headerName;
-            this.paxPath = undefined;
-            this.longName = undefined;
-            const bare = name.replace(/^\.\//, '');
-            if (!isSafeEntryName(bare)) {
-                throw new errors_UserError(`The tarball ${this.origin} has an entry "${name}" outside the root.`);
-            }
-            this.push(block);
-            this.bodyLeft = type === '0' || type === '\0' || type === '7' ? padded : 0;
-            if (this.bodyLeft > 0 && this.watch && bare === this.watch.path && size > 0) {
-                this.capture = [];
-                this.captureLeft = size;
-            }
-        }
-    }
-    normalizeHeader(block) {
-        writeOctal(block, 108, 8, 0);
-        writeOctal(block, 116, 8, 0);
-        const mtime = parseNumeric(block, 136, 12);
-        writeOctal(block, 136, 12, Math.min(mtime, this.clamp));
-        if (block.subarray(257, 262).toString('latin1') === 'ustar') {
-            block.fill(0, 265, 265 + 64);
-        }
-        writeChecksum(block);
-    }
-    emitPax(header, body) {
-        const size = parseNumeric(header, 124, 12);
-        const records = parsePaxRecords(body.subarray(0, size));
-        const kept = records.filter(([key]) => !['uid', 'gid', 'uname', 'gname', 'mtime', 'atime', 'ctime'].includes(key));
-        const pathRecord = records.find(([key]) => key === 'path');
-        if (pathRecord && header[156] === 0x78)
-            this.paxPath = pathRecord[1];
-        const text = Buffer.from(kept.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
-        writeOctal(header, 124, 12, text.length);
-        writeChecksum(header);
-        this.push(header);
-        this.push(text);
-        const rest = text.length % 512;
-        if (rest)
-            this.push(Buffer.alloc(512 - rest));
-    }
-}
-function parsePaxRecords(body) {
-    const records = [];
-    let offset = 0;
-    while (offset < body.length) {
-        const space = body.indexOf(0x20, offset);
-        if (space < 0)
-            break;
-        const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
-        if (!Number.isFinite(length) || length <= 0)
-            break;
-        const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
-        const equals = record.indexOf('=');
-        if (equals > 0)
-            records.push([record.slice(0, equals), record.slice(equals + 1)]);
-        offset += length;
-    }
-    return records;
-}
-/** The exact bytes of the image config (keys in a fixed order, no insignificant whitespace). */
-function imageConfigJson(platform, created, runtime, diffIds) {
-    const config = {};
-    if (runtime.user)
-        config.User = runtime.user;
-    if (runtime.exposedPorts?.length) {
-        config.ExposedPorts = Object.fromEntries([...runtime.exposedPorts].sort().map((port) => [port, {}]));
-    }
-    if (runtime.env?.length)
-        config.Env = runtime.env;
-    if (runtime.entrypoint?.length)
-        config.Entrypoint = runtime.entrypoint;
-    if (runtime.cmd?.length)
-        config.Cmd = runtime.cmd;
-    if (runtime.workdir)
-        config.WorkingDir = runtime.workdir;
-    config.Labels = sortedObject(runtime.labels);
-    const image = {
-        created,
-        architecture: platform.architecture,
-        ...(platform.variant ? { variant: platform.variant } : {}),
-        os: platform.os,
-        config,
-        rootfs: { type: 'layers', diff_ids: diffIds },
-        history: [{ created, created_by: 'arch-core import-image', comment: 'the root as one layer' }],
-    };
-    return Buffer.from(JSON.stringify(image));
-}
-function sortedObject(record) {
-    return Object.fromEntries(Object.keys(record)
-        .sort()
-        .map((key) => [key, record[key]]));
-}
-/** The exact bytes of the image manifest. */
-function imageManifestJson(config, layers, annotations) {
-    const manifest = {
-        schemaVersion: 2,
-        mediaType: MEDIA_TYPES.manifest,
-        config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-        layers: layers.map((layer) => ({
-            mediaType: layer.mediaType,
-            digest: layer.digest,
-            size: layer.size,
-        })),
-        ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
-    };
-    return Buffer.from(JSON.stringify(manifest));
-}
-function digestOf(bytes) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
-}
-function blobPath(dir, digest) {
-    const [algorithm = 'sha256', hex = ''] = digest.split(':');
-    return external_node_path_namespaceObject.join(dir, 'blobs', algorithm, hex);
-}
-async function fillLayout(dir, image, tags) {
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(dir, 'blobs', 'sha256'), { recursive: true });
-    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    await promises_namespaceObject.copyFile(image.layer.file, blobPath(dir, image.layer.digest));
-    await promises_namespaceObject.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
-    await promises_namespaceObject.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
-    const descriptor = {
-        mediaType: MEDIA_TYPES.manifest,
-        digest: image.manifest.digest,
-        size: image.manifest.size,
-        platform: {
-            architecture: image.platform.architecture,
-            os: image.platform.os,
-            ...(image.platform.variant ? { variant: image.platform.variant } : {}),
-        },
-    };
-    const index = {
-        schemaVersion: 2,
-        mediaType: MEDIA_TYPES.index,
-        manifests: (tags.length ? tags : [undefined]).map((tag) => ({
-            ...descriptor,
-            ...(tag ? { annotations: { 'org.opencontainers.image.ref.name': tag } } : {}),
-        })),
-    };
-    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(dir, 'index.json'), JSON.stringify(index));
-}
-/**
- * Writes the image as an OCI image layout: a directory, or an OCI archive (a tar of that
- * directory) when `target` ends in `.tar`. Atomic: `target` appears complete or not at all.
- */
-async function writeOciLayout(target, image, tags, mtimeClamp) {
-    const archive = target.endsWith('.tar');
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(external_node_path_namespaceObject.resolve(target)), { recursive: true });
-    const temporary = temporarySibling(target);
-    const staging = archive ? `${temporary}.d` : temporary;
-    try {
-        await fillLayout(staging, image, tags);
-        if (archive) {
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })), (0,external_node_fs_namespaceObject.createWriteStream)(temporary));
-            await promises_namespaceObject.rm(staging, { recursive: true, force: true });
-        }
-        await replaceWith(temporary, target);
-    }
-    catch (error) {
-        await promises_namespaceObject.rm(staging, { recursive: true, force: true });
-        await promises_namespaceObject.rm(temporary, { recursive: true, force: true });
-        throw error;
-    }
-    return archive ? 'archive' : 'directory';
-}
-/** Renames `temporary` onto `target`; an existing target is moved aside first, then removed. */
-async function replaceWith(temporary, target) {
-    const old = await promises_namespaceObject.lstat(target).catch(() => undefined);
-    if (!old) {
-        await promises_namespaceObject.rename(temporary, target);
-        return;
-    }
-    if (!old.isDirectory()) {
-        await promises_namespaceObject.rename(temporary, target);
-        return;
-    }
-    const aside = temporarySibling(target);
-    await promises_namespaceObject.rename(target, aside);
-    try {
-        await promises_namespaceObject.rename(temporary, target);
-    }
-    catch (error) {
-        await promises_namespaceObject.rename(aside, target);
-        throw error;
-    }
-    await promises_namespaceObject.rm(aside, { recursive: true, force: true });
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
-
-/** Sets every output and echoes it to the log, so a terminal run shows what a step hands on. */
-function setOutputs(outputs) {
-    for (const [name, value] of Object.entries(outputs)) {
-        if (value === undefined)
-            continue;
-        setOutput(name, String(value));
-    }
-}
-/**
- * Appends a heading, optional key/value facts and tables to the job summary. Outside a runner
- * (no GITHUB_STEP_SUMMARY) it prints the same content to the log instead.
- */
-async function writeSummary(heading, facts, tables = []) {
-    if (!process.env.GITHUB_STEP_SUMMARY) {
-        info(`== ${heading}`);
-        for (const [key, value] of facts)
-            info(`${key}: ${value}`);
-        for (const table of tables) {
-            if (table.title)
-                info(`-- ${table.title}`);
-            info(table.headers.join(' | '));
-            for (const row of table.rows)
-                info(row.join(' | '));
-        }
-        return;
-    }
-    const summary = summary_summary.addHeading(heading, 3);
-    if (facts.length > 0) {
-        summary.addTable(facts.map(([key, value]) => [{ data: escapeHtml(key), header: true }, escapeHtml(value)]));
-    }
-    for (const table of tables) {
-        if (table.title)
-            summary.addHeading(table.title, 4);
-        summary.addTable([
-            table.headers.map((header) => ({ data: escapeHtml(header), header: true })),
-            ...table.rows.map((row) => row.map((cell) => escapeHtml(String(cell)))),
-        ]);
-    }
-    await summary.write();
-}
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-// EXTERNAL MODULE: external "node:tls"
-var external_node_tls_ = __nccwpck_require__(1692);
-;// CONCATENATED MODULE: ./actions/core/src/registry.ts
-
-
-
-
-
-
-
-/** A failure worth another attempt (the registry or the network hiccupped). */
-class TransientError extends Error {
-}
-const TRANSIENT_CODES = new Set([
-    'ECONNRESET',
-    'ECONNREFUSED',
-    'EPIPE',
-    'ETIMEDOUT',
-    'EAI_AGAIN',
-    'EHOSTUNREACH',
-    'ENETUNREACH',
-    'ECONNABORTED',
-    'ERR_STREAM_PREMATURE_CLOSE',
-]);
-class RegistryClient {
-    options;
-    base;
-    agent;
-    name;
-    /** Authorization header value per token scope (or '' for basic, which has one scope). */
-    authorization = new Map();
-    /** Bytes of blob data sent in uploads (all attempts counted). */
-    uploadedBytes = 0;
-    constructor(options) {
-        this.options = options;
-        const scheme = options.insecure ? 'http' : 'https';
-        const host = options.address === 'docker.io' ? 'registry-1.docker.io' : options.address;
-        this.base = new URL(`${scheme}://${host}`);
-        this.name = options.displayName ?? options.address;
-        this.agent = options.insecure
-            ? new external_node_http_.Agent({ keepAlive: true, maxSockets: 4 })
-            : new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 4 });
-    }
-    close() {
-        this.agent.destroy();
-    }
-    log(line) {
-        this.options.log?.(line);
-    }
-    who() {
-        return this.options.username ? `user "${this.options.username}"` : 'no credentials';
-    }
-    /** Runs `attempt` up to retries+1 times while it fails transiently. */
-    async withRetries(what, attempt) {
-        const retries = this.options.retries ?? 5;
-        let delay = this.options.backoffMs ?? 500;
-        for (let number = 0;; number++) {
-            try {
-                return await attempt();
-            }
-            catch (error) {
-                if (!(error instanceof TransientError))
-                    throw error;
-                if (number >= retries) {
-                    throw new errors_UserError(`Registry ${this.name}: ${what} failed after ${number + 1} attempts: ${error.message}`);
-                }
-                this.log(`registry ${this.name}: ${what}: ${error.message}; retry ${number + 1} of ${retries} in ${(delay / 1000).toFixed(1)} s`);
-                await new Promise((resolve) => setTimeout(resolve, delay));
-                delay = Math.min(delay * 2, 8000);
-            }
-        }
-    }
-    /** A path or a Location header on our connection (a Location naming the server → us). */
-    resolve(url) {
-        const resolved = new URL(url, this.base);
-        if (this.options.serverName && resolved.host === this.options.serverName) {
-            return new URL(`${resolved.pathname}${resolved.search}`, this.base);
-        }
-        return resolved;
-    }
-    /** One HTTP exchange; network errors become TransientError. No retry, no auth handling. */
-    exchange(spec, authorization) {
-        const url = this.resolve(spec.url);
-        const headers = { ...(spec.headers ?? {}) };
-        if (authorization)
-            headers.authorization = authorization;
-        if (this.options.serverName && url.host === this.base.host) {
-            headers.host = this.options.serverName;
-        }
-        if (spec.body !== undefined) {
-            const length = Buffer.isBuffer(spec.body) ? spec.body.length : (spec.bodyLength ?? 0);
-            headers['content-length'] = String(length);
-        }
-        else if (['PUT', 'POST', 'PATCH'].includes(spec.method)) {
-            headers['content-length'] = '0';
-        }
-        const transport = url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_;
-        const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
-        const idleTimeout = this.options.idleTimeoutMs ?? 120_000;
-        return new Promise((resolve, reject) => {
-            let settled = false;
-            const fail = (error) => {
-                if (settled)
-                    return;
-                settled = true;
-                reject(error);
-            };
-            const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-            // SNI takes host names only; an IP address is still checked against the certificate.
-            const serverName = named && !(0,external_node_net_.isIP)(named) ? named : undefined;
-            const request = transport.request(url, {
-                method: spec.method,
-                headers,
-                agent: url.host === this.base.host ? this.agent : undefined,
-                ...(named && url.host === this.base.host
-                    ? {
-                        ...(serverName ? { servername: serverName } : {}),
-                        // Through a tunnel the certificate must match the registry's name, not 127.0.0.1.
-                        checkServerIdentity: (_host, certificate) => (0,external_node_tls_.checkServerIdentity)(named, certificate),
-                    }
-                    : {}),
-            });
-            request.setTimeout(idleTimeout, () => {
-                request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
-            });
-            request.on('socket', (socket) => {
-                if (!socket.connecting)
-                    return;
-                const timer = setTimeout(() => {
-                    request.destroy(Object.assign(new Error(`no connection within ${connectTimeout / 1000} s`), {
-                        code: 'ETIMEDOUT',
-                    }));
-                }, connectTimeout);
-                socket.once('connect', () => clearTimeout(timer));
-                socket.once('secureConnect', () => clearTimeout(timer));
-                socket.once('close', () => clearTimeout(timer));
-            });
-            request.on('error', (error) => {
-                if (error.code && TRANSIENT_CODES.has(error.code)) {
-                    fail(new TransientError(`${spec.method} ${url.pathname}: ${error.code} (${error.message})`));
-                }
-                else if (error.message === 'socket hang up') {
-                    fail(new TransientError(`${spec.method} ${url.pathname}: connection closed`));
-                }
-                else if (error.code?.startsWith('ERR_TLS') ||
-                    /certificate|self.signed/i.test(error.message)) {
-                    fail(new errors_UserError(`Registry ${this.name}: TLS verification failed (${error.message}). Use a certificate the runner trusts, or "insecure" for a loopback registry.`));
-                }
-                else {
-                    fail(new errors_UserError(`Registry ${this.name}: ${spec.method} ${url.pathname}: ${error.message}`));
-                }
-            });
-            request.on('response', (response) => {
-                const chunks = [];
-                response.on('data', (chunk) => chunks.push(chunk));
-                response.on('error', (error) => fail(new TransientError(`reading the answer: ${error.message}`)));
-                response.on('end', () => {
-                    if (settled)
-                        return;
-                    settled = true;
-                    resolve({
-                        status: response.statusCode ?? 0,
-                        headers: response.headers,
-                        body: Buffer.concat(chunks),
-                    });
-                });
-            });
-            if (spec.body === undefined) {
-                request.end();
-            }
-            else if (Buffer.isBuffer(spec.body)) {
-                request.end(spec.body);
-            }
-            else {
-                const stream = spec.body();
-                stream.on('error', (error) => request.destroy(error));
-                stream.pipe(request);
-            }
-        });
-    }
-    scopeOf(spec) {
-        return spec.repository ? `repository:${spec.repository}:pull,push` : '';
-    }
-    /**
-     * A request with authentication: a 401 answers with a challenge, which is met once (basic
-     * credentials, or a Bearer token fetched from the realm); a second 401, or a 403, fails at once.
-     * Transient statuses (5xx, 429) become TransientError for the caller's retry loop.
-     */
-    async request(spec, expected) {
-        const scope = this.scopeOf(spec);
-        let authorization = this.authorization.get(scope) ?? this.authorization.get('');
-        let response = await this.exchange(spec, authorization);
-        if (response.status === 401) {
-            const challenge = String(response.headers['www-authenticate'] ?? '');
-            authorization = await this.answerChallenge(challenge, scope);
-            response = await this.exchange(spec, authorization);
-        }
-        if (response.status === 401 || response.status === 403) {
-            const verb = response.status === 401 ? 'refused the credentials of' : 'denied access to';
-            throw new errors_UserError(`Registry ${this.name} ${verb} ${this.who()} (HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname})${registryError(response)}.`);
-        }
-        if (response.status === 429 || response.status >= 500) {
-            throw new TransientError(`HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname}`);
-        }
-        if (!expected.includes(response.status)) {
-            throw new errors_UserError(`Registry ${this.name}: ${spec.method} ${this.resolve(spec.url).pathname} answered HTTP ${response.status}${registryError(response)}.`);
-        }
-        return response;
-    }
-    async answerChallenge(challenge, scope) {
-        const { scheme, params } = parseChallenge(challenge);
-        if (!this.options.username || this.options.password === undefined) {
-            throw new errors_UserError(`Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password.`);
-        }
-        const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
-        if (scheme === 'basic') {
-            this.authorization.set('', basic);
-            return basic;
-        }
-        if (scheme !== 'bearer' || !params.realm) {
-            throw new errors_UserError(`Registry ${this.name} asks for an unknown authentication: "${challenge}".`);
-        }
-        const realm = new URL(params.realm);
-        if (params.service)
-            realm.searchParams.set('service', params.service);
-        const wanted = scope || params.scope;
-        if (wanted)
-            realm.searchParams.set('scope', wanted);
-        const token = await this.withRetries('token', async () => {
-            const answer = await this.exchange({ method: 'GET', url: realm.toString() }, basic);
-            if (answer.status === 401 || answer.status === 403) {
-                throw new errors_UserError(`Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`);
-            }
-            if (answer.status === 429 || answer.status >= 500) {
-                throw new TransientError(`token service answered HTTP ${answer.status}`);
-            }
-            if (answer.status !== 200) {
-                throw new errors_UserError(`Registry ${this.name}: the token service answered HTTP ${answer.status}.`);
-            }
-            const json = JSON.parse(answer.body.toString());
-            const value = json.token ?? json.access_token;
-            if (!value)
-                throw new errors_UserError(`Registry ${this.name}: the token service sent no token.`);
-            return value;
-        });
-        const bearer = `Bearer ${token}`;
-        this.authorization.set(scope, bearer);
-        return bearer;
-    }
-    /** True when the registry already has the blob. */
-    async blobExists(repository, digest) {
-        return this.withRetries(`HEAD blob ${registry_short(digest)}`, async () => {
-            const response = await this.request({ method: 'HEAD', url: `/v2/${repository}/blobs/${digest}`, repository }, [200, 404]);
-            return response.status === 200;
-        });
-    }
-    /** Uploads a blob unless present; returns the bytes sent (0 when it was there). */
-    async pushBlob(repository, blob) {
-        if (await this.blobExists(repository, blob.digest)) {
-            this.log(`blob ${registry_short(blob.digest)} (${blob.size} bytes) is already there`);
-            return 0;
-        }
-        const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
-        return this.withRetries(`upload of ${registry_short(blob.digest)}`, async () => {
-            const start = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, repository }, [202]);
-            let location = locationOf(start, this.name);
-            const sent = this.uploadedBytes;
-            if (monolithic) {
-                await this.request({
-                    method: 'PUT',
-                    url: withDigest(location, blob.digest),
-                    headers: { 'content-type': 'application/octet-stream' },
-                    body: this.bodyOf(blob, 0, blob.size),
-                    bodyLength: blob.size,
-                    repository,
-                }, [201]);
-            }
-            else {
-                const chunk = this.options.chunkSize ?? 16 * 1024 * 1024;
-                for (let offset = 0; offset < blob.size; offset += chunk) {
-                    const end = Math.min(offset + chunk, blob.size);
-                    const response = await this.request({
-                        method: 'PATCH',
-                        url: location,
-                        headers: {
-                            'content-type': 'application/octet-stream',
-                            'content-range': `${offset}-${end - 1}`,
-                        },
-                        body: this.bodyOf(blob, offset, end),
-                        bodyLength: end - offset,
-                        repository,
-                    }, [202]);
-                    location = locationOf(response, this.name);
-                }
-                await this.request({ method: 'PUT', url: withDigest(location, blob.digest), repository }, [201]);
-            }
-            this.log(`blob ${registry_short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`);
-            return this.uploadedBytes - sent;
-        });
-    }
-    bodyOf(blob, start, end) {
-        const count = (stream) => {
-            stream.on('data', (chunk) => (this.uploadedBytes += chunk.length));
-            return stream;
-        };
-        if (blob.bytes) {
-            const part = blob.bytes.subarray(start, end);
-            return () => count(external_node_stream_.Readable.from([part]));
-        }
-        if (!blob.file)
-            throw new Error('a blob needs bytes or a file');
-        const file = blob.file;
-        return () => count((0,external_node_fs_namespaceObject.createReadStream)(file, { start, end: end - 1, highWaterMark: 1024 * 1024 }));
-    }
-    /** Puts the manifest under `reference` (a tag or its digest); returns the registry's digest. */
-    async putManifest(repository, reference, mediaType, bytes) {
-        return this.withRetries(`PUT manifest ${reference}`, async () => {
-            const response = await this.request({
-                method: 'PUT',
-                url: `/v2/${repository}/manifests/${reference}`,
-                headers: { 'content-type': mediaType },
-                body: bytes,
-                repository,
-            }, [200, 201]);
-            const digest = response.headers['docker-content-digest'];
-            return typeof digest === 'string' ? digest : undefined;
-        });
-    }
-    /** The manifest bytes under a tag or digest, with its media type and digest. */
-    async getManifest(repository, reference) {
-        return this.withRetries(`GET manifest ${reference}`, async () => {
-            const response = await this.request({
-                method: 'GET',
-                url: `/v2/${repository}/manifests/${reference}`,
-                headers: {
-                    accept: [
-                        'application/vnd.oci.image.manifest.v1+json',
-                        'application/vnd.docker.distribution.manifest.v2+json',
-                    ].join(', '),
-                },
-                repository,
-            }, [200]);
-            const digest = response.headers['docker-content-digest'];
-            return {
-                bytes: response.body,
-                mediaType: String(response.headers['content-type'] ?? ''),
-                digest: typeof digest === 'string' ? digest : undefined,
-            };
-        });
-    }
-    /** Checks that the registry answers the API at all (and that the credentials work). */
-    async ping(repository) {
-        await this.withRetries('connect', async () => {
-            await this.request({ method: 'GET', url: '/v2/', repository }, [200]);
-        });
-    }
-}
-function registry_short(digest) {
-    return digest.slice(0, 19);
-}
-function registryError(response) {
-    try {
-        const json = JSON.parse(response.body.toString());
-        const first = json.errors?.[0];
-        return first ? `: ${first.code ?? ''} ${first.message ?? ''}`.trimEnd() : '';
-    }
-    catch {
-        return '';
-    }
-}
-function locationOf(response, name) {
-    const location = response.headers.location;
-    if (typeof location !== 'string' || location === '') {
-        throw new errors_UserError(`Registry ${name} started an upload without a Location header.`);
-    }
-    return location;
-}
-function withDigest(location, digest) {
-    return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
-}
-/** Parses `Bearer realm="...",service="..."` or `Basic realm="..."`. */
-function parseChallenge(header) {
-    const match = /^\s*(\w+)\s*(.*)$/.exec(header);
-    if (!match)
-        return { scheme: '', params: {} };
-    const params = {};
-    const pattern = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-    for (const part of (match[2] ?? '').matchAll(pattern)) {
-        params[(part[1] ?? '').toLowerCase()] = (part[2] ?? part[3] ?? '').replace(/\\(.)/g, '$1');
-    }
-    return { scheme: (match[1] ?? '').toLowerCase(), params };
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/config.ts
@@ -56805,6 +56185,8 @@ function checkImage(reference, tagsGiven) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./actions/core/src/exec.ts
 
 
@@ -56892,6 +56274,437 @@ function execQuiet(command, args, options = {}) {
             reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
         });
     });
+}
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+;// CONCATENATED MODULE: ./actions/core/src/retry.ts
+/**
+ * One retry-with-backoff loop for every place that talks to something that can hiccup: the
+ * registry, SSH connects, the fleet API. The caller says which failures are worth another
+ * attempt, how many attempts or until when, and how giving up reads; the loop only waits and
+ * counts.
+ */
+/** A failure worth another attempt (the network or the server hiccupped). */
+class TransientError extends Error {
+    name = 'TransientError';
+}
+async function withRetries(attempt, policy) {
+    const retryable = policy.retryable ?? ((error) => error instanceof TransientError);
+    let delay = policy.firstDelayMs;
+    for (let number = 1;; number++) {
+        try {
+            return await attempt(number);
+        }
+        catch (error) {
+            const worthIt = retryable(error);
+            const outOfRetries = policy.retries !== undefined && number > policy.retries;
+            const pastDeadline = policy.deadline !== undefined && Date.now() + delay > policy.deadline;
+            if (!worthIt || outOfRetries || pastDeadline) {
+                throw policy.giveUp ? policy.giveUp(error, number, worthIt) : error;
+            }
+            policy.onRetry?.(error, number, delay);
+            await sleep(delay);
+            delay = Math.min(delay * 2, policy.maxDelayMs);
+        }
+    }
+}
+function sleep(milliseconds) {
+    return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/registry.ts
+
+
+
+
+
+
+
+
+const TRANSIENT_CODES = new Set([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'EPIPE',
+    'ETIMEDOUT',
+    'EAI_AGAIN',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ECONNABORTED',
+    'ERR_STREAM_PREMATURE_CLOSE',
+]);
+class RegistryClient {
+    options;
+    base;
+    agent;
+    name;
+    /** Authorization header value per token scope (or '' for basic, which has one scope). */
+    authorization = new Map();
+    /** Bytes of blob data sent in uploads (all attempts counted). */
+    uploadedBytes = 0;
+    constructor(options) {
+        this.options = options;
+        const scheme = options.insecure ? 'http' : 'https';
+        const host = options.address === 'docker.io' ? 'registry-1.docker.io' : options.address;
+        this.base = new URL(`${scheme}://${host}`);
+        this.name = options.displayName ?? options.address;
+        this.agent = options.insecure
+            ? new external_node_http_.Agent({ keepAlive: true, maxSockets: 4 })
+            : new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 4 });
+    }
+    close() {
+        this.agent.destroy();
+    }
+    log(line) {
+        this.options.log?.(line);
+    }
+    who() {
+        return this.options.username ? `user "${this.options.username}"` : 'no credentials';
+    }
+    /** Runs `attempt` up to retries+1 times while it fails transiently. */
+    withRetries(what, attempt) {
+        const retries = this.options.retries ?? 5;
+        return withRetries(attempt, {
+            retries,
+            firstDelayMs: this.options.backoffMs ?? 500,
+            maxDelayMs: 8000,
+            onRetry: (error, retry, delay) => this.log(`registry ${this.name}: ${what}: ${messageOf(error)}; retry ${retry} of ${retries} in ${(delay / 1000).toFixed(1)} s`),
+            giveUp: (error, attempts, retryable) => retryable
+                ? new errors_UserError(`Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`)
+                : error,
+        });
+    }
+    /** A path or a Location header on our connection (a Location naming the server → us). */
+    resolve(url) {
+        const resolved = new URL(url, this.base);
+        if (this.options.serverName && resolved.host === this.options.serverName) {
+            return new URL(`${resolved.pathname}${resolved.search}`, this.base);
+        }
+        return resolved;
+    }
+    /** One HTTP exchange; network errors become TransientError. No retry, no auth handling. */
+    exchange(spec, authorization) {
+        const url = this.resolve(spec.url);
+        const transport = url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_;
+        return new Promise((resolve, reject) => {
+            let settled = false;
+            const settle = (finish) => {
+                if (settled)
+                    return;
+                settled = true;
+                finish();
+            };
+            const fail = (error) => settle(() => reject(error));
+            const ours = url.host === this.base.host;
+            const request = transport.request(url, {
+                method: spec.method,
+                headers: this.headersOf(spec, ours, authorization),
+                agent: ours ? this.agent : undefined,
+                ...(ours ? this.tlsIdentity() : {}),
+            });
+            this.watchTimeouts(request);
+            request.on('error', (error) => fail(this.failureOf(error, `${spec.method} ${url.pathname}`)));
+            request.on('response', (response) => {
+                const chunks = [];
+                response.on('data', (chunk) => chunks.push(chunk));
+                response.on('error', (error) => fail(new TransientError(`reading the answer: ${error.message}`)));
+                response.on('end', () => settle(() => resolve({
+                    status: response.statusCode ?? 0,
+                    headers: response.headers,
+                    body: Buffer.concat(chunks),
+                })));
+            });
+            sendBody(request, spec.body);
+        });
+    }
+    /** The request headers: the spec's, authorization, Host through a tunnel, content-length. */
+    headersOf(spec, ours, authorization) {
+        const headers = { ...(spec.headers ?? {}) };
+        if (authorization)
+            headers.authorization = authorization;
+        if (this.options.serverName && ours)
+            headers.host = this.options.serverName;
+        if (spec.body !== undefined) {
+            const length = Buffer.isBuffer(spec.body) ? spec.body.length : (spec.bodyLength ?? 0);
+            headers['content-length'] = String(length);
+        }
+        else if (['PUT', 'POST', 'PATCH'].includes(spec.method)) {
+            headers['content-length'] = '0';
+        }
+        return headers;
+    }
+    /** Through a tunnel the certificate must match the registry's name, not 127.0.0.1. */
+    tlsIdentity() {
+        const named = this.options.serverName?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+        if (!named)
+            return {};
+        return {
+            // SNI takes host names only; an IP address is still checked against the certificate.
+            ...((0,external_node_net_.isIP)(named) ? {} : { servername: named }),
+            checkServerIdentity: (_host, certificate) => (0,external_node_tls_.checkServerIdentity)(named, certificate),
+        };
+    }
+    /** Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT). */
+    watchTimeouts(request) {
+        const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
+        request.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => {
+            request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
+        });
+        request.on('socket', (socket) => {
+            if (!socket.connecting)
+                return;
+            const timer = setTimeout(() => {
+                request.destroy(Object.assign(new Error(`no connection within ${connectTimeout / 1000} s`), {
+                    code: 'ETIMEDOUT',
+                }));
+            }, connectTimeout);
+            socket.once('connect', () => clearTimeout(timer));
+            socket.once('secureConnect', () => clearTimeout(timer));
+            socket.once('close', () => clearTimeout(timer));
+        });
+    }
+    /** A network error of `what` (method and path): transient, a TLS failure, or final. */
+    failureOf(error, what) {
+        if (error.code && TRANSIENT_CODES.has(error.code)) {
+            return new TransientError(`${what}: ${error.code} (${error.message})`);
+        }
+        if (error.message === 'socket hang up')
+            return new TransientError(`${what}: connection closed`);
+        if (error.code?.startsWith('ERR_TLS') || /certificate|self.signed/i.test(error.message)) {
+            return new errors_UserError(`Registry ${this.name}: TLS verification failed (${error.message}). Use a certificate the runner trusts, or "insecure" for a loopback registry.`);
+        }
+        return new errors_UserError(`Registry ${this.name}: ${what}: ${error.message}`);
+    }
+    scopeOf(spec) {
+        return spec.repository ? `repository:${spec.repository}:pull,push` : '';
+    }
+    /**
+     * A request with authentication: a 401 answers with a challenge, which is met once (basic
+     * credentials, or a Bearer token fetched from the realm); a second 401, or a 403, fails at once.
+     * Transient statuses (5xx, 429) become TransientError for the caller's retry loop.
+     */
+    async request(spec, expected) {
+        const scope = this.scopeOf(spec);
+        let authorization = this.authorization.get(scope) ?? this.authorization.get('');
+        let response = await this.exchange(spec, authorization);
+        if (response.status === 401) {
+            const challenge = String(response.headers['www-authenticate'] ?? '');
+            authorization = await this.answerChallenge(challenge, scope);
+            response = await this.exchange(spec, authorization);
+        }
+        if (response.status === 401 || response.status === 403) {
+            const verb = response.status === 401 ? 'refused the credentials of' : 'denied access to';
+            throw new errors_UserError(`Registry ${this.name} ${verb} ${this.who()} (HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname})${registryError(response)}.`);
+        }
+        if (response.status === 429 || response.status >= 500) {
+            throw new TransientError(`HTTP ${response.status} on ${spec.method} ${this.resolve(spec.url).pathname}`);
+        }
+        if (!expected.includes(response.status)) {
+            throw new errors_UserError(`Registry ${this.name}: ${spec.method} ${this.resolve(spec.url).pathname} answered HTTP ${response.status}${registryError(response)}.`);
+        }
+        return response;
+    }
+    async answerChallenge(challenge, scope) {
+        const { scheme, params } = parseChallenge(challenge);
+        if (!this.options.username || this.options.password === undefined) {
+            throw new errors_UserError(`Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password.`);
+        }
+        const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
+        if (scheme === 'basic') {
+            this.authorization.set('', basic);
+            return basic;
+        }
+        if (scheme !== 'bearer' || !params.realm) {
+            throw new errors_UserError(`Registry ${this.name} asks for an unknown authentication: "${challenge}".`);
+        }
+        const realm = new URL(params.realm);
+        if (params.service)
+            realm.searchParams.set('service', params.service);
+        const wanted = scope || params.scope;
+        if (wanted)
+            realm.searchParams.set('scope', wanted);
+        const token = await this.withRetries('token', async () => {
+            const answer = await this.exchange({ method: 'GET', url: realm.toString() }, basic);
+            if (answer.status === 401 || answer.status === 403) {
+                throw new errors_UserError(`Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`);
+            }
+            if (answer.status === 429 || answer.status >= 500) {
+                throw new TransientError(`token service answered HTTP ${answer.status}`);
+            }
+            if (answer.status !== 200) {
+                throw new errors_UserError(`Registry ${this.name}: the token service answered HTTP ${answer.status}.`);
+            }
+            const json = JSON.parse(answer.body.toString());
+            const value = json.token ?? json.access_token;
+            if (!value)
+                throw new errors_UserError(`Registry ${this.name}: the token service sent no token.`);
+            return value;
+        });
+        const bearer = `Bearer ${token}`;
+        this.authorization.set(scope, bearer);
+        return bearer;
+    }
+    /** True when the registry already has the blob. */
+    async blobExists(repository, digest) {
+        return this.withRetries(`HEAD blob ${registry_short(digest)}`, async () => {
+            const response = await this.request({ method: 'HEAD', url: `/v2/${repository}/blobs/${digest}`, repository }, [200, 404]);
+            return response.status === 200;
+        });
+    }
+    /** Uploads a blob unless present; returns the bytes sent (0 when it was there). */
+    async pushBlob(repository, blob) {
+        if (await this.blobExists(repository, blob.digest)) {
+            this.log(`blob ${registry_short(blob.digest)} (${blob.size} bytes) is already there`);
+            return 0;
+        }
+        const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
+        return this.withRetries(`upload of ${registry_short(blob.digest)}`, async () => {
+            const start = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, repository }, [202]);
+            let location = locationOf(start, this.name);
+            const sent = this.uploadedBytes;
+            if (monolithic) {
+                await this.request({
+                    method: 'PUT',
+                    url: withDigest(location, blob.digest),
+                    headers: { 'content-type': 'application/octet-stream' },
+                    body: this.bodyOf(blob, 0, blob.size),
+                    bodyLength: blob.size,
+                    repository,
+                }, [201]);
+            }
+            else {
+                const chunk = this.options.chunkSize ?? 16 * 1024 * 1024;
+                for (let offset = 0; offset < blob.size; offset += chunk) {
+                    const end = Math.min(offset + chunk, blob.size);
+                    const response = await this.request({
+                        method: 'PATCH',
+                        url: location,
+                        headers: {
+                            'content-type': 'application/octet-stream',
+                            'content-range': `${offset}-${end - 1}`,
+                        },
+                        body: this.bodyOf(blob, offset, end),
+                        bodyLength: end - offset,
+                        repository,
+                    }, [202]);
+                    location = locationOf(response, this.name);
+                }
+                await this.request({ method: 'PUT', url: withDigest(location, blob.digest), repository }, [201]);
+            }
+            this.log(`blob ${registry_short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`);
+            return this.uploadedBytes - sent;
+        });
+    }
+    bodyOf(blob, start, end) {
+        const count = (stream) => {
+            stream.on('data', (chunk) => (this.uploadedBytes += chunk.length));
+            return stream;
+        };
+        if (blob.bytes) {
+            const part = blob.bytes.subarray(start, end);
+            return () => count(external_node_stream_.Readable.from([part]));
+        }
+        if (!blob.file)
+            throw new Error('a blob needs bytes or a file');
+        const file = blob.file;
+        return () => count((0,external_node_fs_namespaceObject.createReadStream)(file, { start, end: end - 1, highWaterMark: 1024 * 1024 }));
+    }
+    /** Puts the manifest under `reference` (a tag or its digest); returns the registry's digest. */
+    async putManifest(repository, reference, mediaType, bytes) {
+        return this.withRetries(`PUT manifest ${reference}`, async () => {
+            const response = await this.request({
+                method: 'PUT',
+                url: `/v2/${repository}/manifests/${reference}`,
+                headers: { 'content-type': mediaType },
+                body: bytes,
+                repository,
+            }, [200, 201]);
+            const digest = response.headers['docker-content-digest'];
+            return typeof digest === 'string' ? digest : undefined;
+        });
+    }
+    /** The manifest bytes under a tag or digest, with its media type and digest. */
+    async getManifest(repository, reference) {
+        return this.withRetries(`GET manifest ${reference}`, async () => {
+            const response = await this.request({
+                method: 'GET',
+                url: `/v2/${repository}/manifests/${reference}`,
+                headers: {
+                    accept: [
+                        'application/vnd.oci.image.manifest.v1+json',
+                        'application/vnd.docker.distribution.manifest.v2+json',
+                    ].join(', '),
+                },
+                repository,
+            }, [200]);
+            const digest = response.headers['docker-content-digest'];
+            return {
+                bytes: response.body,
+                mediaType: String(response.headers['content-type'] ?? ''),
+                digest: typeof digest === 'string' ? digest : undefined,
+            };
+        });
+    }
+    /** Checks that the registry answers the API at all (and that the credentials work). */
+    async ping(repository) {
+        await this.withRetries('connect', async () => {
+            await this.request({ method: 'GET', url: '/v2/', repository }, [200]);
+        });
+    }
+}
+function sendBody(request, body) {
+    if (body === undefined) {
+        request.end();
+    }
+    else if (Buffer.isBuffer(body)) {
+        request.end(body);
+    }
+    else {
+        const stream = body();
+        stream.on('error', (error) => request.destroy(error));
+        stream.pipe(request);
+    }
+}
+function registry_short(digest) {
+    return digest.slice(0, 19);
+}
+function registryError(response) {
+    try {
+        const json = JSON.parse(response.body.toString());
+        const first = json.errors?.[0];
+        return first ? `: ${first.code ?? ''} ${first.message ?? ''}`.trimEnd() : '';
+    }
+    catch {
+        return '';
+    }
+}
+function locationOf(response, name) {
+    const location = response.headers.location;
+    if (typeof location !== 'string' || location === '') {
+        throw new errors_UserError(`Registry ${name} started an upload without a Location header.`);
+    }
+    return location;
+}
+function withDigest(location, digest) {
+    return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+}
+/** Parses `Bearer realm="...",service="..."` or `Basic realm="..."`. */
+function parseChallenge(header) {
+    const match = /^\s*(\w+)\s*(.*)$/.exec(header);
+    if (!match)
+        return { scheme: '', params: {} };
+    const params = {};
+    const pattern = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+    for (const part of (match[2] ?? '').matchAll(pattern)) {
+        params[(part[1] ?? '').toLowerCase()] = (part[2] ?? part[3] ?? '').replace(/\\(.)/g, '$1');
+    }
+    return { scheme: (match[1] ?? '').toLowerCase(), params };
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/docker.ts
@@ -56984,101 +56797,49 @@ async function dockerImportAndPush(job) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+;// CONCATENATED MODULE: ./actions/core/src/ssh-inputs.ts
 
 
-/**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
- */
-function raw(name) {
-    return getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new errors_InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
-const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
-const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (allowed.includes(value))
-        return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
-function parseBoundedInteger(name, value, bounds) {
-    const range = `an integer from ${bounds.min} to ${bounds.max}`;
-    if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
-    const number = Number(value);
-    if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
-    }
-    return number;
-}
-/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
-function parseList(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return listInput(name).map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+
+const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+/** The one reader of SSH inputs: host[:port], ssh-user, ssh-key (masked), known-hosts. */
+function readSshInputs(read, names) {
+    const when = names.requiredWhen ? ` ${names.requiredWhen}` : '';
+    const hostText = read.optional(names.host);
+    if (hostText === undefined)
+        throw new errors_InputError(names.host, `is required${when}.`);
+    const { host, port: hostPort } = hostPortInput(names.host, hostText, 22);
+    let port = hostPort;
+    const portText = names.deprecatedPort ? read.optional(names.deprecatedPort) : undefined;
+    if (names.deprecatedPort && portText !== undefined) {
+        if (hasPort(hostText)) {
+            throw new errors_InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
         }
-        return [key, line.slice(equals + 1).trim()];
-    });
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
-function maskSecret(value) {
-    core_setSecret(value);
-    for (const line of value.split(/\r?\n/)) {
-        if (line.trim().length >= 4)
-            core_setSecret(line.trim());
+        warning(`Input "${names.deprecatedPort}" is deprecated: write ${names.host}: host:${portText}.`);
+        port = read.integer(names.deprecatedPort, { min: 1, max: 65535 });
     }
+    const user = read.optional('ssh-user');
+    if (user === undefined)
+        throw new errors_InputError('ssh-user', `is required${when}.`);
+    if (!USER_NAME.test(user))
+        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
+    const privateKey = read.secret('ssh-key');
+    if (privateKey === undefined) {
+        throw new errors_InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
+    }
+    const strict = names.strictHostKeyChecking ? read.boolean(names.strictHostKeyChecking) : true;
+    const knownHosts = read.optional('known-hosts');
+    if (knownHosts === undefined && strict) {
+        throw new errors_InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+    }
+    return {
+        host,
+        port,
+        user,
+        privateKey,
+        knownHosts: knownHosts ?? '',
+        strictHostKeyChecking: strict,
+    };
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/inputs.ts
@@ -57089,7 +56850,11 @@ function maskSecret(value) {
 
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-async function checkPath(input, value, kind) {
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+async function existingPath(read, input, kind) {
+    const value = read.optional(input);
+    if (value === undefined)
+        return undefined;
     const resolved = external_node_path_namespaceObject.resolve(value);
     const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
     if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
@@ -57097,87 +56862,525 @@ async function checkPath(input, value, kind) {
     }
     return resolved;
 }
-async function getInputs() {
-    const rootText = optionalInput('root');
-    const tarballText = optionalInput('tarball');
-    checkSource(rootText, tarballText);
-    const root = rootText ? await checkPath('root', rootText, 'directory') : undefined;
-    const tarball = tarballText ? await checkPath('tarball', tarballText, 'file') : undefined;
-    const manifestText = optionalInput('manifest');
-    const manifest = manifestText ? await checkPath('manifest', manifestText, 'file') : undefined;
-    const imageText = requiredInput('image');
-    let image;
-    try {
-        image = parseImageReference(imageText, 'Input "image"');
-    }
-    catch (error) {
-        throw new errors_InputError('image', error.message.replace(/^Input "image" /, ''));
-    }
-    const tags = listInput('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
+/** The image to make and where it goes: image, tags, push, output, mode. */
+function readDestination(read) {
+    const image = read.image('image');
+    const tags = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
     checkImage(image, tags.length > 0);
-    const mode = enumInput('mode', ['oci', 'docker'], 'oci');
-    const push = booleanInput('push', true);
-    const output = optionalInput('output');
+    const mode = read.oneOf('mode', ['oci', 'docker']);
+    const push = read.boolean('push');
+    const output = read.optional('output');
     if (!push && !output && mode === 'oci') {
         throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
     }
-    const tunnel = booleanInput('ssh-tunnel', false);
-    const insecure = enumInput('insecure', ['false', 'true', 'force'], 'false');
-    const plainHttp = checkInsecure(insecure, image.registry, tunnel);
-    const platformText = optionalInput('platform');
-    let sshTunnel;
-    if (tunnel) {
-        const key = secretInput('ssh-key');
-        const knownHosts = optionalInput('known-hosts');
-        if (!key)
-            throw new errors_InputError('ssh-key', 'is required with ssh-tunnel (the private key itself).');
-        if (!knownHosts) {
-            throw new errors_InputError('known-hosts', "is required with ssh-tunnel (the host's known_hosts lines; the host key is always checked).");
-        }
-        sshTunnel = {
-            host: requiredInput('ssh-host'),
-            port: integerInput('ssh-port', { min: 1, max: 65535 }, 22),
-            user: requiredInput('ssh-user'),
-            key,
-            knownHosts,
-        };
-    }
-    const labels = keyValueInput('labels', LABEL_KEY);
-    const annotations = keyValueInput('annotations', LABEL_KEY);
-    const registryUsername = optionalInput('registry-username');
-    const registryPassword = secretInput('registry-password');
-    if (registryPassword !== undefined && !registryUsername) {
+    return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
+}
+/** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
+function readConnection(read, registry) {
+    const tunnel = read.boolean('ssh-tunnel');
+    const insecure = checkInsecure(read.oneOf('insecure', ['false', 'true', 'force']), registry, tunnel);
+    // A missing SSH input reads "is required with ssh-tunnel", as docs/troubleshooting.md quotes.
+    const sshTunnel = tunnel
+        ? readSshInputs(read, {
+            host: 'ssh-host',
+            deprecatedPort: 'ssh-port',
+            requiredWhen: 'with ssh-tunnel',
+        })
+        : undefined;
+    const username = read.optional('registry-username');
+    const password = read.secret('registry-password');
+    if (password !== undefined && !username) {
         throw new errors_InputError('registry-username', 'is required when registry-password is given.');
     }
+    return {
+        insecure,
+        'ssh-tunnel': sshTunnel,
+        'registry-username': username,
+        'registry-password': password,
+    };
+}
+/** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
+function readImageConfig(read) {
+    const platform = read.optional('platform');
+    return {
+        labels: read.keyValues('labels', LABEL_KEY),
+        annotations: read.keyValues('annotations', LABEL_KEY),
+        entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
+        cmd: parseArgv('cmd', read.optional('cmd')),
+        env: parseEnv(read.keyValues('env', ENV_KEY)),
+        workdir: read.optional('workdir'),
+        user: read.optional('user'),
+        'exposed-ports': parsePorts(read.optional('exposed-ports')),
+        platform: platform ? parsePlatform(platform) : undefined,
+    };
+}
+async function parseInputs(raw) {
+    const read = inputReader(raw);
+    checkSource(read.optional('root'), read.optional('tarball'));
+    const root = await existingPath(read, 'root', 'directory');
+    const tarball = await existingPath(read, 'tarball', 'file');
+    const manifest = await existingPath(read, 'manifest', 'file');
+    const destination = readDestination(read);
     return {
         root,
         tarball,
         manifest,
-        image,
-        imageName: `${image.registry}/${image.repository}`,
-        tags,
-        labels,
-        annotations,
-        entrypoint: parseArgv('entrypoint', optionalInput('entrypoint')),
-        cmd: parseArgv('cmd', optionalInput('cmd')),
-        env: parseEnv(keyValueInput('env', /^[A-Za-z_][A-Za-z0-9_]*$/)),
-        workdir: optionalInput('workdir'),
-        user: optionalInput('user'),
-        exposedPorts: parsePorts(optionalInput('exposed-ports')),
-        platform: platformText ? parsePlatform(platformText) : undefined,
-        output: output ? external_node_path_namespaceObject.resolve(output) : undefined,
-        push,
-        registryUsername,
-        registryPassword,
-        plainHttp,
-        sshTunnel,
-        mode,
+        ...destination,
+        ...readConnection(read, destination.image.registry),
+        ...readImageConfig(read),
     };
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./actions/import-image/src/oci.ts
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * OCI images made directly, without a container engine: one gzip layer from a root directory
+ * (or a tarball), an image config, a manifest, and the OCI image layout (directory or `.tar`
+ * archive). The same root and inputs give the same bytes, hence the same digests.
+ */
+const MEDIA_TYPES = {
+    manifest: 'application/vnd.oci.image.manifest.v1+json',
+    index: 'application/vnd.oci.image.index.v1+json',
+    config: 'application/vnd.oci.image.config.v1+json',
+    layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+};
+class Hasher extends external_node_stream_.Transform {
+    hash = (0,external_node_crypto_.createHash)('sha256');
+    bytes = 0;
+    _transform(chunk, _encoding, done) {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+}
+/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
+const GZIP_MEMBER_BYTES = 1024 * 1024;
+/**
+ * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
+ * compressed as its own gzip member on libuv's thread pool (several at once), and the members
+ * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
+ * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    level;
+    parallel;
+    pending = [];
+    pendingBytes = 0;
+    queue = [];
+    constructor(level, parallel = 4) {
+        super();
+        this.level = level;
+        this.parallel = parallel;
+    }
+    _transform(chunk, _encoding, done) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        this.drainFull().then(() => done(), done);
+    }
+    _flush(done) {
+        const rest = Buffer.concat(this.pending);
+        this.pending = [];
+        this.pendingBytes = 0;
+        if (rest.length > 0)
+            this.queue.push(this.compress(rest));
+        this.emitUntil(0).then(() => done(), done);
+    }
+    compress(piece) {
+        return new Promise((resolve, reject) => external_node_zlib_.gzip(piece, { level: this.level }, (error, result) => error ? reject(error) : resolve(result)));
+    }
+    async drainFull() {
+        while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
+            const all = Buffer.concat(this.pending);
+            const piece = all.subarray(0, GZIP_MEMBER_BYTES);
+            const rest = all.subarray(GZIP_MEMBER_BYTES);
+            this.pending = rest.length ? [rest] : [];
+            this.pendingBytes = rest.length;
+            this.queue.push(this.compress(piece));
+            await this.emitUntil(this.parallel - 1);
+        }
+    }
+    /** Writes finished members in order until at most `left` are still in flight. */
+    async emitUntil(left) {
+        while (this.queue.length > left) {
+            const next = this.queue.shift();
+            this.push(await next);
+        }
+    }
+}
+async function gzipAndHash(source, file, level) {
+    const uncompressed = new Hasher();
+    const compressed = new Hasher();
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelGzip(level), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    return {
+        diffId: `sha256:${uncompressed.hash.digest('hex')}`,
+        uncompressedSize: uncompressed.bytes,
+        digest: `sha256:${compressed.hash.digest('hex')}`,
+        size: compressed.bytes,
+    };
+}
+/**
+ * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
+ * gzip-compressed; both digests computed in the same single pass that writes `file`.
+ */
+async function layerFromRoot(root, file, options) {
+    const stat = await promises_namespaceObject.stat(root).catch(() => undefined);
+    if (!stat?.isDirectory())
+        throw new errors_UserError(`The root ${root} is not a directory.`);
+    const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
+    const facts = await gzipAndHash(tar, file, options.level ?? 6);
+    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+}
+/** How a tarball is compressed, from its first bytes. */
+function compressionOf(head) {
+    if (head[0] === 0x1f && head[1] === 0x8b)
+        return 'gzip';
+    if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
+        return 'xz';
+    if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])))
+        return 'zstd';
+    if (head.subarray(0, 3).toString('latin1') === 'BZh')
+        return 'bzip2';
+    return 'none';
+}
+async function decompressed(tarball) {
+    const handle = await promises_namespaceObject.open(tarball, 'r').catch(() => {
+        throw new errors_UserError(`The tarball ${tarball} cannot be read.`);
+    });
+    const head = Buffer.alloc(8);
+    await handle.read(head, 0, 8, 0);
+    await handle.close();
+    const kind = compressionOf(head);
+    if (kind === 'none')
+        return (0,external_node_fs_namespaceObject.createReadStream)(tarball);
+    if (kind === 'gzip')
+        return (0,external_node_fs_namespaceObject.createReadStream)(tarball).pipe(external_node_zlib_.createGunzip());
+    const tool = { xz: 'xz', zstd: 'zstd', bzip2: 'bzip2' }[kind];
+    const child = (0,external_node_child_process_namespaceObject.spawn)(tool, ['-dc', tarball], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk.toString()));
+    child.on('error', (error) => child.stdout.destroy(new errors_UserError(`Cannot decompress ${tarball} with ${tool}: ${error.message}`)));
+    child.on('exit', (code) => {
+        if (code !== 0) {
+            child.stdout.destroy(new errors_UserError(`${tool} could not decompress ${tarball}: ${stderr.trim()}`));
+        }
+    });
+    return child.stdout;
+}
+/** The layer of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+async function layerFromTarball(tarball, file, options) {
+    const input = await decompressed(tarball);
+    const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
+    const facts = await gzipAndHash(input.pipe(normalizer), file, options.level ?? 6);
+    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+}
+/** The content of one regular file entry of a tarball (any compression), or undefined. */
+async function readFileFromTarball(tarball, entryPath) {
+    let found;
+    const normalizer = new TarNormalizer(Number.MAX_SAFE_INTEGER, tarball, {
+        path: entryPath,
+        found: (content) => (found = content),
+    });
+    const sink = new external_node_stream_.Writable({ write: (_chunk, _encoding, done) => done() });
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(await decompressed(tarball), normalizer, sink);
+    return found;
+}
+/** True when a tar entry name stays inside the root. */
+function isSafeEntryName(name) {
+    if (name.startsWith('/'))
+        return false;
+    return !name.split('/').includes('..');
+}
+/**
+ * Rewrites a tar stream so that every entry is owned by 0:0 (no user or group names), no mtime
+ * is later than the clamp, and pax records that would override those are dropped. An entry
+ * whose name escapes the root is an error.
+ */
+class TarNormalizer extends external_node_stream_.Transform {
+    clamp;
+    origin;
+    watch;
+    pending = Buffer.alloc(0);
+    /** Bytes of entry body still to pass through unchanged (data + padding). */
+    bodyLeft = 0;
+    paxNeeded = 0;
+    paxHeader;
+    paxPath;
+    capture;
+    captureLeft = 0;
+    longName;
+    longNameNeeded = 0;
+    longNameHeader;
+    constructor(clamp, origin, watch) {
+        super();
+        this.clamp = clamp;
+        this.origin = origin;
+        this.watch = watch;
+    }
+    _transform(chunk, _encoding, done) {
+        try {
+            this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+            this.process();
+            done();
+        }
+        catch (error) {
+            done(error);
+        }
+    }
+    _flush(done) {
+        if (this.pending.length > 0)
+            this.push(this.pending);
+        done();
+    }
+    process() {
+        while (this.step()) {
+            // Each step consumes pending input; the loop stops when more is needed.
+        }
+    }
+    /** Handles the next piece of pending input; false when more input is needed. */
+    step() {
+        if (this.bodyLeft > 0)
+            return this.passBody();
+        if (this.paxNeeded > 0 || this.longNameNeeded > 0)
+            return this.takeExtendedBody();
+        if (this.pending.length < 512)
+            return false;
+        const block = Buffer.from(this.pending.subarray(0, 512));
+        this.pending = this.pending.subarray(512);
+        this.takeHeader(block);
+        return true;
+    }
+    /** Passes entry body through unchanged, capturing the watched file's content. */
+    passBody() {
+        const take = Math.min(this.bodyLeft, this.pending.length);
+        if (take === 0)
+            return false;
+        const part = this.pending.subarray(0, take);
+        if (this.capture && this.captureLeft > 0) {
+            const keep = part.subarray(0, Math.min(this.captureLeft, part.length));
+            this.capture.push(Buffer.from(keep));
+            this.captureLeft -= keep.length;
+            if (this.captureLeft === 0) {
+                this.watch?.found(Buffer.concat(this.capture));
+                this.capture = undefined;
+            }
+        }
+        this.push(part);
+        this.pending = this.pending.subarray(take);
+        this.bodyLeft -= take;
+        return true;
+    }
+    /** The body of a pax header (rewritten) or of a GNU long name (remembered), once whole. */
+    takeExtendedBody() {
+        const needed = this.paxNeeded || this.longNameNeeded;
+        if (this.pending.length < needed)
+            return false;
+        const body = this.pending.subarray(0, needed);
+        this.pending = this.pending.subarray(needed);
+        if (this.paxNeeded > 0) {
+            this.paxNeeded = 0;
+            this.emitPax(this.paxHeader, body);
+        }
+        else {
+            this.longNameNeeded = 0;
+            const size = parseNumeric(this.longNameHeader, 124, 12);
+            this.longName = body.subarray(0, size).toString('utf8').replace(/\0+$/, '');
+            this.push(this.longNameHeader);
+            this.push(body);
+        }
+        return true;
+    }
+    takeHeader(block) {
+        if (block.every((byte) => byte === 0)) {
+            this.push(block);
+            return;
+        }
+        const type = String.fromCharCode(block[156] || 0x30);
+        const size = parseNumeric(block, 124, 12);
+        const padded = Math.ceil(size / 512) * 512;
+        this.normalizeHeader(block);
+        if (type === 'x' || type === 'g') {
+            this.paxHeader = block;
+            this.paxNeeded = padded;
+            if (padded === 0)
+                this.emitPax(block, Buffer.alloc(0));
+        }
+        else if (type === 'L') {
+            this.longNameHeader = block;
+            this.longNameNeeded = padded;
+        }
+        else if (type === 'K') {
+            this.push(block);
+            this.bodyLeft = padded;
+        }
+        else {
+            this.takeEntryHeader(block, type, size, padded);
+        }
+    }
+    /** The header of an entry itself: its name (from pax, long name or ustar) must stay inside. */
+    takeEntryHeader(block, type, size, padded) {
+        const ustar = block.subarray(257, 262).toString('latin1') === 'ustar';
+        const ustarPrefix = ustar ? cString(block, 345, 155) : '';
+        const headerName = (ustarPrefix ? `${ustarPrefix}/` : '') + cString(block, 0, 100);
+        const name = this.paxPath ?? this.longName ?? headerName;
+        this.paxPath = undefined;
+        this.longName = undefined;
+        const bare = name.replace(/^\.\//, '');
+        if (!isSafeEntryName(bare)) {
+            throw new errors_UserError(`The tarball ${this.origin} has an entry "${name}" outside the root.`);
+        }
+        this.push(block);
+        this.bodyLeft = type === '0' || type === '\0' || type === '7' ? padded : 0;
+        if (this.bodyLeft > 0 && this.watch && bare === this.watch.path && size > 0) {
+            this.capture = [];
+            this.captureLeft = size;
+        }
+    }
+    normalizeHeader(block) {
+        writeOctal(block, 108, 8, 0);
+        writeOctal(block, 116, 8, 0);
+        const mtime = parseNumeric(block, 136, 12);
+        writeOctal(block, 136, 12, Math.min(mtime, this.clamp));
+        if (block.subarray(257, 262).toString('latin1') === 'ustar') {
+            block.fill(0, 265, 265 + 64);
+        }
+        writeChecksum(block);
+    }
+    emitPax(header, body) {
+        const size = parseNumeric(header, 124, 12);
+        const records = parsePaxRecords(body.subarray(0, size));
+        const kept = records.filter(([key]) => !['uid', 'gid', 'uname', 'gname', 'mtime', 'atime', 'ctime'].includes(key));
+        const pathRecord = records.find(([key]) => key === 'path');
+        if (pathRecord && header[156] === 0x78)
+            this.paxPath = pathRecord[1];
+        const text = Buffer.from(kept.map(([key, value]) => paxRecord(key, value)).join(''), 'utf8');
+        writeOctal(header, 124, 12, text.length);
+        writeChecksum(header);
+        this.push(header);
+        this.push(text);
+        const rest = text.length % 512;
+        if (rest)
+            this.push(Buffer.alloc(512 - rest));
+    }
+}
+/** The exact bytes of the image config (keys in a fixed order, no insignificant whitespace). */
+function imageConfigJson(platform, created, runtime, diffIds) {
+    const config = {};
+    if (runtime.user)
+        config.User = runtime.user;
+    if (runtime.exposedPorts?.length) {
+        config.ExposedPorts = Object.fromEntries([...runtime.exposedPorts].sort().map((port) => [port, {}]));
+    }
+    if (runtime.env?.length)
+        config.Env = runtime.env;
+    if (runtime.entrypoint?.length)
+        config.Entrypoint = runtime.entrypoint;
+    if (runtime.cmd?.length)
+        config.Cmd = runtime.cmd;
+    if (runtime.workdir)
+        config.WorkingDir = runtime.workdir;
+    config.Labels = sortedObject(runtime.labels);
+    const image = {
+        created,
+        architecture: platform.architecture,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        os: platform.os,
+        config,
+        rootfs: { type: 'layers', diff_ids: diffIds },
+        history: [{ created, created_by: 'arch-core import-image', comment: 'the root as one layer' }],
+    };
+    return Buffer.from(JSON.stringify(image));
+}
+function sortedObject(record) {
+    return Object.fromEntries(Object.keys(record)
+        .sort()
+        .map((key) => [key, record[key]]));
+}
+/** The exact bytes of the image manifest. */
+function imageManifestJson(config, layers, annotations) {
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.manifest,
+        config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+        layers: layers.map((layer) => ({
+            mediaType: layer.mediaType,
+            digest: layer.digest,
+            size: layer.size,
+        })),
+        ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
+    };
+    return Buffer.from(JSON.stringify(manifest));
+}
+function digestOf(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
+}
+function blobPath(dir, digest) {
+    const [algorithm = 'sha256', hex = ''] = digest.split(':');
+    return external_node_path_namespaceObject.join(dir, 'blobs', algorithm, hex);
+}
+async function fillLayout(dir, image, tags) {
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(dir, 'blobs', 'sha256'), { recursive: true });
+    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await promises_namespaceObject.copyFile(image.layer.file, blobPath(dir, image.layer.digest));
+    await promises_namespaceObject.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
+    await promises_namespaceObject.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
+    const descriptor = {
+        mediaType: MEDIA_TYPES.manifest,
+        digest: image.manifest.digest,
+        size: image.manifest.size,
+        platform: {
+            architecture: image.platform.architecture,
+            os: image.platform.os,
+            ...(image.platform.variant ? { variant: image.platform.variant } : {}),
+        },
+    };
+    const index = {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.index,
+        manifests: (tags.length ? tags : [undefined]).map((tag) => ({
+            ...descriptor,
+            ...(tag ? { annotations: { 'org.opencontainers.image.ref.name': tag } } : {}),
+        })),
+    };
+    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(dir, 'index.json'), JSON.stringify(index));
+}
+/**
+ * Writes the image as an OCI image layout: a directory, or an OCI archive (a tar of that
+ * directory) when `target` ends in `.tar`. Atomic: `target` appears complete or not at all.
+ */
+async function writeOciLayout(target, image, tags, mtimeClamp) {
+    if (!target.endsWith('.tar')) {
+        await produceAtomically(target, (temporary) => fillLayout(temporary, image, tags));
+        return 'directory';
+    }
+    await produceAtomically(target, async (temporary) => {
+        const staging = `${temporary}.d`;
+        try {
+            await fillLayout(staging, image, tags);
+            await (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })), (0,external_node_fs_namespaceObject.createWriteStream)(temporary));
+        }
+        finally {
+            await promises_namespaceObject.rm(staging, { recursive: true, force: true });
+        }
+    });
+    return 'archive';
 }
 
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./actions/core/src/ssh.ts
+
 
 
 
@@ -57329,23 +57532,6 @@ function remoteCommand(argv) {
     return argv.map(shellQuote).join(' ');
 }
 // ---------------------------------------------------------------------------------------------
-// host[:port] input parsing (for callers)
-/** Parses `host`, `host:port`, `[v6]` or `[v6]:port`; the error names the input. */
-function parseHostPort(text, input, defaultPort = 22) {
-    const value = text.trim();
-    const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
-    const plain = /^([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d+))?$/.exec(value);
-    const match = bracketed ?? plain;
-    if (!match || (plain && /\.\.|^-|-$/.test(match[1] ?? ''))) {
-        throw new InputError(input, `"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
-    }
-    const port = match[2] === undefined ? defaultPort : Number(match[2]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new InputError(input, `port "${match[2]}" is out of range; use 1 to 65535.`);
-    }
-    return { host: match[1], port };
-}
-// ---------------------------------------------------------------------------------------------
 // connecting
 const RETRYABLE_CODES = new Set([
     'ECONNREFUSED',
@@ -57390,24 +57576,15 @@ async function connectSsh(options) {
         throw new errors_UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
     }
     const attempts = Math.max(1, options.connectAttempts ?? 4);
-    let delay = options.retryDelayMs ?? 1000;
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await connectOnce(options, key, entries, strict, serverHostKey);
-        }
-        catch (thrown) {
-            const retryable = thrown.retryable === true;
-            if (!retryable || attempt >= attempts) {
-                if (thrown instanceof errors_UserError)
-                    throw thrown;
-                const cause = messageOf(thrown);
-                throw new errors_UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${cause}`);
-            }
-            info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${attempt} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`);
-            await new Promise((resolve) => setTimeout(resolve, delay));
-            delay = Math.min(delay * 2, 8000);
-        }
-    }
+    return withRetries(() => connectOnce(options, key, entries, strict, serverHostKey), {
+        retries: attempts - 1,
+        firstDelayMs: options.retryDelayMs ?? 1000,
+        maxDelayMs: 8000,
+        onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
+        giveUp: (thrown, attempt, retryable) => thrown instanceof errors_UserError
+            ? thrown
+            : new errors_UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`),
+    });
 }
 function connectOnce(options, key, entries, strict, serverHostKey) {
     const name = knownHostsName(options.host, options.port);
@@ -57444,13 +57621,13 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
                 error.level === 'client-timeout' ||
                 (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
                 /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
-            const wrapped = Object.assign(new Error(error.message || String(error.code)), { retryable });
-            fail(wrapped);
+            const message = error.message || String(error.code);
+            fail(retryable ? new TransientError(message) : new Error(message));
         });
         client.once('close', () => {
             if (hostKeyFailure)
                 return fail(hostKeyFailure);
-            fail(Object.assign(new Error('the connection closed during the handshake'), { retryable: true }));
+            fail(new TransientError('the connection closed during the handshake'));
         });
         const config = {
             host: options.host,
@@ -57626,13 +57803,15 @@ function truncate(text) {
 
 
 
+
 /** The host and port of a registry address (`host[:port]`, `[v6]:port`); default 443 or 80. */
 function registryHostPort(registry, plainHttp) {
-    const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(registry);
-    if (!match)
+    try {
+        return parseHostPort(registry, plainHttp ? 80 : 443);
+    }
+    catch {
         throw new errors_UserError(`The registry "${registry}" is not host[:port].`);
-    const host = match[1].replace(/^\[|\]$/g, '');
-    return { host, port: match[2] ? Number(match[2]) : plainHttp ? 80 : 443 };
+    }
 }
 /**
  * Opens an SSH connection (host key verified against known-hosts) and forwards a local port to
@@ -57641,13 +57820,7 @@ function registryHostPort(registry, plainHttp) {
 async function openTunnel(ssh, registry, plainHttp) {
     const target = registryHostPort(registry, plainHttp);
     info(`ssh ${ssh.user}@${ssh.host}:${ssh.port}, forwarding to ${target.host}:${target.port}`);
-    const connection = await connectSsh({
-        host: ssh.host,
-        port: ssh.port,
-        user: ssh.user,
-        privateKey: ssh.key,
-        knownHosts: ssh.knownHosts,
-    });
+    const connection = await connectSsh(ssh);
     try {
         const forward = await connection.forwardLocalPort(target.host, target.port);
         info(`the registry ${registry} is reached at 127.0.0.1:${forward.port}`);
@@ -57681,7 +57854,50 @@ async function openTunnel(ssh, registry, plainHttp) {
 
 
 
+
+async function run() {
+    const inputs = await parseInputs(rawInputsFromEnv());
+    const plan = planImage(inputs, await group('Manifest', () => loadManifest(inputs)));
+    await withPrivateTempDir('import-image', async (work) => {
+        const layer = await group('Layer', () => buildLayer(inputs, plan, work));
+        const tunnel = await openTunnelIfAsked(inputs);
+        try {
+            const address = tunnel?.address ?? inputs.image.registry;
+            const result = inputs.mode === 'docker'
+                ? await dockerImportAndPush({
+                    layer,
+                    runtime: plan.runtime,
+                    platform: plan.platform,
+                    repository: inputs.image.repository,
+                    pushAddress: address,
+                    tags: plan.tags,
+                    push: inputs.push,
+                    plainHttp: inputs.insecure,
+                    username: inputs['registry-username'],
+                    password: inputs['registry-password'],
+                    work,
+                })
+                : await makeOciImage(inputs, plan, layer, address);
+            writeActionOutputs(inputs, plan, result);
+            await writeRunSummary(inputs, plan, result);
+        }
+        finally {
+            await tunnel?.close();
+        }
+    });
+}
+/** The manifest input, else the one in the root or the tarball; logged either way. */
 async function loadManifest(inputs) {
+    const found = await findManifest(inputs);
+    if (found) {
+        info(`${found.app ? `${found.app.name} ${found.app.version}, ` : ''}${found.packages.length} packages, ${found.arch}`);
+    }
+    else {
+        warning('No manifest: the image gets no version or package labels.');
+    }
+    return found;
+}
+async function findManifest(inputs) {
     if (inputs.manifest)
         return readManifest(inputs.manifest);
     if (inputs.root) {
@@ -57695,162 +57911,157 @@ async function loadManifest(inputs) {
         ? parseManifest(content.toString('utf8'), `${tarball}:${MANIFEST_PATH_IN_ROOT}`)
         : undefined;
 }
-async function run() {
-    const inputs = await getInputs();
-    const manifest = await group('Manifest', async () => {
-        const found = await loadManifest(inputs);
-        if (found) {
-            info(`${found.app ? `${found.app.name} ${found.app.version}, ` : ''}${found.packages.length} packages, ${found.arch}`);
-        }
-        else {
-            warning('No manifest: the image gets no version or package labels.');
-        }
-        return found;
-    });
+function planImage(inputs, manifest) {
     const tags = resolveTags(inputs.tags, inputs.image, manifest);
-    let platform = inputs.platform ?? (manifest ? platformForArch(manifest.arch) : undefined);
-    if (!platform) {
-        if (manifest) {
-            throw new errors_UserError(`The manifest's arch "${manifest.arch}" has no known platform; set the "platform" input.`);
-        }
-        platform = { os: 'linux', architecture: 'amd64' };
-    }
+    const platform = resolvePlatform(inputs, manifest);
     const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
     const created = isoOf(epoch);
     const labels = imageLabels(manifest, created, inputs.image.repository.split('/').pop() ?? '', inputs.labels);
-    const runtime = {
-        entrypoint: inputs.entrypoint,
-        cmd: inputs.cmd,
-        env: inputs.env,
-        workdir: inputs.workdir,
-        user: inputs.user,
-        exposedPorts: inputs.exposedPorts,
-        labels,
-    };
-    const work = await makePrivateTempDir('import-image');
-    let tunnel;
-    try {
-        const layer = await group('Layer', async () => {
-            info(`mtimes clamped to ${created} (${from}); every entry owned by root`);
-            const file = external_node_path_namespaceObject.join(work, 'layer.tar.gz');
-            const made = inputs.root
-                ? await layerFromRoot(inputs.root, file, { mtimeClamp: epoch })
-                : await layerFromTarball(inputs.tarball, file, { mtimeClamp: epoch });
-            info(`${made.digest}: ${humanBytes(made.size)} compressed, ${humanBytes(made.uncompressedSize)} of tar (diffID ${made.diffId})`);
-            return made;
-        });
-        if (inputs.push && inputs.sshTunnel) {
-            tunnel = await group('SSH tunnel', () => openTunnel(inputs.sshTunnel, inputs.image.registry, inputs.plainHttp));
-        }
-        const address = tunnel?.address ?? inputs.image.registry;
-        let result;
-        let layout;
-        if (inputs.mode === 'docker') {
-            result = await dockerImportAndPush({
-                layer,
-                runtime,
-                platform,
-                repository: inputs.image.repository,
-                imageName: inputs.imageName,
-                pushAddress: address,
-                tags,
-                push: inputs.push,
-                plainHttp: inputs.plainHttp,
-                username: inputs.registryUsername,
-                password: inputs.registryPassword,
-                work,
-            });
-        }
-        else {
-            const configBytes = imageConfigJson(platform, created, runtime, [layer.diffId]);
-            const config = {
-                mediaType: MEDIA_TYPES.config,
-                digest: digestOf(configBytes),
-                size: configBytes.length,
-                bytes: configBytes,
-            };
-            const manifestBytes = imageManifestJson(config, [layer], Object.fromEntries(inputs.annotations));
-            const image = {
-                layer,
-                config,
-                manifest: {
-                    mediaType: MEDIA_TYPES.manifest,
-                    digest: digestOf(manifestBytes),
-                    size: manifestBytes.length,
-                    bytes: manifestBytes,
-                },
-                platform,
-            };
-            info(`image ${image.manifest.digest} (config ${config.digest})`);
-            let uploadedBytes;
-            if (inputs.push) {
-                uploadedBytes = await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, address, image, tags));
-            }
-            // Written after a successful push, so a failed run leaves no output behind.
-            if (inputs.output) {
-                const output = inputs.output;
-                const kind = await group('OCI layout', () => writeOciLayout(output, image, tags, epoch));
-                info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${output}`);
-                layout = output;
-            }
-            result = {
-                digest: image.manifest.digest,
-                configDigest: config.digest,
-                layerDigest: layer.digest,
-                sizeBytes: layer.size,
-                uploadedBytes,
-            };
-        }
-        const imageRef = result.digest ? `${inputs.imageName}@${result.digest}` : '';
-        const metadata = {
-            image: inputs.imageName,
-            digest: result.digest ?? '',
-            'image-ref': imageRef,
-            tags,
-            'config-digest': result.configDigest,
-            'layer-digest': result.layerDigest,
-            'size-bytes': result.sizeBytes,
-            layout: layout ?? '',
-            platform: formatPlatform(platform),
-            pushed: inputs.push,
-            mode: inputs.mode,
+    return {
+        manifest,
+        tags,
+        platform,
+        epoch,
+        created,
+        epochFrom: from,
+        runtime: {
+            entrypoint: inputs.entrypoint,
+            cmd: inputs.cmd,
+            env: inputs.env,
+            workdir: inputs.workdir,
+            user: inputs.user,
+            exposedPorts: inputs['exposed-ports'],
             labels,
-        };
-        setOutputs({
-            digest: result.digest ?? '',
-            'image-ref': imageRef,
-            tags: tags.join('\n'),
-            'config-digest': result.configDigest,
-            'layer-digest': result.layerDigest,
-            'size-bytes': result.sizeBytes,
-            layout: layout ?? '',
-            metadata: JSON.stringify(metadata),
-        });
-        const facts = [
-            ['Image', imageRef || inputs.imageName],
-            ['Digest', result.digest ?? '(not pushed)'],
-            ['Tags', tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
-            ['Platform', formatPlatform(platform)],
-            ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
-            ['Created', `${created} (${from})`],
-        ];
-        if (result.uploadedBytes !== undefined) {
-            facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
-        }
-        if (layout)
-            facts.push(['OCI layout', layout]);
-        await writeSummary('import-image', facts, [
-            {
-                title: 'Constituent packages',
-                headers: ['Package', 'Version', 'Arch'],
-                rows: (manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
-            },
-        ]);
+        },
+    };
+}
+/** The platform input, else the manifest's arch; linux/amd64 when there is no manifest. */
+function resolvePlatform(inputs, manifest) {
+    if (inputs.platform)
+        return inputs.platform;
+    if (!manifest)
+        return { os: 'linux', architecture: 'amd64' };
+    const platform = platformForArch(manifest.arch);
+    if (!platform) {
+        throw new errors_UserError(`The manifest's arch "${manifest.arch}" has no known platform; set the "platform" input.`);
     }
-    finally {
-        await tunnel?.close();
-        await promises_namespaceObject.rm(work, { recursive: true, force: true });
+    return platform;
+}
+async function buildLayer(inputs, plan, work) {
+    info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
+    const file = external_node_path_namespaceObject.join(work, 'layer.tar.gz');
+    const options = { mtimeClamp: plan.epoch };
+    const layer = inputs.root
+        ? await layerFromRoot(inputs.root, file, options)
+        : await layerFromTarball(inputs.tarball, file, options);
+    info(`${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`);
+    return layer;
+}
+async function openTunnelIfAsked(inputs) {
+    const ssh = inputs['ssh-tunnel'];
+    if (!inputs.push || !ssh)
+        return undefined;
+    return group('SSH tunnel', () => openTunnel(ssh, inputs.image.registry, inputs.insecure));
+}
+/** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
+async function makeOciImage(inputs, plan, layer, address) {
+    const image = buildImage(inputs, plan, layer);
+    info(`image ${image.manifest.digest} (config ${image.config.digest})`);
+    const uploadedBytes = inputs.push
+        ? await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, address, image, plan.tags))
+        : undefined;
+    // Written after a successful push, so a failed run leaves no output behind.
+    const layout = inputs.output;
+    if (layout) {
+        const kind = await group('OCI layout', () => writeOciLayout(layout, image, plan.tags, plan.epoch));
+        info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${layout}`);
     }
+    return {
+        digest: image.manifest.digest,
+        configDigest: image.config.digest,
+        layerDigest: layer.digest,
+        sizeBytes: layer.size,
+        uploadedBytes,
+        layout,
+    };
+}
+/** The image config and manifest around the layer. */
+function buildImage(inputs, plan, layer) {
+    const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
+    const config = {
+        mediaType: MEDIA_TYPES.config,
+        digest: digestOf(configBytes),
+        size: configBytes.length,
+        bytes: configBytes,
+    };
+    const manifestBytes = imageManifestJson(config, [layer], Object.fromEntries(inputs.annotations));
+    return {
+        layer,
+        config,
+        manifest: {
+            mediaType: MEDIA_TYPES.manifest,
+            digest: digestOf(manifestBytes),
+            size: manifestBytes.length,
+            bytes: manifestBytes,
+        },
+        platform: plan.platform,
+    };
+}
+/** The image as the user named it, without a tag. */
+function imageName(image) {
+    return `${image.registry}/${image.repository}`;
+}
+function imageRefOf(inputs, result) {
+    return result.digest ? `${imageName(inputs.image)}@${result.digest}` : '';
+}
+function writeActionOutputs(inputs, plan, result) {
+    const imageRef = imageRefOf(inputs, result);
+    const metadata = {
+        image: imageName(inputs.image),
+        digest: result.digest ?? '',
+        'image-ref': imageRef,
+        tags: plan.tags,
+        'config-digest': result.configDigest,
+        'layer-digest': result.layerDigest,
+        'size-bytes': result.sizeBytes,
+        layout: result.layout ?? '',
+        platform: formatPlatform(plan.platform),
+        pushed: inputs.push,
+        mode: inputs.mode,
+        labels: plan.runtime.labels,
+    };
+    setOutputs({
+        digest: result.digest ?? '',
+        'image-ref': imageRef,
+        tags: plan.tags.join('\n'),
+        'config-digest': result.configDigest,
+        'layer-digest': result.layerDigest,
+        'size-bytes': result.sizeBytes,
+        layout: result.layout ?? '',
+        metadata: JSON.stringify(metadata),
+    });
+}
+async function writeRunSummary(inputs, plan, result) {
+    const facts = [
+        ['Image', imageRefOf(inputs, result) || imageName(inputs.image)],
+        ['Digest', result.digest ?? '(not pushed)'],
+        ['Tags', plan.tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
+        ['Platform', formatPlatform(plan.platform)],
+        ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+        ['Created', `${plan.created} (${plan.epochFrom})`],
+    ];
+    if (result.uploadedBytes !== undefined) {
+        facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
+    }
+    if (result.layout)
+        facts.push(['OCI layout', result.layout]);
+    await writeSummary('import-image', facts, [
+        {
+            title: 'Constituent packages',
+            headers: ['Package', 'Version', 'Arch'],
+            rows: (plan.manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
+        },
+    ]);
 }
 /** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
 async function pushImage(inputs, address, image, tags) {
@@ -57858,9 +58069,9 @@ async function pushImage(inputs, address, image, tags) {
         address,
         displayName: inputs.image.registry,
         serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
-        insecure: inputs.plainHttp,
-        username: inputs.registryUsername,
-        password: inputs.registryPassword,
+        insecure: inputs.insecure,
+        username: inputs['registry-username'],
+        password: inputs['registry-password'],
         log: (line) => info(line),
         ...chunkingFromEnvironment(),
     });

@@ -31568,7 +31568,7 @@ class errors_InputError extends errors_UserError {
     }
 }
 /** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
-function messageOf(thrown) {
+function errors_messageOf(thrown) {
     if (thrown instanceof Error)
         return thrown.message || thrown.name;
     if (typeof thrown === 'string')
@@ -31604,12 +31604,12 @@ async function runAction(main) {
 function reportFailure(thrown) {
     if (thrown instanceof AggregateError && thrown.errors.length > 0) {
         for (const cause of thrown.errors)
-            error(messageOf(cause));
+            error(errors_messageOf(cause));
     }
     if (!(thrown instanceof errors_UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
-    setFailed(messageOf(thrown));
+    setFailed(errors_messageOf(thrown));
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -31745,35 +31745,71 @@ function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `.${external_node_path_namespaceObject.basename(target)}.tmp-${suffix}`);
 }
-/** Writes a file completely under a temporary name, then renames it into place. */
-async function writeFileAtomic(target, data, mode = 0o644) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temporary = temporarySibling(target);
-    try {
-        await fs.writeFile(temporary, data, { mode });
-        await fs.chmod(temporary, mode);
-        await fs.rename(temporary, target);
-    }
-    catch (error) {
-        await fs.rm(temporary, { force: true });
-        throw error;
-    }
-}
 /**
- * Produces `target` (a file or a directory) by letting `produce` write a temporary sibling,
- * then renaming it into place; on failure the temporary is removed and `target` is untouched.
+ * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
+ * file or a directory), which is then renamed into place. An existing directory at `target` is
+ * moved aside first and removed after, so a reader sees the old whole or the new whole, never a
+ * mix. On failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(target), { recursive: true });
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
-        await promises_namespaceObject.rename(temporary, target);
+        await renameReplacing(temporary, target);
         return result;
     }
     catch (error) {
         await promises_namespaceObject.rm(temporary, { recursive: true, force: true });
         throw error;
+    }
+}
+async function renameReplacing(temporary, target) {
+    const old = await promises_namespaceObject.lstat(target).catch(() => undefined);
+    if (!old?.isDirectory()) {
+        await promises_namespaceObject.rename(temporary, target);
+        return;
+    }
+    const aside = temporarySibling(target);
+    await promises_namespaceObject.rename(target, aside);
+    try {
+        await promises_namespaceObject.rename(temporary, target);
+    }
+    catch (error) {
+        await promises_namespaceObject.rename(aside, target);
+        throw error;
+    }
+    await promises_namespaceObject.rm(aside, { recursive: true, force: true });
+}
+/**
+ * Replaces a set of files in `directory` as one unit that a reader can check: the files are
+ * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * format, named `checksums`) is removed, each file renamed into place, and the checksum file
+ * written last. A complete set is one whose checksum file exists and matches
+ * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
+ */
+async function replaceFileSet(directory, checksums, produce) {
+    await fs.mkdir(directory, { recursive: true });
+    const staging = temporarySibling(directory);
+    await fs.mkdir(staging, { mode: 0o700 });
+    try {
+        const set = await produce(staging);
+        const lines = [];
+        for (const name of set.files)
+            lines.push(`${await sha256File(path.join(staging, name))}  ${name}\n`);
+        await fs.rm(path.join(directory, checksums), { force: true });
+        const placed = {};
+        for (const name of set.files) {
+            await fs.rename(path.join(staging, name), path.join(directory, name));
+            placed[name] = path.join(directory, name);
+        }
+        for (const name of set.obsolete ?? [])
+            await fs.rm(path.join(directory, name), { force: true });
+        await produceAtomically(path.join(directory, checksums), (temporary) => fs.writeFile(temporary, lines.join(''), { mode: 0o644 }));
+        return placed;
+    }
+    finally {
+        await fs.rm(staging, { recursive: true, force: true });
     }
 }
 async function sha256File(file) {
@@ -32377,6 +32413,46 @@ function paxRecord(key, value) {
     }
     return `${length}${body}`;
 }
+/** A numeric header field: octal text, or base-256 when the high bit of its first byte is set. */
+function parseNumeric(block, offset, length) {
+    if ((block[offset] ?? 0) & 0x80) {
+        let value = 0;
+        for (let i = offset + 1; i < offset + length; i++)
+            value = value * 256 + (block[i] ?? 0);
+        return value;
+    }
+    const text = block
+        .subarray(offset, offset + length)
+        .toString('ascii')
+        .replace(/[\0 ]+$/, '')
+        .replace(/^[\0 ]+/, '');
+    return text === '' ? 0 : parseInt(text, 8);
+}
+/** A NUL-terminated (or field-long) string header field. */
+function cString(block, offset, length) {
+    const raw = block.subarray(offset, offset + length);
+    const end = raw.indexOf(0);
+    return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+/** The `key=value` records of a pax extended header body, in order. */
+function parsePaxRecords(body) {
+    const records = [];
+    let offset = 0;
+    while (offset < body.length) {
+        const space = body.indexOf(0x20, offset);
+        if (space < 0)
+            break;
+        const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
+        if (!Number.isFinite(length) || length <= 0)
+            break;
+        const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
+        const equals = record.indexOf('=');
+        if (equals > 0)
+            records.push([record.slice(0, equals), record.slice(equals + 1)]);
+        offset += length;
+    }
+    return records;
+}
 function fitsUstar(value, length) {
     return Buffer.byteLength(value) <= length && /^[\x20-\x7e]*$/.test(value);
 }
@@ -32500,7 +32576,111 @@ function sourceDateEpoch() {
     return Number(value);
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function host_port_parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return host_port_parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
+
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
+function image_ref_parseImageReference(text, what = 'image') {
+    let rest = text.trim();
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
+            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+        }
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+        }
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const firstSlash = rest.indexOf('/');
+    if (firstSlash >= 0) {
+        const first = rest.slice(0, firstSlash);
+        if (first.includes('.') ||
+            first.includes(':') ||
+            first === 'localhost' ||
+            first.startsWith('[')) {
+            registry = first;
+            repository = rest.slice(firstSlash + 1);
+            if (!isRegistryHostPort(registry)) {
+                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+            }
+        }
+    }
+    if (!REPOSITORY.test(repository) || repository.length > 255) {
+        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+    }
+    return { registry, repository, tag, digest };
+}
+function formatImageReference(reference) {
+    const base = `${reference.registry}/${reference.repository}`;
+    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
+}
+/** The last path component of the repository: the app's name (`team/app` → `app`). */
+function imageBaseName(reference) {
+    return reference.repository.split('/').pop();
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
 
 
 /**
@@ -32528,21 +32708,11 @@ const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
 function booleanInput(name, defaultValue) {
     const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
 }
 function enumInput(name, allowed, defaultValue) {
     const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (allowed.includes(value))
-        return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
 }
 function integerInput(name, bounds, defaultValue) {
     const value = optionalInput(name);
@@ -32572,14 +32742,7 @@ function parseList(text) {
 }
 /** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
 function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return listInput(name).map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
+    return parseKeyValues(name, listInput(name), keyPattern);
 }
 /** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
 function secretInput(name) {
@@ -32594,6 +32757,80 @@ function maskSecret(value) {
     for (const line of value.split(/\r?\n/)) {
         if (line.trim().length >= 4)
             core.setSecret(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
     }
 }
 

@@ -51067,7 +51067,7 @@ class errors_InputError extends UserError {
     }
 }
 /** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
-function messageOf(thrown) {
+function errors_messageOf(thrown) {
     if (thrown instanceof Error)
         return thrown.message || thrown.name;
     if (typeof thrown === 'string')
@@ -51103,12 +51103,12 @@ async function runAction(main) {
 function reportFailure(thrown) {
     if (thrown instanceof AggregateError && thrown.errors.length > 0) {
         for (const cause of thrown.errors)
-            error(messageOf(cause));
+            error(errors_messageOf(cause));
     }
     if (!(thrown instanceof UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
-    setFailed(messageOf(thrown));
+    setFailed(errors_messageOf(thrown));
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -52047,35 +52047,71 @@ function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
 }
-/** Writes a file completely under a temporary name, then renames it into place. */
-async function writeFileAtomic(target, data, mode = 0o644) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temporary = temporarySibling(target);
-    try {
-        await fs.writeFile(temporary, data, { mode });
-        await fs.chmod(temporary, mode);
-        await fs.rename(temporary, target);
-    }
-    catch (error) {
-        await fs.rm(temporary, { force: true });
-        throw error;
-    }
-}
 /**
- * Produces `target` (a file or a directory) by letting `produce` write a temporary sibling,
- * then renaming it into place; on failure the temporary is removed and `target` is untouched.
+ * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
+ * file or a directory), which is then renamed into place. An existing directory at `target` is
+ * moved aside first and removed after, so a reader sees the old whole or the new whole, never a
+ * mix. On failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
-        await fs.rename(temporary, target);
+        await renameReplacing(temporary, target);
         return result;
     }
     catch (error) {
         await fs.rm(temporary, { recursive: true, force: true });
         throw error;
+    }
+}
+async function renameReplacing(temporary, target) {
+    const old = await fs.lstat(target).catch(() => undefined);
+    if (!old?.isDirectory()) {
+        await fs.rename(temporary, target);
+        return;
+    }
+    const aside = temporarySibling(target);
+    await fs.rename(target, aside);
+    try {
+        await fs.rename(temporary, target);
+    }
+    catch (error) {
+        await fs.rename(aside, target);
+        throw error;
+    }
+    await fs.rm(aside, { recursive: true, force: true });
+}
+/**
+ * Replaces a set of files in `directory` as one unit that a reader can check: the files are
+ * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * format, named `checksums`) is removed, each file renamed into place, and the checksum file
+ * written last. A complete set is one whose checksum file exists and matches
+ * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
+ */
+async function replaceFileSet(directory, checksums, produce) {
+    await fs.mkdir(directory, { recursive: true });
+    const staging = temporarySibling(directory);
+    await fs.mkdir(staging, { mode: 0o700 });
+    try {
+        const set = await produce(staging);
+        const lines = [];
+        for (const name of set.files)
+            lines.push(`${await sha256File(path.join(staging, name))}  ${name}\n`);
+        await fs.rm(path.join(directory, checksums), { force: true });
+        const placed = {};
+        for (const name of set.files) {
+            await fs.rename(path.join(staging, name), path.join(directory, name));
+            placed[name] = path.join(directory, name);
+        }
+        for (const name of set.obsolete ?? [])
+            await fs.rm(path.join(directory, name), { force: true });
+        await produceAtomically(path.join(directory, checksums), (temporary) => fs.writeFile(temporary, lines.join(''), { mode: 0o644 }));
+        return placed;
+    }
+    finally {
+        await fs.rm(staging, { recursive: true, force: true });
     }
 }
 async function sha256File(file) {
@@ -52220,6 +52256,46 @@ function paxRecord(key, value) {
         length = String(length).length + Buffer.byteLength(body);
     }
     return `${length}${body}`;
+}
+/** A numeric header field: octal text, or base-256 when the high bit of its first byte is set. */
+function parseNumeric(block, offset, length) {
+    if ((block[offset] ?? 0) & 0x80) {
+        let value = 0;
+        for (let i = offset + 1; i < offset + length; i++)
+            value = value * 256 + (block[i] ?? 0);
+        return value;
+    }
+    const text = block
+        .subarray(offset, offset + length)
+        .toString('ascii')
+        .replace(/[\0 ]+$/, '')
+        .replace(/^[\0 ]+/, '');
+    return text === '' ? 0 : parseInt(text, 8);
+}
+/** A NUL-terminated (or field-long) string header field. */
+function cString(block, offset, length) {
+    const raw = block.subarray(offset, offset + length);
+    const end = raw.indexOf(0);
+    return raw.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+/** The `key=value` records of a pax extended header body, in order. */
+function parsePaxRecords(body) {
+    const records = [];
+    let offset = 0;
+    while (offset < body.length) {
+        const space = body.indexOf(0x20, offset);
+        if (space < 0)
+            break;
+        const length = parseInt(body.subarray(offset, space).toString('ascii'), 10);
+        if (!Number.isFinite(length) || length <= 0)
+            break;
+        const record = body.subarray(space + 1, offset + length - 1).toString('utf8');
+        const equals = record.indexOf('=');
+        if (equals > 0)
+            records.push([record.slice(0, equals), record.slice(equals + 1)]);
+        offset += length;
+    }
+    return records;
 }
 function fitsUstar(value, length) {
     return Buffer.byteLength(value) <= length && /^[\x20-\x7e]*$/.test(value);
@@ -53582,114 +53658,59 @@ async function downloadImage(image, signingKey) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
 
-
-/**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
- */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
-const TRUE = (/* unused pure expression or super */ null && (['true', 'True', 'TRUE', 'yes', 'on', '1']));
-const FALSE = (/* unused pure expression or super */ null && (['false', 'False', 'FALSE', 'no', 'off', '0']));
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
-function parseBoundedInteger(name, value, bounds) {
-    const range = `an integer from ${bounds.min} to ${bounds.max}`;
-    if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
-    const number = Number(value);
-    if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
     }
-    return number;
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
 }
-/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
 }
-function parseList(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return listInput(name).map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
-function maskSecret(value) {
-    core.setSecret(value);
-    for (const line of value.split(/\r?\n/)) {
-        if (line.trim().length >= 4)
-            core.setSecret(line.trim());
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
     }
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
 
+
 const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?$`);
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
 /** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function parseImageReference(text, what = 'image') {
+function image_ref_parseImageReference(text, what = 'image') {
     let rest = text.trim();
     let digest;
     const at = rest.indexOf('@');
@@ -53721,7 +53742,7 @@ function parseImageReference(text, what = 'image') {
             first.startsWith('[')) {
             registry = first;
             repository = rest.slice(firstSlash + 1);
-            if (!DOMAIN.test(registry)) {
+            if (!isRegistryHostPort(registry)) {
                 throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
             }
         }
@@ -53738,6 +53759,161 @@ function formatImageReference(reference) {
 /** The last path component of the repository: the app's name (`team/app` → `app`). */
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
+
+
+/**
+ * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
+ * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ */
+function raw(name) {
+    return core.getInput(name, { required: false, trimWhitespace: true });
+}
+function requiredInput(name) {
+    const value = raw(name);
+    if (value === '')
+        throw new InputError(name, 'is required and was not given.');
+    return value;
+}
+function optionalInput(name) {
+    const value = raw(name);
+    return value === '' ? undefined : value;
+}
+/** A string with a default when absent. */
+function stringInput(name, defaultValue) {
+    return optionalInput(name) ?? defaultValue;
+}
+const TRUE = (/* unused pure expression or super */ null && (['true', 'True', 'TRUE', 'yes', 'on', '1']));
+const FALSE = (/* unused pure expression or super */ null && (['false', 'False', 'FALSE', 'no', 'off', '0']));
+function booleanInput(name, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
+}
+function enumInput(name, allowed, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
+}
+function integerInput(name, bounds, defaultValue) {
+    const value = optionalInput(name);
+    if (value === undefined)
+        return defaultValue;
+    return parseBoundedInteger(name, value, bounds);
+}
+function parseBoundedInteger(name, value, bounds) {
+    const range = `an integer from ${bounds.min} to ${bounds.max}`;
+    if (!/^-?\d+$/.test(value))
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+    const number = Number(value);
+    if (number < bounds.min || number > bounds.max) {
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+    }
+    return number;
+}
+/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
+function listInput(name) {
+    return parseList(raw(name));
+}
+function parseList(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
+function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
+    return parseKeyValues(name, listInput(name), keyPattern);
+}
+/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
+function secretInput(name) {
+    const value = core.getInput(name, { required: false, trimWhitespace: false });
+    if (value.trim() === '')
+        return undefined;
+    maskSecret(value);
+    return value;
+}
+function maskSecret(value) {
+    core.setSecret(value);
+    for (const line of value.split(/\r?\n/)) {
+        if (line.trim().length >= 4)
+            core.setSecret(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/make-iso/src/ssh-keys.ts
@@ -54041,7 +54217,7 @@ function parseInputs(raw) {
     const fleet = pinned(raw, 'fleet', (v) => `https://github.com/coreos/fleet/releases/download/${v}/fleet-${v}-linux-amd64.tar.gz`, /^v?\d+\.\d+\.\d+$/, 'is not a fleet release like v1.0.0.');
     const etcd = pinned(raw, 'etcd', (v) => `https://github.com/etcd-io/etcd/releases/download/${v}/etcd-${v}-linux-amd64.tar.gz`, /^v?3\.[0-5]\.\d+$/, 'is not an etcd release from v3.0.0 to v3.5.x (etcd 3.6 removed the v2 API that fleet needs).');
     try {
-        parseImageReference(raw['registry-image'], 'registry-image');
+        image_ref_parseImageReference(raw['registry-image'], 'registry-image');
     }
     catch (error) {
         throw new errors_InputError('registry-image', error.message);
