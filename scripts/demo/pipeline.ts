@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
-import type { MachineReport } from '../../actions/deploy-fleet/src/deploy.js';
+import type { AuditResult } from '../../actions/make-iso/src/api.js';
+import type { MachineReport } from '../../actions/deploy-fleet/src/api.js';
 import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';

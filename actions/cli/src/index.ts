@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditCloudConfig, formatAudit } from '../../core/src/cloud-config-audit.js';
+import { auditCloudConfig, formatAudit } from '../../make-iso/src/api.js';
 import { messageOf } from '../../core/src/errors.js';
 import { readActionMetadata, runActionLocally } from '../../core/src/local-runner.js';
 
