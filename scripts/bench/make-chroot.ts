@@ -70,6 +70,100 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T 
   return { ms: Number(process.hrtime.bigint() - started) / 1e6, value };
 }
 
+interface RunResult {
+  ms: number;
+  /** Bytes of the root. */
+  size: number;
+  /** Packages in the root. */
+  packageCount: number;
+}
+
+/** make-chroot: the bundle, as the runner runs it. */
+async function runMakeChroot(
+  work: string,
+  run: number,
+  repoDir: string,
+  runnerTemp: string,
+): Promise<RunResult & { installedSum: number }> {
+  const root = path.join(work, `ours-${run}`);
+  const mine = await timed(() =>
+    runActionLocally({
+      actionDir: path.join(projectRoot, 'actions/make-chroot'),
+      bundle: path.join(projectRoot, 'dist/make-chroot/index.js'),
+      inputs: {
+        packages: 'app',
+        repos: `bench=${repoDir}`,
+        mirror: 'none',
+        arch: 'x86_64',
+        root,
+      },
+      env: { RUNNER_TEMP: runnerTemp },
+    }),
+  );
+  if (mine.value.code !== 0) throw new Error(`make-chroot failed:\n${mine.value.log}`);
+  const size = await directorySize(root);
+  const manifest = parseManifest(
+    await fs.readFile(mine.value.outputs.manifest!, 'utf8'),
+    'manifest',
+  );
+  await fs.rm(root, { recursive: true, force: true });
+  return {
+    ms: mine.ms,
+    size,
+    packageCount: manifest.packages.length,
+    installedSum: manifest.packages.reduce((sum, entry) => sum + entry.installedSize, 0),
+  };
+}
+
+/** pacstrap with an equivalent pacman.conf (same repository, fresh cache). */
+async function runPacstrap(work: string, run: number, repoDir: string): Promise<RunResult> {
+  const root = path.join(work, `pacstrap-${run}`);
+  const cache = path.join(work, `pacstrap-cache-${run}`);
+  await fs.mkdir(root);
+  await fs.mkdir(cache);
+  const conf = path.join(work, `pacstrap-${run}.conf`);
+  await fs.writeFile(
+    conf,
+    `[options]\nArchitecture = x86_64\nCacheDir = ${cache}/\nSigLevel = Never\n\n[bench]\nSigLevel = Never\nServer = file://${repoDir}\n`,
+  );
+  const reference = await timed(async () =>
+    execFileSync('pacstrap', ['-c', '-G', '-M', '-C', conf, root, 'app'], {
+      stdio: 'pipe',
+    }),
+  );
+  const size = await directorySize(root);
+  const listed = execFileSync('pacman', ['-r', root, '-Q'], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  await fs.rm(root, { recursive: true, force: true });
+  return { ms: reference.ms, size, packageCount: listed.length };
+}
+
+function report(
+  ours: number[],
+  theirs: number[],
+  sizes: { ours: number; theirs: number; installedSum: number },
+): void {
+  const timeRatio = median(ours) / median(theirs);
+  const sizeRatio = sizes.ours / sizes.theirs;
+  const overhead = sizes.ours / sizes.installedSum;
+  console.log(
+    `runs: ${RUNS}; packages in the root: 13 (app + a chain of 12), 4 unrelated left out`,
+  );
+  console.log(
+    `make-chroot median wall time: ${median(ours).toFixed(0)} ms (runs: ${ours.map((v) => v.toFixed(0)).join(' ')})`,
+  );
+  console.log(
+    `pacstrap    median wall time: ${median(theirs).toFixed(0)} ms (runs: ${theirs.map((v) => v.toFixed(0)).join(' ')})`,
+  );
+  console.log(
+    `root bytes: make-chroot ${sizes.ours}, pacstrap ${sizes.theirs}; sum of installed sizes ${sizes.installedSum}`,
+  );
+  console.log(`wall-time ratio (goal <= 1.2): ${timeRatio.toFixed(3)}`);
+  console.log(`root-size ratio (goal <= 1.0): ${sizeRatio.toFixed(3)}`);
+  console.log(`root bytes / installed sizes (goal <= 1.05): ${overhead.toFixed(3)}`);
+}
+
 async function scenario(
   title: string,
   fileSize: number,
@@ -90,82 +184,24 @@ async function scenario(
 
     const ours: number[] = [];
     const theirs: number[] = [];
-    let ourSize = 0;
-    let theirSize = 0;
-    let installedSum = 0;
+    const sizes = { ours: 0, theirs: 0, installedSum: 0 };
     for (let run = 0; run < RUNS; run++) {
-      // make-chroot: the bundle, as the runner runs it.
-      const ourRoot = path.join(work, `ours-${run}`);
-      const mine = await timed(() =>
-        runActionLocally({
-          actionDir: path.join(projectRoot, 'actions/make-chroot'),
-          bundle: path.join(projectRoot, 'dist/make-chroot/index.js'),
-          inputs: {
-            packages: 'app',
-            repos: `bench=${repo.repoDir}`,
-            mirror: 'none',
-            arch: 'x86_64',
-            root: ourRoot,
-          },
-          env: { RUNNER_TEMP: runnerTemp },
-        }),
-      );
-      if (mine.value.code !== 0) throw new Error(`make-chroot failed:\n${mine.value.log}`);
-      ours.push(mine.ms);
-      ourSize = await directorySize(ourRoot);
-      const manifest = parseManifest(
-        await fs.readFile(mine.value.outputs.manifest!, 'utf8'),
-        'manifest',
-      );
-      installedSum = manifest.packages.reduce((sum, entry) => sum + entry.installedSize, 0);
-
-      // pacstrap with an equivalent pacman.conf (same repository, fresh cache).
-      const theirRoot = path.join(work, `pacstrap-${run}`);
-      const cache = path.join(work, `pacstrap-cache-${run}`);
-      await fs.mkdir(theirRoot);
-      await fs.mkdir(cache);
-      const conf = path.join(work, `pacstrap-${run}.conf`);
-      await fs.writeFile(
-        conf,
-        `[options]\nArchitecture = x86_64\nCacheDir = ${cache}/\nSigLevel = Never\n\n[bench]\nSigLevel = Never\nServer = file://${repo.repoDir}\n`,
-      );
-      const reference = await timed(async () =>
-        execFileSync('pacstrap', ['-c', '-G', '-M', '-C', conf, theirRoot, 'app'], {
-          stdio: 'pipe',
-        }),
-      );
-      theirs.push(reference.ms);
-      theirSize = await directorySize(theirRoot);
-      const listed = execFileSync('pacman', ['-r', theirRoot, '-Q'], { encoding: 'utf8' })
-        .trim()
-        .split('\n');
-      if (listed.length !== manifest.packages.length) {
+      const mine = await runMakeChroot(work, run, repo.repoDir, runnerTemp);
+      const reference = await runPacstrap(work, run, repo.repoDir);
+      if (reference.packageCount !== mine.packageCount) {
         throw new Error(
-          `pacstrap installed ${listed.length} packages, make-chroot ${manifest.packages.length}`,
+          `pacstrap installed ${reference.packageCount} packages, make-chroot ${mine.packageCount}`,
         );
       }
-      await fs.rm(ourRoot, { recursive: true, force: true });
-      await fs.rm(theirRoot, { recursive: true, force: true });
+      ours.push(mine.ms);
+      theirs.push(reference.ms);
+      Object.assign(sizes, {
+        ours: mine.size,
+        theirs: reference.size,
+        installedSum: mine.installedSum,
+      });
     }
-
-    const timeRatio = median(ours) / median(theirs);
-    const sizeRatio = ourSize / theirSize;
-    const overhead = ourSize / installedSum;
-    console.log(
-      `runs: ${RUNS}; packages in the root: 13 (app + a chain of 12), 4 unrelated left out`,
-    );
-    console.log(
-      `make-chroot median wall time: ${median(ours).toFixed(0)} ms (runs: ${ours.map((v) => v.toFixed(0)).join(' ')})`,
-    );
-    console.log(
-      `pacstrap    median wall time: ${median(theirs).toFixed(0)} ms (runs: ${theirs.map((v) => v.toFixed(0)).join(' ')})`,
-    );
-    console.log(
-      `root bytes: make-chroot ${ourSize}, pacstrap ${theirSize}; sum of installed sizes ${installedSum}`,
-    );
-    console.log(`wall-time ratio (goal <= 1.2): ${timeRatio.toFixed(3)}`);
-    console.log(`root-size ratio (goal <= 1.0): ${sizeRatio.toFixed(3)}`);
-    console.log(`root bytes / installed sizes (goal <= 1.05): ${overhead.toFixed(3)}`);
+    report(ours, theirs, sizes);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

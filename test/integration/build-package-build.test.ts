@@ -6,6 +6,7 @@ import { sha256File } from '../../actions/core/src/files.js';
 import type { AppInfo } from '../../actions/core/src/manifest.js';
 import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
 import { parseOutputFile } from '../../actions/core/src/local-runner.js';
+import { actionInputs } from '../helpers/action-inputs.js';
 import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import {
   EXAMPLE_APP,
@@ -258,23 +259,27 @@ test('i686 on the x86_64 host: the setarch i686 personality and a 32-bit compile
 
 test('not as root: makepkg runs as the invoking user', async () => {
   // The bundle run by the unprivileged user "builder" (made by the builds above), with the
-  // runner's files it can write.
+  // runner's files it can write, and every input with its action.yml default as the runner
+  // hands them over.
   const dir = path.join(work, 'unprivileged');
   await fs.mkdir(dir);
   const app = await hgRepo(EXAMPLE_APP, path.join(dir, 'hello'));
   const outputFile = path.join(dir, 'output');
   await fs.writeFile(outputFile, '');
   run('chown', ['-R', 'builder:', dir]);
+  const inputs = actionInputs('build-package', {
+    path: app,
+    'output-dir': path.join(dir, 'out'),
+    pkgext: '.pkg.tar.zst',
+    'build-user': 'builder',
+    'repo-name': 'arch-core',
+  });
   const env = [
     `HOME=${dir}`,
     `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
     `GITHUB_OUTPUT=${outputFile}`,
     `RUNNER_TEMP=${dir}`,
-    `INPUT_PATH=${app}`,
-    `INPUT_OUTPUT-DIR=${path.join(dir, 'out')}`,
-    'INPUT_PKGEXT=.pkg.tar.zst',
-    'INPUT_BUILD-USER=builder',
-    'INPUT_REPO-NAME=arch-core',
+    ...Object.entries(inputs).map(([name, value]) => `INPUT_${name.toUpperCase()}=${value}`),
   ];
   const log = run('runuser', [
     '-u',

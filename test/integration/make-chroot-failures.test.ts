@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUILD_USER, buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
+import { actionInputs } from '../helpers/action-inputs.js';
 import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 
 // Failures of make-chroot's bundle (real makepkg packages, real pacman): each says one clear
@@ -117,21 +118,26 @@ describe('bad inputs: one clear line, exit 1, no root left', () => {
 });
 
 describe('privileges', () => {
-  // The bundle run by the unprivileged build user, the way a runner would start it (INPUT_*).
-  function asUser(inputs: Record<string, string>, wrapper: string[] = []) {
+  // The bundle run by the unprivileged build user, the way a runner would start it (INPUT_*,
+  // with the action.yml defaults). The inputs are set after the wrapper: fakeroot is a dash
+  // script, and dash drops variables whose names are no shell names (INPUT_SIGNATURE-LEVEL).
+  function asUser(given: Record<string, string>, wrapper: string[] = []) {
     const env = [
       `HOME=${work}`,
       `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
       `RUNNER_TEMP=${path.join(work, 'user-temp')}`,
-      ...Object.entries(inputs).map(([name, value]) => `INPUT_${name.toUpperCase()}=${value}`),
     ];
+    const inputs = Object.entries(actionInputs('make-chroot', given)).map(
+      ([name, value]) => `INPUT_${name.toUpperCase()}=${value}`,
+    );
     const bundle = path.join(projectRoot, 'dist/make-chroot/index.js');
     return spawnSync(
       'runuser',
-      ['-u', BUILD_USER, '--', 'env', '-i', ...env, ...wrapper, process.execPath, bundle],
-      {
-        encoding: 'utf8',
-      },
+      [
+        ...['-u', BUILD_USER, '--', 'env', '-i', ...env, ...wrapper],
+        ...['env', ...inputs, process.execPath, bundle],
+      ],
+      { encoding: 'utf8' },
     );
   }
 

@@ -4,38 +4,47 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { artifactServiceAvailable } from '../../actions/build-package/src/artifact.js';
 import { mountPointsUnder } from '../../actions/build-package/src/buildroot.js';
-import {
-  DEFAULTS,
-  checkBuildUser,
-  checkMakepkgArgs,
-} from '../../actions/build-package/src/inputs.js';
+import { parseInputs } from '../../actions/build-package/src/inputs.js';
 import { findInPasswd } from '../../actions/build-package/src/user.js';
 import { pkgverOf } from '../../actions/build-package/src/main.js';
+import { actionInputs } from '../helpers/action-inputs.js';
 import { projectRoot } from '../helpers/bundle.js';
+
+function parsing(given: Record<string, string>): () => unknown {
+  return () => parseInputs(actionInputs('build-package', given));
+}
 
 describe('input checks', () => {
   test.each(['builder', 'build_user', '_b1'])('build-user %s is fine', (name) => {
-    expect(() => checkBuildUser(name)).not.toThrow();
+    expect(parsing({ 'build-user': name })).not.toThrow();
   });
   test.each([
     ['root', /^Input "build-user": makepkg refuses to run as root/],
     ['Bad User', /^Input "build-user": "Bad User" is not a user name/],
     ['-x', /is not a user name/],
   ])('build-user %s is refused', (name, message) => {
-    expect(() => checkBuildUser(name)).toThrow(message);
+    expect(parsing({ 'build-user': name })).toThrow(message);
   });
   test.each(['--config=/x', '-p', '--printsrcinfo'])('makepkg-args %s is refused', (arg) => {
-    expect(() => checkMakepkgArgs([arg])).toThrow(/^Input "makepkg-args": ".*" cannot be given/);
+    expect(parsing({ 'makepkg-args': arg })).toThrow(/^Input "makepkg-args": ".*" cannot be given/);
   });
 
-  test('action.yml documents every input with the default the code uses', async () => {
+  test('action.yml documents every input, with these defaults', async () => {
     const metadata = parse(
       await fs.readFile(path.join(projectRoot, 'actions/build-package/action.yml'), 'utf8'),
     ) as {
       inputs: Record<string, { default: string; description: string }>;
       runs: { using: string };
     };
-    for (const [name, value] of Object.entries(DEFAULTS)) {
+    const defaults = {
+      path: '.',
+      vcs: 'auto',
+      arch: 'auto',
+      pkgext: '.pkg.tar.xz',
+      'build-user': 'builder',
+      'repo-name': 'arch-core',
+    };
+    for (const [name, value] of Object.entries(defaults)) {
       expect(metadata.inputs[name]?.default).toBe(value);
     }
     for (const spec of Object.values(metadata.inputs)) expect(spec.description).toBeTruthy();

@@ -1,58 +1,48 @@
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { InputError } from '../../actions/core/src/errors.js';
+import { STRIP_NO_EXTRACT } from '../../actions/core/src/pacman.js';
 import {
-  DEFAULT_MIRROR_REPOS,
-  DEFAULT_MIRRORS,
-  DEFAULT_SIGNATURE_LEVEL,
-  STRIP_NO_EXTRACT,
-} from '../../actions/core/src/pacman.js';
-import {
-  DEFAULT_GPG_DIR,
   INPUT_REPO_NAME,
-  getInputs,
   installArgs,
   installTargets,
   mirrorPattern,
   noExtractFor,
+  parseInputs,
   parseRepos,
   repositories,
   type Inputs,
 } from '../../actions/make-chroot/src/inputs.js';
+import { actionInputs } from '../helpers/action-inputs.js';
 import { projectRoot } from '../helpers/bundle.js';
 
 const actionYml = parse(
   fs.readFileSync(path.join(projectRoot, 'actions/make-chroot/action.yml'), 'utf8'),
 ) as { inputs: Record<string, { default?: string }> };
 
-function setInputs(values: Record<string, string>): void {
-  for (const [name, value] of Object.entries(values)) {
-    process.env[`INPUT_${name.toUpperCase()}`] = value;
-  }
-}
-afterEach(() => {
-  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key];
-});
+const MIRRORS = {
+  i686: 'https://mirror.archlinux32.org/$arch/$repo',
+  x86_64: 'https://geo.mirror.pkgbuild.com/$repo/os/$arch',
+};
 
 function inputs(overrides: Partial<Inputs> = {}): Inputs {
-  setInputs({ packages: 'hello' });
-  const base = getInputs();
+  const base = parseInputs(actionInputs('make-chroot', { packages: 'hello' }));
   return { ...base, ...overrides };
 }
 
-describe('action.yml defaults are the code defaults', () => {
+describe('action.yml defaults', () => {
   test.each([
     ['mirror', 'auto'],
-    ['mirror-i686', DEFAULT_MIRRORS.i686],
-    ['mirror-x86-64', DEFAULT_MIRRORS.x86_64],
+    ['mirror-i686', MIRRORS.i686],
+    ['mirror-x86-64', MIRRORS.x86_64],
     ['arch', 'i686'],
     ['preset', 'minimal'],
     ['strip', 'true'],
     ['keep-package-db', 'true'],
-    ['signature-level', DEFAULT_SIGNATURE_LEVEL],
-    ['gpg-dir', DEFAULT_GPG_DIR],
+    ['signature-level', 'Required DatabaseOptional'],
+    ['gpg-dir', '/etc/pacman.d/gnupg'],
     ['allow-scriptlet-failures', 'false'],
     ['root', ''],
     ['tarball', ''],
@@ -61,20 +51,21 @@ describe('action.yml defaults are the code defaults', () => {
   });
   test('mirror-repos', () => {
     expect(actionYml.inputs['mirror-repos']?.default?.trim().split('\n')).toEqual([
-      ...DEFAULT_MIRROR_REPOS,
+      'core',
+      'extra',
     ]);
   });
-  test('getInputs with only packages gives those defaults', () => {
+  test('parseInputs with only packages gives those defaults', () => {
     const parsed = inputs();
     expect(parsed).toMatchObject({
       packages: ['hello'],
       arch: 'i686',
       preset: 'minimal',
       strip: true,
-      'keep-package-db': true,
+      keepPackageDb: true,
       mirror: 'auto',
-      'signature-level': 'Required DatabaseOptional',
-      'allow-scriptlet-failures': false,
+      signatureLevel: 'Required DatabaseOptional',
+      allowScriptletFailures: false,
     });
     expect(parsed.root).toBeUndefined();
     expect(parsed.tarball).toBeUndefined();
@@ -100,8 +91,8 @@ describe('mirror patterns by arch', () => {
       { name: INPUT_REPO_NAME, servers: ['file:///tmp/in'], sigLevel: 'Never' },
       { name: 'mine', servers: ['file:///srv/repo'], sigLevel: 'Never' },
       { name: 'remote', servers: ['https://r.example/x'], sigLevel: 'Required' },
-      { name: 'core', servers: [DEFAULT_MIRRORS.i686], sigLevel: 'Required DatabaseOptional' },
-      { name: 'extra', servers: [DEFAULT_MIRRORS.i686], sigLevel: 'Required DatabaseOptional' },
+      { name: 'core', servers: [MIRRORS.i686], sigLevel: 'Required DatabaseOptional' },
+      { name: 'extra', servers: [MIRRORS.i686], sigLevel: 'Required DatabaseOptional' },
     ]);
   });
 
@@ -178,10 +169,9 @@ describe('bad inputs name the input', () => {
       /^Input "signature-level": "Sometimes"/,
     ],
   ])('%j', (values, message) => {
-    setInputs(values);
     let thrown: unknown;
     try {
-      getInputs();
+      parseInputs(actionInputs('make-chroot', values));
     } catch (error) {
       thrown = error;
     }

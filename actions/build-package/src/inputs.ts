@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
-import { enumInput, listInput, optionalInput, stringInput } from '../../core/src/inputs.js';
+import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/pacman.js';
 
 export const VCS_VALUES = ['auto', 'hg', 'git', 'none'] as const;
@@ -11,32 +11,27 @@ export type VcsInput = (typeof VCS_VALUES)[number];
 export type ArchInput = (typeof ARCH_VALUES)[number];
 export type Pkgext = (typeof PKGEXT_VALUES)[number];
 
-/** The inputs of action.yml, by their names there. */
+/** build-package's inputs, validated up front. */
 export interface Inputs {
+  /** Absolute. */
   path: string;
   vcs: VcsInput;
   arch: ArchInput;
   pkgext: Pkgext;
-  'build-user': string;
+  buildUser: string;
+  /** Absolute. */
   repo?: string;
-  'repo-name': string;
-  'output-dir'?: string;
-  'makepkg-args': string[];
-  'upload-artifact'?: string;
-  'build-root'?: string;
+  repoName: string;
+  /** Absolute. */
+  outputDir?: string;
+  makepkgArgs: string[];
+  uploadArtifact?: string;
+  /** Absolute. */
+  buildRoot?: string;
 }
 
-export const DEFAULTS = {
-  path: '.',
-  vcs: 'auto',
-  arch: 'auto',
-  pkgext: '.pkg.tar.xz',
-  'build-user': 'builder',
-  'repo-name': 'arch-core',
-} as const;
-
 /** A user name useradd accepts, and not root (makepkg refuses to run as root). */
-export function checkBuildUser(name: string): void {
+function checkBuildUser(name: string): void {
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) {
     throw new InputError(
       'build-user',
@@ -54,7 +49,7 @@ export function checkBuildUser(name: string): void {
 /** makepkg options the action sets itself; given again they would break its guarantees. */
 const OWN_OPTIONS = ['--config', '-p', '--printsrcinfo', '--packagelist', '--geninteg', '-g'];
 
-export function checkMakepkgArgs(args: readonly string[]): void {
+function checkMakepkgArgs(args: readonly string[]): void {
   for (const arg of args) {
     const option = arg.split('=')[0] ?? arg;
     if (OWN_OPTIONS.includes(option)) {
@@ -63,32 +58,37 @@ export function checkMakepkgArgs(args: readonly string[]): void {
   }
 }
 
-export function getInputs(): Inputs {
-  const inputs: Inputs = {
-    path: path.resolve(stringInput('path', DEFAULTS.path)),
-    vcs: enumInput('vcs', VCS_VALUES, DEFAULTS.vcs),
-    arch: enumInput('arch', ARCH_VALUES, DEFAULTS.arch),
-    pkgext: enumInput('pkgext', PKGEXT_VALUES, DEFAULTS.pkgext),
-    'build-user': stringInput('build-user', DEFAULTS['build-user']),
-    repo: optionalInput('repo'),
-    'repo-name': stringInput('repo-name', DEFAULTS['repo-name']),
-    'output-dir': optionalInput('output-dir'),
-    'makepkg-args': listInput('makepkg-args'),
-    'upload-artifact': optionalInput('upload-artifact'),
-    'build-root': optionalInput('build-root'),
-  };
-  checkBuildUser(inputs['build-user']);
-  checkRepoName(inputs['repo-name'], 'repo-name');
-  checkMakepkgArgs(inputs['makepkg-args']);
-  if (inputs.repo) inputs.repo = path.resolve(inputs.repo);
-  if (inputs['output-dir']) inputs['output-dir'] = path.resolve(inputs['output-dir']);
-  if (inputs['build-root']) inputs['build-root'] = path.resolve(inputs['build-root']);
-  const artifact = inputs['upload-artifact'];
-  if (artifact !== undefined && /[":<>|*?\r\n\\/]/.test(artifact)) {
+function checkArtifactName(name: string): void {
+  if (/[":<>|*?\r\n\\/]/.test(name)) {
     throw new InputError(
       'upload-artifact',
-      `"${artifact}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`,
+      `"${name}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`,
     );
   }
+}
+
+function absolute(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : path.resolve(value);
+}
+
+export function parseInputs(raw: RawInputs): Inputs {
+  const read = inputReader(raw);
+  const inputs: Inputs = {
+    path: path.resolve(read.required('path')),
+    vcs: read.oneOf('vcs', VCS_VALUES),
+    arch: read.oneOf('arch', ARCH_VALUES),
+    pkgext: read.oneOf('pkgext', PKGEXT_VALUES),
+    buildUser: read.required('build-user'),
+    repo: absolute(read.optional('repo')),
+    repoName: read.required('repo-name'),
+    outputDir: absolute(read.optional('output-dir')),
+    makepkgArgs: read.list('makepkg-args'),
+    uploadArtifact: read.optional('upload-artifact'),
+    buildRoot: absolute(read.optional('build-root')),
+  };
+  checkBuildUser(inputs.buildUser);
+  checkRepoName(inputs.repoName, 'repo-name');
+  checkMakepkgArgs(inputs.makepkgArgs);
+  if (inputs.uploadArtifact !== undefined) checkArtifactName(inputs.uploadArtifact);
   return inputs;
 }

@@ -11,12 +11,13 @@ import {
   tempRoot,
   produceAtomically,
 } from '../../core/src/files.js';
+import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core/src/pkginfo.js';
 import { uploadPackages } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
-import { getInputs, type Inputs } from './inputs.js';
+import { parseInputs, type Inputs } from './inputs.js';
 import {
   i686MakepkgConf,
   makepkgArgs,
@@ -24,6 +25,7 @@ import {
   pacmanArch,
   resolveArch,
   wrapCommand,
+  type ArchPlan,
   type MakepkgPlan,
   type Runner,
 } from './makepkg.js';
@@ -60,7 +62,7 @@ export class AnnotatedError extends UserError {
 
 export async function run(): Promise<void> {
   try {
-    await buildPackage(getInputs());
+    await buildPackage(parseInputs(rawInputsFromEnv()));
   } catch (error) {
     if (!(error instanceof AnnotatedError)) throw error;
     core.error(error.message, error.properties);
@@ -119,7 +121,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
   const pkgbuildFile = path.join(inputs.path, 'PKGBUILD');
   const stat = await fs.stat(pkgbuildFile).catch(() => undefined);
   if (!stat?.isFile()) throw new InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
-  const buildRoot = inputs['build-root'];
+  const buildRoot = inputs.buildRoot;
   if (buildRoot) await checkBuildRoot(buildRoot, inputs.pkgext);
   const asRoot = process.getuid?.() === 0;
   if (!asRoot) core.info(`Not running as root: makepkg runs as this user, not as build-user.`);
@@ -131,7 +133,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
   try {
     const [location, user] = await Promise.all([
       findRepository(inputs.path, inputs.vcs),
-      asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
+      asRoot ? ensureBuildUser(inputs.buildUser, buildRoot ?? '/') : undefined,
     ]);
     const checkout = await copyCheckout(inputs, location, user, work);
     await inBuildRoot(buildRoot, async () => {
@@ -212,12 +214,12 @@ async function copyCheckout(
       ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => fs.mkdir(dir)),
     ]);
     let vcs: Promise<VcsFacts | undefined> = Promise.resolve(undefined);
-    if (location && (!user || inputs['build-root'])) {
+    if (location && (!user || inputs.buildRoot)) {
       const facts = await readVcsFacts(location, copiedRoot);
       vcs = Promise.resolve(facts);
     }
     if (user) await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
-    if (location && user && !inputs['build-root']) {
+    if (location && user && !inputs.buildRoot) {
       vcs = readVcsFacts(location, copiedRoot, user.name);
       vcs.catch(() => undefined); // awaited later; no unhandled rejection meanwhile
     }
@@ -226,31 +228,106 @@ async function copyCheckout(
   });
 }
 
+/** What every command of one build shares: who runs it, where, and how paths look there. */
+interface BuildSetting {
+  inputs: Inputs;
+  checkout: Checkout;
+  runner: Runner;
+  /** The build root's arch, else the host's. */
+  native: string;
+}
+
+/** A host path as the build sees it: inside the build root when there is one. */
+function inner(setting: BuildSetting, file: string): string {
+  const root = setting.inputs.buildRoot;
+  return root ? `/${path.relative(root, file)}` : file;
+}
+
+/** `HOME` for the commands that are not makepkg. */
+function homeEnv(setting: BuildSetting): string[] {
+  return [`HOME=${inner(setting, setting.checkout.home)}`];
+}
+
+/** The command line of `program` run as the build user in the copied PKGBUILD's directory. */
+function asBuildUser(
+  setting: BuildSetting,
+  program: string,
+  args: string[],
+  env: string[],
+): [string, string[]] {
+  const dir = inner(setting, setting.checkout.buildDir);
+  return split(wrapCommand(setting.runner, dir, env, program, args));
+}
+
+async function buildSetting(
+  inputs: Inputs,
+  checkout: Checkout,
+  user: BuildUser | undefined,
+): Promise<BuildSetting> {
+  const buildRoot = inputs.buildRoot;
+  const native = buildRoot
+    ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
+    : pacmanArch(process.arch);
+  return {
+    inputs,
+    checkout,
+    runner: { user: user?.name, root: buildRoot, setarchI686: false },
+    native,
+  };
+}
+
 async function buildInCopy(
   inputs: Inputs,
   checkout: Checkout,
   user: BuildUser | undefined,
   work: string,
 ): Promise<BuildResult> {
-  const buildRoot = inputs['build-root'];
-  const inner = (file: string) => (buildRoot ? `/${path.relative(buildRoot, file)}` : file);
-  const { buildDir } = checkout;
-  const runner: Runner = { user: user?.name, root: buildRoot, setarchI686: false };
-  const native = buildRoot
-    ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
-    : pacmanArch(process.arch);
-  const asBuildUser = (program: string, args: string[], env: string[]) =>
-    split(wrapCommand(runner, inner(buildDir), env, program, args));
+  const setting = await buildSetting(inputs, checkout, user);
+  const pkgbuild = await introspect(setting);
+  const arch = resolveArch(inputs.arch, pkgbuild.arches, setting.native, {
+    ignoreArch: inputs.makepkgArgs.includes('--ignorearch') || inputs.makepkgArgs.includes('-A'),
+    inBuildRoot: Boolean(inputs.buildRoot),
+  });
+  setting.runner.setarchI686 = arch.setarchI686;
+  const plan = await planMakepkg(setting, arch, work);
+  const env = makepkgEnv(plan);
 
-  // What the PKGBUILD says (sourced as the build user, as makepkg does).
-  const home = [`HOME=${inner(checkout.home)}`];
+  let vcs = await versionFromVcs(pkgbuild, checkout);
+  const srcinfo = await startSrcinfo(setting, pkgbuild, vcs, () =>
+    generateSrcinfo(setting, plan, env),
+  );
+  await runMakepkg(setting, plan, env, pkgbuild, arch, srcinfo.later);
+  vcs ??= await checkout.vcs;
+  if (vcs) reportVcs(vcs);
+
+  const packages = await readBuiltPackages(checkout.pkgdest);
+  // The .SRCINFO with the version built (pkgver() ran during the build).
+  const main = mainPackage(packages, pkgbuild);
+  const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
+  const text = srcinfo.early ?? (await (srcinfo.later as Promise<string>));
+  return {
+    pkgbuild,
+    packages,
+    srcinfo: srcinfoInCheckout(setting, text, builtVersion),
+    pkgdest: checkout.pkgdest,
+    vcs,
+  };
+}
+
+/** What the PKGBUILD says (sourced as the build user, as makepkg does). */
+async function introspect(setting: BuildSetting): Promise<PkgbuildFacts> {
+  const file = path.join(setting.inputs.path, 'PKGBUILD');
   const introspection = await execQuiet(
-    ...asBuildUser('bash', ['-c', INTROSPECT_SCRIPT, 'bash', native], home),
+    ...asBuildUser(
+      setting,
+      'bash',
+      ['-c', INTROSPECT_SCRIPT, 'bash', setting.native],
+      homeEnv(setting),
+    ),
     { silent: true, allowFailure: true },
   );
   if (introspection.code === 65) {
     const problem = parseBashSyntaxError(introspection.stderr);
-    const file = path.join(inputs.path, 'PKGBUILD');
     throw new AnnotatedError(
       `${file}${problem ? ` line ${problem.line}: ${problem.message}` : `: ${introspection.stderr.trim()}`}`,
       { title: 'PKGBUILD syntax error', file: annotationPath(file), startLine: problem?.line },
@@ -258,94 +335,136 @@ async function buildInCopy(
   }
   if (introspection.code !== 0) {
     throw new UserError(
-      `Reading ${path.join(inputs.path, 'PKGBUILD')} failed: ${tailOf(introspection.stderr, 5) || `exit ${introspection.code}`}`,
+      `Reading ${file} failed: ${tailOf(introspection.stderr, 5) || `exit ${introspection.code}`}`,
     );
   }
-  const pkgbuild = parseIntrospection(introspection.stdout);
-  const ignoreArch =
-    inputs['makepkg-args'].includes('--ignorearch') || inputs['makepkg-args'].includes('-A');
-  const arch = resolveArch(inputs.arch, pkgbuild.arches, native, {
-    ignoreArch,
-    inBuildRoot: Boolean(buildRoot),
-  });
-  runner.setarchI686 = arch.setarchI686;
+  return parseIntrospection(introspection.stdout);
+}
 
+async function planMakepkg(
+  setting: BuildSetting,
+  arch: ArchPlan,
+  work: string,
+): Promise<MakepkgPlan> {
+  const { inputs, checkout } = setting;
   let config: string | undefined;
   if (arch.multilib) {
     config = path.join(work, 'makepkg-i686.conf');
     await fs.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
   }
-  const plan: MakepkgPlan = {
-    buildDir: inner(buildDir),
-    home: inner(checkout.home),
-    pkgdest: inner(checkout.pkgdest),
-    srcdest: inner(checkout.srcdest),
+  return {
+    buildDir: inner(setting, checkout.buildDir),
+    home: inner(setting, checkout.home),
+    pkgdest: inner(setting, checkout.pkgdest),
+    srcdest: inner(setting, checkout.srcdest),
     pkgext: inputs.pkgext,
     arch,
-    config: config && inner(config),
-    extraArgs: inputs['makepkg-args'],
-    noPacman: !(await exists(path.join(buildRoot ?? '/', 'usr/bin/pacman'))),
+    config: config && inner(setting, config),
+    extraArgs: inputs.makepkgArgs,
+    noPacman: !(await exists(path.join(inputs.buildRoot ?? '/', 'usr/bin/pacman'))),
   };
-  const env = makepkgEnv(plan);
+}
 
-  /** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
-  const generateSrcinfo = async (): Promise<string> => {
-    const fast = await execQuiet(
-      ...asBuildUser('bash', ['-c', SRCINFO_SCRIPT, 'bash', native], home),
-      {
-        silent: true,
-        allowFailure: true,
-      },
-    );
-    if (fast.code === 0) return fast.stdout;
-    const configArgs = plan.config ? ['--config', plan.config] : [];
-    const slow = await execQuiet(
-      ...asBuildUser('makepkg', [...configArgs, '--printsrcinfo'], env),
-      {
-        silent: true,
-        allowFailure: true,
-      },
-    );
-    if (slow.code !== 0) {
-      throw new UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
-    }
-    return slow.stdout;
-  };
+/** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
+async function generateSrcinfo(
+  setting: BuildSetting,
+  plan: MakepkgPlan,
+  env: string[],
+): Promise<string> {
+  const fast = await execQuiet(
+    ...asBuildUser(
+      setting,
+      'bash',
+      ['-c', SRCINFO_SCRIPT, 'bash', setting.native],
+      homeEnv(setting),
+    ),
+    { silent: true, allowFailure: true },
+  );
+  if (fast.code === 0) return fast.stdout;
+  const configArgs = plan.config ? ['--config', plan.config] : [];
+  const slow = await execQuiet(
+    ...asBuildUser(setting, 'makepkg', [...configArgs, '--printsrcinfo'], env),
+    { silent: true, allowFailure: true },
+  );
+  if (slow.code !== 0) {
+    throw new UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
+  }
+  return slow.stdout;
+}
 
-  // The version: the repository's is needed before the build only when the PKGBUILD has no
-  // pkgver() of its own; otherwise the VCS is read beside the build, for the outputs.
-  const copiedPkgbuild = path.join(buildDir, 'PKGBUILD');
-  let vcs: VcsFacts | undefined;
-  if (!pkgbuild.hasPkgverFunction) {
-    vcs = await checkout.vcs;
-    if (vcs) {
-      const pkgver = vcsPkgver(vcs);
-      const text = await fs.readFile(copiedPkgbuild, 'utf8');
-      await fs.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
-      core.info(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
-    }
-  } else {
+/**
+ * The version: the repository's is needed before the build only when the PKGBUILD has no
+ * pkgver() of its own (it is written into the copied PKGBUILD); otherwise the VCS is read beside
+ * the build, for the outputs, and this gives undefined.
+ */
+async function versionFromVcs(
+  pkgbuild: PkgbuildFacts,
+  checkout: Checkout,
+): Promise<VcsFacts | undefined> {
+  if (pkgbuild.hasPkgverFunction) {
     core.info(`The PKGBUILD's own pkgver() sets the version.`);
+    return undefined;
   }
-
-  // The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
-  // one is checked before anything is built; otherwise it is generated beside the build.
-  const versionFromVcs = Boolean(vcs) || pkgbuild.hasPkgverFunction;
-  const toCheckout = (text: string, versions?: { pkgver: string; pkgrel: string }) => {
-    const mapped = replacePath(text, inner(buildDir), inputs.path);
-    return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
-  };
-  const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
-  const committedSrcinfo = await exists(path.join(inputs.path, '.SRCINFO'));
-  let srcinfoEarly: string | undefined;
-  if (committedSrcinfo) {
-    srcinfoEarly = toCheckout(await generateSrcinfo(), vcsVersion);
-    await checkCommittedSrcinfo(inputs.path, srcinfoEarly, versionFromVcs);
+  const vcs = await checkout.vcs;
+  if (vcs) {
+    const copiedPkgbuild = path.join(checkout.buildDir, 'PKGBUILD');
+    const pkgver = vcsPkgver(vcs);
+    const text = await fs.readFile(copiedPkgbuild, 'utf8');
+    await fs.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
+    core.info(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
   }
+  return vcs;
+}
 
-  const srcinfoLater = srcinfoEarly === undefined ? generateSrcinfo() : undefined;
-  srcinfoLater?.catch(() => undefined); // awaited below
-  const buildRun = await exec(...asBuildUser('makepkg', makepkgArgs(plan), env), {
+/** A generated .SRCINFO as it reads in the user's checkout, with `versions` when given. */
+function srcinfoInCheckout(
+  setting: BuildSetting,
+  text: string,
+  versions?: { pkgver: string; pkgrel: string },
+): string {
+  const mapped = replacePath(text, inner(setting, setting.checkout.buildDir), setting.inputs.path);
+  return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
+}
+
+interface PendingSrcinfo {
+  /** Made and checked against the committed one before the build (in the checkout's form). */
+  early?: string;
+  /** Being made beside the build (as generated). */
+  later?: Promise<string>;
+}
+
+/**
+ * The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
+ * one is checked before anything is built; otherwise it is generated beside the build.
+ */
+async function startSrcinfo(
+  setting: BuildSetting,
+  pkgbuild: PkgbuildFacts,
+  vcs: VcsFacts | undefined,
+  generate: () => Promise<string>,
+): Promise<PendingSrcinfo> {
+  const dir = setting.inputs.path;
+  if (await exists(path.join(dir, '.SRCINFO'))) {
+    const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
+    const early = srcinfoInCheckout(setting, await generate(), vcsVersion);
+    await checkCommittedSrcinfo(dir, early, Boolean(vcs) || pkgbuild.hasPkgverFunction);
+    return { early };
+  }
+  const later = generate();
+  later.catch(() => undefined); // awaited after the build
+  return { later };
+}
+
+async function runMakepkg(
+  setting: BuildSetting,
+  plan: MakepkgPlan,
+  env: string[],
+  pkgbuild: PkgbuildFacts,
+  arch: ArchPlan,
+  srcinfoLater: Promise<string> | undefined,
+): Promise<void> {
+  const buildRoot = setting.inputs.buildRoot;
+  const buildRun = await exec(...asBuildUser(setting, 'makepkg', makepkgArgs(plan), env), {
     group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
     allowFailure: true,
     missingHint: 'install the Debian packages makepkg and libarchive-tools',
@@ -356,22 +475,24 @@ async function buildInCopy(
       `The build of ${pkgbuild.pkgbase} failed (makepkg exited with code ${buildRun.code}); the last lines of its log (all of it is in the group above):\n${tailOf(buildRun.output, 15)}`,
     );
   }
-  vcs ??= await checkout.vcs;
-  if (vcs) {
-    core.info(
-      `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
-    );
-    if (vcs.shallow) {
-      core.warning(
-        `${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`,
-      );
-    }
-  }
+}
 
+function reportVcs(vcs: VcsFacts): void {
+  core.info(
+    `${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+  );
+  if (vcs.shallow) {
+    core.warning(
+      `${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`,
+    );
+  }
+}
+
+async function readBuiltPackages(pkgdest: string): Promise<BuiltPackage[]> {
   const packages: BuiltPackage[] = [];
-  for (const name of (await fs.readdir(checkout.pkgdest)).sort()) {
+  for (const name of (await fs.readdir(pkgdest)).sort()) {
     if (!isPackageFileName(name)) continue;
-    const file = path.join(checkout.pkgdest, name);
+    const file = path.join(pkgdest, name);
     const [info, sha256, fileStat] = await Promise.all([
       readPackageInfo(file),
       sha256File(file),
@@ -380,15 +501,7 @@ async function buildInCopy(
     packages.push({ file, info, sha256, size: fileStat.size });
   }
   if (packages.length === 0) throw new UserError(`makepkg finished but made no package file.`);
-
-  // The .SRCINFO with the version built (pkgver() ran during the build).
-  const main = mainPackage(packages, pkgbuild);
-  const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
-  const srcinfo = toCheckout(
-    srcinfoEarly ?? (await (srcinfoLater as Promise<string>)),
-    builtVersion,
-  );
-  return { pkgbuild, packages, srcinfo, pkgdest: checkout.pkgdest, vcs };
+  return packages;
 }
 
 function split(argv: string[]): [string, string[]] {
@@ -437,11 +550,37 @@ async function publish(
   vcs: VcsFacts | undefined,
   built: BuildResult,
 ): Promise<void> {
-  const outDir = inputs['output-dir'] ?? inputs.repo ?? path.join(tempRoot(), 'arch-core-packages');
+  const outDir = inputs.outputDir ?? inputs.repo ?? path.join(tempRoot(), 'arch-core-packages');
   const main = mainPackage(built.packages, built.pkgbuild);
-
-  // Records beside the packages first, so that a package in place always has its record.
   const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
+  await writeRecords(built, vcs, srcinfoName);
+  const placed = await placeInto(outDir, built, srcinfoName);
+  const repoDb = inputs.repo
+    ? await addToRepo(inputs.repo, inputs.repoName, placed.files)
+    : undefined;
+
+  const version = main.info.version;
+  setOutputs({
+    packages: placed.files.join('\n'),
+    version,
+    pkgver: pkgverOf(version),
+    revision: vcs?.revision ?? '',
+    hash: vcs?.hash ?? '',
+    'repo-db': repoDb ?? '',
+    srcinfo: placed.srcinfo,
+  });
+  if (inputs.uploadArtifact) {
+    await uploadPackages(inputs.uploadArtifact, [...placed.files, placed.srcinfo], outDir);
+  }
+  await writeBuildSummary(built, version, vcs, repoDb);
+}
+
+/** The .SRCINFO and each package's app record beside the packages, so a package in place always has its record. */
+async function writeRecords(
+  built: BuildResult,
+  vcs: VcsFacts | undefined,
+  srcinfoName: string,
+): Promise<void> {
   await fs.writeFile(path.join(built.pkgdest, srcinfoName), built.srcinfo);
   for (const entry of built.packages) {
     const info: AppInfo = {
@@ -455,8 +594,15 @@ async function publish(
     };
     await fs.writeFile(appInfoPathFor(entry.file), `${JSON.stringify(info, null, 2)}\n`);
   }
+}
 
-  const placed = await core.group(`Packages → ${outDir}`, async () => {
+/** Moves the .SRCINFO, then each package's record and the package, into `outDir`. */
+function placeInto(
+  outDir: string,
+  built: BuildResult,
+  srcinfoName: string,
+): Promise<{ files: string[]; srcinfo: string }> {
+  return core.group(`Packages → ${outDir}`, async () => {
     await fs.mkdir(outDir, { recursive: true });
     const files: string[] = [];
     const srcinfo = await moveInto(path.join(built.pkgdest, srcinfoName), outDir);
@@ -468,70 +614,57 @@ async function publish(
     }
     return { files, srcinfo };
   });
+}
 
-  let repoDb: string | undefined;
-  if (inputs.repo) {
-    const repo = inputs.repo;
-    await fs.mkdir(repo, { recursive: true });
-    const inRepo: string[] = [];
-    for (const file of placed.files) {
-      if (path.dirname(file) === repo) {
-        inRepo.push(file);
-      } else {
-        await copyInto(appInfoPathFor(file), repo);
-        inRepo.push(await copyInto(file, repo));
-      }
+/** Adds the packages (copied in with their records when they are elsewhere) to the repository; gives its database. */
+async function addToRepo(repo: string, repoName: string, files: string[]): Promise<string> {
+  await fs.mkdir(repo, { recursive: true });
+  const inRepo: string[] = [];
+  for (const file of files) {
+    if (path.dirname(file) === repo) {
+      inRepo.push(file);
+    } else {
+      await copyInto(appInfoPathFor(file), repo);
+      inRepo.push(await copyInto(file, repo));
     }
-    repoDb = path.join(repo, `${inputs['repo-name']}.db.tar.gz`);
-    await exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
-      group: `repo-add: ${inputs['repo-name']} in ${repo}`,
-      missingHint: 'install the Debian package pacman-package-manager',
-    });
   }
-
-  const version = main.info.version;
-  setOutputs({
-    packages: placed.files.join('\n'),
-    version,
-    pkgver: pkgverOf(version),
-    revision: vcs?.revision ?? '',
-    hash: vcs?.hash ?? '',
-    'repo-db': repoDb ?? '',
-    srcinfo: placed.srcinfo,
+  const repoDb = path.join(repo, `${repoName}.db.tar.gz`);
+  await exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
+    group: `repo-add: ${repoName} in ${repo}`,
+    missingHint: 'install the Debian package pacman-package-manager',
   });
+  return repoDb;
+}
 
-  if (inputs['upload-artifact']) {
-    await uploadPackages(inputs['upload-artifact'], [...placed.files, placed.srcinfo], outDir);
+async function writeBuildSummary(
+  built: BuildResult,
+  version: string,
+  vcs: VcsFacts | undefined,
+  repoDb: string | undefined,
+): Promise<void> {
+  const facts: Array<[string, string]> = [['version', version]];
+  if (vcs) {
+    facts.push(
+      [
+        'vcs',
+        `${vcs.vcs} revision ${vcs.revision}, ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+      ],
+      ['commit time', vcs.commitTime],
+    );
   }
-
-  await writeSummary(
-    `build-package: ${built.pkgbuild.pkgbase} ${version}`,
-    [
-      ['version', version],
-      ...(vcs
-        ? ([
-            [
-              'vcs',
-              `${vcs.vcs} revision ${vcs.revision}, ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
-            ],
-            ['commit time', vcs.commitTime],
-          ] as Array<[string, string]>)
-        : []),
-      ...(repoDb ? ([['repository', repoDb]] as Array<[string, string]>) : []),
-    ],
-    [
-      {
-        title: 'Packages',
-        headers: ['name', 'version', 'arch', 'size', 'sha256', 'depends'],
-        rows: built.packages.map((entry) => [
-          entry.info.name,
-          entry.info.version,
-          entry.info.arch,
-          `${humanBytes(entry.size)} (installed ${humanBytes(entry.info.installedSize)})`,
-          entry.sha256,
-          entry.info.depends.join(' ') || '-',
-        ]),
-      },
-    ],
-  );
+  if (repoDb) facts.push(['repository', repoDb]);
+  await writeSummary(`build-package: ${built.pkgbuild.pkgbase} ${version}`, facts, [
+    {
+      title: 'Packages',
+      headers: ['name', 'version', 'arch', 'size', 'sha256', 'depends'],
+      rows: built.packages.map((entry) => [
+        entry.info.name,
+        entry.info.version,
+        entry.info.arch,
+        `${humanBytes(entry.size)} (installed ${humanBytes(entry.info.installedSize)})`,
+        entry.sha256,
+        entry.info.depends.join(' ') || '-',
+      ]),
+    },
+  ]);
 }

@@ -6,7 +6,7 @@ import { exists } from '../../core/src/files.js';
 import type { Vcs } from '../../core/src/manifest.js';
 
 /**
- * The app's version from its repository (DESIGN.md, "Contracts between actions"):
+ * The app's version from its repository, as the app record carries it (docs/dev/contracts.md):
  * `r<rev>.<shorthash>`, prefixed by the latest tag that reaches the checked-out revision (a
  * leading `v` dropped): `1.2.r14.0a1b2c3d4e5f`. Mercurial's rev is the revision number of the
  * working directory's parent; git's is `git rev-list --count HEAD`.

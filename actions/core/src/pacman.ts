@@ -12,23 +12,8 @@ import { exec, execQuiet, type ExecOptions, type ExecResult } from './exec.js';
 export type Arch = 'i686' | 'x86_64';
 export const ARCHES: readonly Arch[] = ['i686', 'x86_64'];
 
-/**
- * The distributions' mirror patterns (`$repo`, `$arch` are expanded by pacman). Arch Linux 32
- * (i686) puts the arch first, Arch Linux (x86_64) the repository first.
- */
-export const DEFAULT_MIRRORS: Readonly<Record<Arch, string>> = {
-  i686: 'https://mirror.archlinux32.org/$arch/$repo',
-  x86_64: 'https://geo.mirror.pkgbuild.com/$repo/os/$arch',
-};
-
-/** The distribution repositories a mirror serves, in pacman's order. */
-export const DEFAULT_MIRROR_REPOS: readonly string[] = ['core', 'extra'];
-
-/** pacman's SigLevel for remote repositories unless the user says otherwise. */
-export const DEFAULT_SIGNATURE_LEVEL = 'Required DatabaseOptional';
-
 /** Repositories in a local directory are the user's own (or build-package's): trusted. */
-export const LOCAL_REPO_SIGNATURE_LEVEL = 'Never';
+const LOCAL_REPO_SIGNATURE_LEVEL = 'Never';
 
 /**
  * NoExtract patterns for a stripped root: documentation, man and info pages, and every locale
@@ -202,11 +187,6 @@ export function runPacman(
   options: ExecOptions = {},
 ): Promise<ExecResult> {
   return exec('pacman', pacmanArgv(configFile, args), { missingHint: PACMAN_HINT, ...options });
-}
-
-/** `pacman -Sy`: fetches the repositories' databases into DBPath/sync. */
-export async function syncDatabases(configFile: string): Promise<void> {
-  await runPacman(configFile, ['-Sy'], { group: 'Synchronise the package databases' });
 }
 
 export interface TargetProblems {

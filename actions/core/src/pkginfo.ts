@@ -40,7 +40,7 @@ export interface PackageInfo {
 }
 
 /** The metadata members of a package archive; everything else is a file it installs. */
-export const PACKAGE_METADATA_ENTRIES = [
+const PACKAGE_METADATA_ENTRIES = [
   '.PKGINFO',
   '.BUILDINFO',
   '.MTREE',
@@ -49,7 +49,7 @@ export const PACKAGE_METADATA_ENTRIES = [
 ] as const;
 
 /** Package file extensions pacman reads (and makepkg can write). */
-export const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
+const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
 
 export function isPackageFileName(name: string): boolean {
   return PACKAGE_FILE_PATTERN.test(path.basename(name)) && !name.endsWith('.sig');

@@ -1,19 +1,9 @@
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { tempRoot } from '../../core/src/files.js';
-import {
-  booleanInput,
-  enumInput,
-  listInput,
-  optionalInput,
-  parseList,
-  stringInput,
-} from '../../core/src/inputs.js';
+import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import {
   ARCHES,
-  DEFAULT_MIRROR_REPOS,
-  DEFAULT_MIRRORS,
-  DEFAULT_SIGNATURE_LEVEL,
   STRIP_NO_EXTRACT,
   checkRepoName,
   isUrl,
@@ -29,29 +19,30 @@ export type Preset = (typeof PRESETS)[number];
 /** The repository the given package files are served from (a reserved name). */
 export const INPUT_REPO_NAME = 'arch-core-input';
 
-export const DEFAULT_GPG_DIR = '/etc/pacman.d/gnupg';
-
-/** The inputs of action.yml, by their names there. */
+/** make-chroot's inputs, validated up front. */
 export interface Inputs {
   packages: string[];
-  'package-files': string[];
+  /** Absolute. */
+  packageFiles: string[];
   repos: PacmanRepo[];
   /** `auto` (by arch), `none`, or a server pattern. */
   mirror: string;
-  'mirror-i686': string;
-  'mirror-x86-64': string;
-  'mirror-repos': string[];
+  mirrorI686: string;
+  mirrorX86_64: string;
+  mirrorRepos: string[];
   arch: Arch;
   preset: Preset;
   app?: string;
   /** Absolute; when not given, a new directory under RUNNER_TEMP. */
   root?: string;
   strip: boolean;
-  'keep-package-db': boolean;
+  keepPackageDb: boolean;
+  /** Absolute. */
   tarball?: string;
-  'signature-level': string;
-  'allow-scriptlet-failures': boolean;
-  'gpg-dir': string;
+  signatureLevel: string;
+  allowScriptletFailures: boolean;
+  /** Absolute. */
+  gpgDir: string;
 }
 
 /** A pacman package name, optionally `repo/name`. */
@@ -111,57 +102,53 @@ export function parseRepos(lines: readonly string[], signatureLevel: string): Pa
   return repos;
 }
 
-export function getInputs(): Inputs {
-  const signatureLevel = checkSignatureLevel(
-    stringInput('signature-level', DEFAULT_SIGNATURE_LEVEL),
-  );
-  const arch = enumInput('arch', ARCHES, 'i686');
-  const preset = enumInput('preset', PRESETS, 'minimal');
-  const packages = checkPackageNames(listInput('packages'), 'packages');
-  const packageFiles = listInput('package-files').map((file) => path.resolve(file));
+export function parseInputs(raw: RawInputs): Inputs {
+  const read = inputReader(raw);
+  const signatureLevel = checkSignatureLevel(read.required('signature-level'));
+  const arch = read.oneOf('arch', ARCHES);
+  const preset = read.oneOf('preset', PRESETS);
+  const packages = checkPackageNames(read.list('packages'), 'packages');
+  const packageFiles = read.list('package-files').map((file) => path.resolve(file));
   if (packages.length === 0 && packageFiles.length === 0 && preset !== 'base') {
     throw new InputError(
       'packages',
       'is required (one package name a line) unless package-files is given.',
     );
   }
-  const mirrorRepoNames = parseList(stringInput('mirror-repos', DEFAULT_MIRROR_REPOS.join('\n')));
+  const mirrorRepoNames = read.list('mirror-repos');
   for (const name of mirrorRepoNames) checkRepoName(name, 'mirror-repos');
-  const root = optionalInput('root');
-  const tarball = optionalInput('tarball');
-  const app = optionalInput('app');
+  const root = read.optional('root');
+  const tarball = read.optional('tarball');
+  const app = read.optional('app');
   if (app !== undefined) checkPackageNames([app], 'app');
   return {
     packages,
-    'package-files': packageFiles,
-    repos: parseRepos(listInput('repos'), signatureLevel),
-    mirror: checkMirror(stringInput('mirror', 'auto'), 'mirror'),
-    'mirror-i686': checkMirror(stringInput('mirror-i686', DEFAULT_MIRRORS.i686), 'mirror-i686'),
-    'mirror-x86-64': checkMirror(
-      stringInput('mirror-x86-64', DEFAULT_MIRRORS.x86_64),
-      'mirror-x86-64',
-    ),
-    'mirror-repos': mirrorRepoNames,
+    packageFiles,
+    repos: parseRepos(read.list('repos'), signatureLevel),
+    mirror: checkMirror(read.required('mirror'), 'mirror'),
+    mirrorI686: checkMirror(read.required('mirror-i686'), 'mirror-i686'),
+    mirrorX86_64: checkMirror(read.required('mirror-x86-64'), 'mirror-x86-64'),
+    mirrorRepos: mirrorRepoNames,
     arch,
     preset,
     app,
     root: root === undefined ? undefined : path.resolve(root),
-    strip: booleanInput('strip', true),
-    'keep-package-db': booleanInput('keep-package-db', true),
+    strip: read.boolean('strip'),
+    keepPackageDb: read.boolean('keep-package-db'),
     tarball: tarball === undefined ? undefined : path.resolve(tarball),
-    'signature-level': signatureLevel,
-    'allow-scriptlet-failures': booleanInput('allow-scriptlet-failures', false),
-    'gpg-dir': path.resolve(stringInput('gpg-dir', DEFAULT_GPG_DIR)),
+    signatureLevel,
+    allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
+    gpgDir: path.resolve(read.required('gpg-dir')),
   };
 }
 
 /** The server pattern for the distribution's repositories, or undefined for `mirror: none`. */
 export function mirrorPattern(
-  inputs: Pick<Inputs, 'mirror' | 'mirror-i686' | 'mirror-x86-64' | 'arch'>,
+  inputs: Pick<Inputs, 'mirror' | 'mirrorI686' | 'mirrorX86_64' | 'arch'>,
 ): string | undefined {
   if (inputs.mirror === 'none') return undefined;
   if (inputs.mirror !== 'auto') return inputs.mirror;
-  return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86-64'];
+  return inputs.arch === 'i686' ? inputs.mirrorI686 : inputs.mirrorX86_64;
 }
 
 /**
@@ -177,14 +164,14 @@ export function repositories(inputs: Inputs, inputRepoDir: string | undefined): 
   const pattern = mirrorPattern(inputs);
   if (pattern !== undefined) {
     const taken = new Set(repos.map((repo) => repo.name));
-    const clash = inputs['mirror-repos'].find((name) => taken.has(name));
+    const clash = inputs.mirrorRepos.find((name) => taken.has(name));
     if (clash) {
       throw new InputError(
         'repos',
         `the repository "${clash}" is also a mirror repository; rename it or use mirror: none.`,
       );
     }
-    repos.push(...mirrorRepos(pattern, inputs['mirror-repos'], inputs['signature-level']));
+    repos.push(...mirrorRepos(pattern, inputs.mirrorRepos, inputs.signatureLevel));
   }
   return repos;
 }

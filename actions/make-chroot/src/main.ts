@@ -10,9 +10,9 @@ import {
   isAbsentOrEmptyDir,
   produceAtomically,
   sha256File,
-  temporarySibling,
   withPrivateTempDir,
 } from '../../core/src/files.js';
+import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import {
   MANIFEST_PATH_IN_ROOT,
   readAppInfo,
@@ -38,10 +38,10 @@ import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {
   INPUT_REPO_NAME,
   defaultRoot,
-  getInputs,
   installArgs,
   installTargets,
   noExtractFor,
+  parseInputs,
   repositories,
   type Inputs,
 } from './inputs.js';
@@ -73,7 +73,7 @@ export function tarOwners(env: NodeJS.ProcessEnv = process.env): 'preserve' | 'r
 
 async function readPackageFiles(inputs: Inputs): Promise<PackageFile[]> {
   const files: PackageFile[] = [];
-  for (const file of inputs['package-files']) {
+  for (const file of inputs.packageFiles) {
     if (!(await exists(file))) {
       throw new InputError('package-files', `${file} does not exist.`);
     }
@@ -203,6 +203,35 @@ async function makeRoot(
   const dbPath = path.join(rootDir, 'var/lib/pacman');
   await fs.mkdir(dbPath, { recursive: true });
 
+  const repos = await prepareRepositories(inputs, packageFiles, work);
+  const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work);
+  const targets = installTargets(
+    inputs,
+    packageFiles.map((entry) => entry.name),
+  );
+  const scriptletFailures = await install(configFile, targets, repos);
+
+  // The sync databases are this run's working state, never part of the root.
+  await fs.rm(path.join(dbPath, 'sync'), { recursive: true, force: true });
+  const installed = await queryInstalled(rootDir, dbPath);
+  const epoch = sourceDateEpoch();
+  if (epoch !== undefined) await clampInstallDates(dbPath, epoch);
+  if (!inputs.keepPackageDb) {
+    await fs.rm(path.join(dbPath, 'local'), { recursive: true, force: true });
+    await removeIfEmpty(dbPath);
+    await removeIfEmpty(path.dirname(dbPath));
+  }
+  const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+  const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
+  return { installed, manifest, scriptletFailures };
+}
+
+/** Every repository to install from, the package files' own one made in `work`; each checked. */
+async function prepareRepositories(
+  inputs: Inputs,
+  packageFiles: PackageFile[],
+  work: string,
+): Promise<PacmanRepo[]> {
   let inputRepoDir: string | undefined;
   if (packageFiles.length > 0) {
     inputRepoDir = path.join(work, 'input-repo');
@@ -225,6 +254,17 @@ async function makeRoot(
   if (repos.length === 0) {
     throw new InputError('repos', 'no repository to install from: give repos, or a mirror.');
   }
+  return repos;
+}
+
+/** The run's pacman.conf in `work`, with its own cache, hooks and log there. */
+async function writePacmanConf(
+  inputs: Inputs,
+  repos: PacmanRepo[],
+  rootDir: string,
+  dbPath: string,
+  work: string,
+): Promise<string> {
   for (const sub of ['cache', 'hooks']) await fs.mkdir(path.join(work, sub));
   const configFile = path.join(work, 'pacman.conf');
   await fs.writeFile(
@@ -235,20 +275,24 @@ async function makeRoot(
       cacheDir: path.join(work, 'cache'),
       hookDir: path.join(work, 'hooks'),
       logFile: path.join(work, 'pacman.log'),
-      gpgDir: inputs['gpg-dir'],
+      gpgDir: inputs.gpgDir,
       arch: inputs.arch,
-      sigLevel: inputs['signature-level'],
+      sigLevel: inputs.signatureLevel,
       localFileSigLevel: 'Optional',
       noExtract: noExtractFor(inputs.strip),
       repos,
     }),
   );
   core.info(`Repositories, in order: ${repos.map(describeRepo).join('; ')}`);
+  return configFile;
+}
 
-  const targets = installTargets(
-    inputs,
-    packageFiles.map((entry) => entry.name),
-  );
+/** Installs `targets` and their dependencies; gives the packages whose scriptlet could not run. */
+async function install(
+  configFile: string,
+  targets: string[],
+  repos: PacmanRepo[],
+): Promise<string[]> {
   // One pacman run synchronises and installs. When a target or a dependency is in no
   // repository, pacman stops while preparing the transaction, before anything is installed.
   const result = await runPacman(configFile, installArgs(targets), {
@@ -264,19 +308,17 @@ async function makeRoot(
       `pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`,
     );
   }
-  const scriptletFailures = parseScriptletFailures(result.stdout);
+  return parseScriptletFailures(result.stdout);
+}
 
-  // The sync databases are this run's working state, never part of the root.
-  await fs.rm(path.join(dbPath, 'sync'), { recursive: true, force: true });
-  const installed = await queryInstalled(rootDir, dbPath);
-  const epoch = sourceDateEpoch();
-  if (epoch !== undefined) await clampInstallDates(dbPath, epoch);
-  if (!inputs['keep-package-db']) {
-    await fs.rm(path.join(dbPath, 'local'), { recursive: true, force: true });
-    await removeIfEmpty(dbPath);
-    await removeIfEmpty(path.dirname(dbPath));
-  }
-  const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+async function writeManifest(
+  inputs: Inputs,
+  packageFiles: PackageFile[],
+  installed: InstalledPackage[],
+  repos: PacmanRepo[],
+  rootDir: string,
+  created: Date,
+): Promise<Manifest> {
   const namedApp = inputs.app?.split('/').pop();
   const namedVersion = installed.find((entry) => entry.name === namedApp)?.version;
   const recordInRepos =
@@ -292,7 +334,7 @@ async function makeRoot(
   const manifestFile = path.join(rootDir, MANIFEST_PATH_IN_ROOT);
   await fs.mkdir(path.dirname(manifestFile), { recursive: true });
   await fs.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-  return { installed, manifest, scriptletFailures };
+  return manifest;
 }
 
 function reportScriptletFailures(failures: readonly string[], allow: boolean): void {
@@ -320,9 +362,8 @@ async function whyNotUsable(root: string): Promise<string> {
   }
 }
 
-export async function run(): Promise<void> {
-  const inputs = getInputs();
-  checkPrivileges();
+/** The output root, checked to be usable, and the tarball checked to be outside it. */
+async function checkDestination(inputs: Inputs): Promise<string> {
   const root = inputs.root ?? defaultRoot(inputs.arch);
   if (!(await isAbsentOrEmptyDir(root))) {
     throw new InputError('root', await whyNotUsable(root));
@@ -330,91 +371,99 @@ export async function run(): Promise<void> {
   if (inputs.tarball !== undefined && path.resolve(inputs.tarball).startsWith(`${root}/`)) {
     throw new InputError('tarball', 'must not be inside the root.');
   }
+  return root;
+}
+
+export async function run(): Promise<void> {
+  const inputs = parseInputs(rawInputsFromEnv());
+  checkPrivileges();
+  const root = await checkDestination(inputs);
   const packageFiles = await core.group('Read the package files', () => readPackageFiles(inputs));
 
-  let made: Made;
   let rootMade = false;
   try {
-    made = await withPrivateTempDir('make-chroot', (work) =>
+    const made = await withPrivateTempDir('make-chroot', (work) =>
       produceAtomically(root, async (temporary) => {
         const result = await makeRoot(inputs, packageFiles, temporary, work);
-        reportScriptletFailures(result.scriptletFailures, inputs['allow-scriptlet-failures']);
+        reportScriptletFailures(result.scriptletFailures, inputs.allowScriptletFailures);
         return result;
       }),
     );
     rootMade = true;
 
     const sizeBytes = await directorySize(root);
-    let tarballSha: string | undefined;
-    if (inputs.tarball !== undefined) {
-      const tarball = inputs.tarball;
-      tarballSha = await core.group('Write the tarball', async () => {
-        const temporary = temporarySibling(tarball);
-        try {
-          await fs.mkdir(path.dirname(tarball), { recursive: true });
-          const owners = tarOwners();
-          if (owners === 'root')
-            core.notice('Under fakeroot: every tarball entry is owned by 0:0.');
-          await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
-          const digest = await sha256File(temporary);
-          await fs.rename(temporary, tarball);
-          core.info(`${tarball}: sha256 ${digest}`);
-          return digest;
-        } catch (error) {
-          await fs.rm(temporary, { force: true });
-          throw error;
-        }
-      });
-    }
-
-    const packagesText = made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n');
+    const tarballSha =
+      inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
     setOutputs({
       root,
       tarball: inputs.tarball ?? '',
       'tarball-sha256': tarballSha ?? '',
       manifest: path.join(root, MANIFEST_PATH_IN_ROOT),
-      packages: packagesText,
+      packages: made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n'),
       'size-bytes': sizeBytes,
       'package-count': made.installed.length,
     });
-
-    const totalInstalled = made.installed.reduce((sum, entry) => sum + entry.installedSize, 0);
-    const largest = [...made.installed]
-      .sort((a, b) => b.installedSize - a.installedSize || (a.name < b.name ? -1 : 1))
-      .slice(0, 10);
-    const facts: Array<[string, string]> = [
-      ['Root', root],
-      ['Arch', inputs.arch],
-      ['Preset', inputs.preset],
-      ['Packages', String(made.installed.length)],
-      ['Size on disk', `${humanBytes(sizeBytes)} (${sizeBytes} bytes)`],
-      ['Installed size of the packages', `${humanBytes(totalInstalled)} (${totalInstalled} bytes)`],
-    ];
-    if (made.manifest.app)
-      facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
-    if (inputs.tarball !== undefined)
-      facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
-    await writeSummary('make-chroot', facts, [
-      {
-        title: 'Packages',
-        headers: ['Package', 'Version', 'Arch', 'Installed size'],
-        rows: made.installed.map((entry) => [
-          entry.name,
-          entry.version,
-          entry.arch,
-          humanBytes(entry.installedSize),
-        ]),
-      },
-      {
-        title: 'Largest packages',
-        headers: ['Package', 'Installed size'],
-        rows: largest.map((entry) => [entry.name, humanBytes(entry.installedSize)]),
-      },
-    ]);
+    await writeRootSummary(inputs, root, made, sizeBytes, tarballSha);
   } catch (error) {
     // Nothing half-made stays where a later step would take it for good.
     if (rootMade) await fs.rm(root, { recursive: true, force: true });
     if (inputs.tarball !== undefined && rootMade) await fs.rm(inputs.tarball, { force: true });
     throw error;
   }
+}
+
+/** Writes the root as a deterministic tarball; gives its sha256. */
+function writeTarball(root: string, tarball: string): Promise<string> {
+  return core.group('Write the tarball', async () => {
+    const owners = tarOwners();
+    if (owners === 'root') core.notice('Under fakeroot: every tarball entry is owned by 0:0.');
+    const digest = await produceAtomically(tarball, async (temporary) => {
+      await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
+      return sha256File(temporary);
+    });
+    core.info(`${tarball}: sha256 ${digest}`);
+    return digest;
+  });
+}
+
+async function writeRootSummary(
+  inputs: Inputs,
+  root: string,
+  made: Made,
+  sizeBytes: number,
+  tarballSha: string | undefined,
+): Promise<void> {
+  const totalInstalled = made.installed.reduce((sum, entry) => sum + entry.installedSize, 0);
+  const largest = [...made.installed]
+    .sort((a, b) => b.installedSize - a.installedSize || (a.name < b.name ? -1 : 1))
+    .slice(0, 10);
+  const facts: Array<[string, string]> = [
+    ['Root', root],
+    ['Arch', inputs.arch],
+    ['Preset', inputs.preset],
+    ['Packages', String(made.installed.length)],
+    ['Size on disk', `${humanBytes(sizeBytes)} (${sizeBytes} bytes)`],
+    ['Installed size of the packages', `${humanBytes(totalInstalled)} (${totalInstalled} bytes)`],
+  ];
+  if (made.manifest.app)
+    facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
+  if (inputs.tarball !== undefined)
+    facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
+  await writeSummary('make-chroot', facts, [
+    {
+      title: 'Packages',
+      headers: ['Package', 'Version', 'Arch', 'Installed size'],
+      rows: made.installed.map((entry) => [
+        entry.name,
+        entry.version,
+        entry.arch,
+        humanBytes(entry.installedSize),
+      ]),
+    },
+    {
+      title: 'Largest packages',
+      headers: ['Package', 'Installed size'],
+      rows: largest.map((entry) => [entry.name, humanBytes(entry.installedSize)]),
+    },
+  ]);
 }
