@@ -10,6 +10,7 @@ import {
   sha256File,
   tempRoot,
   produceAtomically,
+  makePrivateTempDir,
 } from '../../core/src/files.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
@@ -127,9 +128,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
   if (!asRoot) core.info(`Not running as root: makepkg runs as this user, not as build-user.`);
 
   const workParent = buildRoot ? path.join(buildRoot, 'tmp') : await buildParent(asRoot);
-  await fs.mkdir(workParent, { recursive: true });
-  const work = await fs.mkdtemp(path.join(workParent, 'arch-core-build-'));
-  await fs.chmod(work, 0o700);
+  const work = await makePrivateTempDir('arch-core-build', workParent);
   try {
     const [location, user] = await Promise.all([
       findRepository(inputs.path, inputs.vcs),

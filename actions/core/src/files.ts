@@ -9,10 +9,10 @@ export function tempRoot(): string {
   return process.env.RUNNER_TEMP || os.tmpdir();
 }
 
-/** A new directory only its owner can enter (mode 0700). */
-export async function makePrivateTempDir(prefix: string): Promise<string> {
-  await fs.mkdir(tempRoot(), { recursive: true });
-  const dir = await fs.mkdtemp(path.join(tempRoot(), `${prefix}-`));
+/** A new directory only its owner can enter (mode 0700), under `parent` (made if missing). */
+export async function makePrivateTempDir(prefix: string, parent = tempRoot()): Promise<string> {
+  await fs.mkdir(parent, { recursive: true });
+  const dir = await fs.mkdtemp(path.join(parent, `${prefix}-`));
   await fs.chmod(dir, 0o700);
   return dir;
 }
