@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
+import type { AuditResult } from '../../actions/make-iso/src/audit.js';
 import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import { exampleInputs, publicKeyLine, SAMPLES } from '../helpers/make-iso-fixtures.js';
 

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseUnitText, splitCommand } from '../../actions/core/src/cloud-config-audit.js';
+import { parseUnitText, splitCommand } from '../../actions/make-iso/src/audit.js';
 import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
 import { exampleInputs, fullInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { auditCloudConfig } from '../../actions/core/src/cloud-config-audit.js';
+import { auditCloudConfig } from '../../actions/make-iso/src/audit.js';
 import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
 import { exampleInputs, fullInputs, SAMPLES } from '../helpers/make-iso-fixtures.js';

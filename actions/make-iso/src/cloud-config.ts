@@ -7,33 +7,20 @@ import {
   IPTABLES_RULES,
   REGISTRY_UNIT,
   SSHD_CONFIG,
-} from '../../core/src/cloud-config-audit.js';
+  TIMESYNCD_CONF,
+  type Unit,
+  type WriteFile,
+} from './cloud-config-types.js';
 import type { Pinned, Role, Settings } from './inputs.js';
 
 /**
- * Pure: settings + role → the cloud-config text (coreos-cloudinit format, UNDERSCORE keys, see
- * DESIGN.md). Same settings, same bytes.
+ * Pure: settings + role → the cloud-config text in coreos-cloudinit format with underscore keys
+ * (Flatcar ignores hyphenated ones; docs/dev/tool-facts.md). Same settings, same bytes.
  */
 
 export const ACTION_VERSION = '1.0.0';
 export const INSTALLER_PATH = '/opt/arch-core/bin/arch-core-install';
 export const FLEET_SOCKET_PATH = '/var/run/fleet.sock';
-
-interface Unit {
-  name: string;
-  mask?: boolean;
-  enable?: boolean;
-  command?: string;
-  content?: string;
-  drop_ins?: Array<{ name: string; content: string }>;
-}
-
-interface WriteFile {
-  path: string;
-  permissions: string;
-  owner: string;
-  content: string;
-}
 
 function lines(...text: string[]): string {
   return `${text.join('\n')}\n`;
@@ -276,9 +263,7 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
     file(IP6TABLES_RULES, ip6tablesRules(settings)),
   ];
   if (settings.ntpServers.length > 0) {
-    files.push(
-      file('/etc/systemd/timesyncd.conf', lines('[Time]', `NTP=${settings.ntpServers.join(' ')}`)),
-    );
+    files.push(file(TIMESYNCD_CONF, lines('[Time]', `NTP=${settings.ntpServers.join(' ')}`)));
   }
 
   const units: Unit[] = [

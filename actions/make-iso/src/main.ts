@@ -1,11 +1,7 @@
 import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  auditCloudConfig,
-  formatAudit,
-  type AuditResult,
-} from '../../core/src/cloud-config-audit.js';
+import { auditCloudConfig, formatAudit, type AuditResult } from './audit.js';
 import { UserError } from '../../core/src/errors.js';
 import { humanBytes, sha256 } from '../../core/src/files.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
