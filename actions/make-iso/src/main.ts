@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { auditCloudConfig, formatAudit, type AuditResult } from './audit.js';
 import { UserError } from '../../core/src/errors.js';
-import { humanBytes, sha256 } from '../../core/src/files.js';
+import { humanBytes, replaceFileSet, sha256 } from '../../core/src/files.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { sourceDateEpoch } from '../../core/src/tar.js';
@@ -49,42 +49,36 @@ export function renderAndAudit(inputs: Inputs): Made[] {
   return made;
 }
 
+/** The checksum file of make-iso's file set in the output directory (sha256sum format). */
+export const CHECKSUMS_FILE = 'make-iso.sha256';
+
+/** Writes each role's cloud-config and, with an ISO tool, its ISO as one file set; by output. */
 async function writeOutputs(
   inputs: Inputs,
   made: Made[],
   tool: IsoTool | undefined,
   epoch: number,
 ): Promise<Record<string, string>> {
-  await fs.mkdir(inputs.output, { recursive: true });
-  const staging = await fs.mkdtemp(path.join(inputs.output, '.make-iso-'));
-  const files: Record<string, string> = {};
-  try {
+  const names: Record<string, string> = {};
+  const placed = await replaceFileSet(inputs.output, CHECKSUMS_FILE, async (staging) => {
     for (const { role, text } of made) {
       const config = `${role}.cloud-config.yml`;
       await fs.writeFile(path.join(staging, config), text, { mode: 0o644 });
-      files[`${role}-cloud-config`] = config;
+      names[`${role}-cloud-config`] = config;
       if (tool) {
         const iso = `${role}.iso`;
         const work = path.join(staging, `.${role}-tree`);
         await makeConfigDrive(tool, text, path.join(staging, iso), work, epoch);
-        files[`${role}-iso`] = iso;
+        names[`${role}-iso`] = iso;
       }
     }
-    // Everything is complete: rename each file into place (atomic per file).
-    const placed: Record<string, string> = {};
-    for (const [output, name] of Object.entries(files)) {
-      await fs.rename(path.join(staging, name), path.join(inputs.output, name));
-      placed[output] = path.join(inputs.output, name);
-    }
     // An ISO of an earlier run would no longer match its cloud-config.
-    if (!tool) {
-      for (const { role } of made)
-        await fs.rm(path.join(inputs.output, `${role}.iso`), { force: true });
-    }
-    return placed;
-  } finally {
-    await fs.rm(staging, { recursive: true, force: true });
-  }
+    const obsolete = tool ? [] : made.map(({ role }) => `${role}.iso`);
+    return { files: Object.values(names), obsolete };
+  });
+  return Object.fromEntries(
+    Object.entries(names).map(([output, name]) => [output, placed[name] as string]),
+  );
 }
 
 async function image(
