@@ -2,7 +2,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULTS, INPUT_NAMES, type Inputs } from '../../actions/make-iso/src/inputs.js';
 import { projectRoot } from './bundle.js';
 
 export const SAMPLES = path.join(projectRoot, 'workflows-examples', 'samples');
@@ -11,13 +10,6 @@ export const SAMPLES = path.join(projectRoot, 'workflows-examples', 'samples');
 export function exampleInputs(): Record<string, string> {
   const text = fs.readFileSync(path.join(SAMPLES, 'cloud-config.inputs.yml'), 'utf8');
   return parseYaml(text) as Record<string, string>;
-}
-
-/** Every input, as the runner would hand them over: the defaults of action.yml, then `given`. */
-export function fullInputs(given: Record<string, string>): Inputs {
-  const inputs = {} as Inputs;
-  for (const name of INPUT_NAMES) inputs[name] = given[name] ?? DEFAULTS[name] ?? '';
-  return inputs;
 }
 
 function wireString(data: Buffer | string): Buffer {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AuditResult } from '../../actions/core/src/cloud-config-audit.js';
+import type { AuditResult } from '../../actions/make-iso/src/audit.js';
 import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import { exampleInputs, publicKeyLine, SAMPLES } from '../helpers/make-iso-fixtures.js';
 
@@ -98,11 +98,13 @@ test('the example inputs: cloud-configs equal the samples, ISOs are config-drive
   expect(summary).toContain('Lock-down audit');
   expect(summary).toContain('master.iso');
   expect(fs.readdirSync(output).sort()).toEqual([
+    'make-iso.sha256',
     'master.cloud-config.yml',
     'master.iso',
     'slave.cloud-config.yml',
     'slave.iso',
   ]);
+  execFileSync('sha256sum', ['--check', '--strict', '--quiet', 'make-iso.sha256'], { cwd: output });
 });
 
 test('two builds of the same inputs give byte-identical ISOs', async () => {
@@ -143,6 +145,7 @@ test('format user-data writes the cloud-configs and no ISO (and removes a stale 
   expect(code).toBe(0);
   expect(outputs['master-iso']).toBeUndefined();
   expect(fs.readdirSync(output).sort()).toEqual([
+    'make-iso.sha256',
     'master.cloud-config.yml',
     'slave.cloud-config.yml',
   ]);

@@ -6,10 +6,11 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseUnitText, splitCommand } from '../../actions/core/src/cloud-config-audit.js';
+import { parseUnitText, splitCommand } from '../../actions/make-iso/src/audit.js';
 import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
-import { exampleInputs, fullInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';
+import { actionInputs } from '../helpers/action-inputs.js';
+import { exampleInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';
 import { freePort, startService, waitForPort, type Service } from '../helpers/process.js';
 
 /**
@@ -28,9 +29,9 @@ interface Config {
 }
 
 const settingsSets = {
-  example: parseInputs(fullInputs(exampleInputs())),
+  example: parseInputs(actionInputs('make-iso', exampleInputs())),
   varied: parseInputs(
-    fullInputs({
+    actionInputs('make-iso', {
       'ssh-authorized-keys': publicKeyLine('ssh-rsa'),
       'master-address': '192.168.7.1',
       'private-interface': 'ens224',
@@ -116,7 +117,7 @@ describe("etcd started with the master unit's own flags", () => {
     // 127.0.0.2 plays the master's private address (any 127/8 address is local on Linux).
     const client = await freePort();
     const settings = parseInputs(
-      fullInputs({
+      actionInputs('make-iso', {
         ...exampleInputs(),
         'master-address': '10.9.9.9',
         'etcd-client-port': String(client),

@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { auditCloudConfig, formatAudit } from '../../actions/core/src/cloud-config-audit.js';
-import { schemaFindings } from '../../actions/core/src/cloud-config-schema.js';
+import { auditCloudConfig, formatAudit } from '../../actions/make-iso/src/audit.js';
+import { schemaFindings } from '../../actions/make-iso/src/cloud-config-schema.js';
 import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
-import { exampleInputs, fullInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';
+import { actionInputs } from '../helpers/action-inputs.js';
+import { exampleInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';
 
 const base = {
   'ssh-authorized-keys': publicKeyLine('ssh-ed25519'),
@@ -43,7 +44,7 @@ const combinations: Array<[string, Record<string, string>]> = [
 ];
 
 describe.each(combinations)('the configs made from %s', (_label, given) => {
-  const settings = parseInputs(fullInputs(given));
+  const settings = parseInputs(actionInputs('make-iso', given));
   test.each(['master', 'slave'] as Role[])(
     '%s: #cloud-config, valid YAML, schema clean, every point passes',
     (role) => {
@@ -64,7 +65,11 @@ describe.each(combinations)('the configs made from %s', (_label, given) => {
 
 describe('what the configs hold', () => {
   const settings = parseInputs(
-    fullInputs({ ...base, 'private-interface': 'eth1', 'fleet-metadata': 'region=eu' }),
+    actionInputs('make-iso', {
+      ...base,
+      'private-interface': 'eth1',
+      'fleet-metadata': 'region=eu',
+    }),
   );
   const master = parseYaml(renderCloudConfig(settings, 'master')) as {
     coreos: {
@@ -112,7 +117,7 @@ describe('what the configs hold', () => {
 });
 
 describe('the audit fails, naming the point, on configs weakened one point at a time', () => {
-  const settings = parseInputs(fullInputs(base));
+  const settings = parseInputs(actionInputs('make-iso', base));
   const master = renderCloudConfig(settings, 'master');
   const slave = renderCloudConfig(settings, 'slave');
   const replaced = (text: string, from: string | RegExp, to: string) => {
@@ -332,7 +337,7 @@ describe('the audit fails, naming the point, on configs weakened one point at a 
 });
 
 describe('the schema', () => {
-  const settings = parseInputs(fullInputs(base));
+  const settings = parseInputs(actionInputs('make-iso', base));
   const slave = renderCloudConfig(settings, 'slave');
 
   test.each([

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { auditCloudConfig } from '../../actions/core/src/cloud-config-audit.js';
+import { auditCloudConfig } from '../../actions/make-iso/src/audit.js';
 import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
-import { exampleInputs, fullInputs, SAMPLES } from '../helpers/make-iso-fixtures.js';
+import { actionInputs } from '../helpers/action-inputs.js';
+import { exampleInputs, SAMPLES } from '../helpers/make-iso-fixtures.js';
 
 /**
  * workflows-examples/samples/{master,slave}.cloud-config.yml are what make-iso writes for the
@@ -11,7 +12,7 @@ import { exampleInputs, fullInputs, SAMPLES } from '../helpers/make-iso-fixtures
  * `UPDATE_SAMPLES=1` when the generator changes on purpose, and review the diff.
  */
 describe('the sample cloud-configs', () => {
-  const settings = parseInputs(fullInputs(exampleInputs()));
+  const settings = parseInputs(actionInputs('make-iso', exampleInputs()));
 
   test.each(['master', 'slave'] as Role[])(
     '%s.cloud-config.yml equals what make-iso makes, byte for byte',

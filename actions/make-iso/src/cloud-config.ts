@@ -7,33 +7,20 @@ import {
   IPTABLES_RULES,
   REGISTRY_UNIT,
   SSHD_CONFIG,
-} from '../../core/src/cloud-config-audit.js';
-import type { Pinned, Role, Settings } from './inputs.js';
+  TIMESYNCD_CONF,
+  type Unit,
+  type WriteFile,
+} from './cloud-config-types.js';
+import type { Pinned, Role, Inputs } from './inputs.js';
 
 /**
- * Pure: settings + role → the cloud-config text (coreos-cloudinit format, UNDERSCORE keys, see
- * DESIGN.md). Same settings, same bytes.
+ * Pure: inputs + role → the cloud-config text in coreos-cloudinit format with underscore keys
+ * (Flatcar ignores hyphenated ones; docs/dev/tool-facts.md). Same inputs, same bytes.
  */
 
 export const ACTION_VERSION = '1.0.0';
 export const INSTALLER_PATH = '/opt/arch-core/bin/arch-core-install';
 export const FLEET_SOCKET_PATH = '/var/run/fleet.sock';
-
-interface Unit {
-  name: string;
-  mask?: boolean;
-  enable?: boolean;
-  command?: string;
-  content?: string;
-  drop_ins?: Array<{ name: string; content: string }>;
-}
-
-interface WriteFile {
-  path: string;
-  permissions: string;
-  owner: string;
-  content: string;
-}
 
 function lines(...text: string[]): string {
   return `${text.join('\n')}\n`;
@@ -105,14 +92,14 @@ function installerUnit(what: string, pinned: Pinned, members: string[]): string 
   );
 }
 
-export function etcdUnit(settings: Settings): string {
-  const client = `http://${settings.masterAddress}:${settings.etcdClientPort}`;
-  const peer = `http://127.0.0.1:${settings.etcdPeerPort}`;
+export function etcdUnit(inputs: Inputs): string {
+  const client = `http://${inputs.masterAddress}:${inputs.etcdClientPort}`;
+  const peer = `http://127.0.0.1:${inputs.etcdPeerPort}`;
   return lines(
     '[Unit]',
     '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and',
     '# loopback only; no Install section: deploy-fleet starts it for an update and stops it after.',
-    `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`,
+    `Description=etcd ${inputs.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`,
     'Requires=arch-core-install-etcd.service',
     'After=arch-core-install-etcd.service network-online.target',
     '',
@@ -124,7 +111,7 @@ export function etcdUnit(settings: Settings): string {
     '  --name=master \\',
     '  --data-dir=/var/lib/arch-core-etcd \\',
     '  --enable-v2=true \\',
-    `  --listen-client-urls=${client},http://127.0.0.1:${settings.etcdClientPort} \\`,
+    `  --listen-client-urls=${client},http://127.0.0.1:${inputs.etcdClientPort} \\`,
     `  --advertise-client-urls=${client} \\`,
     `  --listen-peer-urls=${peer} \\`,
     `  --initial-advertise-peer-urls=${peer} \\`,
@@ -136,8 +123,8 @@ export function etcdUnit(settings: Settings): string {
   );
 }
 
-export function registryUnit(settings: Settings): string {
-  const address = `${settings.masterAddress}:${settings.registryPort}`;
+export function registryUnit(inputs: Inputs): string {
+  const address = `${inputs.masterAddress}:${inputs.registryPort}`;
   return lines(
     '[Unit]',
     '# arch-core lock-down (points 7, 8): listens on the private address only; no Install',
@@ -152,21 +139,21 @@ export function registryUnit(settings: Settings): string {
     `  --env REGISTRY_HTTP_ADDR=${address} \\`,
     '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\',
     '  --volume /var/lib/arch-core-registry:/var/lib/registry \\',
-    `  ${settings.registryImage}`,
+    `  ${inputs.registryImage}`,
     'ExecStop=/usr/bin/docker stop arch-core-registry',
     'Restart=on-failure',
     'RestartSec=5s',
   );
 }
 
-export function fleetConf(settings: Settings, role: Role): string {
-  const metadata = [['role', role] as [string, string], ...settings.fleetMetadata[role]]
+export function fleetConf(inputs: Inputs, role: Role): string {
+  const metadata = [['role', role] as [string, string], ...inputs.fleetMetadata[role]]
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
   return lines(
     '# fleetd (arch-core lock-down, point 5): the API is served only on the unix socket',
     `# ${FLEET_SOCKET_PATH} (fleet.socket); etcd is the master's, reachable during updates.`,
-    `etcd_servers=["http://${settings.masterAddress}:${settings.etcdClientPort}"]`,
+    `etcd_servers=["http://${inputs.masterAddress}:${inputs.etcdClientPort}"]`,
     'etcd_request_timeout=3.0',
     `metadata="${metadata}"`,
   );
@@ -188,10 +175,10 @@ export function fleetSocket(): string {
   );
 }
 
-export function fleetService(settings: Settings): string {
+export function fleetService(inputs: Inputs): string {
   return lines(
     '[Unit]',
-    `Description=fleet ${settings.fleet.version} (polls the master's etcd; arch-core)`,
+    `Description=fleet ${inputs.fleet.version} (polls the master's etcd; arch-core)`,
     'Wants=network-online.target',
     'Requires=arch-core-install-fleet.service fleet.socket',
     'After=arch-core-install-fleet.service fleet.socket network-online.target',
@@ -206,7 +193,7 @@ export function fleetService(settings: Settings): string {
   );
 }
 
-export function iptablesRules(settings: Settings, role: Role): string {
+export function iptablesRules(inputs: Inputs, role: Role): string {
   const rules = [
     '# arch-core lock-down (point 9): SSH and application ports are the only public ports.',
     '*filter',
@@ -216,18 +203,18 @@ export function iptablesRules(settings: Settings, role: Role): string {
     '-A INPUT -i lo -j ACCEPT',
     '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
     '-A INPUT -p icmp -j ACCEPT',
-    `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+    `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
   ];
   if (role === 'master') {
-    const side = settings.privateInterface
-      ? `-i ${settings.privateInterface} -d ${settings.masterAddress}/32`
-      : `-d ${settings.masterAddress}/32`;
+    const side = inputs.privateInterface
+      ? `-i ${inputs.privateInterface} -d ${inputs.masterAddress}/32`
+      : `-d ${inputs.masterAddress}/32`;
     rules.push(
-      `-A INPUT ${side} -p tcp -m tcp --dport ${settings.etcdClientPort} -j ACCEPT`,
-      `-A INPUT ${side} -p tcp -m tcp --dport ${settings.registryPort} -j ACCEPT`,
+      `-A INPUT ${side} -p tcp -m tcp --dport ${inputs.etcdClientPort} -j ACCEPT`,
+      `-A INPUT ${side} -p tcp -m tcp --dport ${inputs.registryPort} -j ACCEPT`,
     );
   }
-  for (const entry of settings.applicationPorts) {
+  for (const entry of inputs.applicationPorts) {
     rules.push(
       `-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`,
     );
@@ -236,7 +223,7 @@ export function iptablesRules(settings: Settings, role: Role): string {
   return lines(...rules);
 }
 
-export function ip6tablesRules(settings: Settings): string {
+export function ip6tablesRules(inputs: Inputs): string {
   const rules = [
     '# arch-core lock-down (point 9): the cluster speaks IPv4; IPv6 lets in SSH and applications.',
     '*filter',
@@ -247,9 +234,9 @@ export function ip6tablesRules(settings: Settings): string {
     '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
     '-A INPUT -p ipv6-icmp -j ACCEPT',
     '-A INPUT -d fe80::/64 -p udp -m udp --dport 546 -j ACCEPT',
-    `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+    `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
   ];
-  for (const entry of settings.applicationPorts) {
+  for (const entry of inputs.applicationPorts) {
     rules.push(
       `-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`,
     );
@@ -263,22 +250,20 @@ function file(path: string, content: string, permissions = '0644'): WriteFile {
 }
 
 /** The cloud-config object for one role (key order is the output order). */
-export function cloudConfigObject(settings: Settings, role: Role): Record<string, unknown> {
+export function cloudConfigObject(inputs: Inputs, role: Role): Record<string, unknown> {
   const files: WriteFile[] = [
     file(SSHD_CONFIG, sshdConfig(), '0600'),
     file(INSTALLER_PATH, installerScript(), '0755'),
-    file(FLEET_CONF, fleetConf(settings, role)),
+    file(FLEET_CONF, fleetConf(inputs, role)),
     file(
       DOCKER_DAEMON_JSON,
-      `${JSON.stringify({ 'insecure-registries': [`${settings.masterAddress}:${settings.registryPort}`] }, null, 2)}\n`,
+      `${JSON.stringify({ 'insecure-registries': [`${inputs.masterAddress}:${inputs.registryPort}`] }, null, 2)}\n`,
     ),
-    file(IPTABLES_RULES, iptablesRules(settings, role)),
-    file(IP6TABLES_RULES, ip6tablesRules(settings)),
+    file(IPTABLES_RULES, iptablesRules(inputs, role)),
+    file(IP6TABLES_RULES, ip6tablesRules(inputs)),
   ];
-  if (settings.ntpServers.length > 0) {
-    files.push(
-      file('/etc/systemd/timesyncd.conf', lines('[Time]', `NTP=${settings.ntpServers.join(' ')}`)),
-    );
+  if (inputs.ntpServers.length > 0) {
+    files.push(file(TIMESYNCD_CONF, lines('[Time]', `NTP=${inputs.ntpServers.join(' ')}`)));
   }
 
   const units: Unit[] = [
@@ -291,7 +276,7 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
           content: lines(
             '[Socket]',
             'ListenStream=',
-            `ListenStream=${settings.sshPort}`,
+            `ListenStream=${inputs.sshPort}`,
             'FreeBind=true',
           ),
         },
@@ -305,7 +290,7 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
     {
       name: 'arch-core-install-fleet.service',
       command: 'start',
-      content: installerUnit('fleet', settings.fleet, ['fleetd', 'fleetctl']),
+      content: installerUnit('fleet', inputs.fleet, ['fleetd', 'fleetctl']),
     },
   ];
   if (role === 'master') {
@@ -313,17 +298,17 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
       {
         name: 'arch-core-install-etcd.service',
         command: 'start',
-        content: installerUnit('etcd', settings.etcd, ['etcd', 'etcdctl']),
+        content: installerUnit('etcd', inputs.etcd, ['etcd', 'etcdctl']),
       },
-      { name: ETCD_UNIT, content: etcdUnit(settings) },
-      { name: REGISTRY_UNIT, content: registryUnit(settings) },
+      { name: ETCD_UNIT, content: etcdUnit(inputs) },
+      { name: REGISTRY_UNIT, content: registryUnit(inputs) },
     );
   }
   units.push(
     { name: 'fleet.socket', enable: true, command: 'start', content: fleetSocket() },
-    { name: 'fleet.service', enable: true, command: 'start', content: fleetService(settings) },
+    { name: 'fleet.service', enable: true, command: 'start', content: fleetService(inputs) },
   );
-  for (const extra of settings.extraUnits) {
+  for (const extra of inputs.extraUnits) {
     if (!extra.roles.includes(role)) continue;
     const hasInstall = /^\s*\[Install\]/m.test(extra.content);
     units.push({
@@ -335,7 +320,7 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
   }
 
   return {
-    ssh_authorized_keys: settings.sshAuthorizedKeys,
+    ssh_authorized_keys: inputs.sshAuthorizedKeys,
     write_files: files,
     coreos: {
       update: { reboot_strategy: 'off' },
@@ -345,14 +330,14 @@ export function cloudConfigObject(settings: Settings, role: Role): Record<string
 }
 
 /** The cloud-config text for one role. */
-export function renderCloudConfig(settings: Settings, role: Role): string {
+export function renderCloudConfig(inputs: Inputs, role: Role): string {
   const header = [
     '#cloud-config',
     `# arch-core make-iso ${ACTION_VERSION}: the ${role} of a fleet cluster on Flatcar Container Linux.`,
     '# coreos-cloudinit format with underscore keys (Flatcar ignores hyphenated keys since 2024).',
     `# Check it with: arch-core audit-cloud-config ${role}.cloud-config.yml`,
   ].join('\n');
-  const body = stringify(cloudConfigObject(settings, role), {
+  const body = stringify(cloudConfigObject(inputs, role), {
     version: '1.1',
     lineWidth: 0,
     blockQuote: 'literal',

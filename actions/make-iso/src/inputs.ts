@@ -1,71 +1,21 @@
-import * as core from '@actions/core';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
-import { parseBoundedInteger, parseList } from '../../core/src/inputs.js';
 import { tempRoot } from '../../core/src/files.js';
-import { parseImageReference } from '../../core/src/image-ref.js';
+import {
+  inputReader,
+  parseBoundedInteger,
+  parseList,
+  type InputReader,
+  type RawInputs,
+} from '../../core/src/inputs.js';
 import { parsePublicKey } from './ssh-keys.js';
-
-/** The inputs of action.yml, by their exact names, as the runner hands them over (strings). */
-export const INPUT_NAMES = [
-  'role',
-  'ssh-authorized-keys',
-  'ssh-port',
-  'allow-default-ports',
-  'etcd-client-port',
-  'registry-port',
-  'master-address',
-  'private-interface',
-  'fleet-metadata',
-  'ntp-servers',
-  'application-ports',
-  'fleet-version',
-  'fleet-sha256',
-  'fleet-url',
-  'etcd-version',
-  'etcd-sha256',
-  'etcd-url',
-  'registry-image',
-  'extra-units',
-  'format',
-  'output',
-  'channel',
-  'download-image',
-  'image-base-url',
-  'image-signing-key',
-] as const;
-export type InputName = (typeof INPUT_NAMES)[number];
-export type Inputs = Record<InputName, string>;
-
-/** Defaults: the SAME values action.yml declares (a unit test keeps them equal). */
-export const DEFAULTS: Partial<Inputs> = {
-  role: 'both',
-  'ssh-port': '2222',
-  'allow-default-ports': 'false',
-  'etcd-client-port': '12379',
-  'registry-port': '15000',
-  'fleet-version': 'v1.0.0',
-  'etcd-version': 'v3.5.21',
-  'etcd-sha256': 'adddda4b06718e68671ffabff2f8cee48488ba61ad82900e639d108f2148501c',
-  'registry-image': 'docker.io/library/registry:2.8.3',
-  format: 'both',
-  channel: 'stable',
-  'download-image': 'false',
-};
 
 export const ROLES = ['master', 'slave', 'both'] as const;
 export const FORMATS = ['config-drive', 'user-data', 'both'] as const;
 export const CHANNELS = ['stable', 'beta', 'alpha', 'lts'] as const;
 export type Role = 'master' | 'slave';
-
-/** Well-known default ports refused unless allow-default-ports is true. */
-const DEFAULT_PORTS: Record<string, number[]> = {
-  'ssh-port': [22],
-  'etcd-client-port': [2379, 4001],
-  'registry-port': [5000],
-};
 
 export interface Pinned {
   version: string;
@@ -84,8 +34,8 @@ export interface Port {
   protocol: 'tcp' | 'udp';
 }
 
-/** Everything make-iso needs, validated. */
-export interface Settings {
+/** make-iso's inputs, validated up front. */
+export interface Inputs {
   roles: Role[];
   sshAuthorizedKeys: string[];
   sshPort: number;
@@ -116,6 +66,13 @@ export const DEFAULT_IMAGE_BASE_URL =
 /** Environment override of image-base-url (tests point it at a local server). */
 export const IMAGE_BASE_URL_ENV = 'ARCH_CORE_FLATCAR_BASE_URL';
 
+/** Well-known default ports refused unless allow-default-ports is true. */
+const DEFAULT_PORTS: Record<string, number[]> = {
+  'ssh-port': [22],
+  'etcd-client-port': [2379, 4001],
+  'registry-port': [5000],
+};
+
 const MANAGED_UNITS = [
   'sshd.socket',
   'sshd.service',
@@ -132,16 +89,10 @@ const MANAGED_UNITS = [
   'ip6tables-restore.service',
 ];
 
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-
-function boolean(name: string, value: string): boolean {
-  if (['true', 'True', 'TRUE', 'yes', 'on', '1'].includes(value)) return true;
-  if (['false', 'False', 'FALSE', 'no', 'off', '0'].includes(value)) return false;
-  throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const META = /^[A-Za-z0-9_.-]{1,63}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 export function parseIPv4(name: string, value: string): string {
   if (!net.isIPv4(value)) {
@@ -153,70 +104,20 @@ export function parseIPv4(name: string, value: string): string {
   return value;
 }
 
-const HOSTNAME =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const META = /^[A-Za-z0-9_.-]{1,63}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-
-function pinned(
-  raw: Inputs,
-  what: 'fleet' | 'etcd',
-  urlOf: (version: string) => string,
-  versionPattern: RegExp,
-  versionHint: string,
-): Pinned {
-  const versionName = `${what}-version` as InputName;
-  const shaName = `${what}-sha256` as InputName;
-  const given = raw[versionName];
-  if (!versionPattern.test(given)) throw new InputError(versionName, `"${given}" ${versionHint}`);
-  const version = given.startsWith('v') ? given : `v${given}`;
-  const sha256 = raw[shaName].toLowerCase();
-  if (sha256 === '') {
-    throw new InputError(
-      shaName,
-      `is required: the sha256 of ${urlOf(version).split('/').pop()} (the machines refuse a download that does not match it).`,
-    );
-  }
-  if (!HEX64.test(sha256)) throw new InputError(shaName, 'is not a sha256 digest (64 hex digits).');
-  const defaultVersion = DEFAULTS[versionName];
-  if (DEFAULTS[shaName] === sha256 && defaultVersion !== version) {
-    throw new InputError(
-      shaName,
-      `is the digest of ${defaultVersion}; give the digest of ${version}.`,
-    );
-  }
-  const urlName = `${what}-url` as InputName;
-  const url = raw[urlName] === '' ? urlOf(version) : raw[urlName];
-  if (!/^https?:\/\/[A-Za-z0-9.[\]:_-]+\/[A-Za-z0-9._~/%+-]*$/.test(url)) {
-    throw new InputError(urlName, `"${url}" is not an http(s) URL of a .tar.gz.`);
-  }
-  return { version, sha256, url };
+/** Items separated by spaces, commas or lines. */
+function separatedList(read: InputReader, name: string): string[] {
+  return parseList((read.optional(name) ?? '').replace(/[ ,]+/g, '\n'));
 }
 
-function parsePort(name: string, value: string, allowDefault: boolean): number {
-  const port = parseBoundedInteger(name, value, { min: 1, max: 65535 });
-  if (!allowDefault && DEFAULT_PORTS[name]?.includes(port)) {
-    throw new InputError(
-      name,
-      `${port} is the well-known default port, which the lock-down avoids; choose another or set allow-default-ports: true.`,
-    );
-  }
-  return port;
-}
-
-/** Validates every input up front; the first bad one throws an InputError naming it. */
-export function parseInputs(raw: Inputs): Settings {
-  const role = oneOf('role', raw.role, ROLES);
-  const roles: Role[] = role === 'both' ? ['master', 'slave'] : [role];
-
-  const keyLines = parseList(raw['ssh-authorized-keys']);
+function readAuthorizedKeys(read: InputReader): string[] {
+  const keyLines = read.list('ssh-authorized-keys');
   if (keyLines.length === 0) {
     throw new InputError(
       'ssh-authorized-keys',
       'is required: give at least one SSH public key, one per line.',
     );
   }
-  const sshAuthorizedKeys = keyLines.map((line, index) => {
+  return keyLines.map((line, index) => {
     try {
       return parsePublicKey(line).line;
     } catch (error) {
@@ -226,32 +127,54 @@ export function parseInputs(raw: Inputs): Settings {
       );
     }
   });
+}
 
-  const allowDefaultPorts = boolean('allow-default-ports', raw['allow-default-ports']);
-  const sshPort = parsePort('ssh-port', raw['ssh-port'], allowDefaultPorts);
-  const etcdClientPort = parsePort('etcd-client-port', raw['etcd-client-port'], allowDefaultPorts);
+function readPort(read: InputReader, name: string, allowDefault: boolean): number {
+  const port = read.integer(name, { min: 1, max: 65535 });
+  if (!allowDefault && DEFAULT_PORTS[name]?.includes(port)) {
+    throw new InputError(
+      name,
+      `${port} is the well-known default port, which the lock-down avoids; choose another or set allow-default-ports: true.`,
+    );
+  }
+  return port;
+}
+
+function readApplicationPorts(read: InputReader): Port[] {
+  return separatedList(read, 'application-ports').map((entry) => {
+    const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(entry);
+    if (!match)
+      throw new InputError('application-ports', `"${entry}" is not PORT or PORT/tcp or PORT/udp.`);
+    return {
+      port: parseBoundedInteger('application-ports', match[1] as string, { min: 1, max: 65535 }),
+      protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp',
+    };
+  });
+}
+
+type Ports = Pick<
+  Inputs,
+  | 'allowDefaultPorts'
+  | 'sshPort'
+  | 'etcdClientPort'
+  | 'etcdPeerPort'
+  | 'registryPort'
+  | 'applicationPorts'
+>;
+
+/** The service ports and the application's; each TCP port belongs to one service. */
+function readPorts(read: InputReader): Ports {
+  const allowDefaultPorts = read.boolean('allow-default-ports');
+  const sshPort = readPort(read, 'ssh-port', allowDefaultPorts);
+  const etcdClientPort = readPort(read, 'etcd-client-port', allowDefaultPorts);
   if (etcdClientPort === 65535)
     throw new InputError(
       'etcd-client-port',
       'must be below 65535 (the peer port is the next one).',
     );
   const etcdPeerPort = etcdClientPort + 1;
-  const registryPort = parsePort('registry-port', raw['registry-port'], allowDefaultPorts);
-
-  const applicationPorts = parseList(raw['application-ports'].replace(/[ ,]+/g, '\n')).map(
-    (entry) => {
-      const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(entry);
-      if (!match)
-        throw new InputError(
-          'application-ports',
-          `"${entry}" is not PORT or PORT/tcp or PORT/udp.`,
-        );
-      return {
-        port: parseBoundedInteger('application-ports', match[1] as string, { min: 1, max: 65535 }),
-        protocol: (match[2] ?? 'tcp') as 'tcp' | 'udp',
-      };
-    },
-  );
+  const registryPort = readPort(read, 'registry-port', allowDefaultPorts);
+  const applicationPorts = readApplicationPorts(read);
 
   const taken = new Map<number, string>();
   const claim = (input: string, port: number, what: string) => {
@@ -276,28 +199,42 @@ export function parseInputs(raw: Inputs): Settings {
     if (entry.protocol === 'tcp')
       claim('application-ports', entry.port, `application port ${entry.port}`);
   }
+  return {
+    allowDefaultPorts,
+    sshPort,
+    etcdClientPort,
+    etcdPeerPort,
+    registryPort,
+    applicationPorts,
+  };
+}
 
-  if (raw['master-address'] === '') {
+/** The master's private address, and the interface of the private network when given. */
+function readPrivateNetwork(
+  read: InputReader,
+  role: (typeof ROLES)[number],
+): Pick<Inputs, 'masterAddress' | 'privateInterface'> {
+  const address = read.optional('master-address');
+  if (address === undefined) {
     throw new InputError(
       'master-address',
       `is required for role ${role}: the master's private address, where ${role === 'master' ? 'etcd and the registry listen' : 'slaves reach etcd and the registry'}.`,
     );
   }
-  const masterAddress = parseIPv4('master-address', raw['master-address']);
-
-  let privateInterface: string | undefined;
-  if (raw['private-interface'] !== '') {
-    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw['private-interface'])) {
-      throw new InputError(
-        'private-interface',
-        `"${raw['private-interface']}" is not a network interface name like eth1.`,
-      );
-    }
-    privateInterface = raw['private-interface'];
+  const masterAddress = parseIPv4('master-address', address);
+  const privateInterface = read.optional('private-interface');
+  if (privateInterface !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(privateInterface)) {
+    throw new InputError(
+      'private-interface',
+      `"${privateInterface}" is not a network interface name like eth1.`,
+    );
   }
+  return { masterAddress, privateInterface };
+}
 
-  const fleetMetadata: Record<Role, Array<[string, string]>> = { master: [], slave: [] };
-  for (const line of parseList(raw['fleet-metadata'])) {
+function readFleetMetadata(read: InputReader): Inputs['fleetMetadata'] {
+  const fleetMetadata: Inputs['fleetMetadata'] = { master: [], slave: [] };
+  for (const line of read.list('fleet-metadata')) {
     const match = /^(?:(master|slave):)?([^=\s]+)=(\S+)$/.exec(line);
     if (!match || !META.test(match[2] as string) || !META.test(match[3] as string)) {
       throw new InputError(
@@ -314,67 +251,117 @@ export function parseInputs(raw: Inputs): Settings {
     for (const target of targets)
       fleetMetadata[target].push([match[2] as string, match[3] as string]);
   }
+  return fleetMetadata;
+}
 
-  const ntpServers = parseList(raw['ntp-servers'].replace(/[ ,]+/g, '\n'));
+function readNtpServers(read: InputReader): string[] {
+  const ntpServers = separatedList(read, 'ntp-servers');
   for (const server of ntpServers) {
     if (!HOSTNAME.test(server) && !net.isIP(server)) {
       throw new InputError('ntp-servers', `"${server}" is not a host name or address.`);
     }
   }
+  return ntpServers;
+}
 
-  const fleet = pinned(
-    raw,
-    'fleet',
-    (v) => `https://github.com/coreos/fleet/releases/download/${v}/fleet-${v}-linux-amd64.tar.gz`,
-    /^v?\d+\.\d+\.\d+$/,
-    'is not a fleet release like v1.0.0.',
-  );
-  const etcd = pinned(
-    raw,
-    'etcd',
-    (v) => `https://github.com/etcd-io/etcd/releases/download/${v}/etcd-${v}-linux-amd64.tar.gz`,
-    /^v?3\.[0-5]\.\d+$/,
+/** A release the machines download, pinned by version and sha256. */
+interface Release {
+  what: 'fleet' | 'etcd';
+  urlOf: (version: string) => string;
+  versionPattern: RegExp;
+  versionHint: string;
+  /** Digests known to belong to one version: given with another version, they are a mistake. */
+  knownDigests: Record<string, string>;
+}
+
+const FLEET: Release = {
+  what: 'fleet',
+  urlOf: (v) =>
+    `https://github.com/coreos/fleet/releases/download/${v}/fleet-${v}-linux-amd64.tar.gz`,
+  versionPattern: /^v?\d+\.\d+\.\d+$/,
+  versionHint: 'is not a fleet release like v1.0.0.',
+  knownDigests: {},
+};
+
+const ETCD: Release = {
+  what: 'etcd',
+  urlOf: (v) =>
+    `https://github.com/etcd-io/etcd/releases/download/${v}/etcd-${v}-linux-amd64.tar.gz`,
+  versionPattern: /^v?3\.[0-5]\.\d+$/,
+  versionHint:
     'is not an etcd release from v3.0.0 to v3.5.x (etcd 3.6 removed the v2 API that fleet needs).',
-  );
+  // The digest action.yml gives by default.
+  knownDigests: { adddda4b06718e68671ffabff2f8cee48488ba61ad82900e639d108f2148501c: 'v3.5.21' },
+};
 
-  try {
-    parseImageReference(raw['registry-image'], 'registry-image');
-  } catch (error) {
-    throw new InputError('registry-image', (error as Error).message);
+function readPinned(read: InputReader, release: Release): Pinned {
+  const versionName = `${release.what}-version`;
+  const shaName = `${release.what}-sha256`;
+  const urlName = `${release.what}-url`;
+  const given = read.required(versionName);
+  if (!release.versionPattern.test(given))
+    throw new InputError(versionName, `"${given}" ${release.versionHint}`);
+  const version = given.startsWith('v') ? given : `v${given}`;
+  const sha256 = (read.optional(shaName) ?? '').toLowerCase();
+  if (sha256 === '') {
+    throw new InputError(
+      shaName,
+      `is required: the sha256 of ${release.urlOf(version).split('/').pop()} (the machines refuse a download that does not match it).`,
+    );
   }
-  if (/\s/.test(raw['registry-image']))
-    throw new InputError('registry-image', 'must not contain spaces.');
+  if (!HEX64.test(sha256)) throw new InputError(shaName, 'is not a sha256 digest (64 hex digits).');
+  const digestOf = release.knownDigests[sha256];
+  if (digestOf !== undefined && digestOf !== version) {
+    throw new InputError(shaName, `is the digest of ${digestOf}; give the digest of ${version}.`);
+  }
+  const url = read.optional(urlName) ?? release.urlOf(version);
+  if (!/^https?:\/\/[A-Za-z0-9.[\]:_-]+\/[A-Za-z0-9._~/%+-]*$/.test(url)) {
+    throw new InputError(urlName, `"${url}" is not an http(s) URL of a .tar.gz.`);
+  }
+  return { version, sha256, url };
+}
 
-  const extraUnits = parseList(raw['extra-units']).map((line): ExtraUnit => {
-    const match = /^(?:(master|slave):)?(.+)$/.exec(line) as RegExpExecArray;
-    const file = (match[2] as string).trim();
-    const name = path.basename(file);
-    if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|path|mount|target)$/.test(name)) {
-      throw new InputError(
-        'extra-units',
-        `"${name}" is not a systemd unit file name (NAME.service, .socket, .timer, ...).`,
-      );
-    }
-    if (MANAGED_UNITS.includes(name)) {
-      throw new InputError(
-        'extra-units',
-        `${name} is a unit make-iso writes for the lock-down; it cannot be replaced.`,
-      );
-    }
-    let content: string;
-    try {
-      content = fs.readFileSync(file, 'utf8');
-    } catch {
-      throw new InputError('extra-units', `the file ${file} cannot be read.`);
-    }
-    if (!/^\s*\[(Unit|Service|Socket|Timer|Path|Mount|Install)\]/m.test(content)) {
-      throw new InputError(
-        'extra-units',
-        `${file} is not a systemd unit (no [Unit] or [Service] section).`,
-      );
-    }
-    return { roles: match[1] ? [match[1] as Role] : ['master', 'slave'], name, content };
-  });
+/** The registry image as written (it goes into the unit verbatim), checked as a reference. */
+function readRegistryImage(read: InputReader): string {
+  read.image('registry-image');
+  const registryImage = read.required('registry-image');
+  if (/\s/.test(registryImage)) throw new InputError('registry-image', 'must not contain spaces.');
+  return registryImage;
+}
+
+function readExtraUnit(line: string): ExtraUnit {
+  const match = /^(?:(master|slave):)?(.+)$/.exec(line) as RegExpExecArray;
+  const file = (match[2] as string).trim();
+  const name = path.basename(file);
+  if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|path|mount|target)$/.test(name)) {
+    throw new InputError(
+      'extra-units',
+      `"${name}" is not a systemd unit file name (NAME.service, .socket, .timer, ...).`,
+    );
+  }
+  if (MANAGED_UNITS.includes(name)) {
+    throw new InputError(
+      'extra-units',
+      `${name} is a unit make-iso writes for the lock-down; it cannot be replaced.`,
+    );
+  }
+  let content: string;
+  try {
+    content = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new InputError('extra-units', `the file ${file} cannot be read.`);
+  }
+  if (!/^\s*\[(Unit|Service|Socket|Timer|Path|Mount|Install)\]/m.test(content)) {
+    throw new InputError(
+      'extra-units',
+      `${file} is not a systemd unit (no [Unit] or [Service] section).`,
+    );
+  }
+  return { roles: match[1] ? [match[1] as Role] : ['master', 'slave'], name, content };
+}
+
+function readExtraUnits(read: InputReader): ExtraUnit[] {
+  const extraUnits = read.list('extra-units').map(readExtraUnit);
   const seen = new Set<string>();
   for (const unit of extraUnits) {
     for (const target of unit.roles) {
@@ -383,15 +370,24 @@ export function parseInputs(raw: Inputs): Settings {
       seen.add(`${target}:${unit.name}`);
     }
   }
+  return extraUnits;
+}
 
-  const format = oneOf('format', raw.format, FORMATS);
-  const channel = oneOf('channel', raw.channel, CHANNELS);
-  const downloadImage = boolean('download-image', raw['download-image']);
-  const output = path.resolve(raw.output === '' ? path.join(tempRoot(), 'make-iso') : raw.output);
-
+/** What is written where, and the channel's VMware image. */
+function readOutput(
+  read: InputReader,
+  env: NodeJS.ProcessEnv,
+): Pick<
+  Inputs,
+  'format' | 'output' | 'channel' | 'downloadImage' | 'imageBaseUrl' | 'imageSigningKey'
+> {
+  const format = read.oneOf('format', FORMATS);
+  const channel = read.oneOf('channel', CHANNELS);
+  const downloadImage = read.boolean('download-image');
+  const output = path.resolve(read.optional('output') ?? path.join(tempRoot(), 'make-iso'));
   const imageBaseUrl = (
-    raw['image-base-url'] ||
-    process.env[IMAGE_BASE_URL_ENV] ||
+    read.optional('image-base-url') ||
+    env[IMAGE_BASE_URL_ENV] ||
     DEFAULT_IMAGE_BASE_URL
   )
     .replace(/\{channel\}/g, channel)
@@ -399,45 +395,41 @@ export function parseInputs(raw: Inputs): Settings {
   if (!/^https?:\/\/\S+$/.test(imageBaseUrl)) {
     throw new InputError('image-base-url', `"${imageBaseUrl}" is not an http(s) URL.`);
   }
-  let imageSigningKey: string | undefined;
-  if (raw['image-signing-key'] !== '') {
-    imageSigningKey = path.resolve(raw['image-signing-key']);
-    if (!fs.existsSync(imageSigningKey)) {
-      throw new InputError('image-signing-key', `the key file ${imageSigningKey} does not exist.`);
-    }
+  const signingKey = read.optional('image-signing-key');
+  const imageSigningKey = signingKey === undefined ? undefined : path.resolve(signingKey);
+  if (imageSigningKey !== undefined && !fs.existsSync(imageSigningKey)) {
+    throw new InputError('image-signing-key', `the key file ${imageSigningKey} does not exist.`);
   }
-
-  return {
-    roles,
-    sshAuthorizedKeys,
-    sshPort,
-    allowDefaultPorts,
-    etcdClientPort,
-    etcdPeerPort,
-    registryPort,
-    masterAddress,
-    privateInterface,
-    fleetMetadata,
-    ntpServers,
-    applicationPorts,
-    fleet,
-    etcd,
-    registryImage: raw['registry-image'],
-    extraUnits,
-    format,
-    output,
-    channel,
-    downloadImage,
-    imageBaseUrl,
-    imageSigningKey,
-  };
+  return { format, output, channel, downloadImage, imageBaseUrl, imageSigningKey };
 }
 
-/** Reads the inputs from the runner (INPUT_*), with the action.yml defaults when absent. */
-export function getInputs(): Settings {
-  const raw = {} as Inputs;
-  for (const name of INPUT_NAMES) {
-    raw[name] = core.getInput(name, { trimWhitespace: true }) || (DEFAULTS[name] ?? '');
-  }
-  return parseInputs(raw);
+/**
+ * Validates every input up front, in action.yml's order; the first bad one throws an
+ * InputError naming it. `env` may override the default image-base-url.
+ */
+export function parseInputs(raw: RawInputs, env: NodeJS.ProcessEnv = process.env): Inputs {
+  const read = inputReader(raw);
+  const role = read.oneOf('role', ROLES);
+  const sshAuthorizedKeys = readAuthorizedKeys(read);
+  const ports = readPorts(read);
+  const network = readPrivateNetwork(read, role);
+  const fleetMetadata = readFleetMetadata(read);
+  const ntpServers = readNtpServers(read);
+  const fleet = readPinned(read, FLEET);
+  const etcd = readPinned(read, ETCD);
+  const registryImage = readRegistryImage(read);
+  const extraUnits = readExtraUnits(read);
+  return {
+    roles: role === 'both' ? ['master', 'slave'] : [role],
+    sshAuthorizedKeys,
+    ...ports,
+    ...network,
+    fleetMetadata,
+    ntpServers,
+    fleet,
+    etcd,
+    registryImage,
+    extraUnits,
+    ...readOutput(read, env),
+  };
 }

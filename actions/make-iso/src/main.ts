@@ -1,13 +1,10 @@
 import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  auditCloudConfig,
-  formatAudit,
-  type AuditResult,
-} from '../../core/src/cloud-config-audit.js';
+import { auditCloudConfig, formatAudit, type AuditResult } from './audit.js';
 import { UserError } from '../../core/src/errors.js';
-import { humanBytes, sha256 } from '../../core/src/files.js';
+import { humanBytes, replaceFileSet, sha256 } from '../../core/src/files.js';
+import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { sourceDateEpoch } from '../../core/src/tar.js';
 import { renderCloudConfig } from './cloud-config.js';
@@ -18,7 +15,7 @@ import {
   type DownloadedImage,
   type ResolvedImage,
 } from './image.js';
-import { getInputs, type Role, type Settings } from './inputs.js';
+import { parseInputs, type Inputs, type Role } from './inputs.js';
 import { DEFAULT_EPOCH, findIsoTool, makeConfigDrive, type IsoTool } from './iso.js';
 
 interface Made {
@@ -28,13 +25,13 @@ interface Made {
 }
 
 /** Renders and audits each role's cloud-config; any failing point fails the run. */
-export function renderAndAudit(settings: Settings): Made[] {
-  const made = settings.roles.map((role) => {
-    const text = renderCloudConfig(settings, role);
+export function renderAndAudit(inputs: Inputs): Made[] {
+  const made = inputs.roles.map((role) => {
+    const text = renderCloudConfig(inputs, role);
     return {
       role,
       text,
-      audit: auditCloudConfig(text, { allowDefaultPorts: settings.allowDefaultPorts }),
+      audit: auditCloudConfig(text, { allowDefaultPorts: inputs.allowDefaultPorts }),
     };
   });
   for (const { role, audit } of made) core.info(formatAudit(audit, `${role}.cloud-config.yml`));
@@ -52,61 +49,55 @@ export function renderAndAudit(settings: Settings): Made[] {
   return made;
 }
 
+/** The checksum file of make-iso's file set in the output directory (sha256sum format). */
+export const CHECKSUMS_FILE = 'make-iso.sha256';
+
+/** Writes each role's cloud-config and, with an ISO tool, its ISO as one file set; by output. */
 async function writeOutputs(
-  settings: Settings,
+  inputs: Inputs,
   made: Made[],
   tool: IsoTool | undefined,
   epoch: number,
 ): Promise<Record<string, string>> {
-  await fs.mkdir(settings.output, { recursive: true });
-  const staging = await fs.mkdtemp(path.join(settings.output, '.make-iso-'));
-  const files: Record<string, string> = {};
-  try {
+  const names: Record<string, string> = {};
+  const placed = await replaceFileSet(inputs.output, CHECKSUMS_FILE, async (staging) => {
     for (const { role, text } of made) {
       const config = `${role}.cloud-config.yml`;
       await fs.writeFile(path.join(staging, config), text, { mode: 0o644 });
-      files[`${role}-cloud-config`] = config;
+      names[`${role}-cloud-config`] = config;
       if (tool) {
         const iso = `${role}.iso`;
         const work = path.join(staging, `.${role}-tree`);
         await makeConfigDrive(tool, text, path.join(staging, iso), work, epoch);
-        files[`${role}-iso`] = iso;
+        names[`${role}-iso`] = iso;
       }
     }
-    // Everything is complete: rename each file into place (atomic per file).
-    const placed: Record<string, string> = {};
-    for (const [output, name] of Object.entries(files)) {
-      await fs.rename(path.join(staging, name), path.join(settings.output, name));
-      placed[output] = path.join(settings.output, name);
-    }
     // An ISO of an earlier run would no longer match its cloud-config.
-    if (!tool) {
-      for (const { role } of made)
-        await fs.rm(path.join(settings.output, `${role}.iso`), { force: true });
-    }
-    return placed;
-  } finally {
-    await fs.rm(staging, { recursive: true, force: true });
-  }
+    const obsolete = tool ? [] : made.map(({ role }) => `${role}.iso`);
+    return { files: Object.values(names), obsolete };
+  });
+  return Object.fromEntries(
+    Object.entries(names).map(([output, name]) => [output, placed[name] as string]),
+  );
 }
 
 async function image(
-  settings: Settings,
+  inputs: Inputs,
 ): Promise<{ resolved?: ResolvedImage; downloaded?: DownloadedImage }> {
-  return core.group(`Flatcar ${settings.channel} VMware image`, async () => {
+  return core.group(`Flatcar ${inputs.channel} VMware image`, async () => {
     let resolved: ResolvedImage;
     try {
-      resolved = await resolveImage(settings.imageBaseUrl);
+      resolved = await resolveImage(inputs.imageBaseUrl);
     } catch (error) {
-      if (settings.downloadImage) throw error;
+      if (inputs.downloadImage) throw error;
       core.warning(
-        `The Flatcar ${settings.channel} version could not be read (${(error as Error).message}); vmware-image-version is left empty.`,
+        `The Flatcar ${inputs.channel} version could not be read (${(error as Error).message}); vmware-image-version is left empty.`,
       );
       return { resolved: undefined };
     }
-    core.info(`Flatcar ${settings.channel} ${resolved.version}: ${resolved.url}`);
-    if (!settings.downloadImage) return { resolved };
-    const downloaded = await downloadImage(resolved, settings.imageSigningKey);
+    core.info(`Flatcar ${inputs.channel} ${resolved.version}: ${resolved.url}`);
+    if (!inputs.downloadImage) return { resolved };
+    const downloaded = await downloadImage(resolved, inputs.imageSigningKey);
     core.info(
       `${downloaded.fromCache ? 'From the tool cache' : 'Downloaded and cached'}: ${downloaded.path} (${downloaded.verification})`,
     );
@@ -115,25 +106,25 @@ async function image(
 }
 
 export async function run(): Promise<void> {
-  const settings = getInputs();
+  const inputs = parseInputs(rawInputsFromEnv());
   const made = await core.group('Cloud-configs and their lock-down audit', async () =>
-    renderAndAudit(settings),
+    renderAndAudit(inputs),
   );
-  const tool = settings.format === 'user-data' ? undefined : await findIsoTool();
+  const tool = inputs.format === 'user-data' ? undefined : await findIsoTool();
   if (tool === 'genisoimage')
     core.warning(
       'xorriso is not installed: genisoimage makes the ISOs, which are not byte-for-byte reproducible.',
     );
   const epoch = sourceDateEpoch() ?? DEFAULT_EPOCH;
-  const { resolved, downloaded } = await image(settings);
-  const files = await core.group(`Writing ${settings.output}`, async () =>
-    writeOutputs(settings, made, tool, epoch),
+  const { resolved, downloaded } = await image(inputs);
+  const files = await core.group(`Writing ${inputs.output}`, async () =>
+    writeOutputs(inputs, made, tool, epoch),
   );
 
   const audit = Object.fromEntries(made.map(({ role, audit: result }) => [role, result]));
   setOutputs({
     ...files,
-    'vmware-image-url': resolved?.url ?? `${settings.imageBaseUrl}/${IMAGE_FILE}`,
+    'vmware-image-url': resolved?.url ?? `${inputs.imageBaseUrl}/${IMAGE_FILE}`,
     'vmware-image-version': resolved?.version ?? '',
     'vmware-image-path': downloaded?.path,
     audit: JSON.stringify(audit),
@@ -154,18 +145,16 @@ export async function run(): Promise<void> {
   await writeSummary(
     'make-iso',
     [
-      ['Roles', settings.roles.join(', ')],
-      ['Master address', settings.masterAddress],
+      ['Roles', inputs.roles.join(', ')],
+      ['Master address', inputs.masterAddress],
       [
         'Ports',
-        `ssh ${settings.sshPort}, etcd ${settings.etcdClientPort} (peer ${settings.etcdPeerPort}, loopback), registry ${settings.registryPort}`,
+        `ssh ${inputs.sshPort}, etcd ${inputs.etcdClientPort} (peer ${inputs.etcdPeerPort}, loopback), registry ${inputs.registryPort}`,
       ],
-      ['fleet / etcd', `${settings.fleet.version} / ${settings.etcd.version}`],
+      ['fleet / etcd', `${inputs.fleet.version} / ${inputs.etcd.version}`],
       [
         'Flatcar',
-        resolved
-          ? `${settings.channel} ${resolved.version}`
-          : `${settings.channel} (version unknown)`,
+        resolved ? `${inputs.channel} ${resolved.version}` : `${inputs.channel} (version unknown)`,
       ],
       ...(downloaded ? ([['Image', downloaded.path]] as Array<[string, string]>) : []),
       ...(tool

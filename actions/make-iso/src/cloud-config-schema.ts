@@ -2,19 +2,18 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 
 /**
- * The cloud-config schema the project keeps: the coreos-cloudinit keys that Flatcar Container
- * Linux still reads (flatcar/coreos-cloudinit, config/*.go), written with UNDERSCORES.
+ * The cloud-config schema make-iso keeps: the coreos-cloudinit keys that Flatcar Container Linux
+ * still reads, written with UNDERSCORES.
  *
- * Why underscores only: Flatcar's coreos-cloudinit moved to yaml.v3 in 2024 and since then
- * decodes struct fields by their exact `yaml:"drop_ins"` tags, so a hyphenated key such as
- * `drop-ins` is silently ignored (an sshd.socket drop-in written that way is dropped and SSH
- * stays on port 22). Older parsers accepted both spellings and `coreos-cloudinit -validate`
- * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
+ * Why underscores only: Flatcar's coreos-cloudinit reads each key by its exact underscore name,
+ * so a hyphenated key such as `drop-ins` is silently ignored (an sshd.socket drop-in written that
+ * way is dropped and SSH stays on port 22), while its own validator accepts both spellings and
+ * does not warn (docs/dev/tool-facts.md). This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
- * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
- * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (they configure units Flatcar
+ * no longer ships), `coreos.flannel` (not part of this cluster) and the deprecated
+ * `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 
 const unitName =
