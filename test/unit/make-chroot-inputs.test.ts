@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { InputError } from '../../actions/core/src/errors.js';
-import { STRIP_NO_EXTRACT } from '../../actions/core/src/pacman.js';
+import { STRIP_NO_EXTRACT } from '../../actions/make-chroot/src/pacman.js';
 import {
   INPUT_REPO_NAME,
   installArgs,

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
-import { checkRepoName } from '../../core/src/pacman.js';
+import { checkRepoName } from '../../core/src/repo-name.js';
 
 export const VCS_VALUES = ['auto', 'hg', 'git', 'none'] as const;
 export const ARCH_VALUES = ['auto', 'i686', 'x86_64', 'any'] as const;

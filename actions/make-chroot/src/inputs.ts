@@ -2,16 +2,16 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { tempRoot } from '../../core/src/files.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
+import { checkRepoName } from '../../core/src/repo-name.js';
 import {
   ARCHES,
   STRIP_NO_EXTRACT,
-  checkRepoName,
   isUrl,
   mirrorRepos,
   parseRepoLine,
   type Arch,
   type PacmanRepo,
-} from '../../core/src/pacman.js';
+} from './pacman.js';
 
 export const PRESETS = ['minimal', 'base'] as const;
 export type Preset = (typeof PRESETS)[number];

@@ -32,7 +32,7 @@ import {
   runPacman,
   type InstalledPackage,
   type PacmanRepo,
-} from '../../core/src/pacman.js';
+} from './pacman.js';
 import { isPackageFileName, readPackageInfo } from '../../core/src/pkginfo.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {

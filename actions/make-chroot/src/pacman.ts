@@ -1,10 +1,11 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { InputError, UserError } from './errors.js';
-import { exec, execQuiet, type ExecOptions, type ExecResult } from './exec.js';
+import { InputError, UserError } from '../../core/src/errors.js';
+import { exec, execQuiet, type ExecOptions, type ExecResult } from '../../core/src/exec.js';
+import { checkRepoName } from '../../core/src/repo-name.js';
 
 /**
- * pacman as a library: the pacman.conf an action generates (its own repositories, hook, cache,
+ * pacman for make-chroot: the pacman.conf it generates (its own repositories, hook, cache,
  * log and database paths, so nothing of the host leaks in and nothing temporary stays in the
  * root), running pacman with argument arrays, and reading what a root holds.
  */
@@ -39,10 +40,6 @@ export const STRIP_NO_EXTRACT: readonly string[] = [
   'usr/share/vim/vim*/lang/*',
 ];
 
-/** A repository name pacman accepts in a section header (and not a reserved one). */
-const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const RESERVED_REPO_NAMES = ['local', 'options'];
-
 export interface PacmanRepo {
   name: string;
   /** `Server =` lines, in order. */
@@ -53,22 +50,6 @@ export interface PacmanRepo {
 /** True when `location` is a URL (scheme://...) rather than a directory on this machine. */
 export function isUrl(location: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
-}
-
-/** Checks a repository name; `input` names the input in the error. */
-export function checkRepoName(name: string, input: string, line = name): void {
-  if (RESERVED_REPO_NAMES.includes(name)) {
-    throw new InputError(
-      input,
-      `"${line}": the repository name "${name}" is reserved by pacman; choose another name.`,
-    );
-  }
-  if (!REPO_NAME.test(name)) {
-    throw new InputError(
-      input,
-      `"${line}": "${name}" is not a repository name (letters, digits, ".", "_", "-").`,
-    );
-  }
 }
 
 /**

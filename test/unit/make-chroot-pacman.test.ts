@@ -10,7 +10,7 @@ import {
   parseRepoLine,
   parseScriptletFailures,
   parseTargetProblems,
-} from '../../actions/core/src/pacman.js';
+} from '../../actions/make-chroot/src/pacman.js';
 
 describe('pacmanConf', () => {
   const conf = pacmanConf({
