@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AuditResult } from '../../actions/make-iso/src/api.js';
 import type { MachineReport } from '../../actions/deploy-fleet/src/api.js';
-import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';
 import { startFleetCluster } from '../../test/helpers/fleet-standin.js';

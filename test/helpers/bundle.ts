@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
-import { runActionLocally } from '../../actions/core/src/local-runner.js';
+import { runActionLocally } from '../../actions/cli/src/local-runner.js';
 import {
   checkMjs,
   gitIn,
