@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULTS, INPUT_NAMES, type Inputs } from '../../actions/make-iso/src/inputs.js';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
 export const SAMPLES = path.join(projectRoot, 'workflows-examples', 'samples');
 
