@@ -4,6 +4,9 @@ import { spawnSync } from 'node:child_process';
 export class CommandFailed extends Error {
   constructor(
     message: string,
+    /** False when the command could not be started at all. */
+    readonly started: boolean,
+    /** Its exit status (null when it did not start or a signal ended it). */
     readonly code: number | null,
     readonly stdout: string,
     readonly stderr: string,
@@ -42,6 +45,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
   if (result.error) {
     throw new CommandFailed(
       `${command} could not run: ${result.error.message}`,
+      false,
       null,
       stdout,
       stderr,
@@ -51,6 +55,7 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
     throw new CommandFailed(
       `${command} ${args.map(redact).join(' ')} failed (exit ${result.status}): ${redact(tail)}`,
+      true,
       result.status,
       stdout,
       stderr,
