@@ -17,7 +17,7 @@ const FIXTURE_IDENTITY = {
   GIT_COMMITTER_EMAIL: 'test@example.invalid',
 };
 
-/** The shared run() in `cwd`, with a fixed hg and git identity so commits work anywhere. */
+/** scripts/lib's run() in `cwd`, with a fixed hg and git identity so commits work anywhere. */
 export function run(command: string, args: string[], cwd?: string): string {
   return runCommand(command, args, { cwd, env: FIXTURE_IDENTITY });
 }
