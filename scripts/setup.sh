@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The real tools the actions drive and the tests run against (see shared TOOLS.md).
+# The real tools the actions drive and the tests run against (what each is for and how it is
+# used here: docs/dev/tool-facts.md).
 packages=(
   pacman-package-manager makepkg arch-install-scripts libarchive-tools fakeroot
   mercurial git build-essential gcc-multilib zstd xz-utils file

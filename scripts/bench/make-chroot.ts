@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { directorySize } from '../../actions/core/src/files.js';
-import { runActionLocally } from '../../actions/core/src/local-runner.js';
+import { runActionLocally } from '../../actions/cli/src/local-runner.js';
 import { parseManifest } from '../../actions/core/src/manifest.js';
 import { buildFixtureRepo, type FixturePackage } from '../../test/helpers/arch-packages.js';
 import { projectRoot } from '../../test/helpers/bundle.js';

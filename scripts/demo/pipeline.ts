@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AuditResult } from '../../actions/make-iso/src/api.js';
 import type { MachineReport } from '../../actions/deploy-fleet/src/api.js';
-import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
+import { projectRoot } from '../lib/project-root.js';
+import { run } from '../lib/run.js';
 import { buildFixtureRepo } from '../../test/helpers/arch-packages.js';
-import { projectRoot } from '../../test/helpers/bundle.js';
 import { startFleetCluster } from '../../test/helpers/fleet-standin.js';
 import { podmanGlobalArgs, PODMAN_RUN_ARGS } from '../../test/helpers/import-image-podman.js';
 import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js';
@@ -20,7 +20,7 @@ import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js
  * - glibc (the app's one dependency) is packaged here from this machine's own C library, since
  *   no Arch Linux mirror is reachable; in production make-chroot takes it from the mirror;
  * - the registry is Debian's docker-registry on loopback;
- * - the cluster is the fleet API stand-in of the deploy-fleet tests (written from FLEET.md),
+ * - the cluster is the fleet API stand-in of the deploy-fleet tests (docs/dev/fleet-api.md),
  *   reached through a real OpenSSH server on loopback.
  */
 
@@ -86,13 +86,10 @@ async function runStage(
   return result.outputs;
 }
 
-function run(command: string, args: string[], cwd?: string): string {
-  return execFileSync(command, args, {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HGPLAIN: '1', HGUSER: 'arch-core demo <demo@example.invalid>' },
-  });
+const DEMO_IDENTITY = { HGPLAIN: '1', HGUSER: 'arch-core demo <demo@example.invalid>' };
+
+function hg(args: string[], cwd: string): string {
+  return run('hg', args, { cwd, env: DEMO_IDENTITY });
 }
 
 /** The host's C library as a pacman package (see the note at the top). */
@@ -121,8 +118,8 @@ async function hostGlibcRepo(workDir: string, arch: Arch): Promise<string> {
 }
 
 /**
- * Pulls the pushed image and runs it with podman as TOOLS.md says it works here (vfs storage,
- * cgroupfs, runc, no network); returns what the app printed.
+ * Pulls the pushed image and runs it with podman the way it works in this container (vfs storage,
+ * cgroupfs, runc, no network; docs/dev/tool-facts.md); returns what the app printed.
  */
 function runImage(workDir: string, reference: string, arch: Arch): string {
   const podman = (args: string[]): string =>
@@ -155,38 +152,36 @@ function auditLines(auditJson: string): string[] {
   );
 }
 
-export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
-  const { workDir, arch, say } = options;
-  const logsDir = path.join(workDir, 'logs');
-  await fs.mkdir(logsDir, { recursive: true });
-  await fs.mkdir(path.join(workDir, 'runner-temp'), { recursive: true });
-  const stages: StageResult[] = [];
-  const outputs: Record<string, Record<string, string>> = {};
-  const stage = async (name: string, action: string, inputs: Record<string, string>) => {
-    outputs[action] = await runStage(name, action, inputs, options, logsDir, stages);
-    return outputs[action] as Record<string, string>;
-  };
+type Outputs = Record<string, string>;
+type Stage = (name: string, action: string, inputs: Outputs) => Promise<Outputs>;
 
-  say(`arch-core demo: the example app, ${arch}, in ${workDir}`);
+/** A Mercurial repository of examples/hello in the work dir, tagged v1.0. */
+async function exampleAppRepository(workDir: string, say: (line: string) => void): Promise<string> {
   const app = path.join(workDir, 'hello');
   await fs.cp(path.join(projectRoot, 'examples', 'hello'), app, { recursive: true });
-  run('hg', ['init', '-q'], app);
-  run('hg', ['add', '-q'], app);
-  run('hg', ['commit', '-q', '-m', 'The example app'], app);
-  run('hg', ['tag', 'v1.0'], app);
+  hg(['init', '-q'], app);
+  hg(['add', '-q'], app);
+  hg(['commit', '-q', '-m', 'The example app'], app);
+  hg(['tag', 'v1.0'], app);
   say(`a Mercurial repository of examples/hello at ${app}, tagged v1.0`);
+  return app;
+}
 
+async function buildPackage(stage: Stage, options: PipelineOptions, app: string): Promise<Outputs> {
   const built = await stage('Build the package', 'build-package', {
     path: app,
-    arch,
-    repo: path.join(workDir, 'repo'),
+    arch: options.arch,
+    repo: path.join(options.workDir, 'repo'),
     'repo-name': 'app',
   });
-  say(`    package ${built.version}: ${built.packages}`);
+  options.say(`    package ${built.version}: ${built.packages}`);
+  return built;
+}
 
+async function makeRoot(stage: Stage, options: PipelineOptions, built: Outputs): Promise<Outputs> {
+  const { workDir, arch, say } = options;
   say('\n==> Package the C library of this machine as glibc (no Arch mirror here)');
   const systemRepo = await hostGlibcRepo(workDir, arch);
-
   const rooted = await stage('Make the minimal root', 'make-chroot', {
     'package-files': built.packages ?? '',
     repos: `system=${systemRepo}`,
@@ -196,7 +191,15 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   });
   say(`    ${rooted['package-count']} packages, ${rooted['size-bytes']} bytes:`);
   for (const line of (rooted.packages ?? '').split('\n')) say(`      ${line}`);
+  return rooted;
+}
 
+async function pushImage(
+  stage: Stage,
+  options: PipelineOptions,
+  rooted: Outputs,
+): Promise<Outputs> {
+  const { say } = options;
   const registry: TestRegistry = await startRegistry();
   options.onCleanup(() => registry.stop());
   say(`\nregistry: docker-registry on ${registry.address}`);
@@ -211,7 +214,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   say(`    tags: ${(image.tags ?? '').split('\n').join(', ')}`);
   const labels = (JSON.parse(image.metadata ?? '{}') as { labels?: Record<string, string> }).labels;
   for (const [key, value] of Object.entries(labels ?? {})) say(`    label ${key}=${value}`);
+  return image;
+}
 
+async function writeClusterConfigs(stage: Stage, options: PipelineOptions): Promise<Outputs> {
+  const { workDir, say } = options;
   const keys = await demoKeyPair(workDir);
   const cluster = await stage('Write the cluster configs', 'make-iso', {
     'ssh-authorized-keys': keys.publicKey,
@@ -227,7 +234,16 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   say(`    VMware image: ${cluster['vmware-image-url'] || '(not resolved offline)'}`);
   say('    lock-down audit:');
   for (const line of auditLines(cluster.audit ?? '[]')) say(`      ${line}`);
+  return cluster;
+}
 
+/** Deploys the image to a three-machine stand-in cluster; returns the outputs and state lines. */
+async function deploy(
+  stage: Stage,
+  options: PipelineOptions,
+  image: Outputs,
+): Promise<{ deployed: Outputs; states: string[] }> {
+  const { say } = options;
   // The cluster: three machines behind the master's SSH; agents reconcile every 2 s (5 s in
   // fleet) and take 1 s to start a container.
   const fleet = await startFleetCluster({
@@ -256,6 +272,28 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   say(
     `    update window: ${(await fleet.calls()).filter((call) => call.startsWith('sudo')).join('; ')}`,
   );
+  return { deployed, states };
+}
+
+export async function runPipeline(options: PipelineOptions): Promise<PipelineResult> {
+  const { workDir, arch, say } = options;
+  const logsDir = path.join(workDir, 'logs');
+  await fs.mkdir(logsDir, { recursive: true });
+  await fs.mkdir(path.join(workDir, 'runner-temp'), { recursive: true });
+  const stages: StageResult[] = [];
+  const outputs: Record<string, Outputs> = {};
+  const stage: Stage = async (name, action, inputs) => {
+    outputs[action] = await runStage(name, action, inputs, options, logsDir, stages);
+    return outputs[action] as Outputs;
+  };
+
+  say(`arch-core demo: the example app, ${arch}, in ${workDir}`);
+  const app = await exampleAppRepository(workDir, say);
+  const built = await buildPackage(stage, options, app);
+  const rooted = await makeRoot(stage, options, built);
+  const image = await pushImage(stage, options, rooted);
+  const cluster = await writeClusterConfigs(stage, options);
+  const { deployed, states } = await deploy(stage, options, image);
 
   say('\n==> Run the image as a machine of the cluster would (podman pull + run)');
   const ranStarted = Date.now();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import type { RawInputs } from '../../actions/core/src/inputs.js';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
 /**
  * The raw inputs a runner would hand an action: every default of its action.yml, then `given`

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { run } from '../../scripts/lib/run.js';
 
 /**
  * Test fixtures: small Arch packages built with the REAL makepkg (as an unprivileged build user,
@@ -70,27 +71,6 @@ export interface FixtureRepo {
   dbFile: string;
   /** Package name → absolute path of its package file. */
   packageFiles: Record<string, string>;
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): string {
-  try {
-    return execFileSync(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(
-      `${command} ${args.join(' ')} failed: ${failure.message}\n${failure.stdout ?? ''}\n${failure.stderr ?? ''}`,
-    );
-  }
 }
 
 function isRoot(): boolean {

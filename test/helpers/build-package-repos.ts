@@ -1,28 +1,25 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
+import { run as runCommand } from '../../scripts/lib/run.js';
 
 /**
  * Real Mercurial and git repositories for the build-package tests, made from a directory of
  * files (the example app or a fixture), with a commit and optionally a tag.
  */
 
+const FIXTURE_IDENTITY = {
+  HGPLAIN: '1',
+  HGUSER: 'arch-core test <test@example.invalid>',
+  GIT_AUTHOR_NAME: 'arch-core test',
+  GIT_AUTHOR_EMAIL: 'test@example.invalid',
+  GIT_COMMITTER_NAME: 'arch-core test',
+  GIT_COMMITTER_EMAIL: 'test@example.invalid',
+};
+
+/** scripts/lib's run() in `cwd`, with a fixed hg and git identity so commits work anywhere. */
 export function run(command: string, args: string[], cwd?: string): string {
-  return execFileSync(command, args, {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      HGPLAIN: '1',
-      HGUSER: 'arch-core test <test@example.invalid>',
-      GIT_AUTHOR_NAME: 'arch-core test',
-      GIT_AUTHOR_EMAIL: 'test@example.invalid',
-      GIT_COMMITTER_NAME: 'arch-core test',
-      GIT_COMMITTER_EMAIL: 'test@example.invalid',
-    },
-  });
+  return runCommand(command, args, { cwd, env: FIXTURE_IDENTITY });
 }
 
 export const EXAMPLE_APP = path.join(projectRoot, 'examples/hello');

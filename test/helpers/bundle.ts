@@ -1,8 +1,9 @@
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { runActionLocally, type LocalRunResult } from '../../actions/core/src/local-runner.js';
+import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
-export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Re-exported for the tests, which import it beside runBundle. */
+export { projectRoot };
 
 /**
  * Runs dist/<action>/index.js the way the runner does: INPUT_* variables (with the action.yml

@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { run } from '../../scripts/lib/run.js';
 
 /**
- * The i686 build root of the build-package tests (TOOLS.md, "An i686 build root on an x86_64
- * host"): a Debian i386 root made with `debootstrap --arch=i386 --variant=minbase`, with makepkg,
- * fakeroot, bsdtar, gcc, make, libc6-dev and file installed in it. It stands in for Arch Linux
- * 32's base-devel root, which cannot be had here; the mechanism (setarch i686 + chroot with
- * proc/dev/sys mounts) is the same.
+ * The i686 build root of the build-package tests: a Debian i386 root made with `debootstrap
+ * --arch=i386 --variant=minbase`, with makepkg, fakeroot, bsdtar, gcc, make, libc6-dev and file
+ * installed in it. It stands in for Arch Linux 32's base-devel root, which cannot be had here;
+ * the mechanism (setarch i686 + chroot with proc/dev/sys mounts) is the same. Why it works on an
+ * x86_64 host: docs/dev/tool-facts.md.
  *
  * It is made once and cached under /var/cache/arch-core/: a root is only reused when complete
  * (its marker file is written last), and it is made under a temporary name and renamed into
@@ -112,28 +112,6 @@ export async function debianMirror(): Promise<{ suite: string; mirror: string }>
   return { suite, mirror };
 }
 
-function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: env ?? process.env,
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve(output);
-      else
-        reject(
-          new Error(
-            `${command} ${args.join(' ')} exited ${code}:\n${output.split('\n').slice(-30).join('\n')}`,
-          ),
-        );
-    });
-  });
-}
-
 /** The mount points at or below `root` (from /proc/self/mountinfo), deepest first. */
 export async function mountsUnder(root: string): Promise<string[]> {
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
@@ -146,7 +124,11 @@ export async function mountsUnder(root: string): Promise<string[]> {
 
 async function unmountAll(root: string): Promise<void> {
   for (const point of await mountsUnder(root)) {
-    await run('umount', ['-l', point]).catch(() => undefined);
+    try {
+      run('umount', ['-l', point]);
+    } catch {
+      // Already gone, or busy: removeRoot checks what is left.
+    }
   }
 }
 
@@ -210,22 +192,22 @@ async function make(target: string, log: (line: string) => void): Promise<void> 
   }
   try {
     log(`debootstrap --arch=i386 --variant=minbase ${suite} (${mirror})`);
-    await run('debootstrap', ['--arch=i386', '--variant=minbase', suite, temporary, mirror]);
+    run('debootstrap', ['--arch=i386', '--variant=minbase', suite, temporary, mirror]);
     await fs
       .copyFile('/etc/resolv.conf', path.join(temporary, 'etc/resolv.conf'))
       .catch(() => undefined);
     try {
-      await run('mount', ['-t', 'proc', 'proc', path.join(temporary, 'proc')]);
-      await run('mount', ['--rbind', '/dev', path.join(temporary, 'dev')]);
-      await run('mount', ['--make-rslave', path.join(temporary, 'dev')]);
-      await run('mount', ['-t', 'sysfs', 'sys', path.join(temporary, 'sys')]);
+      run('mount', ['-t', 'proc', 'proc', path.join(temporary, 'proc')]);
+      run('mount', ['--rbind', '/dev', path.join(temporary, 'dev')]);
+      run('mount', ['--make-rslave', path.join(temporary, 'dev')]);
+      run('mount', ['-t', 'sysfs', 'sys', path.join(temporary, 'sys')]);
       log(`apt-get install ${PACKAGES.join(' ')} (inside, setarch i686)`);
       const env = ['env', '-i', `PATH=${PATH_INSIDE}`, 'DEBIAN_FRONTEND=noninteractive'];
       for (const name of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY']) {
         const value = process.env[name];
         if (value) env.push(`${name}=${value}`);
       }
-      await run('setarch', [
+      run('setarch', [
         'i686',
         'chroot',
         temporary,
@@ -236,7 +218,7 @@ async function make(target: string, log: (line: string) => void): Promise<void> 
         '--no-install-recommends',
         ...PACKAGES,
       ]);
-      await run('setarch', ['i686', 'chroot', temporary, ...env, 'apt-get', 'clean']);
+      run('setarch', ['i686', 'chroot', temporary, ...env, 'apt-get', 'clean']);
     } finally {
       await unmountAll(temporary);
     }

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { startService } from './process.js';
 
 /**
- * A Docker-compatible API without a Docker engine: `podman system service` on a unix socket, as
- * TOOLS.md describes (vfs storage, cgroupfs, runc, file events), trusting one plain-HTTP
- * registry. The `docker` CLI talks to it through DOCKER_HOST.
+ * A Docker-compatible API without a Docker engine: `podman system service` on a unix socket
+ * (vfs storage, cgroupfs, runc, file events: what works in this container, see
+ * docs/dev/tool-facts.md), trusting one plain-HTTP registry. The `docker` CLI talks to it
+ * through DOCKER_HOST.
  */
 export interface PodmanService {
   dockerHost: string;
@@ -16,8 +17,8 @@ export interface PodmanService {
 }
 
 /**
- * podman's global options as TOOLS.md says it works here: its own storage under `dir` (vfs),
- * cgroupfs, runc, file events.
+ * podman's global options that work here: its own storage under `dir` (vfs), cgroupfs, runc,
+ * file events.
  */
 export function podmanGlobalArgs(dir: string): string[] {
   return [

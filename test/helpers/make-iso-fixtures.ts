@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
 export const SAMPLES = path.join(projectRoot, 'workflows-examples', 'samples');
 

@@ -2,11 +2,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
 /**
  * A small monorepo shaped like this one, for the release tool's tests: the real
- * scripts/release.mjs and scripts/build.mjs, the real core files the fixture action imports, the
+ * scripts/release.ts (with scripts/lib) and scripts/build.mjs, the real core library, the
  * project's tsconfig files and node_modules (a symlink), and one action, `greet`, whose bundle is
  * built with the real ncc. Its `npm test` runs the committed bundle the way the runner does and
  * checks the greeting — so a test can make it fail for real by changing what it expects.
@@ -22,11 +22,9 @@ export interface Monorepo {
   /** Bundles actions/greet with scripts/build.mjs. */
   build(): void;
   commit(message: string): void;
-  /** Runs scripts/release.mjs; returns exit code and what it printed. */
+  /** Runs scripts/release.ts; returns exit code and what it printed. */
   release(args: string[], env?: NodeJS.ProcessEnv): { code: number; output: string };
 }
-
-const CORE_FILES = ['errors.ts', 'run.ts', 'inputs.ts', 'outputs.ts'];
 
 const ACTION_YML = `name: arch-core greet
 description: Greets someone; the release tool's test fixture.
@@ -92,9 +90,31 @@ console.log('greet test passed');
 `;
 }
 
-export function makeMonorepo(): Monorepo {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-core-release-fixture-'));
-  const gitEnv = {
+/** The files copied from this project into the fixture as they are. */
+const COPIED_FILES = [
+  'scripts/release.ts',
+  'scripts/lib/project-root.ts',
+  'scripts/lib/run.ts',
+  'scripts/build.mjs',
+  'tsconfig.base.json',
+  'LICENSE',
+  'actions/tsconfig.json',
+  // All of core, so the fixture action's imports keep resolving as core changes.
+  ...fs
+    .readdirSync(path.join(projectRoot, 'actions', 'core', 'src'))
+    .map((file) => `actions/core/src/${file}`),
+];
+
+/**
+ * How a monorepo's checkout (this project's clone or the fixture) runs the release tool: with
+ * tsx, as `npm run release` does. Arguments for process.execPath.
+ */
+export function releaseCommand(dir: string, args: string[]): string[] {
+  return [path.join(dir, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'scripts/release.ts', ...args];
+}
+
+function fixtureGitEnv(): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     GIT_AUTHOR_NAME: 'Fixture',
     GIT_AUTHOR_EMAIL: 'fixture@example.invalid',
@@ -103,6 +123,11 @@ export function makeMonorepo(): Monorepo {
     // The fixture's `npm test` runs a local script: npm must not look for its own updates.
     npm_config_update_notifier: 'false',
   };
+}
+
+/** The Monorepo handle on `dir` (its files are written by writeFixtureFiles). */
+function monorepoAt(dir: string): Monorepo {
+  const gitEnv = fixtureGitEnv();
   const repo: Monorepo = {
     dir,
     git: (...args) => execFileSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' }),
@@ -130,7 +155,7 @@ export function makeMonorepo(): Monorepo {
       repo.git('commit', '--quiet', '-m', message);
     },
     release(args, env = {}) {
-      const result = spawnSync(process.execPath, ['scripts/release.mjs', ...args], {
+      const result = spawnSync(process.execPath, releaseCommand(dir, args), {
         cwd: dir,
         env: { ...gitEnv, ...env },
         encoding: 'utf8',
@@ -138,26 +163,15 @@ export function makeMonorepo(): Monorepo {
       return { code: result.status ?? 1, output: `${result.stdout}${result.stderr}` };
     },
   };
+  return repo;
+}
 
-  for (const file of [
-    'scripts/release.mjs',
-    'scripts/build.mjs',
-    'tsconfig.base.json',
-    'LICENSE',
-  ]) {
+/** The project's files the fixture shares, and its own package.json, test and `greet` action. */
+function writeFixtureFiles(repo: Monorepo): void {
+  for (const file of COPIED_FILES) {
     repo.write(file, fs.readFileSync(path.join(projectRoot, file), 'utf8'));
   }
-  repo.write(
-    'actions/tsconfig.json',
-    fs.readFileSync(path.join(projectRoot, 'actions', 'tsconfig.json'), 'utf8'),
-  );
-  for (const file of CORE_FILES) {
-    repo.write(
-      `actions/core/src/${file}`,
-      fs.readFileSync(path.join(projectRoot, 'actions', 'core', 'src', file), 'utf8'),
-    );
-  }
-  fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(dir, 'node_modules'));
+  fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(repo.dir, 'node_modules'));
   repo.write('.gitignore', 'node_modules\n.ncc-out/\n');
   repo.write(
     'package.json',
@@ -178,6 +192,11 @@ export function makeMonorepo(): Monorepo {
   repo.write('actions/greet/CHANGELOG.md', '# Changelog\n\n');
   repo.write('actions/greet/src/index.ts', INDEX_TS);
   repo.write('actions/greet/src/main.ts', mainTs('Hello'));
+}
+
+export function makeMonorepo(): Monorepo {
+  const repo = monorepoAt(fs.mkdtempSync(path.join(os.tmpdir(), 'arch-core-release-fixture-')));
+  writeFixtureFiles(repo);
   repo.bump('1.0.0', 'first release');
   repo.git('init', '--quiet', '--initial-branch=main');
   repo.build();

@@ -84,9 +84,15 @@ async function keyPair(
   };
 }
 
-export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
-  const user = options.user ?? DEFAULT_USER;
-  const { uid, gid } = ensureUser(user);
+interface ServerDirs {
+  dir: string;
+  keysDir: string;
+  binDir: string;
+  home: string;
+}
+
+/** The server's private directory: keys, the stand-ins' bin dir and the sessions' HOME. */
+async function makeServerDirs(uid: number, gid: number): Promise<ServerDirs> {
   await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'arch-core-sshd-'));
   // The user reads authorized_keys and runs the stand-ins in binDir: the dir must be passable.
@@ -98,51 +104,57 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const home = path.join(dir, 'home');
   await fs.mkdir(home, { mode: 0o700 });
   await fs.chown(home, uid, gid);
+  return { dir, keysDir, binDir, home };
+}
 
-  const hostKeyTypes = options.hostKeyTypes ?? ['ed25519'];
-  const hostKeys = [];
-  for (const type of hostKeyTypes) hostKeys.push(await keyPair(keysDir, `host_${type}`, type));
-  const userKey = await keyPair(keysDir, 'user', options.userKeyType ?? 'ed25519');
-  const authorizedKeys = path.join(dir, 'authorized_keys');
-  await fs.writeFile(authorizedKeys, `${userKey.publicKey}\n`, { mode: 0o644 });
-
-  const port = await freePort();
-  const sessionPath = [binDir, ...(options.extraPath ?? []), '/usr/local/bin', '/usr/bin', '/bin'];
-  const configFile = path.join(dir, 'sshd_config');
+async function writeConfig(
+  dirs: ServerDirs,
+  options: SshdOptions,
+  settings: { user: string; port: number; hostKeyFiles: string[]; authorizedKeys: string },
+): Promise<string> {
+  const sessionPath = [
+    dirs.binDir,
+    ...(options.extraPath ?? []),
+    '/usr/local/bin',
+    '/usr/bin',
+    '/bin',
+  ];
+  const configFile = path.join(dirs.dir, 'sshd_config');
   await fs.writeFile(
     configFile,
     [
       // sshd keeps the first value of a keyword: the test's own lines win.
       ...(options.config ?? []),
-      `Port ${port}`,
+      `Port ${settings.port}`,
       'ListenAddress 127.0.0.1',
-      ...hostKeys.map((key) => `HostKey ${key.file}`),
-      `PidFile ${path.join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${authorizedKeys}`,
+      ...settings.hostKeyFiles.map((file) => `HostKey ${file}`),
+      `PidFile ${path.join(dirs.dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${settings.authorizedKeys}`,
       'StrictModes no',
       'UsePAM no',
       'PubkeyAuthentication yes',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'PermitRootLogin no',
-      `AllowUsers ${user}`,
+      `AllowUsers ${settings.user}`,
       'AllowTcpForwarding yes',
       'AllowStreamLocalForwarding yes',
       'PrintMotd no',
       'LogLevel VERBOSE',
-      `SetEnv PATH=${sessionPath.join(':')} HOME=${home}`,
+      `SetEnv PATH=${sessionPath.join(':')} HOME=${dirs.home}`,
       '',
     ].join('\n'),
   );
-  const service: Service = startService('/usr/sbin/sshd', ['-D', '-e', '-f', configFile]);
-  try {
-    await waitForPort(port, 10_000);
-  } catch (error) {
-    await service.stop();
-    throw new Error(`sshd did not start: ${(error as Error).message}\n${service.log()}`);
-  }
+  return configFile;
+}
+
+/** known_hosts lines and SHA256 fingerprints of the host keys. */
+async function hostKeyFacts(
+  hostKeyFiles: string[],
+  port: number,
+): Promise<{ knownHosts: string; hostKeyFingerprints: string[] }> {
   const hostPublicLines = await Promise.all(
-    hostKeys.map(async (key) => (await fs.readFile(`${key.file}.pub`, 'utf8')).trim()),
+    hostKeyFiles.map(async (file) => (await fs.readFile(`${file}.pub`, 'utf8')).trim()),
   );
   const knownHosts = hostPublicLines
     .map((line) => {
@@ -150,12 +162,65 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       return `[127.0.0.1]:${port} ${type} ${blob}`;
     })
     .join('\n');
-  const hostKeyFingerprints = hostKeys.map(
-    (key) =>
-      execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${key.file}.pub`])
+  const hostKeyFingerprints = hostKeyFiles.map(
+    (file) =>
+      execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`])
         .toString()
         .split(/\s+/)[1] as string,
   );
+  return { knownHosts, hostKeyFingerprints };
+}
+
+/** Ends the sessions still open (children of the listener), then the listener; removes dir. */
+async function stopServer(service: Service, dir: string): Promise<void> {
+  const pid = service.child.pid;
+  if (pid !== undefined && service.child.exitCode === null) {
+    let children: string[] = [];
+    try {
+      children = execFileSync('pgrep', ['-P', String(pid)])
+        .toString()
+        .split(/\s+/);
+    } catch {
+      // no session open
+    }
+    for (const child of children.filter((text) => /^\d+$/.test(text))) {
+      try {
+        process.kill(Number(child), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await service.stop();
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
+  const user = options.user ?? DEFAULT_USER;
+  const { uid, gid } = ensureUser(user);
+  const dirs = await makeServerDirs(uid, gid);
+  const hostKeyFiles: string[] = [];
+  for (const type of options.hostKeyTypes ?? ['ed25519']) {
+    hostKeyFiles.push((await keyPair(dirs.keysDir, `host_${type}`, type)).file);
+  }
+  const userKey = await keyPair(dirs.keysDir, 'user', options.userKeyType ?? 'ed25519');
+  const authorizedKeys = path.join(dirs.dir, 'authorized_keys');
+  await fs.writeFile(authorizedKeys, `${userKey.publicKey}\n`, { mode: 0o644 });
+
+  const port = await freePort();
+  const configFile = await writeConfig(dirs, options, {
+    user,
+    port,
+    hostKeyFiles,
+    authorizedKeys,
+  });
+  const service: Service = startService('/usr/sbin/sshd', ['-D', '-e', '-f', configFile]);
+  try {
+    await waitForPort(port, 10_000);
+  } catch (error) {
+    await service.stop();
+    throw new Error(`sshd did not start: ${(error as Error).message}\n${service.log()}`);
+  }
   let extraKeys = 0;
   return {
     host: '127.0.0.1',
@@ -165,38 +230,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     gid,
     privateKey: userKey.privateKey,
     publicKey: userKey.publicKey,
-    knownHosts,
-    hostKeyFingerprints,
-    binDir,
-    home,
-    dir,
+    ...(await hostKeyFacts(hostKeyFiles, port)),
+    binDir: dirs.binDir,
+    home: dirs.home,
+    dir: dirs.dir,
     async makeKeyPair(type: SshKeyType = 'ed25519') {
-      const { privateKey, publicKey } = await keyPair(keysDir, `other_${++extraKeys}`, type);
+      const { privateKey, publicKey } = await keyPair(dirs.keysDir, `other_${++extraKeys}`, type);
       return { privateKey, publicKey };
     },
     log: service.log,
-    async stop() {
-      // Sessions still open are children of the listener: end them too, then the listener.
-      const pid = service.child.pid;
-      if (pid !== undefined && service.child.exitCode === null) {
-        let children: string[] = [];
-        try {
-          children = execFileSync('pgrep', ['-P', String(pid)])
-            .toString()
-            .split(/\s+/);
-        } catch {
-          // no session open
-        }
-        for (const child of children.filter((text) => /^\d+$/.test(text))) {
-          try {
-            process.kill(Number(child), 'SIGTERM');
-          } catch {
-            // already gone
-          }
-        }
-      }
-      await service.stop();
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopServer(service, dirs.dir),
   };
 }

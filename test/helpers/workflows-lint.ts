@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { projectRoot } from './bundle.js';
+import { projectRoot } from '../../scripts/lib/project-root.js';
 
 /**
  * Checks for the workflows users copy (workflows-examples/) and the project's own
@@ -153,6 +153,94 @@ export function archCoreUse(uses: string | undefined): { action: string; ref: st
   return match ? { action: match[1] as string, ref: match[2] as string } : undefined;
 }
 
+type ReadAction = (action: string) => { metadata: ActionYml; version: string } | undefined;
+
+/** What an expression in one job may refer to; problems found are pushed to `problems`. */
+interface JobScope {
+  workflow: Workflow;
+  jobId: string;
+  needs: Set<string>;
+  envNames: Set<string>;
+  dispatchInputs: Set<string>;
+  /** Step id → its action's metadata (undefined for a step that is not an arch-core action). */
+  earlier: Map<string, ActionYml | undefined>;
+  problems: string[];
+}
+
+function checkExpressions(
+  scope: JobScope,
+  where: string,
+  value: unknown,
+  stepEnv: Set<string>,
+): void {
+  const { jobId, problems } = scope;
+  for (const expression of expressionsIn(value)) {
+    for (const [, id, output] of expression.matchAll(/\bsteps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+      if (!scope.earlier.has(id as string)) {
+        problems.push(`${where}: steps.${id} is not an earlier step of job ${jobId}.`);
+      } else {
+        const metadata = scope.earlier.get(id as string);
+        if (metadata && !((output as string) in metadata.outputs)) {
+          problems.push(`${where}: ${metadata.name} has no output "${output}".`);
+        }
+      }
+    }
+    for (const [, need, output] of expression.matchAll(/\bneeds\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+      if (!scope.needs.has(need as string)) {
+        problems.push(`${where}: job ${jobId} does not need job ${need}.`);
+      } else if (!((output as string) in (scope.workflow.jobs[need as string]?.outputs ?? {}))) {
+        problems.push(`${where}: job ${need} has no output "${output}".`);
+      }
+    }
+    for (const [, name] of expression.matchAll(/\binputs\.([\w-]+)/g)) {
+      if (!scope.dispatchInputs.has(name as string)) {
+        problems.push(`${where}: the workflow declares no input "${name}".`);
+      }
+    }
+    for (const [, name] of expression.matchAll(/\benv\.([\w-]+)/g)) {
+      if (!scope.envNames.has(name as string) && !stepEnv.has(name as string)) {
+        problems.push(`${where}: no env block sets "${name}".`);
+      }
+    }
+  }
+}
+
+/** Checks a step's `uses: arch-core/...` (major tag, inputs); returns the action's metadata. */
+function checkArchCoreUse(
+  scope: JobScope,
+  where: string,
+  step: Step,
+  readAction: ReadAction,
+): ActionYml | undefined {
+  const use = archCoreUse(step.uses);
+  if (!use) return undefined;
+  const { problems } = scope;
+  const found = readAction(use.action);
+  if (!found) {
+    problems.push(`${where}: uses arch-core/${use.action}, which is not an arch-core action.`);
+    return undefined;
+  }
+  const { metadata } = found;
+  const major = `v${found.version.split('.')[0]}`;
+  if (use.ref !== major) {
+    problems.push(
+      `${where}: uses arch-core/${use.action}@${use.ref}; its major version tag is ${major}.`,
+    );
+  }
+  const given = Object.keys(step.with ?? {});
+  for (const name of given) {
+    if (!(name in metadata.inputs)) {
+      problems.push(`${where}: ${use.action} has no input "${name}".`);
+    }
+  }
+  for (const [name, spec] of Object.entries(metadata.inputs)) {
+    if (spec.required === true && spec.default === undefined && !given.includes(name)) {
+      problems.push(`${where}: ${use.action}'s required input "${name}" is not given.`);
+    }
+  }
+  return metadata;
+}
+
 /**
  * The problems of one workflow's cross-references, as sentences: arch-core actions that do not
  * exist, a ref that is not the action's major version tag, inputs the action does not declare,
@@ -161,95 +249,36 @@ export function archCoreUse(uses: string | undefined): { action: string; ref: st
  * `inputs.X` that the workflow_dispatch does not declare, `env.X` that no env block sets.
  * `readAction` returns an action's metadata, or undefined when it does not exist.
  */
-export function crossReferenceProblems(
-  workflow: Workflow,
-  readAction: (action: string) => { metadata: ActionYml; version: string } | undefined,
-): string[] {
+export function crossReferenceProblems(workflow: Workflow, readAction: ReadAction): string[] {
   const problems: string[] = [];
   const dispatch = workflow.on.workflow_dispatch as
     { inputs?: Record<string, unknown> } | null | undefined;
   const dispatchInputs = new Set(Object.keys(dispatch?.inputs ?? {}));
   for (const [jobId, job] of Object.entries(workflow.jobs)) {
-    const needs = new Set(typeof job.needs === 'string' ? [job.needs] : (job.needs ?? []));
-    const envNames = new Set([...Object.keys(workflow.env ?? {}), ...Object.keys(job.env ?? {})]);
-    const earlier = new Map<string, ActionYml | undefined>(); // step id → its action's metadata
-    const checkExpressions = (where: string, value: unknown, stepEnv: Set<string>) => {
-      for (const expression of expressionsIn(value)) {
-        for (const [, id, output] of expression.matchAll(/\bsteps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
-          if (!earlier.has(id as string)) {
-            problems.push(`${where}: steps.${id} is not an earlier step of job ${jobId}.`);
-          } else {
-            const metadata = earlier.get(id as string);
-            if (metadata && !((output as string) in metadata.outputs)) {
-              problems.push(`${where}: ${metadata.name} has no output "${output}".`);
-            }
-          }
-        }
-        for (const [, need, output] of expression.matchAll(
-          /\bneeds\.([\w-]+)\.outputs\.([\w-]+)/g,
-        )) {
-          if (!needs.has(need as string)) {
-            problems.push(`${where}: job ${jobId} does not need job ${need}.`);
-          } else if (!((output as string) in (workflow.jobs[need as string]?.outputs ?? {}))) {
-            problems.push(`${where}: job ${need} has no output "${output}".`);
-          }
-        }
-        for (const [, name] of expression.matchAll(/\binputs\.([\w-]+)/g)) {
-          if (!dispatchInputs.has(name as string)) {
-            problems.push(`${where}: the workflow declares no input "${name}".`);
-          }
-        }
-        for (const [, name] of expression.matchAll(/\benv\.([\w-]+)/g)) {
-          if (!envNames.has(name as string) && !stepEnv.has(name as string)) {
-            problems.push(`${where}: no env block sets "${name}".`);
-          }
-        }
-      }
+    const scope: JobScope = {
+      workflow,
+      jobId,
+      needs: new Set(typeof job.needs === 'string' ? [job.needs] : (job.needs ?? [])),
+      envNames: new Set([...Object.keys(workflow.env ?? {}), ...Object.keys(job.env ?? {})]),
+      dispatchInputs,
+      earlier: new Map(),
+      problems,
     };
     for (const [index, step] of (job.steps ?? []).entries()) {
       const where = `${jobId}.steps[${index}]${step.id ? ` (${step.id})` : ''}`;
       const stepEnv = new Set(Object.keys(step.env ?? {}));
-      checkExpressions(where, { with: step.with, if: step.if, run: step.run }, stepEnv);
-      checkExpressions(where, step.env, new Set());
-      let metadata: ActionYml | undefined;
-      const use = archCoreUse(step.uses);
-      if (use) {
-        const found = readAction(use.action);
-        if (!found) {
-          problems.push(
-            `${where}: uses arch-core/${use.action}, which is not an arch-core action.`,
-          );
-        } else {
-          metadata = found.metadata;
-          const major = `v${found.version.split('.')[0]}`;
-          if (use.ref !== major) {
-            problems.push(
-              `${where}: uses arch-core/${use.action}@${use.ref}; its major version tag is ${major}.`,
-            );
-          }
-          const given = Object.keys(step.with ?? {});
-          for (const name of given) {
-            if (!(name in metadata.inputs)) {
-              problems.push(`${where}: ${use.action} has no input "${name}".`);
-            }
-          }
-          for (const [name, spec] of Object.entries(metadata.inputs)) {
-            if (spec.required === true && spec.default === undefined && !given.includes(name)) {
-              problems.push(`${where}: ${use.action}'s required input "${name}" is not given.`);
-            }
-          }
-        }
-      }
-      if (step.id) earlier.set(step.id, metadata);
+      checkExpressions(scope, where, { with: step.with, if: step.if, run: step.run }, stepEnv);
+      checkExpressions(scope, where, step.env, new Set());
+      const metadata = checkArchCoreUse(scope, where, step, readAction);
+      if (step.id) scope.earlier.set(step.id, metadata);
     }
     for (const [name, value] of Object.entries(job.outputs ?? {})) {
-      checkExpressions(`${jobId}.outputs.${name}`, value, new Set());
+      checkExpressions(scope, `${jobId}.outputs.${name}`, value, new Set());
     }
   }
   return problems;
 }
 
-/** Every `vars.X` and `secrets.X` a workflow reads. */
 export function variablesAndSecrets(workflow: Workflow): { vars: string[]; secrets: string[] } {
   const expressions = expressionsIn(workflow);
   const names = (kind: string) =>

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { sha256File } from '../../actions/core/src/files.js';
 import type { AppInfo } from '../../actions/core/src/manifest.js';
 import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
-import { parseOutputFile } from '../../actions/core/src/local-runner.js';
+import { parseOutputFile } from '../../actions/cli/src/local-runner.js';
 import { actionInputs } from '../helpers/action-inputs.js';
 import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import {

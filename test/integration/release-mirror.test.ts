@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
-import { runActionLocally } from '../../actions/core/src/local-runner.js';
+import { runActionLocally } from '../../actions/cli/src/local-runner.js';
 import {
   checkMjs,
   gitIn,
@@ -14,7 +14,7 @@ import {
   type Monorepo,
 } from '../helpers/release-fixture.js';
 
-// scripts/release.mjs against local bare git repositories: a fixture monorepo (the real release
+// scripts/release.ts against local bare git repositories: a fixture monorepo (the real release
 // and build scripts, the real core, one small action bundled with the real ncc) releases to an
 // empty bare mirror. The steps build on each other, in order: 1.0.0, a refused re-release, a
 // refused stale bundle, 1.1.0, refused failing tests, a patch to the older line, 2.0.0.

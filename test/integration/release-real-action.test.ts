@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
-import { runActionLocally } from '../../actions/core/src/local-runner.js';
+import { runActionLocally } from '../../actions/cli/src/local-runner.js';
 import { errorLines, projectRoot } from '../helpers/bundle.js';
-import { gitIn, makeBareMirror } from '../helpers/release-fixture.js';
+import { gitIn, makeBareMirror, releaseCommand } from '../helpers/release-fixture.js';
 
 // The release of a real action of this project: a clone of the monorepo at its current commit
 // (only what is committed) releases make-iso to a local bare mirror. The stale-bundle check
@@ -49,7 +49,7 @@ test(`the committed ${ACTION} releases to its mirror, which runs as an action`, 
   ) as { version: string };
   const output = execFileSync(
     process.execPath,
-    ['scripts/release.mjs', ACTION, version, '--mirror', mirror, '--skip-tests'],
+    releaseCommand(clone, [ACTION, version, '--mirror', mirror, '--skip-tests']),
     { cwd: clone, env: { ...process.env, ARCH_CORE_RELEASE_SELF_TEST: '1' }, encoding: 'utf8' },
   );
   expect(output).toContain(`release: ${ACTION} v${version}`);

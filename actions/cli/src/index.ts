@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { auditCloudConfig, formatAudit } from '../../make-iso/src/api.js';
 import { messageOf } from '../../core/src/errors.js';
-import { readActionMetadata, runActionLocally } from '../../core/src/local-runner.js';
+import { readActionMetadata, runActionLocally } from './local-runner.js';
 
 /**
  * `arch-core <action> --<input> value ...`: runs the action's bundle exactly as a runner does
