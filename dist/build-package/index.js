@@ -28705,7 +28705,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
   z3: () => (/* binding */ error),
-  V4: () => (/* binding */ getInput),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
   lm: () => (/* binding */ notice),
@@ -28716,7 +28715,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, isDebug, markdownSummary, platform, saveState, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, getState, isDebug, markdownSummary, platform, saveState, setCommandEcho, startGroup, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(70857);
@@ -31996,7 +31995,7 @@ function commandLine(command, args) {
  * Runs a command from an argument array (never through a shell), in its own log group, and
  * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
  */
-async function exec_exec(command, args, options = {}) {
+async function src_exec(command, args, options = {}) {
     const line = commandLine(command, args);
     const title = options.group ?? line;
     return lib_core/* group */.Os(title, async () => {
@@ -32068,11 +32067,11 @@ var external_node_fs_ = __nccwpck_require__(73024);
 function tempRoot() {
     return process.env.RUNNER_TEMP || external_node_os_.tmpdir();
 }
-/** A new directory only its owner can enter (mode 0700). */
-async function makePrivateTempDir(prefix) {
-    await fs.mkdir(tempRoot(), { recursive: true });
-    const dir = await fs.mkdtemp(path.join(tempRoot(), `${prefix}-`));
-    await fs.chmod(dir, 0o700);
+/** A new directory only its owner can enter (mode 0700), under `parent` (made if missing). */
+async function makePrivateTempDir(prefix, parent = tempRoot()) {
+    await promises_.mkdir(parent, { recursive: true });
+    const dir = await promises_.mkdtemp(external_node_path_.join(parent, `${prefix}-`));
+    await promises_.chmod(dir, 0o700);
     return dir;
 }
 /** Runs `work` with a private temp dir that is removed afterwards, whatever happens. */
@@ -32216,6 +32215,264 @@ function humanBytes(bytes) {
         unit++;
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new errors_UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new errors_UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
+
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
+function parseImageReference(text, what = 'image') {
+    let rest = text.trim();
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
+            throw new errors_UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+        }
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new errors_UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+        }
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const firstSlash = rest.indexOf('/');
+    if (firstSlash >= 0) {
+        const first = rest.slice(0, firstSlash);
+        if (first.includes('.') ||
+            first.includes(':') ||
+            first === 'localhost' ||
+            first.startsWith('[')) {
+            registry = first;
+            repository = rest.slice(firstSlash + 1);
+            if (!isRegistryHostPort(registry)) {
+                throw new errors_UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+            }
+        }
+    }
+    if (!REPOSITORY.test(repository) || repository.length > 255) {
+        throw new errors_UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+    }
+    return { registry, repository, tag, digest };
+}
+function formatImageReference(reference) {
+    const base = `${reference.registry}/${reference.repository}`;
+    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
+}
+/** The last path component of the repository: the app's name (`team/app` → `app`). */
+function imageBaseName(reference) {
+    return reference.repository.split('/').pop();
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
+
+
+/**
+ * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
+ * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ */
+function raw(name) {
+    return core.getInput(name, { required: false, trimWhitespace: true });
+}
+function requiredInput(name) {
+    const value = raw(name);
+    if (value === '')
+        throw new InputError(name, 'is required and was not given.');
+    return value;
+}
+function optionalInput(name) {
+    const value = raw(name);
+    return value === '' ? undefined : value;
+}
+/** A string with a default when absent. */
+function stringInput(name, defaultValue) {
+    return optionalInput(name) ?? defaultValue;
+}
+const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
+const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
+function booleanInput(name, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
+}
+function enumInput(name, allowed, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
+}
+function integerInput(name, bounds, defaultValue) {
+    const value = optionalInput(name);
+    if (value === undefined)
+        return defaultValue;
+    return parseBoundedInteger(name, value, bounds);
+}
+function parseBoundedInteger(name, value, bounds) {
+    const range = `an integer from ${bounds.min} to ${bounds.max}`;
+    if (!/^-?\d+$/.test(value))
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+    const number = Number(value);
+    if (number < bounds.min || number > bounds.max) {
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+    }
+    return number;
+}
+/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
+function listInput(name) {
+    return parseList(raw(name));
+}
+function parseList(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
+function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
+    return parseKeyValues(name, listInput(name), keyPattern);
+}
+/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
+function secretInput(name) {
+    const value = core.getInput(name, { required: false, trimWhitespace: false });
+    if (value.trim() === '')
+        return undefined;
+    maskSecret(value);
+    return value;
+}
+function maskSecret(value) {
+    lib_core/* setSecret */.Pq(value);
+    for (const line of value.split(/\r?\n/)) {
+        if (line.trim().length >= 4)
+            lib_core/* setSecret */.Pq(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new errors_InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new errors_InputError(name, errors_messageOf(error));
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/manifest.ts
@@ -32554,314 +32811,11 @@ async function withBuildRootMounts(root, work) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+;// CONCATENATED MODULE: ./actions/core/src/repo-name.ts
 
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
-/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
-function host_port_parseHostPort(text, defaultPort) {
-    const value = text.trim();
-    const match = HOST_PORT.exec(value);
-    if (!match) {
-        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
-    }
-    const port = match[3] === undefined ? defaultPort : Number(match[3]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
-    }
-    return { host: (match[1] ?? match[2]), port };
-}
-/** True when `text` has an explicit `:port`. */
-function hasPort(text) {
-    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
-}
-/** An input holding host[:port]; the error names the input. */
-function hostPortInput(name, text, defaultPort) {
-    try {
-        return host_port_parseHostPort(text, defaultPort);
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
-
-
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
-function isRegistryHostPort(text) {
-    if (/\s/.test(text))
-        return false;
-    try {
-        parseHostPort(text, 443);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function image_ref_parseImageReference(text, what = 'image') {
-    let rest = text.trim();
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
-        }
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.indexOf(':', lastSlash + 1);
-    if (colon >= 0) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
-        }
-    }
-    let registry = 'docker.io';
-    let repository = rest;
-    const firstSlash = rest.indexOf('/');
-    if (firstSlash >= 0) {
-        const first = rest.slice(0, firstSlash);
-        if (first.includes('.') ||
-            first.includes(':') ||
-            first === 'localhost' ||
-            first.startsWith('[')) {
-            registry = first;
-            repository = rest.slice(firstSlash + 1);
-            if (!isRegistryHostPort(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
-            }
-        }
-    }
-    if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
-    }
-    return { registry, repository, tag, digest };
-}
-function formatImageReference(reference) {
-    const base = `${reference.registry}/${reference.repository}`;
-    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
-}
-/** The last path component of the repository: the app's name (`team/app` → `app`). */
-function imageBaseName(reference) {
-    return reference.repository.split('/').pop();
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
-
-
-
-/**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
- */
-function raw(name) {
-    return lib_core/* getInput */.V4(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
-const TRUE = (/* unused pure expression or super */ null && (['true', 'True', 'TRUE', 'yes', 'on', '1']));
-const FALSE = (/* unused pure expression or super */ null && (['false', 'False', 'FALSE', 'no', 'off', '0']));
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
-function parseBoundedInteger(name, value, bounds) {
-    const range = `an integer from ${bounds.min} to ${bounds.max}`;
-    if (!/^-?\d+$/.test(value))
-        throw new InputError(name, `"${value}" is not ${range}.`);
-    const number = Number(value);
-    if (number < bounds.min || number > bounds.max) {
-        throw new InputError(name, `${value} is out of range; use ${range}.`);
-    }
-    return number;
-}
-/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
-function parseList(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
-function maskSecret(value) {
-    core.setSecret(value);
-    for (const line of value.split(/\r?\n/)) {
-        if (line.trim().length >= 4)
-            core.setSecret(line.trim());
-    }
-}
-/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
-function rawInputsFromEnv(env = process.env) {
-    const raw = {};
-    for (const [variable, value] of Object.entries(env)) {
-        if (variable.startsWith('INPUT_') && value !== undefined) {
-            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
-        }
-    }
-    return raw;
-}
-function inputReader(raw) {
-    const optional = (name) => {
-        const value = (raw[name] ?? '').trim();
-        return value === '' ? undefined : value;
-    };
-    const required = (name) => {
-        const value = optional(name);
-        if (value === undefined)
-            throw new InputError(name, 'is required and was not given.');
-        return value;
-    };
-    return {
-        optional,
-        required,
-        boolean: (name) => parseBoolean(name, required(name)),
-        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
-        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
-        optionalInteger: (name, bounds) => {
-            const value = optional(name);
-            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
-        },
-        list: (name) => parseList(raw[name] ?? ''),
-        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
-        secret: (name) => {
-            const value = raw[name] ?? '';
-            if (value.trim() === '')
-                return undefined;
-            maskSecret(value);
-            return value;
-        },
-        image: (name) => parseImageInput(name, required(name)),
-    };
-}
-function parseBoolean(name, value) {
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
-function parseOneOf(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
-    return lines.map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
-}
-/** An image reference input; the error names the input and the part that is wrong. */
-function parseImageInput(name, text) {
-    try {
-        return parseImageReference(text, 'reference');
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/pacman.ts
-
-
-
-
-const ARCHES = (/* unused pure expression or super */ null && (['i686', 'x86_64']));
-/**
- * The distributions' mirror patterns (`$repo`, `$arch` are expanded by pacman). Arch Linux 32
- * (i686) puts the arch first, Arch Linux (x86_64) the repository first.
- */
-const DEFAULT_MIRRORS = {
-    i686: 'https://mirror.archlinux32.org/$arch/$repo',
-    x86_64: 'https://geo.mirror.pkgbuild.com/$repo/os/$arch',
-};
-/** The distribution repositories a mirror serves, in pacman's order. */
-const DEFAULT_MIRROR_REPOS = (/* unused pure expression or super */ null && (['core', 'extra']));
-/** pacman's SigLevel for remote repositories unless the user says otherwise. */
-const DEFAULT_SIGNATURE_LEVEL = 'Required DatabaseOptional';
-/** Repositories in a local directory are the user's own (or build-package's): trusted. */
-const LOCAL_REPO_SIGNATURE_LEVEL = 'Never';
-/**
- * NoExtract patterns for a stripped root: documentation, man and info pages, and every locale
- * but C/English. pacman applies the LAST matching pattern, so the `!` exceptions come after.
- */
-const STRIP_NO_EXTRACT = (/* unused pure expression or super */ null && ([
-    'usr/share/doc/*',
-    'usr/share/gtk-doc/*',
-    'usr/share/man/*',
-    'usr/share/info/*',
-    'usr/share/help/*',
-    '!usr/share/help/C/*',
-    'usr/share/locale/*',
-    'usr/share/X11/locale/*/*',
-    'usr/share/i18n/locales/*',
-    '!usr/share/X11/locale/C/*',
-    '!*locale*/en*/*',
-    '!usr/share/*locale*/locale.*',
-    '!usr/share/*locales/en_??',
-    '!usr/share/*locales/i18n*',
-    '!usr/share/*locales/iso*',
-    '!usr/share/*locales/trans*',
-    'usr/share/vim/vim*/lang/*',
-]));
 /** A repository name pacman accepts in a section header (and not a reserved one). */
 const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const RESERVED_REPO_NAMES = ['local', 'options'];
-/** True when `location` is a URL (scheme://...) rather than a directory on this machine. */
-function isUrl(location) {
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
-}
 /** Checks a repository name; `input` names the input in the error. */
 function checkRepoName(name, input, line = name) {
     if (RESERVED_REPO_NAMES.includes(name)) {
@@ -32870,234 +32824,6 @@ function checkRepoName(name, input, line = name) {
     if (!REPO_NAME.test(name)) {
         throw new errors_InputError(input, `"${line}": "${name}" is not a repository name (letters, digits, ".", "_", "-").`);
     }
-}
-/**
- * Parses one `name=URL-or-directory` line of a `repos` input. A directory becomes a `file://`
- * server and is trusted; a URL gets `remoteSigLevel`.
- */
-function parseRepoLine(line, input, remoteSigLevel) {
-    const equals = line.indexOf('=');
-    const name = equals > 0 ? line.slice(0, equals).trim() : '';
-    const location = equals > 0 ? line.slice(equals + 1).trim() : '';
-    if (!name || !location) {
-        throw new InputError(input, `"${line}" is not of the form name=location (a URL or a directory), e.g. myrepo=/srv/repo.`);
-    }
-    checkRepoName(name, input, line);
-    if (isUrl(location))
-        return { name, servers: [location], sigLevel: remoteSigLevel };
-    return {
-        name,
-        servers: [`file://${path.resolve(location)}`],
-        sigLevel: LOCAL_REPO_SIGNATURE_LEVEL,
-    };
-}
-/** Local directory of a `file://` server, or undefined for a remote one. */
-function localDirectoryOf(server) {
-    return server.startsWith('file://') ? server.slice('file://'.length) : undefined;
-}
-/** The distribution repositories behind one mirror pattern. */
-function mirrorRepos(pattern, names, sigLevel) {
-    return names.map((name) => ({ name, servers: [pattern], sigLevel }));
-}
-function checkConfValue(value, what) {
-    if (/[\r\n]/.test(value))
-        throw new UserError(`${what} must be a single line: ${JSON.stringify(value)}`);
-    return value;
-}
-/** Directory values end in `/` in pacman.conf. */
-function dir(value) {
-    return value.endsWith('/') ? value : `${value}/`;
-}
-/** The text of a pacman.conf for `config` (pure). */
-function pacmanConf(config) {
-    const lines = [
-        '# Generated by arch-core.',
-        '[options]',
-        `RootDir = ${checkConfValue(config.rootDir, 'RootDir')}`,
-        `DBPath = ${dir(checkConfValue(config.dbPath, 'DBPath'))}`,
-        `CacheDir = ${dir(checkConfValue(config.cacheDir, 'CacheDir'))}`,
-        `HookDir = ${dir(checkConfValue(config.hookDir, 'HookDir'))}`,
-        `LogFile = ${checkConfValue(config.logFile, 'LogFile')}`,
-        `GPGDir = ${dir(checkConfValue(config.gpgDir, 'GPGDir'))}`,
-        `Architecture = ${config.arch}`,
-        `SigLevel = ${checkConfValue(config.sigLevel, 'SigLevel')}`,
-        `LocalFileSigLevel = ${checkConfValue(config.localFileSigLevel ?? 'Optional', 'LocalFileSigLevel')}`,
-    ];
-    if (config.noExtract.length > 0) {
-        lines.push(`NoExtract = ${config.noExtract.map((p) => checkConfValue(p, 'NoExtract')).join(' ')}`);
-    }
-    const seen = new Set();
-    for (const repo of config.repos) {
-        if (seen.has(repo.name)) {
-            throw new UserError(`The repository "${repo.name}" is given twice; each name must be unique.`);
-        }
-        seen.add(repo.name);
-        lines.push('', `[${repo.name}]`, `SigLevel = ${checkConfValue(repo.sigLevel, 'SigLevel')}`);
-        for (const server of repo.servers)
-            lines.push(`Server = ${checkConfValue(server, 'Server')}`);
-    }
-    return `${lines.join('\n')}\n`;
-}
-const PACMAN_HINT = 'install pacman (Debian package pacman-package-manager)';
-/** argv for pacman with a config file: `--config CONF --noconfirm --noprogressbar ...args` (pure). */
-function pacmanArgv(configFile, args) {
-    return ['--config', configFile, '--noconfirm', '--noprogressbar', ...args];
-}
-/** Runs pacman with `configFile` and `args` in its own log group. */
-function runPacman(configFile, args, options = {}) {
-    return exec('pacman', pacmanArgv(configFile, args), { missingHint: PACMAN_HINT, ...options });
-}
-/** `pacman -Sy`: fetches the repositories' databases into DBPath/sync. */
-async function syncDatabases(configFile) {
-    await runPacman(configFile, ['-Sy'], { group: 'Synchronise the package databases' });
-}
-/** Reads the problems out of the output of a failed `pacman -S` (or `-Sp`) (pure). */
-function parseTargetProblems(output) {
-    const problems = { missing: [], unsatisfied: [], other: [] };
-    for (const raw of output.split('\n')) {
-        const line = raw.trim();
-        let match = /^error: target not found: (.+)$/.exec(line);
-        if (match) {
-            problems.missing.push(match[1].trim());
-            continue;
-        }
-        match = /^:: unable to satisfy dependency '(.+)' required by (\S+)$/.exec(line);
-        if (match) {
-            problems.unsatisfied.push({ dependency: match[1], requiredBy: match[2] });
-            continue;
-        }
-        if (line.startsWith('error:') && !line.startsWith('error: failed to prepare transaction')) {
-            problems.other.push(line.slice('error:'.length).trim());
-        }
-    }
-    return problems;
-}
-/** The message for problems found before installing: every missing package and where we looked. */
-function describeTargetProblems(problems, searched) {
-    const parts = [];
-    const where = searched.length > 0 ? searched.join(', ') : 'no repository';
-    if (problems.missing.length > 0) {
-        const plural = problems.missing.length > 1 ? 's' : '';
-        parts.push(`Package${plural} not found in any repository: ${problems.missing.join(', ')} (searched: ${where}).`);
-    }
-    for (const { dependency, requiredBy } of problems.unsatisfied) {
-        parts.push(`The dependency "${dependency}" of ${requiredBy} is in no repository (searched: ${where}).`);
-    }
-    for (const line of problems.other)
-        parts.push(`pacman: ${line}`);
-    return parts.join(' ');
-}
-/**
- * The packages whose install scriptlet could not run, read from pacman's standard output: pacman
- * prints `installing NAME...` before each package and `call to execv failed` (exiting 0!) when a
- * scriptlet cannot start, e.g. in a root without /bin/sh (pure).
- */
-function parseScriptletFailures(output) {
-    const failed = [];
-    let current;
-    for (const line of output.split('\n')) {
-        const operation = /^(?:\(\s*\d+\/\d+\)\s+)?(?:installing|upgrading|reinstalling|downgrading) (\S+?)(?:\.\.\.)?\s*(?:\[.*)?$/.exec(line.trim());
-        if (operation) {
-            current = operation[1];
-            continue;
-        }
-        if (/call to execv failed|error: command failed to execute correctly/.test(line)) {
-            const name = current ?? '(unknown package)';
-            if (!failed.includes(name))
-                failed.push(name);
-        }
-    }
-    return failed;
-}
-/** `pacman -Q` output → [name, version] pairs (pure). */
-function parseQuery(output) {
-    return output
-        .split('\n')
-        .map((line) => line.trim())
-        .filter((line) => line !== '')
-        .map((line) => {
-        const [name, version] = line.split(/\s+/);
-        return { name: name, version: version };
-    });
-}
-/** The `%KEY%` sections of a local database `desc` file (pure). */
-function parseDesc(text) {
-    const sections = {};
-    let key;
-    for (const line of text.split('\n')) {
-        const header = /^%([A-Z0-9]+)%$/.exec(line);
-        if (header) {
-            key = header[1];
-            sections[key] = [];
-        }
-        else if (key && line !== '') {
-            sections[key].push(line);
-        }
-        else if (line === '') {
-            key = undefined;
-        }
-    }
-    return sections;
-}
-/**
- * What a root holds: `pacman -r ROOT -Q` for the names and versions (pacman's own answer), and
- * the local database's `desc` of each for arch and exact installed size. Sorted by name.
- */
-async function queryInstalled(root, dbPath = path.join(root, 'var/lib/pacman')) {
-    const result = await execQuiet('pacman', ['--root', root, '--dbpath', dbPath, '-Q'], {
-        silent: true,
-        allowFailure: true,
-        missingHint: PACMAN_HINT,
-    });
-    if (result.code !== 0 && result.stdout.trim() === '')
-        return [];
-    const installed = [];
-    for (const { name, version } of parseQuery(result.stdout)) {
-        const desc = parseDesc(await fs.readFile(path.join(dbPath, 'local', `${name}-${version}`, 'desc'), 'utf8'));
-        installed.push({
-            name,
-            version,
-            arch: desc.ARCH?.[0] ?? 'unknown',
-            installedSize: Number(desc.SIZE?.[0] ?? '0'),
-        });
-    }
-    return installed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-/**
- * Sets `%INSTALLDATE%` of every package in a local database to `epoch`, so a root made twice from
- * the same packages is the same bytes (pacman stamps the wall clock).
- */
-async function clampInstallDates(dbPath, epoch) {
-    const local = path.join(dbPath, 'local');
-    for (const entry of await fs.readdir(local, { withFileTypes: true })) {
-        if (!entry.isDirectory())
-            continue;
-        const file = path.join(local, entry.name, 'desc');
-        const text = await fs.readFile(file, 'utf8');
-        const clamped = text.replace(/(%INSTALLDATE%\n)(\d+)/, (whole, header, value) => Number(value) > epoch ? `${header}${epoch}` : whole);
-        if (clamped !== text)
-            await fs.writeFile(file, clamped);
-    }
-}
-/**
- * Makes a repository of local package files in `dir` named `name` (symlinks to the files and a
- * repo-add database), so they can be installed with `-S` in one transaction with the rest.
- */
-async function makeLocalRepo(dir, name, packageFiles) {
-    await fs.mkdir(dir, { recursive: true });
-    const links = [];
-    for (const file of packageFiles) {
-        const link = path.join(dir, path.basename(file));
-        if (links.includes(link)) {
-            throw new UserError(`Two package files share the name ${path.basename(file)}.`);
-        }
-        await fs.symlink(path.resolve(file), link);
-        links.push(link);
-    }
-    await execQuiet('repo-add', ['-q', path.join(dir, `${name}.db.tar.gz`), ...links], {
-        silent: true,
-        missingHint: 'install the Debian package pacman-package-manager (repo-add)',
-    });
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/inputs.ts
@@ -33108,14 +32834,6 @@ async function makeLocalRepo(dir, name, packageFiles) {
 const VCS_VALUES = ['auto', 'hg', 'git', 'none'];
 const ARCH_VALUES = ['auto', 'i686', 'x86_64', 'any'];
 const PKGEXT_VALUES = ['.pkg.tar.xz', '.pkg.tar.zst'];
-const DEFAULTS = {
-    path: '.',
-    vcs: 'auto',
-    arch: 'auto',
-    pkgext: '.pkg.tar.xz',
-    'build-user': 'builder',
-    'repo-name': 'arch-core',
-};
 /** A user name useradd accepts, and not root (makepkg refuses to run as root). */
 function checkBuildUser(name) {
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) {
@@ -33135,33 +32853,34 @@ function checkMakepkgArgs(args) {
         }
     }
 }
-function getInputs() {
-    const inputs = {
-        path: external_node_path_.resolve(stringInput('path', DEFAULTS.path)),
-        vcs: enumInput('vcs', VCS_VALUES, DEFAULTS.vcs),
-        arch: enumInput('arch', ARCH_VALUES, DEFAULTS.arch),
-        pkgext: enumInput('pkgext', PKGEXT_VALUES, DEFAULTS.pkgext),
-        'build-user': stringInput('build-user', DEFAULTS['build-user']),
-        repo: optionalInput('repo'),
-        'repo-name': stringInput('repo-name', DEFAULTS['repo-name']),
-        'output-dir': optionalInput('output-dir'),
-        'makepkg-args': listInput('makepkg-args'),
-        'upload-artifact': optionalInput('upload-artifact'),
-        'build-root': optionalInput('build-root'),
-    };
-    checkBuildUser(inputs['build-user']);
-    checkRepoName(inputs['repo-name'], 'repo-name');
-    checkMakepkgArgs(inputs['makepkg-args']);
-    if (inputs.repo)
-        inputs.repo = external_node_path_.resolve(inputs.repo);
-    if (inputs['output-dir'])
-        inputs['output-dir'] = external_node_path_.resolve(inputs['output-dir']);
-    if (inputs['build-root'])
-        inputs['build-root'] = external_node_path_.resolve(inputs['build-root']);
-    const artifact = inputs['upload-artifact'];
-    if (artifact !== undefined && /[":<>|*?\r\n\\/]/.test(artifact)) {
-        throw new errors_InputError('upload-artifact', `"${artifact}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`);
+function checkArtifactName(name) {
+    if (/[":<>|*?\r\n\\/]/.test(name)) {
+        throw new errors_InputError('upload-artifact', `"${name}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`);
     }
+}
+function absolute(value) {
+    return value === undefined ? undefined : external_node_path_.resolve(value);
+}
+function parseInputs(raw) {
+    const read = inputReader(raw);
+    const inputs = {
+        path: external_node_path_.resolve(read.required('path')),
+        vcs: read.oneOf('vcs', VCS_VALUES),
+        arch: read.oneOf('arch', ARCH_VALUES),
+        pkgext: read.oneOf('pkgext', PKGEXT_VALUES),
+        buildUser: read.required('build-user'),
+        repo: absolute(read.optional('repo')),
+        repoName: read.required('repo-name'),
+        outputDir: absolute(read.optional('output-dir')),
+        makepkgArgs: read.list('makepkg-args'),
+        uploadArtifact: read.optional('upload-artifact'),
+        buildRoot: absolute(read.optional('build-root')),
+    };
+    checkBuildUser(inputs.buildUser);
+    checkRepoName(inputs.repoName, 'repo-name');
+    checkMakepkgArgs(inputs.makepkgArgs);
+    if (inputs.uploadArtifact !== undefined)
+        checkArtifactName(inputs.uploadArtifact);
     return inputs;
 }
 
@@ -33613,6 +33332,7 @@ async function detectVcs(dir, wanted) {
 
 
 
+
 /** A user's mistake at a place in a file: reported as an annotation there. */
 class AnnotatedError extends errors_UserError {
     properties;
@@ -33623,7 +33343,7 @@ class AnnotatedError extends errors_UserError {
 }
 async function run() {
     try {
-        await buildPackage(getInputs());
+        await buildPackage(parseInputs(rawInputsFromEnv()));
     }
     catch (error) {
         if (!(error instanceof AnnotatedError))
@@ -33674,20 +33394,18 @@ async function buildPackage(inputs) {
     const stat = await promises_.stat(pkgbuildFile).catch(() => undefined);
     if (!stat?.isFile())
         throw new errors_InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
-    const buildRoot = inputs['build-root'];
+    const buildRoot = inputs.buildRoot;
     if (buildRoot)
         await checkBuildRoot(buildRoot, inputs.pkgext);
     const asRoot = process.getuid?.() === 0;
     if (!asRoot)
         lib_core/* info */.pq(`Not running as root: makepkg runs as this user, not as build-user.`);
     const workParent = buildRoot ? external_node_path_.join(buildRoot, 'tmp') : await buildParent(asRoot);
-    await promises_.mkdir(workParent, { recursive: true });
-    const work = await promises_.mkdtemp(external_node_path_.join(workParent, 'arch-core-build-'));
-    await promises_.chmod(work, 0o700);
+    const work = await makePrivateTempDir('arch-core-build', workParent);
     try {
         const [location, user] = await Promise.all([
             findRepository(inputs.path, inputs.vcs),
-            asRoot ? ensureBuildUser(inputs['build-user'], buildRoot ?? '/') : undefined,
+            asRoot ? ensureBuildUser(inputs.buildUser, buildRoot ?? '/') : undefined,
         ]);
         const checkout = await copyCheckout(inputs, location, user, work);
         await inBuildRoot(buildRoot, async () => {
@@ -33746,13 +33464,13 @@ async function copyCheckout(inputs, location, user, work) {
             ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => promises_.mkdir(dir)),
         ]);
         let vcs = Promise.resolve(undefined);
-        if (location && (!user || inputs['build-root'])) {
+        if (location && (!user || inputs.buildRoot)) {
             const facts = await readVcsFacts(location, copiedRoot);
             vcs = Promise.resolve(facts);
         }
         if (user)
             await exec_execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
-        if (location && user && !inputs['build-root']) {
+        if (location && user && !inputs.buildRoot) {
             vcs = readVcsFacts(location, copiedRoot, user.name);
             vcs.catch(() => undefined); // awaited later; no unhandled rejection meanwhile
         }
@@ -33760,101 +33478,149 @@ async function copyCheckout(inputs, location, user, work) {
         return { ...checkout, vcs };
     });
 }
-async function buildInCopy(inputs, checkout, user, work) {
-    const buildRoot = inputs['build-root'];
-    const inner = (file) => (buildRoot ? `/${external_node_path_.relative(buildRoot, file)}` : file);
-    const { buildDir } = checkout;
-    const runner = { user: user?.name, root: buildRoot, setarchI686: false };
+/** A host path as the build sees it: inside the build root when there is one. */
+function inner(setting, file) {
+    const root = setting.inputs.buildRoot;
+    return root ? `/${external_node_path_.relative(root, file)}` : file;
+}
+/** `HOME` for the commands that are not makepkg. */
+function homeEnv(setting) {
+    return [`HOME=${inner(setting, setting.checkout.home)}`];
+}
+/** The command line of `program` run as the build user in the copied PKGBUILD's directory. */
+function asBuildUser(setting, program, args, env) {
+    const dir = inner(setting, setting.checkout.buildDir);
+    return split(wrapCommand(setting.runner, dir, env, program, args));
+}
+async function buildSetting(inputs, checkout, user) {
+    const buildRoot = inputs.buildRoot;
     const native = buildRoot
         ? ((await buildRootCarch(buildRoot)) ?? pacmanArch(process.arch))
         : pacmanArch(process.arch);
-    const asBuildUser = (program, args, env) => split(wrapCommand(runner, inner(buildDir), env, program, args));
-    // What the PKGBUILD says (sourced as the build user, as makepkg does).
-    const home = [`HOME=${inner(checkout.home)}`];
-    const introspection = await exec_execQuiet(...asBuildUser('bash', ['-c', INTROSPECT_SCRIPT, 'bash', native], home), { silent: true, allowFailure: true });
+    return {
+        inputs,
+        checkout,
+        runner: { user: user?.name, root: buildRoot, setarchI686: false },
+        native,
+    };
+}
+async function buildInCopy(inputs, checkout, user, work) {
+    const setting = await buildSetting(inputs, checkout, user);
+    const pkgbuild = await introspect(setting);
+    const arch = resolveArch(inputs.arch, pkgbuild.arches, setting.native, {
+        ignoreArch: inputs.makepkgArgs.includes('--ignorearch') || inputs.makepkgArgs.includes('-A'),
+        inBuildRoot: Boolean(inputs.buildRoot),
+    });
+    setting.runner.setarchI686 = arch.setarchI686;
+    const plan = await planMakepkg(setting, arch, work);
+    const env = makepkgEnv(plan);
+    let vcs = await versionFromVcs(pkgbuild, checkout);
+    const srcinfo = await startSrcinfo(setting, pkgbuild, vcs, () => generateSrcinfo(setting, plan, env));
+    await runMakepkg(setting, plan, env, pkgbuild, arch, srcinfo.later);
+    vcs ??= await checkout.vcs;
+    if (vcs)
+        reportVcs(vcs);
+    const packages = await readBuiltPackages(checkout.pkgdest);
+    // The .SRCINFO with the version built (pkgver() ran during the build).
+    const main = mainPackage(packages, pkgbuild);
+    const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
+    const text = srcinfo.early ?? (await srcinfo.later);
+    return {
+        pkgbuild,
+        packages,
+        srcinfo: srcinfoInCheckout(setting, text, builtVersion),
+        pkgdest: checkout.pkgdest,
+        vcs,
+    };
+}
+/** What the PKGBUILD says (sourced as the build user, as makepkg does). */
+async function introspect(setting) {
+    const file = external_node_path_.join(setting.inputs.path, 'PKGBUILD');
+    const introspection = await exec_execQuiet(...asBuildUser(setting, 'bash', ['-c', INTROSPECT_SCRIPT, 'bash', setting.native], homeEnv(setting)), { silent: true, allowFailure: true });
     if (introspection.code === 65) {
         const problem = parseBashSyntaxError(introspection.stderr);
-        const file = external_node_path_.join(inputs.path, 'PKGBUILD');
         throw new AnnotatedError(`${file}${problem ? ` line ${problem.line}: ${problem.message}` : `: ${introspection.stderr.trim()}`}`, { title: 'PKGBUILD syntax error', file: annotationPath(file), startLine: problem?.line });
     }
     if (introspection.code !== 0) {
-        throw new errors_UserError(`Reading ${external_node_path_.join(inputs.path, 'PKGBUILD')} failed: ${tailOf(introspection.stderr, 5) || `exit ${introspection.code}`}`);
+        throw new errors_UserError(`Reading ${file} failed: ${tailOf(introspection.stderr, 5) || `exit ${introspection.code}`}`);
     }
-    const pkgbuild = parseIntrospection(introspection.stdout);
-    const ignoreArch = inputs['makepkg-args'].includes('--ignorearch') || inputs['makepkg-args'].includes('-A');
-    const arch = resolveArch(inputs.arch, pkgbuild.arches, native, {
-        ignoreArch,
-        inBuildRoot: Boolean(buildRoot),
-    });
-    runner.setarchI686 = arch.setarchI686;
+    return parseIntrospection(introspection.stdout);
+}
+async function planMakepkg(setting, arch, work) {
+    const { inputs, checkout } = setting;
     let config;
     if (arch.multilib) {
         config = external_node_path_.join(work, 'makepkg-i686.conf');
         await promises_.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
     }
-    const plan = {
-        buildDir: inner(buildDir),
-        home: inner(checkout.home),
-        pkgdest: inner(checkout.pkgdest),
-        srcdest: inner(checkout.srcdest),
+    return {
+        buildDir: inner(setting, checkout.buildDir),
+        home: inner(setting, checkout.home),
+        pkgdest: inner(setting, checkout.pkgdest),
+        srcdest: inner(setting, checkout.srcdest),
         pkgext: inputs.pkgext,
         arch,
-        config: config && inner(config),
-        extraArgs: inputs['makepkg-args'],
-        noPacman: !(await exists(external_node_path_.join(buildRoot ?? '/', 'usr/bin/pacman'))),
+        config: config && inner(setting, config),
+        extraArgs: inputs.makepkgArgs,
+        noPacman: !(await exists(external_node_path_.join(inputs.buildRoot ?? '/', 'usr/bin/pacman'))),
     };
-    const env = makepkgEnv(plan);
-    /** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
-    const generateSrcinfo = async () => {
-        const fast = await exec_execQuiet(...asBuildUser('bash', ['-c', SRCINFO_SCRIPT, 'bash', native], home), {
-            silent: true,
-            allowFailure: true,
-        });
-        if (fast.code === 0)
-            return fast.stdout;
-        const configArgs = plan.config ? ['--config', plan.config] : [];
-        const slow = await exec_execQuiet(...asBuildUser('makepkg', [...configArgs, '--printsrcinfo'], env), {
-            silent: true,
-            allowFailure: true,
-        });
-        if (slow.code !== 0) {
-            throw new errors_UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
-        }
-        return slow.stdout;
-    };
-    // The version: the repository's is needed before the build only when the PKGBUILD has no
-    // pkgver() of its own; otherwise the VCS is read beside the build, for the outputs.
-    const copiedPkgbuild = external_node_path_.join(buildDir, 'PKGBUILD');
-    let vcs;
-    if (!pkgbuild.hasPkgverFunction) {
-        vcs = await checkout.vcs;
-        if (vcs) {
-            const pkgver = vcsPkgver(vcs);
-            const text = await promises_.readFile(copiedPkgbuild, 'utf8');
-            await promises_.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
-            lib_core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
-        }
+}
+/** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
+async function generateSrcinfo(setting, plan, env) {
+    const fast = await exec_execQuiet(...asBuildUser(setting, 'bash', ['-c', SRCINFO_SCRIPT, 'bash', setting.native], homeEnv(setting)), { silent: true, allowFailure: true });
+    if (fast.code === 0)
+        return fast.stdout;
+    const configArgs = plan.config ? ['--config', plan.config] : [];
+    const slow = await exec_execQuiet(...asBuildUser(setting, 'makepkg', [...configArgs, '--printsrcinfo'], env), { silent: true, allowFailure: true });
+    if (slow.code !== 0) {
+        throw new errors_UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
     }
-    else {
+    return slow.stdout;
+}
+/**
+ * The version: the repository's is needed before the build only when the PKGBUILD has no
+ * pkgver() of its own (it is written into the copied PKGBUILD); otherwise the VCS is read beside
+ * the build, for the outputs, and this gives undefined.
+ */
+async function versionFromVcs(pkgbuild, checkout) {
+    if (pkgbuild.hasPkgverFunction) {
         lib_core/* info */.pq(`The PKGBUILD's own pkgver() sets the version.`);
+        return undefined;
     }
-    // The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
-    // one is checked before anything is built; otherwise it is generated beside the build.
-    const versionFromVcs = Boolean(vcs) || pkgbuild.hasPkgverFunction;
-    const toCheckout = (text, versions) => {
-        const mapped = replacePath(text, inner(buildDir), inputs.path);
-        return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
-    };
-    const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
-    const committedSrcinfo = await exists(external_node_path_.join(inputs.path, '.SRCINFO'));
-    let srcinfoEarly;
-    if (committedSrcinfo) {
-        srcinfoEarly = toCheckout(await generateSrcinfo(), vcsVersion);
-        await checkCommittedSrcinfo(inputs.path, srcinfoEarly, versionFromVcs);
+    const vcs = await checkout.vcs;
+    if (vcs) {
+        const copiedPkgbuild = external_node_path_.join(checkout.buildDir, 'PKGBUILD');
+        const pkgver = vcsPkgver(vcs);
+        const text = await promises_.readFile(copiedPkgbuild, 'utf8');
+        await promises_.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
+        lib_core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
     }
-    const srcinfoLater = srcinfoEarly === undefined ? generateSrcinfo() : undefined;
-    srcinfoLater?.catch(() => undefined); // awaited below
-    const buildRun = await exec_exec(...asBuildUser('makepkg', makepkgArgs(plan), env), {
+    return vcs;
+}
+/** A generated .SRCINFO as it reads in the user's checkout, with `versions` when given. */
+function srcinfoInCheckout(setting, text, versions) {
+    const mapped = replacePath(text, inner(setting, setting.checkout.buildDir), setting.inputs.path);
+    return versions ? srcinfoWithVersion(mapped, versions.pkgver, versions.pkgrel) : mapped;
+}
+/**
+ * The .SRCINFO as `makepkg --printsrcinfo` would write it in the user's checkout. A committed
+ * one is checked before anything is built; otherwise it is generated beside the build.
+ */
+async function startSrcinfo(setting, pkgbuild, vcs, generate) {
+    const dir = setting.inputs.path;
+    if (await exists(external_node_path_.join(dir, '.SRCINFO'))) {
+        const vcsVersion = vcs ? { pkgver: vcsPkgver(vcs), pkgrel: pkgbuild.pkgrel } : undefined;
+        const early = srcinfoInCheckout(setting, await generate(), vcsVersion);
+        await checkCommittedSrcinfo(dir, early, Boolean(vcs) || pkgbuild.hasPkgverFunction);
+        return { early };
+    }
+    const later = generate();
+    later.catch(() => undefined); // awaited after the build
+    return { later };
+}
+async function runMakepkg(setting, plan, env, pkgbuild, arch, srcinfoLater) {
+    const buildRoot = setting.inputs.buildRoot;
+    const buildRun = await src_exec(...asBuildUser(setting, 'makepkg', makepkgArgs(plan), env), {
         group: `makepkg: ${pkgbuild.pkgbase} for ${arch.packageArch}${buildRoot ? ` in the build root ${buildRoot}` : ''}`,
         allowFailure: true,
         missingHint: 'install the Debian packages makepkg and libarchive-tools',
@@ -33863,18 +33629,19 @@ async function buildInCopy(inputs, checkout, user, work) {
         await srcinfoLater?.catch(() => undefined); // nothing of ours may run on in a build root
         throw new errors_UserError(`The build of ${pkgbuild.pkgbase} failed (makepkg exited with code ${buildRun.code}); the last lines of its log (all of it is in the group above):\n${tailOf(buildRun.output, 15)}`);
     }
-    vcs ??= await checkout.vcs;
-    if (vcs) {
-        lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
-        if (vcs.shallow) {
-            lib_core/* warning */.$e(`${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`);
-        }
+}
+function reportVcs(vcs) {
+    lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
+    if (vcs.shallow) {
+        lib_core/* warning */.$e(`${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`);
     }
+}
+async function readBuiltPackages(pkgdest) {
     const packages = [];
-    for (const name of (await promises_.readdir(checkout.pkgdest)).sort()) {
+    for (const name of (await promises_.readdir(pkgdest)).sort()) {
         if (!isPackageFileName(name))
             continue;
-        const file = external_node_path_.join(checkout.pkgdest, name);
+        const file = external_node_path_.join(pkgdest, name);
         const [info, sha256, fileStat] = await Promise.all([
             readPackageInfo(file),
             sha256File(file),
@@ -33884,11 +33651,7 @@ async function buildInCopy(inputs, checkout, user, work) {
     }
     if (packages.length === 0)
         throw new errors_UserError(`makepkg finished but made no package file.`);
-    // The .SRCINFO with the version built (pkgver() ran during the build).
-    const main = mainPackage(packages, pkgbuild);
-    const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
-    const srcinfo = toCheckout(srcinfoEarly ?? (await srcinfoLater), builtVersion);
-    return { pkgbuild, packages, srcinfo, pkgdest: checkout.pkgdest, vcs };
+    return packages;
 }
 function split(argv) {
     return [argv[0], argv.slice(1)];
@@ -33922,10 +33685,31 @@ async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
     throw new AnnotatedError(`${file} differs from makepkg --printsrcinfo at line ${difference.line}: it has ${show(difference.expected)}, the PKGBUILD gives ${show(difference.actual)}. Regenerate it with makepkg --printsrcinfo > .SRCINFO.`, { title: '.SRCINFO is stale', file: annotationPath(file), startLine: difference.line });
 }
 async function publish(inputs, vcs, built) {
-    const outDir = inputs['output-dir'] ?? inputs.repo ?? external_node_path_.join(tempRoot(), 'arch-core-packages');
+    const outDir = inputs.outputDir ?? inputs.repo ?? external_node_path_.join(tempRoot(), 'arch-core-packages');
     const main = mainPackage(built.packages, built.pkgbuild);
-    // Records beside the packages first, so that a package in place always has its record.
     const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
+    await writeRecords(built, vcs, srcinfoName);
+    const placed = await placeInto(outDir, built, srcinfoName);
+    const repoDb = inputs.repo
+        ? await addToRepo(inputs.repo, inputs.repoName, placed.files)
+        : undefined;
+    const version = main.info.version;
+    setOutputs({
+        packages: placed.files.join('\n'),
+        version,
+        pkgver: pkgverOf(version),
+        revision: vcs?.revision ?? '',
+        hash: vcs?.hash ?? '',
+        'repo-db': repoDb ?? '',
+        srcinfo: placed.srcinfo,
+    });
+    if (inputs.uploadArtifact) {
+        await uploadPackages(inputs.uploadArtifact, [...placed.files, placed.srcinfo], outDir);
+    }
+    await writeBuildSummary(built, version, vcs, repoDb);
+}
+/** The .SRCINFO and each package's app record beside the packages, so a package in place always has its record. */
+async function writeRecords(built, vcs, srcinfoName) {
     await promises_.writeFile(external_node_path_.join(built.pkgdest, srcinfoName), built.srcinfo);
     for (const entry of built.packages) {
         const info = {
@@ -33939,7 +33723,10 @@ async function publish(inputs, vcs, built) {
         };
         await promises_.writeFile(appInfoPathFor(entry.file), `${JSON.stringify(info, null, 2)}\n`);
     }
-    const placed = await lib_core/* group */.Os(`Packages → ${outDir}`, async () => {
+}
+/** Moves the .SRCINFO, then each package's record and the package, into `outDir`. */
+function placeInto(outDir, built, srcinfoName) {
+    return lib_core/* group */.Os(`Packages → ${outDir}`, async () => {
         await promises_.mkdir(outDir, { recursive: true });
         const files = [];
         const srcinfo = await moveInto(external_node_path_.join(built.pkgdest, srcinfoName), outDir);
@@ -33951,52 +33738,38 @@ async function publish(inputs, vcs, built) {
         }
         return { files, srcinfo };
     });
-    let repoDb;
-    if (inputs.repo) {
-        const repo = inputs.repo;
-        await promises_.mkdir(repo, { recursive: true });
-        const inRepo = [];
-        for (const file of placed.files) {
-            if (external_node_path_.dirname(file) === repo) {
-                inRepo.push(file);
-            }
-            else {
-                await copyInto(appInfoPathFor(file), repo);
-                inRepo.push(await copyInto(file, repo));
-            }
+}
+/** Adds the packages (copied in with their records when they are elsewhere) to the repository; gives its database. */
+async function addToRepo(repo, repoName, files) {
+    await promises_.mkdir(repo, { recursive: true });
+    const inRepo = [];
+    for (const file of files) {
+        if (external_node_path_.dirname(file) === repo) {
+            inRepo.push(file);
         }
-        repoDb = external_node_path_.join(repo, `${inputs['repo-name']}.db.tar.gz`);
-        await exec_exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
-            group: `repo-add: ${inputs['repo-name']} in ${repo}`,
-            missingHint: 'install the Debian package pacman-package-manager',
-        });
+        else {
+            await copyInto(appInfoPathFor(file), repo);
+            inRepo.push(await copyInto(file, repo));
+        }
     }
-    const version = main.info.version;
-    setOutputs({
-        packages: placed.files.join('\n'),
-        version,
-        pkgver: pkgverOf(version),
-        revision: vcs?.revision ?? '',
-        hash: vcs?.hash ?? '',
-        'repo-db': repoDb ?? '',
-        srcinfo: placed.srcinfo,
+    const repoDb = external_node_path_.join(repo, `${repoName}.db.tar.gz`);
+    await src_exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
+        group: `repo-add: ${repoName} in ${repo}`,
+        missingHint: 'install the Debian package pacman-package-manager',
     });
-    if (inputs['upload-artifact']) {
-        await uploadPackages(inputs['upload-artifact'], [...placed.files, placed.srcinfo], outDir);
+    return repoDb;
+}
+async function writeBuildSummary(built, version, vcs, repoDb) {
+    const facts = [['version', version]];
+    if (vcs) {
+        facts.push([
+            'vcs',
+            `${vcs.vcs} revision ${vcs.revision}, ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
+        ], ['commit time', vcs.commitTime]);
     }
-    await writeSummary(`build-package: ${built.pkgbuild.pkgbase} ${version}`, [
-        ['version', version],
-        ...(vcs
-            ? [
-                [
-                    'vcs',
-                    `${vcs.vcs} revision ${vcs.revision}, ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`,
-                ],
-                ['commit time', vcs.commitTime],
-            ]
-            : []),
-        ...(repoDb ? [['repository', repoDb]] : []),
-    ], [
+    if (repoDb)
+        facts.push(['repository', repoDb]);
+    await writeSummary(`build-package: ${built.pkgbuild.pkgbase} ${version}`, facts, [
         {
             title: 'Packages',
             headers: ['name', 'version', 'arch', 'size', 'sha256', 'depends'],

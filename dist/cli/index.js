@@ -16252,23 +16252,22 @@ const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impor
 var dist = __nccwpck_require__(8815);
 // EXTERNAL MODULE: ./node_modules/ajv/dist/ajv.js
 var ajv = __nccwpck_require__(2463);
-;// CONCATENATED MODULE: ./actions/core/src/cloud-config-schema.ts
+;// CONCATENATED MODULE: ./actions/make-iso/src/cloud-config-schema.ts
 
 
 /**
- * The cloud-config schema the project keeps: the coreos-cloudinit keys that Flatcar Container
- * Linux still reads (flatcar/coreos-cloudinit, config/*.go), written with UNDERSCORES.
+ * The cloud-config schema make-iso keeps: the coreos-cloudinit keys that Flatcar Container Linux
+ * still reads, written with UNDERSCORES.
  *
- * Why underscores only: Flatcar's coreos-cloudinit moved to yaml.v3 in 2024 and since then
- * decodes struct fields by their exact `yaml:"drop_ins"` tags, so a hyphenated key such as
- * `drop-ins` is silently ignored (an sshd.socket drop-in written that way is dropped and SSH
- * stays on port 22). Older parsers accepted both spellings and `coreos-cloudinit -validate`
- * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
+ * Why underscores only: Flatcar's coreos-cloudinit reads each key by its exact underscore name,
+ * so a hyphenated key such as `drop-ins` is silently ignored (an sshd.socket drop-in written that
+ * way is dropped and SSH stays on port 22), while its own validator accepts both spellings and
+ * does not warn (docs/dev/tool-facts.md). This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
- * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
- * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (they configure units Flatcar
+ * no longer ships), `coreos.flannel` (not part of this cluster) and the deprecated
+ * `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 const unitName = '^[A-Za-z0-9:_.@\\\\-]+\\.(service|socket|timer|path|mount|automount|target|slice|scope|swap|device)$';
 const dropIn = {
@@ -16476,30 +16475,25 @@ function schemaFindings(text) {
     return findings;
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/cloud-config-audit.ts
-
-
-
-const AUDIT_TITLES = {
-    1: 'SSH listens only on its own port',
-    2: 'keys only: no password, keyboard-interactive or root login; only core',
-    3: 'ntpd masked, systemd-timesyncd enabled',
-    4: 'etcd: single member, clients on the private address and loopback only',
-    5: 'fleet: unix socket API only, talks to the master etcd',
-    6: 'no reboot coordination (update reboots off, locksmithd masked)',
-    7: 'etcd and the registry are installed but not started at boot',
-    8: 'registry on the private address; Docker pulls from it',
-    9: 'SSH is the only non-application port on the public interface',
-    10: 'SSH can be closed and brought back through fleet',
-};
+;// CONCATENATED MODULE: ./actions/make-iso/src/cloud-config-types.ts
+/**
+ * The parts of a cloud-config that make-iso writes (cloud-config.ts) and the lock-down audit
+ * reads (audit.ts): the shapes of units and files, and the names and paths both agree on.
+ */
 const ETCD_UNIT = 'arch-core-etcd.service';
 const REGISTRY_UNIT = 'arch-core-registry.service';
-const FLEET_UNITS = (/* unused pure expression or super */ null && (['fleet.service', 'fleet.socket']));
 const FLEET_CONF = '/etc/fleet/fleet.conf';
 const SSHD_CONFIG = '/etc/ssh/sshd_config';
 const DOCKER_DAEMON_JSON = '/etc/docker/daemon.json';
 const IPTABLES_RULES = '/var/lib/iptables/rules-save';
 const IP6TABLES_RULES = '/var/lib/ip6tables/rules-save';
+const TIMESYNCD_CONF = '/etc/systemd/timesyncd.conf';
+
+;// CONCATENATED MODULE: ./actions/make-iso/src/audit.ts
+
+
+
+
 const STARTING_COMMANDS = [
     'start',
     'restart',
@@ -16639,11 +16633,11 @@ function fileContent(parsed, path) {
     }
     return file.encoding ? undefined : content;
 }
-function cloud_config_audit_unit(parsed, name) {
+function audit_unit(parsed, name) {
     return parsed.units.filter((entry) => entry.name === name).pop();
 }
 function startsAtBoot(parsed, name) {
-    const target = cloud_config_audit_unit(parsed, name);
+    const target = audit_unit(parsed, name);
     if (target?.mask === true)
         return undefined;
     if (target?.enable === true)
@@ -16689,7 +16683,7 @@ function fleetEtcdServers(parsed) {
 }
 /** The etcd unit's effective flags: ExecStart flags over ETCD_* Environment= settings. */
 function etcdFlags(parsed) {
-    const etcd = cloud_config_audit_unit(parsed, ETCD_UNIT);
+    const etcd = audit_unit(parsed, ETCD_UNIT);
     if (!etcd)
         return undefined;
     const flags = new Map();
@@ -16791,341 +16785,381 @@ function firewallFindings(label, rules, ports, privateHosts) {
     }
     return { problems, open };
 }
+function sshListen(parsed) {
+    const socket = audit_unit(parsed, 'sshd.socket');
+    const listen = unitValues(socket, 'Socket', 'ListenStream');
+    const resetAt = listen.lastIndexOf('');
+    const afterReset = listen.slice(resetAt + 1);
+    const ports = afterReset.map((value) => Number(/(\d+)$/.exec(value)?.[1] ?? NaN));
+    return {
+        socket,
+        hyphenated: socket !== undefined && 'drop-ins' in socket && !socket.drop_ins,
+        listen,
+        resetAt,
+        afterReset,
+        port: ports.length === 1 ? ports[0] : undefined,
+    };
+}
+function gatherFacts(parsed, options) {
+    const role = audit_unit(parsed, ETCD_UNIT) || audit_unit(parsed, REGISTRY_UNIT) ? 'master' : 'slave';
+    const etcdServers = fleetEtcdServers(parsed);
+    const masterHost = etcdServers.map(hostOfUrl).find((host) => host !== undefined);
+    const flags = etcdFlags(parsed);
+    const registry = audit_unit(parsed, REGISTRY_UNIT);
+    const registryAddress = /REGISTRY_HTTP_ADDR=([^\s"']+)/.exec([registry?.content ?? '', ...(registry?.drop_ins ?? []).map((d) => d.content ?? '')].join('\n'))?.[1];
+    const ssh = sshListen(parsed);
+    return {
+        parsed,
+        role,
+        options,
+        etcdServers,
+        masterHost,
+        etcdFlags: flags,
+        etcdClientUrls: (flags?.get('listen-client-urls') ?? '').split(',').filter(Boolean),
+        etcdPeerUrls: (flags?.get('listen-peer-urls') ?? '').split(',').filter(Boolean),
+        registryAddress,
+        privateHosts: masterHost && role === 'master' ? [masterHost] : [],
+        ssh,
+        sshPort: ssh.hyphenated ? undefined : ssh.port,
+    };
+}
+/** The private address on a master (its own), any private address on a slave. */
+function isPrivateFor(facts, host) {
+    return facts.privateHosts.length > 0 ? facts.privateHosts.includes(host) : isPrivateAddress(host);
+}
+/** Passes with `success` when there are no problems, else fails naming them all. */
+function verdict(problems, success) {
+    return problems.length === 0
+        ? { pass: true, reason: success }
+        : { pass: false, reason: problems.join('; ') };
+}
+const fail = (reason) => ({ pass: false, reason });
+function checkSshPort({ parsed, ssh, options }) {
+    if (ssh.hyphenated) {
+        return fail('the sshd.socket drop-in is written as "drop-ins", which Flatcar\'s coreos-cloudinit ignores since 2024 (SSH stays on port 22); write "drop_ins"');
+    }
+    const sshdService = startsAtBoot(parsed, 'sshd.service');
+    if (!ssh.socket || ssh.listen.length === 0) {
+        return fail('no sshd.socket drop-in sets ListenStream: SSH listens on the default port 22');
+    }
+    if (ssh.resetAt < 0) {
+        return fail(`sshd.socket adds ListenStream=${ssh.listen.join(', ')} without an empty ListenStream= first, so port 22 stays open too`);
+    }
+    if (ssh.afterReset.length !== 1 || ssh.port === undefined || !Number.isInteger(ssh.port)) {
+        return fail(`sshd.socket must listen on exactly one port after the reset; it has ${ssh.afterReset.join(', ') || 'none'}`);
+    }
+    if (ssh.port === 22 && !options.allowDefaultPorts)
+        return fail('SSH listens on the default port 22');
+    if (sshdService) {
+        return fail(`sshd.service also starts at boot (${sshdService}) and listens on port 22`);
+    }
+    return {
+        pass: true,
+        reason: `sshd.socket resets ListenStream= and listens only on port ${ssh.port}`,
+    };
+}
+const LOGIN_KEYWORDS = [
+    'passwordauthentication',
+    'kbdinteractiveauthentication',
+    'challengeresponseauthentication',
+    'permitrootlogin',
+];
+/** What sshd_config allows: its global settings (the first value wins) must close every door. */
+function sshdConfigProblems(text) {
+    if (text === undefined)
+        return [`${SSHD_CONFIG} is not written (the image's default allows more)`];
+    const problems = [];
+    const global = new Map();
+    let inMatch = false;
+    for (const raw of text.split('\n')) {
+        const line = raw.replace(/#.*$/, '').trim();
+        if (line === '')
+            continue;
+        const [keyword = '', ...rest] = line.split(/\s+/);
+        const key = keyword.toLowerCase();
+        const value = rest.join(' ');
+        if (key === 'match')
+            inMatch = true;
+        if (inMatch) {
+            if (LOGIN_KEYWORDS.includes(key) && value.toLowerCase() !== 'no') {
+                problems.push(`a Match block sets ${keyword} ${value}`);
+            }
+            continue;
+        }
+        if (!global.has(key))
+            global.set(key, value);
+    }
+    const want = (key, label) => {
+        const value = global.get(key);
+        if (value?.toLowerCase() !== 'no')
+            problems.push(`${label} is ${value ?? 'not set (default yes)'}`);
+    };
+    want('passwordauthentication', 'PasswordAuthentication');
+    // ChallengeResponseAuthentication is the older name of KbdInteractiveAuthentication.
+    const olderNameSaysNo = global.get('kbdinteractiveauthentication') === undefined &&
+        global.get('challengeresponseauthentication')?.toLowerCase() === 'no';
+    if (!olderNameSaysNo)
+        want('kbdinteractiveauthentication', 'KbdInteractiveAuthentication');
+    want('permitrootlogin', 'PermitRootLogin');
+    if (global.get('allowusers') !== 'core')
+        problems.push(`AllowUsers is ${global.get('allowusers') ?? 'not set'}, not core`);
+    return problems;
+}
+function checkLogin({ parsed }) {
+    const problems = sshdConfigProblems(fileContent(parsed, SSHD_CONFIG));
+    const keys = Array.isArray(parsed.config.ssh_authorized_keys)
+        ? parsed.config.ssh_authorized_keys.length
+        : 0;
+    const users = Array.isArray(parsed.config.users)
+        ? parsed.config.users
+        : [];
+    const coreKeys = users
+        .filter((user) => user.name === 'core')
+        .flatMap((user) => Array.isArray(user.ssh_authorized_keys) ? user.ssh_authorized_keys : []).length;
+    if (keys + coreKeys === 0)
+        problems.push('no ssh_authorized_keys for core');
+    for (const user of users)
+        if (typeof user.passwd === 'string')
+            problems.push(`user ${String(user.name)} has a password hash`);
+    if ('ssh-authorized-keys' in parsed.config)
+        problems.push('"ssh-authorized-keys" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
+    return verdict(problems, `public keys only (${keys + coreKeys} key(s)); passwords, keyboard-interactive and root login off; AllowUsers core`);
+}
+function checkTime({ parsed }) {
+    const ntpd = audit_unit(parsed, 'ntpd.service');
+    const timesyncd = startsAtBoot(parsed, 'systemd-timesyncd.service');
+    const problems = [];
+    if (ntpd?.mask !== true)
+        problems.push('ntpd.service is not masked');
+    const ntpdStarts = startsAtBoot(parsed, 'ntpd.service') ?? (ntpd?.enable ? 'enable: true' : undefined);
+    if (ntpdStarts)
+        problems.push(`ntpd.service is started (${ntpdStarts})`);
+    if (!timesyncd)
+        problems.push('systemd-timesyncd.service is not enabled');
+    const servers = parseUnitText(fileContent(parsed, TIMESYNCD_CONF) ?? '')
+        .get('Time')
+        ?.get('NTP')
+        ?.join(' ');
+    return verdict(problems, `ntpd masked; systemd-timesyncd enabled (${servers ? `NTP=${servers}` : "the distribution's servers"})`);
+}
+function checkEtcd(facts) {
+    const flags = facts.etcdFlags;
+    if (!flags)
+        return { pass: true, reason: "no etcd on this machine (a slave uses the master's)" };
+    const problems = [];
+    if (facts.etcdClientUrls.length === 0)
+        problems.push('listen-client-urls is not set');
+    for (const url of facts.etcdClientUrls) {
+        const host = hostOfUrl(url) ?? url;
+        if (!isLoopback(host) && !isPrivateFor(facts, host))
+            problems.push(`clients are served on ${url}, not only the private address and loopback`);
+    }
+    for (const url of facts.etcdPeerUrls) {
+        const host = hostOfUrl(url) ?? url;
+        if (!isLoopback(host))
+            problems.push(`the peer port listens on ${url}, not loopback`);
+    }
+    const cluster = (flags.get('initial-cluster') ?? '').split(',').filter(Boolean);
+    if (cluster.length > 1)
+        problems.push(`initial-cluster has ${cluster.length} members, not one`);
+    for (const member of cluster) {
+        const host = hostOfUrl(member.slice(member.indexOf('=') + 1)) ?? '';
+        if (!isLoopback(host))
+            problems.push(`the member's peer URL ${member} is not loopback`);
+    }
+    if (flags.has('discovery') || flags.has('discovery-srv'))
+        problems.push('discovery is configured (peers)');
+    if (!['true', '1'].includes(flags.get('enable-v2') ?? ''))
+        problems.push('--enable-v2 is not on (fleet needs the v2 API)');
+    return verdict(problems, `single member, v2 API, clients on ${facts.etcdClientUrls.join(' ')}, peer port on loopback only`);
+}
+function checkFleet({ parsed, role, etcdServers, etcdFlags: flags, etcdClientUrls, }) {
+    const problems = [];
+    const socket = audit_unit(parsed, 'fleet.socket');
+    const listen = unitValues(socket, 'Socket', 'ListenStream').filter((value) => value !== '');
+    if (!socket || listen.length === 0)
+        problems.push('no fleet.socket with a unix ListenStream');
+    for (const value of listen)
+        if (!value.startsWith('/'))
+            problems.push(`fleet.socket listens on ${value} (a TCP API)`);
+    for (const key of ['ListenDatagram', 'ListenSequentialPacket']) {
+        if (unitValues(socket, 'Socket', key).some(Boolean))
+            problems.push(`fleet.socket has ${key}`);
+    }
+    if (!audit_unit(parsed, 'fleet.service'))
+        problems.push('no fleet.service');
+    if (etcdServers.length === 0)
+        problems.push(`${FLEET_CONF} sets no etcd_servers`);
+    for (const server of etcdServers) {
+        const host = hostOfUrl(server) ?? server;
+        if (!isPrivateAddress(host) && !isLoopback(host))
+            problems.push(`fleet talks to etcd at ${server}, not a private address`);
+        const listensThere = etcdClientUrls.some((url) => hostOfUrl(url) === host && portOfUrl(url) === portOfUrl(server));
+        if (role === 'master' && flags && !listensThere) {
+            problems.push(`fleet's etcd ${server} is not where this master's etcd listens (${etcdClientUrls.join(' ')})`);
+        }
+    }
+    return verdict(problems, `API on ${listen.join(' ')} only; etcd at ${etcdServers.join(' ')}`);
+}
+function checkReboots({ parsed }) {
+    const coreos = (parsed.config.coreos ?? {});
+    const update = (coreos.update ?? {});
+    const problems = [];
+    if ('reboot-strategy' in update)
+        problems.push('"reboot-strategy" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
+    if (update.reboot_strategy !== 'off')
+        problems.push(`coreos.update.reboot_strategy is ${String(update.reboot_strategy ?? 'unset')}, not "off"`);
+    if (audit_unit(parsed, 'locksmithd.service')?.mask !== true)
+        problems.push('locksmithd.service is not masked');
+    return verdict(problems, 'reboot_strategy off; locksmithd masked');
+}
+function checkNotStartedAtBoot({ parsed, role }) {
+    const problems = [];
+    const present = [];
+    for (const name of [ETCD_UNIT, REGISTRY_UNIT]) {
+        if (!audit_unit(parsed, name))
+            continue;
+        present.push(name);
+        const how = startsAtBoot(parsed, name);
+        if (how)
+            problems.push(`${name} starts at boot (${how})`);
+    }
+    if (role === 'master' && present.length < 2)
+        problems.push(`the master lacks ${[ETCD_UNIT, REGISTRY_UNIT].filter((name) => !present.includes(name)).join(' and ')}`);
+    return verdict(problems, present.length
+        ? `${present.join(' and ')} installed, not started at boot (deploy-fleet starts them)`
+        : 'no etcd or registry on this machine');
+}
+/** Where the master's registry listens; undefined when it is not pinned. */
+function masterRegistryProblems(facts, problems) {
+    let registryHostPort;
+    if (!facts.registryAddress) {
+        problems.push(`${REGISTRY_UNIT} does not pin REGISTRY_HTTP_ADDR to the private address`);
+    }
+    else {
+        const host = facts.registryAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+        if (!isPrivateFor(facts, host))
+            problems.push(`the registry listens on ${facts.registryAddress}, not the private address`);
+        registryHostPort = facts.registryAddress;
+    }
+    if (/\s-p\s|--publish/.test(audit_unit(facts.parsed, REGISTRY_UNIT)?.content ?? ''))
+        problems.push('the registry container publishes ports (use --network host with REGISTRY_HTTP_ADDR)');
+    return registryHostPort;
+}
+function checkRegistry(facts) {
+    const problems = [];
+    const registryHostPort = facts.role === 'master' ? masterRegistryProblems(facts, problems) : undefined;
+    let insecure = [];
+    try {
+        insecure =
+            JSON.parse(fileContent(facts.parsed, DOCKER_DAEMON_JSON) ?? '{}')['insecure-registries'] ?? [];
+    }
+    catch {
+        problems.push(`${DOCKER_DAEMON_JSON} is not valid JSON`);
+    }
+    if (insecure.length === 0)
+        problems.push('Docker is not told to pull from the master registry (no insecure-registries)');
+    for (const entry of insecure) {
+        const host = entry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+        if (entry.includes('/') || !isPrivateAddress(host))
+            problems.push(`insecure-registries has ${entry}, not a private address`);
+        else if (facts.masterHost && host !== facts.masterHost)
+            problems.push(`insecure-registries has ${entry}, not the master ${facts.masterHost}`);
+        else if (registryHostPort && entry !== registryHostPort)
+            problems.push(`insecure-registries has ${entry}, but the registry listens on ${registryHostPort}`);
+    }
+    return verdict(problems, `${facts.role === 'master' ? `registry on ${registryHostPort}; ` : ''}Docker pulls from ${insecure.join(' ')}`);
+}
+function checkFirewall(facts) {
+    const { parsed } = facts;
+    const cluster = new Map();
+    const etcdClientPort = facts.etcdClientUrls.map(portOfUrl).find(Boolean);
+    if (etcdClientPort)
+        cluster.set(etcdClientPort, 'etcd client');
+    for (const url of facts.etcdPeerUrls) {
+        const port = portOfUrl(url);
+        if (port)
+            cluster.set(port, 'etcd peer');
+    }
+    const registryPort = Number(facts.registryAddress?.split(':').pop());
+    if (registryPort)
+        cluster.set(registryPort, 'registry');
+    const ports = { ssh: facts.sshPort, cluster };
+    const v4 = firewallFindings('iptables', parseRules(fileContent(parsed, IPTABLES_RULES)), ports, facts.privateHosts);
+    const v6 = firewallFindings('ip6tables', parseRules(fileContent(parsed, IP6TABLES_RULES)), ports, []);
+    const problems = [...v4.problems, ...v6.problems];
+    for (const service of ['iptables-restore.service', 'ip6tables-restore.service']) {
+        if (!startsAtBoot(parsed, service))
+            problems.push(`${service} is not enabled, so the rules are never loaded`);
+    }
+    if (!v4.open.some((entry) => entry.endsWith('(ssh)')))
+        problems.push('the rules do not let SSH in');
+    const open = [...new Set([...v4.open, ...v6.open])];
+    return verdict(problems, `INPUT policy DROP; public: ${open.join(', ')}; cluster ports only on the private side`);
+}
+function checkSshRecovery({ parsed, etcdServers }) {
+    const fleetStarts = startsAtBoot(parsed, 'fleet.service') ?? startsAtBoot(parsed, 'fleet.socket');
+    const problems = [];
+    if (!fleetStarts)
+        problems.push('fleet does not start at boot, so a closed SSH could not be brought back');
+    if (etcdServers.length === 0)
+        problems.push('fleet has no etcd to poll');
+    return verdict(problems, 'fleet starts at boot and polls etcd: an sshd unit submitted in an update window reopens SSH (make-iso README, "Closing SSH")');
+}
+/** The ten points, in the order they are reported. */
+const POINTS = [
+    { point: 1, title: 'SSH listens only on its own port', check: checkSshPort },
+    {
+        point: 2,
+        title: 'keys only: no password, keyboard-interactive or root login; only core',
+        check: checkLogin,
+    },
+    { point: 3, title: 'ntpd masked, systemd-timesyncd enabled', check: checkTime },
+    {
+        point: 4,
+        title: 'etcd: single member, clients on the private address and loopback only',
+        check: checkEtcd,
+    },
+    { point: 5, title: 'fleet: unix socket API only, talks to the master etcd', check: checkFleet },
+    {
+        point: 6,
+        title: 'no reboot coordination (update reboots off, locksmithd masked)',
+        check: checkReboots,
+    },
+    {
+        point: 7,
+        title: 'etcd and the registry are installed but not started at boot',
+        check: checkNotStartedAtBoot,
+    },
+    {
+        point: 8,
+        title: 'registry on the private address; Docker pulls from it',
+        check: checkRegistry,
+    },
+    {
+        point: 9,
+        title: 'SSH is the only non-application port on the public interface',
+        check: checkFirewall,
+    },
+    { point: 10, title: 'SSH can be closed and brought back through fleet', check: checkSshRecovery },
+];
 /** Audits one cloud-config text against the ten points; schema findings fail it as well. */
 function auditCloudConfig(text, options = {}) {
     const schema = schemaFindings(text);
     const parsed = parse(text);
     if (typeof parsed === 'string') {
-        const points = Object.entries(AUDIT_TITLES).map(([point, title]) => ({
-            point: Number(point),
+        const points = POINTS.map(({ point, title }) => ({
+            point,
             title,
             pass: false,
             reason: parsed,
         }));
         return { role: 'slave', points, schema, passed: false };
     }
-    const role = cloud_config_audit_unit(parsed, ETCD_UNIT) || cloud_config_audit_unit(parsed, REGISTRY_UNIT) ? 'master' : 'slave';
-    const points = [];
-    const add = (point, pass, reason) => points.push({ point, title: AUDIT_TITLES[point], pass, reason });
-    // Shared facts.
-    const etcdServers = fleetEtcdServers(parsed);
-    const masterHost = etcdServers.map(hostOfUrl).find((host) => host !== undefined);
-    const flags = etcdFlags(parsed);
-    const etcdClientUrls = (flags?.get('listen-client-urls') ?? '').split(',').filter(Boolean);
-    const etcdClientPort = etcdClientUrls.map(portOfUrl).find(Boolean);
-    const etcdPeerUrls = (flags?.get('listen-peer-urls') ?? '').split(',').filter(Boolean);
-    const registryAddress = /REGISTRY_HTTP_ADDR=([^\s"']+)/.exec([
-        cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.content ?? '',
-        ...(cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.drop_ins ?? []).map((d) => d.content ?? ''),
-    ].join('\n'))?.[1];
-    const privateHosts = masterHost && role === 'master' ? [masterHost] : [];
-    const isPrivate = (host) => privateHosts.length > 0 ? privateHosts.includes(host) : isPrivateAddress(host);
-    // 1. SSH port.
-    let sshPort;
-    {
-        const sshd = cloud_config_audit_unit(parsed, 'sshd.socket');
-        if (sshd && 'drop-ins' in sshd && !sshd.drop_ins) {
-            add(1, false, 'the sshd.socket drop-in is written as "drop-ins", which Flatcar\'s coreos-cloudinit ignores since 2024 (SSH stays on port 22); write "drop_ins"');
-        }
-        else {
-            const listen = unitValues(sshd, 'Socket', 'ListenStream');
-            const resetAt = listen.lastIndexOf('');
-            const after = listen.slice(resetAt + 1);
-            const ports = after.map((value) => Number(/(\d+)$/.exec(value)?.[1] ?? NaN));
-            sshPort = ports.length === 1 ? ports[0] : undefined;
-            const sshdService = startsAtBoot(parsed, 'sshd.service');
-            if (!sshd || listen.length === 0) {
-                add(1, false, 'no sshd.socket drop-in sets ListenStream: SSH listens on the default port 22');
-            }
-            else if (resetAt < 0) {
-                add(1, false, `sshd.socket adds ListenStream=${listen.join(', ')} without an empty ListenStream= first, so port 22 stays open too`);
-            }
-            else if (after.length !== 1 || sshPort === undefined || !Number.isInteger(sshPort)) {
-                add(1, false, `sshd.socket must listen on exactly one port after the reset; it has ${after.join(', ') || 'none'}`);
-            }
-            else if (sshPort === 22 && !options.allowDefaultPorts) {
-                add(1, false, 'SSH listens on the default port 22');
-            }
-            else if (sshdService) {
-                add(1, false, `sshd.service also starts at boot (${sshdService}) and listens on port 22`);
-            }
-            else {
-                add(1, true, `sshd.socket resets ListenStream= and listens only on port ${sshPort}`);
-            }
-        }
-    }
-    // 2. Login methods.
-    {
-        const text2 = fileContent(parsed, SSHD_CONFIG);
-        const problems = [];
-        if (text2 === undefined) {
-            problems.push(`${SSHD_CONFIG} is not written (the image's default allows more)`);
-        }
-        else {
-            const global = new Map();
-            let inMatch = false;
-            for (const raw of text2.split('\n')) {
-                const line = raw.replace(/#.*$/, '').trim();
-                if (line === '')
-                    continue;
-                const [keyword = '', ...rest] = line.split(/\s+/);
-                const key = keyword.toLowerCase();
-                const value = rest.join(' ');
-                if (key === 'match')
-                    inMatch = true;
-                if (inMatch) {
-                    if ([
-                        'passwordauthentication',
-                        'kbdinteractiveauthentication',
-                        'challengeresponseauthentication',
-                        'permitrootlogin',
-                    ].includes(key) &&
-                        value.toLowerCase() !== 'no') {
-                        problems.push(`a Match block sets ${keyword} ${value}`);
-                    }
-                    continue;
-                }
-                if (!global.has(key))
-                    global.set(key, value); // sshd: the first value wins
-            }
-            const want = (key, label) => {
-                const value = global.get(key);
-                if (value?.toLowerCase() !== 'no')
-                    problems.push(`${label} is ${value ?? 'not set (default yes)'}`);
-            };
-            want('passwordauthentication', 'PasswordAuthentication');
-            if (global.get('kbdinteractiveauthentication') === undefined &&
-                global.get('challengeresponseauthentication')?.toLowerCase() === 'no') {
-                // the older name of the same setting
-            }
-            else {
-                want('kbdinteractiveauthentication', 'KbdInteractiveAuthentication');
-            }
-            want('permitrootlogin', 'PermitRootLogin');
-            if (global.get('allowusers') !== 'core')
-                problems.push(`AllowUsers is ${global.get('allowusers') ?? 'not set'}, not core`);
-        }
-        const keys = Array.isArray(parsed.config.ssh_authorized_keys)
-            ? parsed.config.ssh_authorized_keys.length
-            : 0;
-        const users = Array.isArray(parsed.config.users)
-            ? parsed.config.users
-            : [];
-        const coreKeys = users
-            .filter((user) => user.name === 'core')
-            .flatMap((user) => Array.isArray(user.ssh_authorized_keys) ? user.ssh_authorized_keys : []).length;
-        if (keys + coreKeys === 0)
-            problems.push('no ssh_authorized_keys for core');
-        for (const user of users)
-            if (typeof user.passwd === 'string')
-                problems.push(`user ${String(user.name)} has a password hash`);
-        if ('ssh-authorized-keys' in parsed.config)
-            problems.push('"ssh-authorized-keys" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
-        add(2, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `public keys only (${keys + coreKeys} key(s)); passwords, keyboard-interactive and root login off; AllowUsers core`);
-    }
-    // 3. Time.
-    {
-        const ntpd = cloud_config_audit_unit(parsed, 'ntpd.service');
-        const timesyncd = startsAtBoot(parsed, 'systemd-timesyncd.service');
-        const problems = [];
-        if (ntpd?.mask !== true)
-            problems.push('ntpd.service is not masked');
-        const ntpdStarts = startsAtBoot(parsed, 'ntpd.service') ?? (ntpd?.enable ? 'enable: true' : undefined);
-        if (ntpdStarts)
-            problems.push(`ntpd.service is started (${ntpdStarts})`);
-        if (!timesyncd)
-            problems.push('systemd-timesyncd.service is not enabled');
-        const servers = parseUnitText(fileContent(parsed, '/etc/systemd/timesyncd.conf') ?? '')
-            .get('Time')
-            ?.get('NTP')
-            ?.join(' ');
-        add(3, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `ntpd masked; systemd-timesyncd enabled (${servers ? `NTP=${servers}` : "the distribution's servers"})`);
-    }
-    // 4. etcd.
-    if (!flags) {
-        add(4, true, "no etcd on this machine (a slave uses the master's)");
-    }
-    else {
-        const problems = [];
-        if (etcdClientUrls.length === 0)
-            problems.push('listen-client-urls is not set');
-        for (const url of etcdClientUrls) {
-            const host = hostOfUrl(url) ?? url;
-            if (!isLoopback(host) && !isPrivate(host))
-                problems.push(`clients are served on ${url}, not only the private address and loopback`);
-        }
-        for (const url of etcdPeerUrls) {
-            const host = hostOfUrl(url) ?? url;
-            if (!isLoopback(host))
-                problems.push(`the peer port listens on ${url}, not loopback`);
-        }
-        const cluster = (flags.get('initial-cluster') ?? '').split(',').filter(Boolean);
-        if (cluster.length > 1)
-            problems.push(`initial-cluster has ${cluster.length} members, not one`);
-        for (const member of cluster) {
-            const host = hostOfUrl(member.slice(member.indexOf('=') + 1)) ?? '';
-            if (!isLoopback(host))
-                problems.push(`the member's peer URL ${member} is not loopback`);
-        }
-        if (flags.has('discovery') || flags.has('discovery-srv'))
-            problems.push('discovery is configured (peers)');
-        if (!['true', '1'].includes(flags.get('enable-v2') ?? ''))
-            problems.push('--enable-v2 is not on (fleet needs the v2 API)');
-        add(4, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `single member, v2 API, clients on ${etcdClientUrls.join(' ')}, peer port on loopback only`);
-    }
-    // 5. fleet.
-    {
-        const problems = [];
-        const socket = cloud_config_audit_unit(parsed, 'fleet.socket');
-        const listen = unitValues(socket, 'Socket', 'ListenStream').filter((value) => value !== '');
-        if (!socket || listen.length === 0)
-            problems.push('no fleet.socket with a unix ListenStream');
-        for (const value of listen)
-            if (!value.startsWith('/'))
-                problems.push(`fleet.socket listens on ${value} (a TCP API)`);
-        for (const key of ['ListenDatagram', 'ListenSequentialPacket']) {
-            if (unitValues(socket, 'Socket', key).some(Boolean))
-                problems.push(`fleet.socket has ${key}`);
-        }
-        if (!cloud_config_audit_unit(parsed, 'fleet.service'))
-            problems.push('no fleet.service');
-        if (etcdServers.length === 0)
-            problems.push(`${FLEET_CONF} sets no etcd_servers`);
-        for (const server of etcdServers) {
-            const host = hostOfUrl(server) ?? server;
-            if (!isPrivateAddress(host) && !isLoopback(host))
-                problems.push(`fleet talks to etcd at ${server}, not a private address`);
-            if (role === 'master' &&
-                flags &&
-                !etcdClientUrls.some((url) => hostOfUrl(url) === host && portOfUrl(url) === portOfUrl(server))) {
-                problems.push(`fleet's etcd ${server} is not where this master's etcd listens (${etcdClientUrls.join(' ')})`);
-            }
-        }
-        add(5, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `API on ${listen.join(' ')} only; etcd at ${etcdServers.join(' ')}`);
-    }
-    // 6. Reboots.
-    {
-        const coreos = (parsed.config.coreos ?? {});
-        const update = (coreos.update ?? {});
-        const problems = [];
-        if ('reboot-strategy' in update)
-            problems.push('"reboot-strategy" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
-        if (update.reboot_strategy !== 'off')
-            problems.push(`coreos.update.reboot_strategy is ${String(update.reboot_strategy ?? 'unset')}, not "off"`);
-        if (cloud_config_audit_unit(parsed, 'locksmithd.service')?.mask !== true)
-            problems.push('locksmithd.service is not masked');
-        add(6, problems.length === 0, problems.length ? problems.join('; ') : 'reboot_strategy off; locksmithd masked');
-    }
-    // 7. Not started at boot.
-    {
-        const problems = [];
-        const present = [];
-        for (const name of [ETCD_UNIT, REGISTRY_UNIT]) {
-            if (!cloud_config_audit_unit(parsed, name))
-                continue;
-            present.push(name);
-            const how = startsAtBoot(parsed, name);
-            if (how)
-                problems.push(`${name} starts at boot (${how})`);
-        }
-        if (role === 'master' && present.length < 2)
-            problems.push(`the master lacks ${[ETCD_UNIT, REGISTRY_UNIT].filter((name) => !present.includes(name)).join(' and ')}`);
-        add(7, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : present.length
-                ? `${present.join(' and ')} installed, not started at boot (deploy-fleet starts them)`
-                : 'no etcd or registry on this machine');
-    }
-    // 8. Registry.
-    {
-        const problems = [];
-        let registryHostPort;
-        if (role === 'master') {
-            if (!registryAddress) {
-                problems.push(`${REGISTRY_UNIT} does not pin REGISTRY_HTTP_ADDR to the private address`);
-            }
-            else {
-                const host = registryAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-                if (!isPrivate(host))
-                    problems.push(`the registry listens on ${registryAddress}, not the private address`);
-                registryHostPort = registryAddress;
-            }
-            if (/\s-p\s|--publish/.test(cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.content ?? ''))
-                problems.push('the registry container publishes ports (use --network host with REGISTRY_HTTP_ADDR)');
-        }
-        let insecure = [];
-        try {
-            insecure =
-                JSON.parse(fileContent(parsed, DOCKER_DAEMON_JSON) ?? '{}')['insecure-registries'] ?? [];
-        }
-        catch {
-            problems.push(`${DOCKER_DAEMON_JSON} is not valid JSON`);
-        }
-        if (insecure.length === 0)
-            problems.push('Docker is not told to pull from the master registry (no insecure-registries)');
-        for (const entry of insecure) {
-            const host = entry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-            if (entry.includes('/') || !isPrivateAddress(host))
-                problems.push(`insecure-registries has ${entry}, not a private address`);
-            else if (masterHost && host !== masterHost)
-                problems.push(`insecure-registries has ${entry}, not the master ${masterHost}`);
-            else if (registryHostPort && entry !== registryHostPort)
-                problems.push(`insecure-registries has ${entry}, but the registry listens on ${registryHostPort}`);
-        }
-        add(8, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `${role === 'master' ? `registry on ${registryHostPort}; ` : ''}Docker pulls from ${insecure.join(' ')}`);
-    }
-    // 9. Firewall.
-    {
-        const cluster = new Map();
-        if (etcdClientPort)
-            cluster.set(etcdClientPort, 'etcd client');
-        for (const url of etcdPeerUrls) {
-            const port = portOfUrl(url);
-            if (port)
-                cluster.set(port, 'etcd peer');
-        }
-        const registryPort = Number(registryAddress?.split(':').pop());
-        if (registryPort)
-            cluster.set(registryPort, 'registry');
-        const ports = { ssh: sshPort, cluster };
-        const v4 = firewallFindings('iptables', parseRules(fileContent(parsed, IPTABLES_RULES)), ports, privateHosts);
-        const v6 = firewallFindings('ip6tables', parseRules(fileContent(parsed, IP6TABLES_RULES)), ports, []);
-        const problems = [...v4.problems, ...v6.problems];
-        for (const service of ['iptables-restore.service', 'ip6tables-restore.service']) {
-            if (!startsAtBoot(parsed, service))
-                problems.push(`${service} is not enabled, so the rules are never loaded`);
-        }
-        if (!v4.open.some((entry) => entry.endsWith('(ssh)')))
-            problems.push('the rules do not let SSH in');
-        const open = [...new Set([...v4.open, ...v6.open])];
-        add(9, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `INPUT policy DROP; public: ${open.join(', ')}; cluster ports only on the private side`);
-    }
-    // 10. Closing SSH / bringing it back through fleet.
-    {
-        const fleetStarts = startsAtBoot(parsed, 'fleet.service') ?? startsAtBoot(parsed, 'fleet.socket');
-        const problems = [];
-        if (!fleetStarts)
-            problems.push('fleet does not start at boot, so a closed SSH could not be brought back');
-        if (etcdServers.length === 0)
-            problems.push('fleet has no etcd to poll');
-        add(10, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : 'fleet starts at boot and polls etcd: an sshd unit submitted in an update window reopens SSH (make-iso README, "Closing SSH")');
-    }
+    const facts = gatherFacts(parsed, options);
+    const points = POINTS.map(({ point, title, check }) => ({ point, title, ...check(facts) }));
     const passed = schema.length === 0 && points.every((point) => point.pass);
-    return { role, points, schema, passed };
+    return { role: facts.role, points, schema, passed };
 }
 /** The audit as a plain-text table: one line per point, then the schema findings. */
 function formatAudit(result, label) {
@@ -17139,6 +17173,10 @@ function formatAudit(result, label) {
         lines.push(`  FAIL schema: ${finding}`);
     return lines.join('\n');
 }
+
+;// CONCATENATED MODULE: ./actions/make-iso/src/api.ts
+// What scripts and the CLI may use from make-iso: the cloud-config audit and its result.
+
 
 ;// CONCATENATED MODULE: ./actions/core/src/errors.ts
 /**
@@ -17177,7 +17215,7 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./actions/core/src/local-runner.ts
+;// CONCATENATED MODULE: ./actions/cli/src/local-runner.ts
 
 
 

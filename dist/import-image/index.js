@@ -55261,10 +55261,10 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 function tempRoot() {
     return process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
 }
-/** A new directory only its owner can enter (mode 0700). */
-async function makePrivateTempDir(prefix) {
-    await promises_namespaceObject.mkdir(tempRoot(), { recursive: true });
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(tempRoot(), `${prefix}-`));
+/** A new directory only its owner can enter (mode 0700), under `parent` (made if missing). */
+async function makePrivateTempDir(prefix, parent = tempRoot()) {
+    await promises_namespaceObject.mkdir(parent, { recursive: true });
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(parent, `${prefix}-`));
     await promises_namespaceObject.chmod(dir, 0o700);
     return dir;
 }

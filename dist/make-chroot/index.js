@@ -31310,7 +31310,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
@@ -31723,10 +31723,10 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 function tempRoot() {
     return process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
 }
-/** A new directory only its owner can enter (mode 0700). */
-async function makePrivateTempDir(prefix) {
-    await promises_namespaceObject.mkdir(tempRoot(), { recursive: true });
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(tempRoot(), `${prefix}-`));
+/** A new directory only its owner can enter (mode 0700), under `parent` (made if missing). */
+async function makePrivateTempDir(prefix, parent = tempRoot()) {
+    await promises_namespaceObject.mkdir(parent, { recursive: true });
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(parent, `${prefix}-`));
     await promises_namespaceObject.chmod(dir, 0o700);
     return dir;
 }
@@ -31873,6 +31873,264 @@ function humanBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new errors_UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new errors_UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
+
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
+function parseImageReference(text, what = 'image') {
+    let rest = text.trim();
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
+            throw new errors_UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+        }
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new errors_UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+        }
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const firstSlash = rest.indexOf('/');
+    if (firstSlash >= 0) {
+        const first = rest.slice(0, firstSlash);
+        if (first.includes('.') ||
+            first.includes(':') ||
+            first === 'localhost' ||
+            first.startsWith('[')) {
+            registry = first;
+            repository = rest.slice(firstSlash + 1);
+            if (!isRegistryHostPort(registry)) {
+                throw new errors_UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+            }
+        }
+    }
+    if (!REPOSITORY.test(repository) || repository.length > 255) {
+        throw new errors_UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+    }
+    return { registry, repository, tag, digest };
+}
+function formatImageReference(reference) {
+    const base = `${reference.registry}/${reference.repository}`;
+    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
+}
+/** The last path component of the repository: the app's name (`team/app` → `app`). */
+function imageBaseName(reference) {
+    return reference.repository.split('/').pop();
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
+
+
+/**
+ * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
+ * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ */
+function raw(name) {
+    return core.getInput(name, { required: false, trimWhitespace: true });
+}
+function requiredInput(name) {
+    const value = raw(name);
+    if (value === '')
+        throw new InputError(name, 'is required and was not given.');
+    return value;
+}
+function optionalInput(name) {
+    const value = raw(name);
+    return value === '' ? undefined : value;
+}
+/** A string with a default when absent. */
+function stringInput(name, defaultValue) {
+    return optionalInput(name) ?? defaultValue;
+}
+const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
+const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
+function booleanInput(name, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
+}
+function enumInput(name, allowed, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
+}
+function integerInput(name, bounds, defaultValue) {
+    const value = optionalInput(name);
+    if (value === undefined)
+        return defaultValue;
+    return parseBoundedInteger(name, value, bounds);
+}
+function parseBoundedInteger(name, value, bounds) {
+    const range = `an integer from ${bounds.min} to ${bounds.max}`;
+    if (!/^-?\d+$/.test(value))
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+    const number = Number(value);
+    if (number < bounds.min || number > bounds.max) {
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+    }
+    return number;
+}
+/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
+function listInput(name) {
+    return parseList(raw(name));
+}
+function parseList(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
+function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
+    return parseKeyValues(name, listInput(name), keyPattern);
+}
+/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
+function secretInput(name) {
+    const value = core.getInput(name, { required: false, trimWhitespace: false });
+    if (value.trim() === '')
+        return undefined;
+    maskSecret(value);
+    return value;
+}
+function maskSecret(value) {
+    core_setSecret(value);
+    for (const line of value.split(/\r?\n/)) {
+        if (line.trim().length >= 4)
+            core_setSecret(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new errors_InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new errors_InputError(name, errors_messageOf(error));
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/manifest.ts
 
 
@@ -31976,24 +32234,28 @@ function escapeHtml(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/pacman.ts
+;// CONCATENATED MODULE: ./actions/core/src/repo-name.ts
+
+/** A repository name pacman accepts in a section header (and not a reserved one). */
+const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RESERVED_REPO_NAMES = ['local', 'options'];
+/** Checks a repository name; `input` names the input in the error. */
+function checkRepoName(name, input, line = name) {
+    if (RESERVED_REPO_NAMES.includes(name)) {
+        throw new errors_InputError(input, `"${line}": the repository name "${name}" is reserved by pacman; choose another name.`);
+    }
+    if (!REPO_NAME.test(name)) {
+        throw new errors_InputError(input, `"${line}": "${name}" is not a repository name (letters, digits, ".", "_", "-").`);
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/make-chroot/src/pacman.ts
+
 
 
 
 
 const ARCHES = ['i686', 'x86_64'];
-/**
- * The distributions' mirror patterns (`$repo`, `$arch` are expanded by pacman). Arch Linux 32
- * (i686) puts the arch first, Arch Linux (x86_64) the repository first.
- */
-const DEFAULT_MIRRORS = {
-    i686: 'https://mirror.archlinux32.org/$arch/$repo',
-    x86_64: 'https://geo.mirror.pkgbuild.com/$repo/os/$arch',
-};
-/** The distribution repositories a mirror serves, in pacman's order. */
-const DEFAULT_MIRROR_REPOS = ['core', 'extra'];
-/** pacman's SigLevel for remote repositories unless the user says otherwise. */
-const DEFAULT_SIGNATURE_LEVEL = 'Required DatabaseOptional';
 /** Repositories in a local directory are the user's own (or build-package's): trusted. */
 const LOCAL_REPO_SIGNATURE_LEVEL = 'Never';
 /**
@@ -32019,21 +32281,9 @@ const STRIP_NO_EXTRACT = [
     '!usr/share/*locales/trans*',
     'usr/share/vim/vim*/lang/*',
 ];
-/** A repository name pacman accepts in a section header (and not a reserved one). */
-const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const RESERVED_REPO_NAMES = ['local', 'options'];
 /** True when `location` is a URL (scheme://...) rather than a directory on this machine. */
 function isUrl(location) {
     return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
-}
-/** Checks a repository name; `input` names the input in the error. */
-function checkRepoName(name, input, line = name) {
-    if (RESERVED_REPO_NAMES.includes(name)) {
-        throw new errors_InputError(input, `"${line}": the repository name "${name}" is reserved by pacman; choose another name.`);
-    }
-    if (!REPO_NAME.test(name)) {
-        throw new errors_InputError(input, `"${line}": "${name}" is not a repository name (letters, digits, ".", "_", "-").`);
-    }
 }
 /**
  * Parses one `name=URL-or-directory` line of a `repos` input. A directory becomes a `file://`
@@ -32110,10 +32360,6 @@ function pacmanArgv(configFile, args) {
 /** Runs pacman with `configFile` and `args` in its own log group. */
 function runPacman(configFile, args, options = {}) {
     return src_exec_exec('pacman', pacmanArgv(configFile, args), { missingHint: PACMAN_HINT, ...options });
-}
-/** `pacman -Sy`: fetches the repositories' databases into DBPath/sync. */
-async function syncDatabases(configFile) {
-    await runPacman(configFile, ['-Sy'], { group: 'Synchronise the package databases' });
 }
 /** Reads the problems out of the output of a failed `pacman -S` (or `-Sp`) (pure). */
 function parseTargetProblems(output) {
@@ -32576,265 +32822,8 @@ function sourceDateEpoch() {
     return Number(value);
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
-
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
-/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
-function host_port_parseHostPort(text, defaultPort) {
-    const value = text.trim();
-    const match = HOST_PORT.exec(value);
-    if (!match) {
-        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
-    }
-    const port = match[3] === undefined ? defaultPort : Number(match[3]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
-    }
-    return { host: (match[1] ?? match[2]), port };
-}
-/** True when `text` has an explicit `:port`. */
-function hasPort(text) {
-    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
-}
-/** An input holding host[:port]; the error names the input. */
-function hostPortInput(name, text, defaultPort) {
-    try {
-        return host_port_parseHostPort(text, defaultPort);
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
-
-
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
-function isRegistryHostPort(text) {
-    if (/\s/.test(text))
-        return false;
-    try {
-        parseHostPort(text, 443);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function image_ref_parseImageReference(text, what = 'image') {
-    let rest = text.trim();
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
-        }
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.indexOf(':', lastSlash + 1);
-    if (colon >= 0) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
-        }
-    }
-    let registry = 'docker.io';
-    let repository = rest;
-    const firstSlash = rest.indexOf('/');
-    if (firstSlash >= 0) {
-        const first = rest.slice(0, firstSlash);
-        if (first.includes('.') ||
-            first.includes(':') ||
-            first === 'localhost' ||
-            first.startsWith('[')) {
-            registry = first;
-            repository = rest.slice(firstSlash + 1);
-            if (!isRegistryHostPort(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
-            }
-        }
-    }
-    if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
-    }
-    return { registry, repository, tag, digest };
-}
-function formatImageReference(reference) {
-    const base = `${reference.registry}/${reference.repository}`;
-    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
-}
-/** The last path component of the repository: the app's name (`team/app` → `app`). */
-function imageBaseName(reference) {
-    return reference.repository.split('/').pop();
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
-
-
-
-/**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
- */
-function raw(name) {
-    return getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
-const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
-const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
-function parseBoundedInteger(name, value, bounds) {
-    const range = `an integer from ${bounds.min} to ${bounds.max}`;
-    if (!/^-?\d+$/.test(value))
-        throw new InputError(name, `"${value}" is not ${range}.`);
-    const number = Number(value);
-    if (number < bounds.min || number > bounds.max) {
-        throw new InputError(name, `${value} is out of range; use ${range}.`);
-    }
-    return number;
-}
-/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
-function parseList(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
-function maskSecret(value) {
-    core.setSecret(value);
-    for (const line of value.split(/\r?\n/)) {
-        if (line.trim().length >= 4)
-            core.setSecret(line.trim());
-    }
-}
-/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
-function rawInputsFromEnv(env = process.env) {
-    const raw = {};
-    for (const [variable, value] of Object.entries(env)) {
-        if (variable.startsWith('INPUT_') && value !== undefined) {
-            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
-        }
-    }
-    return raw;
-}
-function inputReader(raw) {
-    const optional = (name) => {
-        const value = (raw[name] ?? '').trim();
-        return value === '' ? undefined : value;
-    };
-    const required = (name) => {
-        const value = optional(name);
-        if (value === undefined)
-            throw new InputError(name, 'is required and was not given.');
-        return value;
-    };
-    return {
-        optional,
-        required,
-        boolean: (name) => parseBoolean(name, required(name)),
-        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
-        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
-        optionalInteger: (name, bounds) => {
-            const value = optional(name);
-            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
-        },
-        list: (name) => parseList(raw[name] ?? ''),
-        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
-        secret: (name) => {
-            const value = raw[name] ?? '';
-            if (value.trim() === '')
-                return undefined;
-            maskSecret(value);
-            return value;
-        },
-        image: (name) => parseImageInput(name, required(name)),
-    };
-}
-function parseBoolean(name, value) {
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
-function parseOneOf(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
-    return lines.map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
-}
-/** An image reference input; the error names the input and the part that is wrong. */
-function parseImageInput(name, text) {
-    try {
-        return parseImageReference(text, 'reference');
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/inputs.ts
+
 
 
 
@@ -32843,7 +32832,6 @@ function parseImageInput(name, text) {
 const PRESETS = ['minimal', 'base'];
 /** The repository the given package files are served from (a reserved name). */
 const INPUT_REPO_NAME = 'arch-core-input';
-const DEFAULT_GPG_DIR = '/etc/pacman.d/gnupg';
 /** A pacman package name, optionally `repo/name`. */
 const PACKAGE_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[a-z0-9@_+][a-z0-9@._+-]*$/;
 function checkPackageNames(names, input) {
@@ -32886,41 +32874,42 @@ function parseRepos(lines, signatureLevel) {
         throw new errors_InputError('repos', `the repository "${twice}" is given twice.`);
     return repos;
 }
-function getInputs() {
-    const signatureLevel = checkSignatureLevel(stringInput('signature-level', DEFAULT_SIGNATURE_LEVEL));
-    const arch = enumInput('arch', ARCHES, 'i686');
-    const preset = enumInput('preset', PRESETS, 'minimal');
-    const packages = checkPackageNames(listInput('packages'), 'packages');
-    const packageFiles = listInput('package-files').map((file) => external_node_path_namespaceObject.resolve(file));
+function parseInputs(raw) {
+    const read = inputReader(raw);
+    const signatureLevel = checkSignatureLevel(read.required('signature-level'));
+    const arch = read.oneOf('arch', ARCHES);
+    const preset = read.oneOf('preset', PRESETS);
+    const packages = checkPackageNames(read.list('packages'), 'packages');
+    const packageFiles = read.list('package-files').map((file) => external_node_path_namespaceObject.resolve(file));
     if (packages.length === 0 && packageFiles.length === 0 && preset !== 'base') {
         throw new errors_InputError('packages', 'is required (one package name a line) unless package-files is given.');
     }
-    const mirrorRepoNames = parseList(stringInput('mirror-repos', DEFAULT_MIRROR_REPOS.join('\n')));
+    const mirrorRepoNames = read.list('mirror-repos');
     for (const name of mirrorRepoNames)
         checkRepoName(name, 'mirror-repos');
-    const root = optionalInput('root');
-    const tarball = optionalInput('tarball');
-    const app = optionalInput('app');
+    const root = read.optional('root');
+    const tarball = read.optional('tarball');
+    const app = read.optional('app');
     if (app !== undefined)
         checkPackageNames([app], 'app');
     return {
         packages,
-        'package-files': packageFiles,
-        repos: parseRepos(listInput('repos'), signatureLevel),
-        mirror: checkMirror(stringInput('mirror', 'auto'), 'mirror'),
-        'mirror-i686': checkMirror(stringInput('mirror-i686', DEFAULT_MIRRORS.i686), 'mirror-i686'),
-        'mirror-x86-64': checkMirror(stringInput('mirror-x86-64', DEFAULT_MIRRORS.x86_64), 'mirror-x86-64'),
-        'mirror-repos': mirrorRepoNames,
+        packageFiles,
+        repos: parseRepos(read.list('repos'), signatureLevel),
+        mirror: checkMirror(read.required('mirror'), 'mirror'),
+        mirrorI686: checkMirror(read.required('mirror-i686'), 'mirror-i686'),
+        mirrorX86_64: checkMirror(read.required('mirror-x86-64'), 'mirror-x86-64'),
+        mirrorRepos: mirrorRepoNames,
         arch,
         preset,
         app,
         root: root === undefined ? undefined : external_node_path_namespaceObject.resolve(root),
-        strip: booleanInput('strip', true),
-        'keep-package-db': booleanInput('keep-package-db', true),
+        strip: read.boolean('strip'),
+        keepPackageDb: read.boolean('keep-package-db'),
         tarball: tarball === undefined ? undefined : external_node_path_namespaceObject.resolve(tarball),
-        'signature-level': signatureLevel,
-        'allow-scriptlet-failures': booleanInput('allow-scriptlet-failures', false),
-        'gpg-dir': external_node_path_namespaceObject.resolve(stringInput('gpg-dir', DEFAULT_GPG_DIR)),
+        signatureLevel,
+        allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
+        gpgDir: external_node_path_namespaceObject.resolve(read.required('gpg-dir')),
     };
 }
 /** The server pattern for the distribution's repositories, or undefined for `mirror: none`. */
@@ -32929,7 +32918,7 @@ function mirrorPattern(inputs) {
         return undefined;
     if (inputs.mirror !== 'auto')
         return inputs.mirror;
-    return inputs.arch === 'i686' ? inputs['mirror-i686'] : inputs['mirror-x86-64'];
+    return inputs.arch === 'i686' ? inputs.mirrorI686 : inputs.mirrorX86_64;
 }
 /**
  * Every repository, in pacman's order: the given package files first, then `repos`, then the
@@ -32944,11 +32933,11 @@ function repositories(inputs, inputRepoDir) {
     const pattern = mirrorPattern(inputs);
     if (pattern !== undefined) {
         const taken = new Set(repos.map((repo) => repo.name));
-        const clash = inputs['mirror-repos'].find((name) => taken.has(name));
+        const clash = inputs.mirrorRepos.find((name) => taken.has(name));
         if (clash) {
             throw new errors_InputError('repos', `the repository "${clash}" is also a mirror repository; rename it or use mirror: none.`);
         }
-        repos.push(...mirrorRepos(pattern, inputs['mirror-repos'], inputs['signature-level']));
+        repos.push(...mirrorRepos(pattern, inputs.mirrorRepos, inputs.signatureLevel));
     }
     return repos;
 }
@@ -32996,6 +32985,7 @@ function defaultRoot(arch) {
 
 
 
+
 /** make-chroot needs root: pacman writes root-owned files and sets their owners and modes. */
 function checkPrivileges(uid = process.getuid?.()) {
     if (uid !== undefined && uid !== 0) {
@@ -33012,7 +33002,7 @@ function tarOwners(env = process.env) {
 }
 async function readPackageFiles(inputs) {
     const files = [];
-    for (const file of inputs['package-files']) {
+    for (const file of inputs.packageFiles) {
         if (!(await files_exists(file))) {
             throw new errors_InputError('package-files', `${file} does not exist.`);
         }
@@ -33113,6 +33103,27 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     await promises_namespaceObject.chmod(rootDir, 0o755);
     const dbPath = external_node_path_namespaceObject.join(rootDir, 'var/lib/pacman');
     await promises_namespaceObject.mkdir(dbPath, { recursive: true });
+    const repos = await prepareRepositories(inputs, packageFiles, work);
+    const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work);
+    const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
+    const scriptletFailures = await install(configFile, targets, repos);
+    // The sync databases are this run's working state, never part of the root.
+    await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'sync'), { recursive: true, force: true });
+    const installed = await queryInstalled(rootDir, dbPath);
+    const epoch = sourceDateEpoch();
+    if (epoch !== undefined)
+        await clampInstallDates(dbPath, epoch);
+    if (!inputs.keepPackageDb) {
+        await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'local'), { recursive: true, force: true });
+        await removeIfEmpty(dbPath);
+        await removeIfEmpty(external_node_path_namespaceObject.dirname(dbPath));
+    }
+    const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+    const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
+    return { installed, manifest, scriptletFailures };
+}
+/** Every repository to install from, the package files' own one made in `work`; each checked. */
+async function prepareRepositories(inputs, packageFiles, work) {
     let inputRepoDir;
     if (packageFiles.length > 0) {
         inputRepoDir = external_node_path_namespaceObject.join(work, 'input-repo');
@@ -33128,6 +33139,10 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     if (repos.length === 0) {
         throw new errors_InputError('repos', 'no repository to install from: give repos, or a mirror.');
     }
+    return repos;
+}
+/** The run's pacman.conf in `work`, with its own cache, hooks and log there. */
+async function writePacmanConf(inputs, repos, rootDir, dbPath, work) {
     for (const sub of ['cache', 'hooks'])
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(work, sub));
     const configFile = external_node_path_namespaceObject.join(work, 'pacman.conf');
@@ -33137,15 +33152,18 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
         cacheDir: external_node_path_namespaceObject.join(work, 'cache'),
         hookDir: external_node_path_namespaceObject.join(work, 'hooks'),
         logFile: external_node_path_namespaceObject.join(work, 'pacman.log'),
-        gpgDir: inputs['gpg-dir'],
+        gpgDir: inputs.gpgDir,
         arch: inputs.arch,
-        sigLevel: inputs['signature-level'],
+        sigLevel: inputs.signatureLevel,
         localFileSigLevel: 'Optional',
         noExtract: noExtractFor(inputs.strip),
         repos,
     }));
     info(`Repositories, in order: ${repos.map(describeRepo).join('; ')}`);
-    const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
+    return configFile;
+}
+/** Installs `targets` and their dependencies; gives the packages whose scriptlet could not run. */
+async function install(configFile, targets, repos) {
     // One pacman run synchronises and installs. When a target or a dependency is in no
     // repository, pacman stops while preparing the transaction, before anything is installed.
     const result = await runPacman(configFile, installArgs(targets), {
@@ -33159,19 +33177,9 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
         }
         throw new errors_UserError(`pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`);
     }
-    const scriptletFailures = parseScriptletFailures(result.stdout);
-    // The sync databases are this run's working state, never part of the root.
-    await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'sync'), { recursive: true, force: true });
-    const installed = await queryInstalled(rootDir, dbPath);
-    const epoch = sourceDateEpoch();
-    if (epoch !== undefined)
-        await clampInstallDates(dbPath, epoch);
-    if (!inputs['keep-package-db']) {
-        await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'local'), { recursive: true, force: true });
-        await removeIfEmpty(dbPath);
-        await removeIfEmpty(external_node_path_namespaceObject.dirname(dbPath));
-    }
-    const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
+    return parseScriptletFailures(result.stdout);
+}
+async function writeManifest(inputs, packageFiles, installed, repos, rootDir, created) {
     const namedApp = inputs.app?.split('/').pop();
     const namedVersion = installed.find((entry) => entry.name === namedApp)?.version;
     const recordInRepos = namedApp !== undefined && namedVersion !== undefined
@@ -33181,7 +33189,7 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     const manifestFile = external_node_path_namespaceObject.join(rootDir, MANIFEST_PATH_IN_ROOT);
     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(manifestFile), { recursive: true });
     await promises_namespaceObject.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-    return { installed, manifest, scriptletFailures };
+    return manifest;
 }
 function reportScriptletFailures(failures, allow) {
     if (failures.length === 0)
@@ -33206,9 +33214,8 @@ async function whyNotUsable(root) {
         return `${root} cannot be read (${code ?? 'error'}); give an empty or absent directory this user can write.`;
     }
 }
-async function run() {
-    const inputs = getInputs();
-    checkPrivileges();
+/** The output root, checked to be usable, and the tarball checked to be outside it. */
+async function checkDestination(inputs) {
     const root = inputs.root ?? defaultRoot(inputs.arch);
     if (!(await isAbsentOrEmptyDir(root))) {
         throw new errors_InputError('root', await whyNotUsable(root));
@@ -33216,82 +33223,33 @@ async function run() {
     if (inputs.tarball !== undefined && external_node_path_namespaceObject.resolve(inputs.tarball).startsWith(`${root}/`)) {
         throw new errors_InputError('tarball', 'must not be inside the root.');
     }
+    return root;
+}
+async function run() {
+    const inputs = parseInputs(rawInputsFromEnv());
+    checkPrivileges();
+    const root = await checkDestination(inputs);
     const packageFiles = await group('Read the package files', () => readPackageFiles(inputs));
-    let made;
     let rootMade = false;
     try {
-        made = await withPrivateTempDir('make-chroot', (work) => produceAtomically(root, async (temporary) => {
+        const made = await withPrivateTempDir('make-chroot', (work) => produceAtomically(root, async (temporary) => {
             const result = await makeRoot(inputs, packageFiles, temporary, work);
-            reportScriptletFailures(result.scriptletFailures, inputs['allow-scriptlet-failures']);
+            reportScriptletFailures(result.scriptletFailures, inputs.allowScriptletFailures);
             return result;
         }));
         rootMade = true;
         const sizeBytes = await directorySize(root);
-        let tarballSha;
-        if (inputs.tarball !== undefined) {
-            const tarball = inputs.tarball;
-            tarballSha = await group('Write the tarball', async () => {
-                const temporary = temporarySibling(tarball);
-                try {
-                    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(tarball), { recursive: true });
-                    const owners = tarOwners();
-                    if (owners === 'root')
-                        notice('Under fakeroot: every tarball entry is owned by 0:0.');
-                    await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
-                    const digest = await sha256File(temporary);
-                    await promises_namespaceObject.rename(temporary, tarball);
-                    info(`${tarball}: sha256 ${digest}`);
-                    return digest;
-                }
-                catch (error) {
-                    await promises_namespaceObject.rm(temporary, { force: true });
-                    throw error;
-                }
-            });
-        }
-        const packagesText = made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n');
+        const tarballSha = inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
         setOutputs({
             root,
             tarball: inputs.tarball ?? '',
             'tarball-sha256': tarballSha ?? '',
             manifest: external_node_path_namespaceObject.join(root, MANIFEST_PATH_IN_ROOT),
-            packages: packagesText,
+            packages: made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n'),
             'size-bytes': sizeBytes,
             'package-count': made.installed.length,
         });
-        const totalInstalled = made.installed.reduce((sum, entry) => sum + entry.installedSize, 0);
-        const largest = [...made.installed]
-            .sort((a, b) => b.installedSize - a.installedSize || (a.name < b.name ? -1 : 1))
-            .slice(0, 10);
-        const facts = [
-            ['Root', root],
-            ['Arch', inputs.arch],
-            ['Preset', inputs.preset],
-            ['Packages', String(made.installed.length)],
-            ['Size on disk', `${humanBytes(sizeBytes)} (${sizeBytes} bytes)`],
-            ['Installed size of the packages', `${humanBytes(totalInstalled)} (${totalInstalled} bytes)`],
-        ];
-        if (made.manifest.app)
-            facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
-        if (inputs.tarball !== undefined)
-            facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
-        await writeSummary('make-chroot', facts, [
-            {
-                title: 'Packages',
-                headers: ['Package', 'Version', 'Arch', 'Installed size'],
-                rows: made.installed.map((entry) => [
-                    entry.name,
-                    entry.version,
-                    entry.arch,
-                    humanBytes(entry.installedSize),
-                ]),
-            },
-            {
-                title: 'Largest packages',
-                headers: ['Package', 'Installed size'],
-                rows: largest.map((entry) => [entry.name, humanBytes(entry.installedSize)]),
-            },
-        ]);
+        await writeRootSummary(inputs, root, made, sizeBytes, tarballSha);
     }
     catch (error) {
         // Nothing half-made stays where a later step would take it for good.
@@ -33301,6 +33259,55 @@ async function run() {
             await promises_namespaceObject.rm(inputs.tarball, { force: true });
         throw error;
     }
+}
+/** Writes the root as a deterministic tarball; gives its sha256. */
+function writeTarball(root, tarball) {
+    return group('Write the tarball', async () => {
+        const owners = tarOwners();
+        if (owners === 'root')
+            notice('Under fakeroot: every tarball entry is owned by 0:0.');
+        const digest = await produceAtomically(tarball, async (temporary) => {
+            await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
+            return sha256File(temporary);
+        });
+        info(`${tarball}: sha256 ${digest}`);
+        return digest;
+    });
+}
+async function writeRootSummary(inputs, root, made, sizeBytes, tarballSha) {
+    const totalInstalled = made.installed.reduce((sum, entry) => sum + entry.installedSize, 0);
+    const largest = [...made.installed]
+        .sort((a, b) => b.installedSize - a.installedSize || (a.name < b.name ? -1 : 1))
+        .slice(0, 10);
+    const facts = [
+        ['Root', root],
+        ['Arch', inputs.arch],
+        ['Preset', inputs.preset],
+        ['Packages', String(made.installed.length)],
+        ['Size on disk', `${humanBytes(sizeBytes)} (${sizeBytes} bytes)`],
+        ['Installed size of the packages', `${humanBytes(totalInstalled)} (${totalInstalled} bytes)`],
+    ];
+    if (made.manifest.app)
+        facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
+    if (inputs.tarball !== undefined)
+        facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
+    await writeSummary('make-chroot', facts, [
+        {
+            title: 'Packages',
+            headers: ['Package', 'Version', 'Arch', 'Installed size'],
+            rows: made.installed.map((entry) => [
+                entry.name,
+                entry.version,
+                entry.arch,
+                humanBytes(entry.installedSize),
+            ]),
+        },
+        {
+            title: 'Largest packages',
+            headers: ['Package', 'Installed size'],
+            rows: largest.map((entry) => [entry.name, humanBytes(entry.installedSize)]),
+        },
+    ]);
 }
 
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/index.ts

@@ -50809,7 +50809,7 @@ function exportVariable(name, val) {
  * ```
  */
 function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
+    command_issueCommand('add-mask', {}, secret);
 }
 /**
  * Prepends inputPath to the PATH (for this action and future actions)
@@ -51121,23 +51121,22 @@ var external_node_net_ = __nccwpck_require__(7030);
 var dist = __nccwpck_require__(8815);
 // EXTERNAL MODULE: ./node_modules/ajv/dist/ajv.js
 var ajv = __nccwpck_require__(2463);
-;// CONCATENATED MODULE: ./actions/core/src/cloud-config-schema.ts
+;// CONCATENATED MODULE: ./actions/make-iso/src/cloud-config-schema.ts
 
 
 /**
- * The cloud-config schema the project keeps: the coreos-cloudinit keys that Flatcar Container
- * Linux still reads (flatcar/coreos-cloudinit, config/*.go), written with UNDERSCORES.
+ * The cloud-config schema make-iso keeps: the coreos-cloudinit keys that Flatcar Container Linux
+ * still reads, written with UNDERSCORES.
  *
- * Why underscores only: Flatcar's coreos-cloudinit moved to yaml.v3 in 2024 and since then
- * decodes struct fields by their exact `yaml:"drop_ins"` tags, so a hyphenated key such as
- * `drop-ins` is silently ignored (an sshd.socket drop-in written that way is dropped and SSH
- * stays on port 22). Older parsers accepted both spellings and `coreos-cloudinit -validate`
- * still folds `-` into `_`, so neither warns. This schema rejects unknown keys outright, and
+ * Why underscores only: Flatcar's coreos-cloudinit reads each key by its exact underscore name,
+ * so a hyphenated key such as `drop-ins` is silently ignored (an sshd.socket drop-in written that
+ * way is dropped and SSH stays on port 22), while its own validator accepts both spellings and
+ * does not warn (docs/dev/tool-facts.md). This schema rejects unknown keys outright, and
  * {@link schemaFindings} names hyphenated spellings of known keys with that explanation.
  *
- * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (deprecated there: they
- * configure units Flatcar no longer ships), `coreos.flannel` (not part of this cluster) and the
- * deprecated `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
+ * Left out on purpose: `coreos.etcd`, `coreos.etcd2`, `coreos.fleet` (they configure units Flatcar
+ * no longer ships), `coreos.flannel` (not part of this cluster) and the deprecated
+ * `coreos_ssh_import_*` user keys (they fetch keys from the network at boot).
  */
 const unitName = '^[A-Za-z0-9:_.@\\\\-]+\\.(service|socket|timer|path|mount|automount|target|slice|scope|swap|device)$';
 const dropIn = {
@@ -51345,30 +51344,25 @@ function schemaFindings(text) {
     return findings;
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/cloud-config-audit.ts
-
-
-
-const AUDIT_TITLES = {
-    1: 'SSH listens only on its own port',
-    2: 'keys only: no password, keyboard-interactive or root login; only core',
-    3: 'ntpd masked, systemd-timesyncd enabled',
-    4: 'etcd: single member, clients on the private address and loopback only',
-    5: 'fleet: unix socket API only, talks to the master etcd',
-    6: 'no reboot coordination (update reboots off, locksmithd masked)',
-    7: 'etcd and the registry are installed but not started at boot',
-    8: 'registry on the private address; Docker pulls from it',
-    9: 'SSH is the only non-application port on the public interface',
-    10: 'SSH can be closed and brought back through fleet',
-};
+;// CONCATENATED MODULE: ./actions/make-iso/src/cloud-config-types.ts
+/**
+ * The parts of a cloud-config that make-iso writes (cloud-config.ts) and the lock-down audit
+ * reads (audit.ts): the shapes of units and files, and the names and paths both agree on.
+ */
 const ETCD_UNIT = 'arch-core-etcd.service';
 const REGISTRY_UNIT = 'arch-core-registry.service';
-const FLEET_UNITS = (/* unused pure expression or super */ null && (['fleet.service', 'fleet.socket']));
 const FLEET_CONF = '/etc/fleet/fleet.conf';
 const SSHD_CONFIG = '/etc/ssh/sshd_config';
 const DOCKER_DAEMON_JSON = '/etc/docker/daemon.json';
 const IPTABLES_RULES = '/var/lib/iptables/rules-save';
 const IP6TABLES_RULES = '/var/lib/ip6tables/rules-save';
+const TIMESYNCD_CONF = '/etc/systemd/timesyncd.conf';
+
+;// CONCATENATED MODULE: ./actions/make-iso/src/audit.ts
+
+
+
+
 const STARTING_COMMANDS = [
     'start',
     'restart',
@@ -51508,11 +51502,11 @@ function fileContent(parsed, path) {
     }
     return file.encoding ? undefined : content;
 }
-function cloud_config_audit_unit(parsed, name) {
+function audit_unit(parsed, name) {
     return parsed.units.filter((entry) => entry.name === name).pop();
 }
 function startsAtBoot(parsed, name) {
-    const target = cloud_config_audit_unit(parsed, name);
+    const target = audit_unit(parsed, name);
     if (target?.mask === true)
         return undefined;
     if (target?.enable === true)
@@ -51558,7 +51552,7 @@ function fleetEtcdServers(parsed) {
 }
 /** The etcd unit's effective flags: ExecStart flags over ETCD_* Environment= settings. */
 function etcdFlags(parsed) {
-    const etcd = cloud_config_audit_unit(parsed, ETCD_UNIT);
+    const etcd = audit_unit(parsed, ETCD_UNIT);
     if (!etcd)
         return undefined;
     const flags = new Map();
@@ -51660,341 +51654,381 @@ function firewallFindings(label, rules, ports, privateHosts) {
     }
     return { problems, open };
 }
+function sshListen(parsed) {
+    const socket = audit_unit(parsed, 'sshd.socket');
+    const listen = unitValues(socket, 'Socket', 'ListenStream');
+    const resetAt = listen.lastIndexOf('');
+    const afterReset = listen.slice(resetAt + 1);
+    const ports = afterReset.map((value) => Number(/(\d+)$/.exec(value)?.[1] ?? NaN));
+    return {
+        socket,
+        hyphenated: socket !== undefined && 'drop-ins' in socket && !socket.drop_ins,
+        listen,
+        resetAt,
+        afterReset,
+        port: ports.length === 1 ? ports[0] : undefined,
+    };
+}
+function gatherFacts(parsed, options) {
+    const role = audit_unit(parsed, ETCD_UNIT) || audit_unit(parsed, REGISTRY_UNIT) ? 'master' : 'slave';
+    const etcdServers = fleetEtcdServers(parsed);
+    const masterHost = etcdServers.map(hostOfUrl).find((host) => host !== undefined);
+    const flags = etcdFlags(parsed);
+    const registry = audit_unit(parsed, REGISTRY_UNIT);
+    const registryAddress = /REGISTRY_HTTP_ADDR=([^\s"']+)/.exec([registry?.content ?? '', ...(registry?.drop_ins ?? []).map((d) => d.content ?? '')].join('\n'))?.[1];
+    const ssh = sshListen(parsed);
+    return {
+        parsed,
+        role,
+        options,
+        etcdServers,
+        masterHost,
+        etcdFlags: flags,
+        etcdClientUrls: (flags?.get('listen-client-urls') ?? '').split(',').filter(Boolean),
+        etcdPeerUrls: (flags?.get('listen-peer-urls') ?? '').split(',').filter(Boolean),
+        registryAddress,
+        privateHosts: masterHost && role === 'master' ? [masterHost] : [],
+        ssh,
+        sshPort: ssh.hyphenated ? undefined : ssh.port,
+    };
+}
+/** The private address on a master (its own), any private address on a slave. */
+function isPrivateFor(facts, host) {
+    return facts.privateHosts.length > 0 ? facts.privateHosts.includes(host) : isPrivateAddress(host);
+}
+/** Passes with `success` when there are no problems, else fails naming them all. */
+function verdict(problems, success) {
+    return problems.length === 0
+        ? { pass: true, reason: success }
+        : { pass: false, reason: problems.join('; ') };
+}
+const fail = (reason) => ({ pass: false, reason });
+function checkSshPort({ parsed, ssh, options }) {
+    if (ssh.hyphenated) {
+        return fail('the sshd.socket drop-in is written as "drop-ins", which Flatcar\'s coreos-cloudinit ignores since 2024 (SSH stays on port 22); write "drop_ins"');
+    }
+    const sshdService = startsAtBoot(parsed, 'sshd.service');
+    if (!ssh.socket || ssh.listen.length === 0) {
+        return fail('no sshd.socket drop-in sets ListenStream: SSH listens on the default port 22');
+    }
+    if (ssh.resetAt < 0) {
+        return fail(`sshd.socket adds ListenStream=${ssh.listen.join(', ')} without an empty ListenStream= first, so port 22 stays open too`);
+    }
+    if (ssh.afterReset.length !== 1 || ssh.port === undefined || !Number.isInteger(ssh.port)) {
+        return fail(`sshd.socket must listen on exactly one port after the reset; it has ${ssh.afterReset.join(', ') || 'none'}`);
+    }
+    if (ssh.port === 22 && !options.allowDefaultPorts)
+        return fail('SSH listens on the default port 22');
+    if (sshdService) {
+        return fail(`sshd.service also starts at boot (${sshdService}) and listens on port 22`);
+    }
+    return {
+        pass: true,
+        reason: `sshd.socket resets ListenStream= and listens only on port ${ssh.port}`,
+    };
+}
+const LOGIN_KEYWORDS = [
+    'passwordauthentication',
+    'kbdinteractiveauthentication',
+    'challengeresponseauthentication',
+    'permitrootlogin',
+];
+/** What sshd_config allows: its global settings (the first value wins) must close every door. */
+function sshdConfigProblems(text) {
+    if (text === undefined)
+        return [`${SSHD_CONFIG} is not written (the image's default allows more)`];
+    const problems = [];
+    const global = new Map();
+    let inMatch = false;
+    for (const raw of text.split('\n')) {
+        const line = raw.replace(/#.*$/, '').trim();
+        if (line === '')
+            continue;
+        const [keyword = '', ...rest] = line.split(/\s+/);
+        const key = keyword.toLowerCase();
+        const value = rest.join(' ');
+        if (key === 'match')
+            inMatch = true;
+        if (inMatch) {
+            if (LOGIN_KEYWORDS.includes(key) && value.toLowerCase() !== 'no') {
+                problems.push(`a Match block sets ${keyword} ${value}`);
+            }
+            continue;
+        }
+        if (!global.has(key))
+            global.set(key, value);
+    }
+    const want = (key, label) => {
+        const value = global.get(key);
+        if (value?.toLowerCase() !== 'no')
+            problems.push(`${label} is ${value ?? 'not set (default yes)'}`);
+    };
+    want('passwordauthentication', 'PasswordAuthentication');
+    // ChallengeResponseAuthentication is the older name of KbdInteractiveAuthentication.
+    const olderNameSaysNo = global.get('kbdinteractiveauthentication') === undefined &&
+        global.get('challengeresponseauthentication')?.toLowerCase() === 'no';
+    if (!olderNameSaysNo)
+        want('kbdinteractiveauthentication', 'KbdInteractiveAuthentication');
+    want('permitrootlogin', 'PermitRootLogin');
+    if (global.get('allowusers') !== 'core')
+        problems.push(`AllowUsers is ${global.get('allowusers') ?? 'not set'}, not core`);
+    return problems;
+}
+function checkLogin({ parsed }) {
+    const problems = sshdConfigProblems(fileContent(parsed, SSHD_CONFIG));
+    const keys = Array.isArray(parsed.config.ssh_authorized_keys)
+        ? parsed.config.ssh_authorized_keys.length
+        : 0;
+    const users = Array.isArray(parsed.config.users)
+        ? parsed.config.users
+        : [];
+    const coreKeys = users
+        .filter((user) => user.name === 'core')
+        .flatMap((user) => Array.isArray(user.ssh_authorized_keys) ? user.ssh_authorized_keys : []).length;
+    if (keys + coreKeys === 0)
+        problems.push('no ssh_authorized_keys for core');
+    for (const user of users)
+        if (typeof user.passwd === 'string')
+            problems.push(`user ${String(user.name)} has a password hash`);
+    if ('ssh-authorized-keys' in parsed.config)
+        problems.push('"ssh-authorized-keys" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
+    return verdict(problems, `public keys only (${keys + coreKeys} key(s)); passwords, keyboard-interactive and root login off; AllowUsers core`);
+}
+function checkTime({ parsed }) {
+    const ntpd = audit_unit(parsed, 'ntpd.service');
+    const timesyncd = startsAtBoot(parsed, 'systemd-timesyncd.service');
+    const problems = [];
+    if (ntpd?.mask !== true)
+        problems.push('ntpd.service is not masked');
+    const ntpdStarts = startsAtBoot(parsed, 'ntpd.service') ?? (ntpd?.enable ? 'enable: true' : undefined);
+    if (ntpdStarts)
+        problems.push(`ntpd.service is started (${ntpdStarts})`);
+    if (!timesyncd)
+        problems.push('systemd-timesyncd.service is not enabled');
+    const servers = parseUnitText(fileContent(parsed, TIMESYNCD_CONF) ?? '')
+        .get('Time')
+        ?.get('NTP')
+        ?.join(' ');
+    return verdict(problems, `ntpd masked; systemd-timesyncd enabled (${servers ? `NTP=${servers}` : "the distribution's servers"})`);
+}
+function checkEtcd(facts) {
+    const flags = facts.etcdFlags;
+    if (!flags)
+        return { pass: true, reason: "no etcd on this machine (a slave uses the master's)" };
+    const problems = [];
+    if (facts.etcdClientUrls.length === 0)
+        problems.push('listen-client-urls is not set');
+    for (const url of facts.etcdClientUrls) {
+        const host = hostOfUrl(url) ?? url;
+        if (!isLoopback(host) && !isPrivateFor(facts, host))
+            problems.push(`clients are served on ${url}, not only the private address and loopback`);
+    }
+    for (const url of facts.etcdPeerUrls) {
+        const host = hostOfUrl(url) ?? url;
+        if (!isLoopback(host))
+            problems.push(`the peer port listens on ${url}, not loopback`);
+    }
+    const cluster = (flags.get('initial-cluster') ?? '').split(',').filter(Boolean);
+    if (cluster.length > 1)
+        problems.push(`initial-cluster has ${cluster.length} members, not one`);
+    for (const member of cluster) {
+        const host = hostOfUrl(member.slice(member.indexOf('=') + 1)) ?? '';
+        if (!isLoopback(host))
+            problems.push(`the member's peer URL ${member} is not loopback`);
+    }
+    if (flags.has('discovery') || flags.has('discovery-srv'))
+        problems.push('discovery is configured (peers)');
+    if (!['true', '1'].includes(flags.get('enable-v2') ?? ''))
+        problems.push('--enable-v2 is not on (fleet needs the v2 API)');
+    return verdict(problems, `single member, v2 API, clients on ${facts.etcdClientUrls.join(' ')}, peer port on loopback only`);
+}
+function checkFleet({ parsed, role, etcdServers, etcdFlags: flags, etcdClientUrls, }) {
+    const problems = [];
+    const socket = audit_unit(parsed, 'fleet.socket');
+    const listen = unitValues(socket, 'Socket', 'ListenStream').filter((value) => value !== '');
+    if (!socket || listen.length === 0)
+        problems.push('no fleet.socket with a unix ListenStream');
+    for (const value of listen)
+        if (!value.startsWith('/'))
+            problems.push(`fleet.socket listens on ${value} (a TCP API)`);
+    for (const key of ['ListenDatagram', 'ListenSequentialPacket']) {
+        if (unitValues(socket, 'Socket', key).some(Boolean))
+            problems.push(`fleet.socket has ${key}`);
+    }
+    if (!audit_unit(parsed, 'fleet.service'))
+        problems.push('no fleet.service');
+    if (etcdServers.length === 0)
+        problems.push(`${FLEET_CONF} sets no etcd_servers`);
+    for (const server of etcdServers) {
+        const host = hostOfUrl(server) ?? server;
+        if (!isPrivateAddress(host) && !isLoopback(host))
+            problems.push(`fleet talks to etcd at ${server}, not a private address`);
+        const listensThere = etcdClientUrls.some((url) => hostOfUrl(url) === host && portOfUrl(url) === portOfUrl(server));
+        if (role === 'master' && flags && !listensThere) {
+            problems.push(`fleet's etcd ${server} is not where this master's etcd listens (${etcdClientUrls.join(' ')})`);
+        }
+    }
+    return verdict(problems, `API on ${listen.join(' ')} only; etcd at ${etcdServers.join(' ')}`);
+}
+function checkReboots({ parsed }) {
+    const coreos = (parsed.config.coreos ?? {});
+    const update = (coreos.update ?? {});
+    const problems = [];
+    if ('reboot-strategy' in update)
+        problems.push('"reboot-strategy" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
+    if (update.reboot_strategy !== 'off')
+        problems.push(`coreos.update.reboot_strategy is ${String(update.reboot_strategy ?? 'unset')}, not "off"`);
+    if (audit_unit(parsed, 'locksmithd.service')?.mask !== true)
+        problems.push('locksmithd.service is not masked');
+    return verdict(problems, 'reboot_strategy off; locksmithd masked');
+}
+function checkNotStartedAtBoot({ parsed, role }) {
+    const problems = [];
+    const present = [];
+    for (const name of [ETCD_UNIT, REGISTRY_UNIT]) {
+        if (!audit_unit(parsed, name))
+            continue;
+        present.push(name);
+        const how = startsAtBoot(parsed, name);
+        if (how)
+            problems.push(`${name} starts at boot (${how})`);
+    }
+    if (role === 'master' && present.length < 2)
+        problems.push(`the master lacks ${[ETCD_UNIT, REGISTRY_UNIT].filter((name) => !present.includes(name)).join(' and ')}`);
+    return verdict(problems, present.length
+        ? `${present.join(' and ')} installed, not started at boot (deploy-fleet starts them)`
+        : 'no etcd or registry on this machine');
+}
+/** Where the master's registry listens; undefined when it is not pinned. */
+function masterRegistryProblems(facts, problems) {
+    let registryHostPort;
+    if (!facts.registryAddress) {
+        problems.push(`${REGISTRY_UNIT} does not pin REGISTRY_HTTP_ADDR to the private address`);
+    }
+    else {
+        const host = facts.registryAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+        if (!isPrivateFor(facts, host))
+            problems.push(`the registry listens on ${facts.registryAddress}, not the private address`);
+        registryHostPort = facts.registryAddress;
+    }
+    if (/\s-p\s|--publish/.test(audit_unit(facts.parsed, REGISTRY_UNIT)?.content ?? ''))
+        problems.push('the registry container publishes ports (use --network host with REGISTRY_HTTP_ADDR)');
+    return registryHostPort;
+}
+function checkRegistry(facts) {
+    const problems = [];
+    const registryHostPort = facts.role === 'master' ? masterRegistryProblems(facts, problems) : undefined;
+    let insecure = [];
+    try {
+        insecure =
+            JSON.parse(fileContent(facts.parsed, DOCKER_DAEMON_JSON) ?? '{}')['insecure-registries'] ?? [];
+    }
+    catch {
+        problems.push(`${DOCKER_DAEMON_JSON} is not valid JSON`);
+    }
+    if (insecure.length === 0)
+        problems.push('Docker is not told to pull from the master registry (no insecure-registries)');
+    for (const entry of insecure) {
+        const host = entry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+        if (entry.includes('/') || !isPrivateAddress(host))
+            problems.push(`insecure-registries has ${entry}, not a private address`);
+        else if (facts.masterHost && host !== facts.masterHost)
+            problems.push(`insecure-registries has ${entry}, not the master ${facts.masterHost}`);
+        else if (registryHostPort && entry !== registryHostPort)
+            problems.push(`insecure-registries has ${entry}, but the registry listens on ${registryHostPort}`);
+    }
+    return verdict(problems, `${facts.role === 'master' ? `registry on ${registryHostPort}; ` : ''}Docker pulls from ${insecure.join(' ')}`);
+}
+function checkFirewall(facts) {
+    const { parsed } = facts;
+    const cluster = new Map();
+    const etcdClientPort = facts.etcdClientUrls.map(portOfUrl).find(Boolean);
+    if (etcdClientPort)
+        cluster.set(etcdClientPort, 'etcd client');
+    for (const url of facts.etcdPeerUrls) {
+        const port = portOfUrl(url);
+        if (port)
+            cluster.set(port, 'etcd peer');
+    }
+    const registryPort = Number(facts.registryAddress?.split(':').pop());
+    if (registryPort)
+        cluster.set(registryPort, 'registry');
+    const ports = { ssh: facts.sshPort, cluster };
+    const v4 = firewallFindings('iptables', parseRules(fileContent(parsed, IPTABLES_RULES)), ports, facts.privateHosts);
+    const v6 = firewallFindings('ip6tables', parseRules(fileContent(parsed, IP6TABLES_RULES)), ports, []);
+    const problems = [...v4.problems, ...v6.problems];
+    for (const service of ['iptables-restore.service', 'ip6tables-restore.service']) {
+        if (!startsAtBoot(parsed, service))
+            problems.push(`${service} is not enabled, so the rules are never loaded`);
+    }
+    if (!v4.open.some((entry) => entry.endsWith('(ssh)')))
+        problems.push('the rules do not let SSH in');
+    const open = [...new Set([...v4.open, ...v6.open])];
+    return verdict(problems, `INPUT policy DROP; public: ${open.join(', ')}; cluster ports only on the private side`);
+}
+function checkSshRecovery({ parsed, etcdServers }) {
+    const fleetStarts = startsAtBoot(parsed, 'fleet.service') ?? startsAtBoot(parsed, 'fleet.socket');
+    const problems = [];
+    if (!fleetStarts)
+        problems.push('fleet does not start at boot, so a closed SSH could not be brought back');
+    if (etcdServers.length === 0)
+        problems.push('fleet has no etcd to poll');
+    return verdict(problems, 'fleet starts at boot and polls etcd: an sshd unit submitted in an update window reopens SSH (make-iso README, "Closing SSH")');
+}
+/** The ten points, in the order they are reported. */
+const POINTS = [
+    { point: 1, title: 'SSH listens only on its own port', check: checkSshPort },
+    {
+        point: 2,
+        title: 'keys only: no password, keyboard-interactive or root login; only core',
+        check: checkLogin,
+    },
+    { point: 3, title: 'ntpd masked, systemd-timesyncd enabled', check: checkTime },
+    {
+        point: 4,
+        title: 'etcd: single member, clients on the private address and loopback only',
+        check: checkEtcd,
+    },
+    { point: 5, title: 'fleet: unix socket API only, talks to the master etcd', check: checkFleet },
+    {
+        point: 6,
+        title: 'no reboot coordination (update reboots off, locksmithd masked)',
+        check: checkReboots,
+    },
+    {
+        point: 7,
+        title: 'etcd and the registry are installed but not started at boot',
+        check: checkNotStartedAtBoot,
+    },
+    {
+        point: 8,
+        title: 'registry on the private address; Docker pulls from it',
+        check: checkRegistry,
+    },
+    {
+        point: 9,
+        title: 'SSH is the only non-application port on the public interface',
+        check: checkFirewall,
+    },
+    { point: 10, title: 'SSH can be closed and brought back through fleet', check: checkSshRecovery },
+];
 /** Audits one cloud-config text against the ten points; schema findings fail it as well. */
 function auditCloudConfig(text, options = {}) {
     const schema = schemaFindings(text);
     const parsed = parse(text);
     if (typeof parsed === 'string') {
-        const points = Object.entries(AUDIT_TITLES).map(([point, title]) => ({
-            point: Number(point),
+        const points = POINTS.map(({ point, title }) => ({
+            point,
             title,
             pass: false,
             reason: parsed,
         }));
         return { role: 'slave', points, schema, passed: false };
     }
-    const role = cloud_config_audit_unit(parsed, ETCD_UNIT) || cloud_config_audit_unit(parsed, REGISTRY_UNIT) ? 'master' : 'slave';
-    const points = [];
-    const add = (point, pass, reason) => points.push({ point, title: AUDIT_TITLES[point], pass, reason });
-    // Shared facts.
-    const etcdServers = fleetEtcdServers(parsed);
-    const masterHost = etcdServers.map(hostOfUrl).find((host) => host !== undefined);
-    const flags = etcdFlags(parsed);
-    const etcdClientUrls = (flags?.get('listen-client-urls') ?? '').split(',').filter(Boolean);
-    const etcdClientPort = etcdClientUrls.map(portOfUrl).find(Boolean);
-    const etcdPeerUrls = (flags?.get('listen-peer-urls') ?? '').split(',').filter(Boolean);
-    const registryAddress = /REGISTRY_HTTP_ADDR=([^\s"']+)/.exec([
-        cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.content ?? '',
-        ...(cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.drop_ins ?? []).map((d) => d.content ?? ''),
-    ].join('\n'))?.[1];
-    const privateHosts = masterHost && role === 'master' ? [masterHost] : [];
-    const isPrivate = (host) => privateHosts.length > 0 ? privateHosts.includes(host) : isPrivateAddress(host);
-    // 1. SSH port.
-    let sshPort;
-    {
-        const sshd = cloud_config_audit_unit(parsed, 'sshd.socket');
-        if (sshd && 'drop-ins' in sshd && !sshd.drop_ins) {
-            add(1, false, 'the sshd.socket drop-in is written as "drop-ins", which Flatcar\'s coreos-cloudinit ignores since 2024 (SSH stays on port 22); write "drop_ins"');
-        }
-        else {
-            const listen = unitValues(sshd, 'Socket', 'ListenStream');
-            const resetAt = listen.lastIndexOf('');
-            const after = listen.slice(resetAt + 1);
-            const ports = after.map((value) => Number(/(\d+)$/.exec(value)?.[1] ?? NaN));
-            sshPort = ports.length === 1 ? ports[0] : undefined;
-            const sshdService = startsAtBoot(parsed, 'sshd.service');
-            if (!sshd || listen.length === 0) {
-                add(1, false, 'no sshd.socket drop-in sets ListenStream: SSH listens on the default port 22');
-            }
-            else if (resetAt < 0) {
-                add(1, false, `sshd.socket adds ListenStream=${listen.join(', ')} without an empty ListenStream= first, so port 22 stays open too`);
-            }
-            else if (after.length !== 1 || sshPort === undefined || !Number.isInteger(sshPort)) {
-                add(1, false, `sshd.socket must listen on exactly one port after the reset; it has ${after.join(', ') || 'none'}`);
-            }
-            else if (sshPort === 22 && !options.allowDefaultPorts) {
-                add(1, false, 'SSH listens on the default port 22');
-            }
-            else if (sshdService) {
-                add(1, false, `sshd.service also starts at boot (${sshdService}) and listens on port 22`);
-            }
-            else {
-                add(1, true, `sshd.socket resets ListenStream= and listens only on port ${sshPort}`);
-            }
-        }
-    }
-    // 2. Login methods.
-    {
-        const text2 = fileContent(parsed, SSHD_CONFIG);
-        const problems = [];
-        if (text2 === undefined) {
-            problems.push(`${SSHD_CONFIG} is not written (the image's default allows more)`);
-        }
-        else {
-            const global = new Map();
-            let inMatch = false;
-            for (const raw of text2.split('\n')) {
-                const line = raw.replace(/#.*$/, '').trim();
-                if (line === '')
-                    continue;
-                const [keyword = '', ...rest] = line.split(/\s+/);
-                const key = keyword.toLowerCase();
-                const value = rest.join(' ');
-                if (key === 'match')
-                    inMatch = true;
-                if (inMatch) {
-                    if ([
-                        'passwordauthentication',
-                        'kbdinteractiveauthentication',
-                        'challengeresponseauthentication',
-                        'permitrootlogin',
-                    ].includes(key) &&
-                        value.toLowerCase() !== 'no') {
-                        problems.push(`a Match block sets ${keyword} ${value}`);
-                    }
-                    continue;
-                }
-                if (!global.has(key))
-                    global.set(key, value); // sshd: the first value wins
-            }
-            const want = (key, label) => {
-                const value = global.get(key);
-                if (value?.toLowerCase() !== 'no')
-                    problems.push(`${label} is ${value ?? 'not set (default yes)'}`);
-            };
-            want('passwordauthentication', 'PasswordAuthentication');
-            if (global.get('kbdinteractiveauthentication') === undefined &&
-                global.get('challengeresponseauthentication')?.toLowerCase() === 'no') {
-                // the older name of the same setting
-            }
-            else {
-                want('kbdinteractiveauthentication', 'KbdInteractiveAuthentication');
-            }
-            want('permitrootlogin', 'PermitRootLogin');
-            if (global.get('allowusers') !== 'core')
-                problems.push(`AllowUsers is ${global.get('allowusers') ?? 'not set'}, not core`);
-        }
-        const keys = Array.isArray(parsed.config.ssh_authorized_keys)
-            ? parsed.config.ssh_authorized_keys.length
-            : 0;
-        const users = Array.isArray(parsed.config.users)
-            ? parsed.config.users
-            : [];
-        const coreKeys = users
-            .filter((user) => user.name === 'core')
-            .flatMap((user) => Array.isArray(user.ssh_authorized_keys) ? user.ssh_authorized_keys : []).length;
-        if (keys + coreKeys === 0)
-            problems.push('no ssh_authorized_keys for core');
-        for (const user of users)
-            if (typeof user.passwd === 'string')
-                problems.push(`user ${String(user.name)} has a password hash`);
-        if ('ssh-authorized-keys' in parsed.config)
-            problems.push('"ssh-authorized-keys" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
-        add(2, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `public keys only (${keys + coreKeys} key(s)); passwords, keyboard-interactive and root login off; AllowUsers core`);
-    }
-    // 3. Time.
-    {
-        const ntpd = cloud_config_audit_unit(parsed, 'ntpd.service');
-        const timesyncd = startsAtBoot(parsed, 'systemd-timesyncd.service');
-        const problems = [];
-        if (ntpd?.mask !== true)
-            problems.push('ntpd.service is not masked');
-        const ntpdStarts = startsAtBoot(parsed, 'ntpd.service') ?? (ntpd?.enable ? 'enable: true' : undefined);
-        if (ntpdStarts)
-            problems.push(`ntpd.service is started (${ntpdStarts})`);
-        if (!timesyncd)
-            problems.push('systemd-timesyncd.service is not enabled');
-        const servers = parseUnitText(fileContent(parsed, '/etc/systemd/timesyncd.conf') ?? '')
-            .get('Time')
-            ?.get('NTP')
-            ?.join(' ');
-        add(3, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `ntpd masked; systemd-timesyncd enabled (${servers ? `NTP=${servers}` : "the distribution's servers"})`);
-    }
-    // 4. etcd.
-    if (!flags) {
-        add(4, true, "no etcd on this machine (a slave uses the master's)");
-    }
-    else {
-        const problems = [];
-        if (etcdClientUrls.length === 0)
-            problems.push('listen-client-urls is not set');
-        for (const url of etcdClientUrls) {
-            const host = hostOfUrl(url) ?? url;
-            if (!isLoopback(host) && !isPrivate(host))
-                problems.push(`clients are served on ${url}, not only the private address and loopback`);
-        }
-        for (const url of etcdPeerUrls) {
-            const host = hostOfUrl(url) ?? url;
-            if (!isLoopback(host))
-                problems.push(`the peer port listens on ${url}, not loopback`);
-        }
-        const cluster = (flags.get('initial-cluster') ?? '').split(',').filter(Boolean);
-        if (cluster.length > 1)
-            problems.push(`initial-cluster has ${cluster.length} members, not one`);
-        for (const member of cluster) {
-            const host = hostOfUrl(member.slice(member.indexOf('=') + 1)) ?? '';
-            if (!isLoopback(host))
-                problems.push(`the member's peer URL ${member} is not loopback`);
-        }
-        if (flags.has('discovery') || flags.has('discovery-srv'))
-            problems.push('discovery is configured (peers)');
-        if (!['true', '1'].includes(flags.get('enable-v2') ?? ''))
-            problems.push('--enable-v2 is not on (fleet needs the v2 API)');
-        add(4, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `single member, v2 API, clients on ${etcdClientUrls.join(' ')}, peer port on loopback only`);
-    }
-    // 5. fleet.
-    {
-        const problems = [];
-        const socket = cloud_config_audit_unit(parsed, 'fleet.socket');
-        const listen = unitValues(socket, 'Socket', 'ListenStream').filter((value) => value !== '');
-        if (!socket || listen.length === 0)
-            problems.push('no fleet.socket with a unix ListenStream');
-        for (const value of listen)
-            if (!value.startsWith('/'))
-                problems.push(`fleet.socket listens on ${value} (a TCP API)`);
-        for (const key of ['ListenDatagram', 'ListenSequentialPacket']) {
-            if (unitValues(socket, 'Socket', key).some(Boolean))
-                problems.push(`fleet.socket has ${key}`);
-        }
-        if (!cloud_config_audit_unit(parsed, 'fleet.service'))
-            problems.push('no fleet.service');
-        if (etcdServers.length === 0)
-            problems.push(`${FLEET_CONF} sets no etcd_servers`);
-        for (const server of etcdServers) {
-            const host = hostOfUrl(server) ?? server;
-            if (!isPrivateAddress(host) && !isLoopback(host))
-                problems.push(`fleet talks to etcd at ${server}, not a private address`);
-            if (role === 'master' &&
-                flags &&
-                !etcdClientUrls.some((url) => hostOfUrl(url) === host && portOfUrl(url) === portOfUrl(server))) {
-                problems.push(`fleet's etcd ${server} is not where this master's etcd listens (${etcdClientUrls.join(' ')})`);
-            }
-        }
-        add(5, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `API on ${listen.join(' ')} only; etcd at ${etcdServers.join(' ')}`);
-    }
-    // 6. Reboots.
-    {
-        const coreos = (parsed.config.coreos ?? {});
-        const update = (coreos.update ?? {});
-        const problems = [];
-        if ('reboot-strategy' in update)
-            problems.push('"reboot-strategy" is hyphenated and ignored by Flatcar\'s coreos-cloudinit');
-        if (update.reboot_strategy !== 'off')
-            problems.push(`coreos.update.reboot_strategy is ${String(update.reboot_strategy ?? 'unset')}, not "off"`);
-        if (cloud_config_audit_unit(parsed, 'locksmithd.service')?.mask !== true)
-            problems.push('locksmithd.service is not masked');
-        add(6, problems.length === 0, problems.length ? problems.join('; ') : 'reboot_strategy off; locksmithd masked');
-    }
-    // 7. Not started at boot.
-    {
-        const problems = [];
-        const present = [];
-        for (const name of [ETCD_UNIT, REGISTRY_UNIT]) {
-            if (!cloud_config_audit_unit(parsed, name))
-                continue;
-            present.push(name);
-            const how = startsAtBoot(parsed, name);
-            if (how)
-                problems.push(`${name} starts at boot (${how})`);
-        }
-        if (role === 'master' && present.length < 2)
-            problems.push(`the master lacks ${[ETCD_UNIT, REGISTRY_UNIT].filter((name) => !present.includes(name)).join(' and ')}`);
-        add(7, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : present.length
-                ? `${present.join(' and ')} installed, not started at boot (deploy-fleet starts them)`
-                : 'no etcd or registry on this machine');
-    }
-    // 8. Registry.
-    {
-        const problems = [];
-        let registryHostPort;
-        if (role === 'master') {
-            if (!registryAddress) {
-                problems.push(`${REGISTRY_UNIT} does not pin REGISTRY_HTTP_ADDR to the private address`);
-            }
-            else {
-                const host = registryAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-                if (!isPrivate(host))
-                    problems.push(`the registry listens on ${registryAddress}, not the private address`);
-                registryHostPort = registryAddress;
-            }
-            if (/\s-p\s|--publish/.test(cloud_config_audit_unit(parsed, REGISTRY_UNIT)?.content ?? ''))
-                problems.push('the registry container publishes ports (use --network host with REGISTRY_HTTP_ADDR)');
-        }
-        let insecure = [];
-        try {
-            insecure =
-                JSON.parse(fileContent(parsed, DOCKER_DAEMON_JSON) ?? '{}')['insecure-registries'] ?? [];
-        }
-        catch {
-            problems.push(`${DOCKER_DAEMON_JSON} is not valid JSON`);
-        }
-        if (insecure.length === 0)
-            problems.push('Docker is not told to pull from the master registry (no insecure-registries)');
-        for (const entry of insecure) {
-            const host = entry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-            if (entry.includes('/') || !isPrivateAddress(host))
-                problems.push(`insecure-registries has ${entry}, not a private address`);
-            else if (masterHost && host !== masterHost)
-                problems.push(`insecure-registries has ${entry}, not the master ${masterHost}`);
-            else if (registryHostPort && entry !== registryHostPort)
-                problems.push(`insecure-registries has ${entry}, but the registry listens on ${registryHostPort}`);
-        }
-        add(8, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `${role === 'master' ? `registry on ${registryHostPort}; ` : ''}Docker pulls from ${insecure.join(' ')}`);
-    }
-    // 9. Firewall.
-    {
-        const cluster = new Map();
-        if (etcdClientPort)
-            cluster.set(etcdClientPort, 'etcd client');
-        for (const url of etcdPeerUrls) {
-            const port = portOfUrl(url);
-            if (port)
-                cluster.set(port, 'etcd peer');
-        }
-        const registryPort = Number(registryAddress?.split(':').pop());
-        if (registryPort)
-            cluster.set(registryPort, 'registry');
-        const ports = { ssh: sshPort, cluster };
-        const v4 = firewallFindings('iptables', parseRules(fileContent(parsed, IPTABLES_RULES)), ports, privateHosts);
-        const v6 = firewallFindings('ip6tables', parseRules(fileContent(parsed, IP6TABLES_RULES)), ports, []);
-        const problems = [...v4.problems, ...v6.problems];
-        for (const service of ['iptables-restore.service', 'ip6tables-restore.service']) {
-            if (!startsAtBoot(parsed, service))
-                problems.push(`${service} is not enabled, so the rules are never loaded`);
-        }
-        if (!v4.open.some((entry) => entry.endsWith('(ssh)')))
-            problems.push('the rules do not let SSH in');
-        const open = [...new Set([...v4.open, ...v6.open])];
-        add(9, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : `INPUT policy DROP; public: ${open.join(', ')}; cluster ports only on the private side`);
-    }
-    // 10. Closing SSH / bringing it back through fleet.
-    {
-        const fleetStarts = startsAtBoot(parsed, 'fleet.service') ?? startsAtBoot(parsed, 'fleet.socket');
-        const problems = [];
-        if (!fleetStarts)
-            problems.push('fleet does not start at boot, so a closed SSH could not be brought back');
-        if (etcdServers.length === 0)
-            problems.push('fleet has no etcd to poll');
-        add(10, problems.length === 0, problems.length
-            ? problems.join('; ')
-            : 'fleet starts at boot and polls etcd: an sshd unit submitted in an update window reopens SSH (make-iso README, "Closing SSH")');
-    }
+    const facts = gatherFacts(parsed, options);
+    const points = POINTS.map(({ point, title, check }) => ({ point, title, ...check(facts) }));
     const passed = schema.length === 0 && points.every((point) => point.pass);
-    return { role, points, schema, passed };
+    return { role: facts.role, points, schema, passed };
 }
 /** The audit as a plain-text table: one line per point, then the schema findings. */
 function formatAudit(result, label) {
@@ -52025,10 +52059,10 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 function tempRoot() {
     return process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
 }
-/** A new directory only its owner can enter (mode 0700). */
-async function makePrivateTempDir(prefix) {
-    await promises_namespaceObject.mkdir(tempRoot(), { recursive: true });
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(tempRoot(), `${prefix}-`));
+/** A new directory only its owner can enter (mode 0700), under `parent` (made if missing). */
+async function makePrivateTempDir(prefix, parent = tempRoot()) {
+    await promises_namespaceObject.mkdir(parent, { recursive: true });
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(parent, `${prefix}-`));
     await promises_namespaceObject.chmod(dir, 0o700);
     return dir;
 }
@@ -52045,7 +52079,7 @@ async function withPrivateTempDir(prefix, work) {
 /** A sibling path for writing before a rename: same directory, so the rename is atomic. */
 function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-    return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `.${external_node_path_namespaceObject.basename(target)}.tmp-${suffix}`);
 }
 /**
  * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
@@ -52054,7 +52088,7 @@ function temporarySibling(target) {
  * mix. On failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(target), { recursive: true });
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
@@ -52062,26 +52096,26 @@ async function produceAtomically(target, produce) {
         return result;
     }
     catch (error) {
-        await fs.rm(temporary, { recursive: true, force: true });
+        await promises_namespaceObject.rm(temporary, { recursive: true, force: true });
         throw error;
     }
 }
 async function renameReplacing(temporary, target) {
-    const old = await fs.lstat(target).catch(() => undefined);
+    const old = await promises_namespaceObject.lstat(target).catch(() => undefined);
     if (!old?.isDirectory()) {
-        await fs.rename(temporary, target);
+        await promises_namespaceObject.rename(temporary, target);
         return;
     }
     const aside = temporarySibling(target);
-    await fs.rename(target, aside);
+    await promises_namespaceObject.rename(target, aside);
     try {
-        await fs.rename(temporary, target);
+        await promises_namespaceObject.rename(temporary, target);
     }
     catch (error) {
-        await fs.rename(aside, target);
+        await promises_namespaceObject.rename(aside, target);
         throw error;
     }
-    await fs.rm(aside, { recursive: true, force: true });
+    await promises_namespaceObject.rm(aside, { recursive: true, force: true });
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
@@ -52091,32 +52125,32 @@ async function renameReplacing(temporary, target) {
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
  */
 async function replaceFileSet(directory, checksums, produce) {
-    await fs.mkdir(directory, { recursive: true });
+    await promises_namespaceObject.mkdir(directory, { recursive: true });
     const staging = temporarySibling(directory);
-    await fs.mkdir(staging, { mode: 0o700 });
+    await promises_namespaceObject.mkdir(staging, { mode: 0o700 });
     try {
         const set = await produce(staging);
         const lines = [];
         for (const name of set.files)
-            lines.push(`${await sha256File(path.join(staging, name))}  ${name}\n`);
-        await fs.rm(path.join(directory, checksums), { force: true });
+            lines.push(`${await sha256File(external_node_path_namespaceObject.join(staging, name))}  ${name}\n`);
+        await promises_namespaceObject.rm(external_node_path_namespaceObject.join(directory, checksums), { force: true });
         const placed = {};
         for (const name of set.files) {
-            await fs.rename(path.join(staging, name), path.join(directory, name));
-            placed[name] = path.join(directory, name);
+            await promises_namespaceObject.rename(external_node_path_namespaceObject.join(staging, name), external_node_path_namespaceObject.join(directory, name));
+            placed[name] = external_node_path_namespaceObject.join(directory, name);
         }
         for (const name of set.obsolete ?? [])
-            await fs.rm(path.join(directory, name), { force: true });
-        await produceAtomically(path.join(directory, checksums), (temporary) => fs.writeFile(temporary, lines.join(''), { mode: 0o644 }));
+            await promises_namespaceObject.rm(external_node_path_namespaceObject.join(directory, name), { force: true });
+        await produceAtomically(external_node_path_namespaceObject.join(directory, checksums), (temporary) => promises_namespaceObject.writeFile(temporary, lines.join(''), { mode: 0o644 }));
         return placed;
     }
     finally {
-        await fs.rm(staging, { recursive: true, force: true });
+        await promises_namespaceObject.rm(staging, { recursive: true, force: true });
     }
 }
 async function sha256File(file) {
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file))
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(file))
         hash.update(chunk);
     return hash.digest('hex');
 }
@@ -52173,6 +52207,264 @@ function humanBytes(bytes) {
         unit++;
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
+
+
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
+function isRegistryHostPort(text) {
+    if (/\s/.test(text))
+        return false;
+    try {
+        parseHostPort(text, 443);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
+function parseImageReference(text, what = 'image') {
+    let rest = text.trim();
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
+            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+        }
+    }
+    let tag;
+    const lastSlash = rest.lastIndexOf('/');
+    const colon = rest.indexOf(':', lastSlash + 1);
+    if (colon >= 0) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+        }
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const firstSlash = rest.indexOf('/');
+    if (firstSlash >= 0) {
+        const first = rest.slice(0, firstSlash);
+        if (first.includes('.') ||
+            first.includes(':') ||
+            first === 'localhost' ||
+            first.startsWith('[')) {
+            registry = first;
+            repository = rest.slice(firstSlash + 1);
+            if (!isRegistryHostPort(registry)) {
+                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+            }
+        }
+    }
+    if (!REPOSITORY.test(repository) || repository.length > 255) {
+        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+    }
+    return { registry, repository, tag, digest };
+}
+function formatImageReference(reference) {
+    const base = `${reference.registry}/${reference.repository}`;
+    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
+}
+/** The last path component of the repository: the app's name (`team/app` → `app`). */
+function imageBaseName(reference) {
+    return reference.repository.split('/').pop();
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
+
+
+
+/**
+ * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
+ * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ */
+function raw(name) {
+    return core.getInput(name, { required: false, trimWhitespace: true });
+}
+function requiredInput(name) {
+    const value = raw(name);
+    if (value === '')
+        throw new InputError(name, 'is required and was not given.');
+    return value;
+}
+function optionalInput(name) {
+    const value = raw(name);
+    return value === '' ? undefined : value;
+}
+/** A string with a default when absent. */
+function stringInput(name, defaultValue) {
+    return optionalInput(name) ?? defaultValue;
+}
+const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
+const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
+function booleanInput(name, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseBoolean(name, value);
+}
+function enumInput(name, allowed, defaultValue) {
+    const value = optionalInput(name);
+    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
+}
+function integerInput(name, bounds, defaultValue) {
+    const value = optionalInput(name);
+    if (value === undefined)
+        return defaultValue;
+    return parseBoundedInteger(name, value, bounds);
+}
+function parseBoundedInteger(name, value, bounds) {
+    const range = `an integer from ${bounds.min} to ${bounds.max}`;
+    if (!/^-?\d+$/.test(value))
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+    const number = Number(value);
+    if (number < bounds.min || number > bounds.max) {
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+    }
+    return number;
+}
+/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
+function listInput(name) {
+    return parseList(raw(name));
+}
+function parseList(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
+function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
+    return parseKeyValues(name, listInput(name), keyPattern);
+}
+/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
+function secretInput(name) {
+    const value = core.getInput(name, { required: false, trimWhitespace: false });
+    if (value.trim() === '')
+        return undefined;
+    maskSecret(value);
+    return value;
+}
+function maskSecret(value) {
+    core_setSecret(value);
+    for (const line of value.split(/\r?\n/)) {
+        if (line.trim().length >= 4)
+            core_setSecret(line.trim());
+    }
+}
+/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
+function rawInputsFromEnv(env = process.env) {
+    const raw = {};
+    for (const [variable, value] of Object.entries(env)) {
+        if (variable.startsWith('INPUT_') && value !== undefined) {
+            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
+        }
+    }
+    return raw;
+}
+function inputReader(raw) {
+    const optional = (name) => {
+        const value = (raw[name] ?? '').trim();
+        return value === '' ? undefined : value;
+    };
+    const required = (name) => {
+        const value = optional(name);
+        if (value === undefined)
+            throw new errors_InputError(name, 'is required and was not given.');
+        return value;
+    };
+    return {
+        optional,
+        required,
+        boolean: (name) => parseBoolean(name, required(name)),
+        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
+        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
+        optionalInteger: (name, bounds) => {
+            const value = optional(name);
+            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
+        },
+        list: (name) => parseList(raw[name] ?? ''),
+        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
+        secret: (name) => {
+            const value = raw[name] ?? '';
+            if (value.trim() === '')
+                return undefined;
+            maskSecret(value);
+            return value;
+        },
+        image: (name) => parseImageInput(name, required(name)),
+    };
+}
+function parseBoolean(name, value) {
+    if (TRUE.includes(value))
+        return true;
+    if (FALSE.includes(value))
+        return false;
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+}
+function parseOneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+}
+function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
+    return lines.map((line) => {
+        const equals = line.indexOf('=');
+        const key = equals > 0 ? line.slice(0, equals).trim() : '';
+        if (equals <= 0 || !keyPattern.test(key)) {
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+        }
+        return [key, line.slice(equals + 1).trim()];
+    });
+}
+/** An image reference input; the error names the input and the part that is wrong. */
+function parseImageInput(name, text) {
+    try {
+        return parseImageReference(text, 'reference');
+    }
+    catch (error) {
+        throw new errors_InputError(name, errors_messageOf(error));
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
@@ -52424,8 +52716,8 @@ function sourceDateEpoch() {
 
 
 /**
- * Pure: settings + role → the cloud-config text (coreos-cloudinit format, UNDERSCORE keys, see
- * DESIGN.md). Same settings, same bytes.
+ * Pure: inputs + role → the cloud-config text in coreos-cloudinit format with underscore keys
+ * (Flatcar ignores hyphenated ones; docs/dev/tool-facts.md). Same inputs, same bytes.
  */
 const ACTION_VERSION = '1.0.0';
 const INSTALLER_PATH = '/opt/arch-core/bin/arch-core-install';
@@ -52443,28 +52735,28 @@ function installerScript() {
 function installerUnit(what, pinned, members) {
     return lines('[Unit]', `Description=Install ${what} ${pinned.version} (pinned by sha256; arch-core)`, 'Wants=network-online.target', 'After=network-online.target', '', '[Service]', 'Type=oneshot', 'RemainAfterExit=yes', `ExecStart=${INSTALLER_PATH} ${what} ${pinned.url} ${pinned.sha256} ${members.join(' ')}`, 'Restart=on-failure', 'RestartSec=30s');
 }
-function etcdUnit(settings) {
-    const client = `http://${settings.masterAddress}:${settings.etcdClientPort}`;
-    const peer = `http://127.0.0.1:${settings.etcdPeerPort}`;
-    return lines('[Unit]', '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and', '# loopback only; no Install section: deploy-fleet starts it for an update and stops it after.', `Description=etcd ${settings.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`, 'Requires=arch-core-install-etcd.service', 'After=arch-core-install-etcd.service network-online.target', '', '[Service]', 'Type=notify', 'DynamicUser=yes', 'StateDirectory=arch-core-etcd', 'ExecStart=/opt/bin/etcd \\', '  --name=master \\', '  --data-dir=/var/lib/arch-core-etcd \\', '  --enable-v2=true \\', `  --listen-client-urls=${client},http://127.0.0.1:${settings.etcdClientPort} \\`, `  --advertise-client-urls=${client} \\`, `  --listen-peer-urls=${peer} \\`, `  --initial-advertise-peer-urls=${peer} \\`, `  --initial-cluster=master=${peer} \\`, '  --initial-cluster-state=new', 'Restart=on-failure', 'RestartSec=5s', 'LimitNOFILE=40000');
+function etcdUnit(inputs) {
+    const client = `http://${inputs.masterAddress}:${inputs.etcdClientPort}`;
+    const peer = `http://127.0.0.1:${inputs.etcdPeerPort}`;
+    return lines('[Unit]', '# arch-core lock-down (points 4, 7): one member, no peers, clients on the private address and', '# loopback only; no Install section: deploy-fleet starts it for an update and stops it after.', `Description=etcd ${inputs.etcd.version} with the v2 API for fleet (arch-core; runs only during updates)`, 'Requires=arch-core-install-etcd.service', 'After=arch-core-install-etcd.service network-online.target', '', '[Service]', 'Type=notify', 'DynamicUser=yes', 'StateDirectory=arch-core-etcd', 'ExecStart=/opt/bin/etcd \\', '  --name=master \\', '  --data-dir=/var/lib/arch-core-etcd \\', '  --enable-v2=true \\', `  --listen-client-urls=${client},http://127.0.0.1:${inputs.etcdClientPort} \\`, `  --advertise-client-urls=${client} \\`, `  --listen-peer-urls=${peer} \\`, `  --initial-advertise-peer-urls=${peer} \\`, `  --initial-cluster=master=${peer} \\`, '  --initial-cluster-state=new', 'Restart=on-failure', 'RestartSec=5s', 'LimitNOFILE=40000');
 }
-function registryUnit(settings) {
-    const address = `${settings.masterAddress}:${settings.registryPort}`;
-    return lines('[Unit]', '# arch-core lock-down (points 7, 8): listens on the private address only; no Install', '# section: deploy-fleet starts it for an update and stops it after.', 'Description=Image registry for the cluster (arch-core; runs only during updates)', 'Requires=docker.service', 'After=docker.service', '', '[Service]', 'ExecStartPre=-/usr/bin/docker rm --force arch-core-registry', 'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\', `  --env REGISTRY_HTTP_ADDR=${address} \\`, '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\', '  --volume /var/lib/arch-core-registry:/var/lib/registry \\', `  ${settings.registryImage}`, 'ExecStop=/usr/bin/docker stop arch-core-registry', 'Restart=on-failure', 'RestartSec=5s');
+function registryUnit(inputs) {
+    const address = `${inputs.masterAddress}:${inputs.registryPort}`;
+    return lines('[Unit]', '# arch-core lock-down (points 7, 8): listens on the private address only; no Install', '# section: deploy-fleet starts it for an update and stops it after.', 'Description=Image registry for the cluster (arch-core; runs only during updates)', 'Requires=docker.service', 'After=docker.service', '', '[Service]', 'ExecStartPre=-/usr/bin/docker rm --force arch-core-registry', 'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\', `  --env REGISTRY_HTTP_ADDR=${address} \\`, '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\', '  --volume /var/lib/arch-core-registry:/var/lib/registry \\', `  ${inputs.registryImage}`, 'ExecStop=/usr/bin/docker stop arch-core-registry', 'Restart=on-failure', 'RestartSec=5s');
 }
-function fleetConf(settings, role) {
-    const metadata = [['role', role], ...settings.fleetMetadata[role]]
+function fleetConf(inputs, role) {
+    const metadata = [['role', role], ...inputs.fleetMetadata[role]]
         .map(([key, value]) => `${key}=${value}`)
         .join(',');
-    return lines('# fleetd (arch-core lock-down, point 5): the API is served only on the unix socket', `# ${FLEET_SOCKET_PATH} (fleet.socket); etcd is the master's, reachable during updates.`, `etcd_servers=["http://${settings.masterAddress}:${settings.etcdClientPort}"]`, 'etcd_request_timeout=3.0', `metadata="${metadata}"`);
+    return lines('# fleetd (arch-core lock-down, point 5): the API is served only on the unix socket', `# ${FLEET_SOCKET_PATH} (fleet.socket); etcd is the master's, reachable during updates.`, `etcd_servers=["http://${inputs.masterAddress}:${inputs.etcdClientPort}"]`, 'etcd_request_timeout=3.0', `metadata="${metadata}"`);
 }
 function fleetSocket() {
     return lines('[Unit]', 'Description=fleet API on a unix socket only (no TCP API; arch-core)', '', '[Socket]', `ListenStream=${FLEET_SOCKET_PATH}`, 'SocketMode=0660', 'SocketUser=root', 'SocketGroup=core', '', '[Install]', 'WantedBy=sockets.target');
 }
-function fleetService(settings) {
-    return lines('[Unit]', `Description=fleet ${settings.fleet.version} (polls the master's etcd; arch-core)`, 'Wants=network-online.target', 'Requires=arch-core-install-fleet.service fleet.socket', 'After=arch-core-install-fleet.service fleet.socket network-online.target', '', '[Service]', `ExecStart=/opt/bin/fleetd -config=${FLEET_CONF}`, 'Restart=always', 'RestartSec=10s', '', '[Install]', 'WantedBy=multi-user.target');
+function fleetService(inputs) {
+    return lines('[Unit]', `Description=fleet ${inputs.fleet.version} (polls the master's etcd; arch-core)`, 'Wants=network-online.target', 'Requires=arch-core-install-fleet.service fleet.socket', 'After=arch-core-install-fleet.service fleet.socket network-online.target', '', '[Service]', `ExecStart=/opt/bin/fleetd -config=${FLEET_CONF}`, 'Restart=always', 'RestartSec=10s', '', '[Install]', 'WantedBy=multi-user.target');
 }
-function iptablesRules(settings, role) {
+function iptablesRules(inputs, role) {
     const rules = [
         '# arch-core lock-down (point 9): SSH and application ports are the only public ports.',
         '*filter',
@@ -52474,21 +52766,21 @@ function iptablesRules(settings, role) {
         '-A INPUT -i lo -j ACCEPT',
         '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
         '-A INPUT -p icmp -j ACCEPT',
-        `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+        `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
     ];
     if (role === 'master') {
-        const side = settings.privateInterface
-            ? `-i ${settings.privateInterface} -d ${settings.masterAddress}/32`
-            : `-d ${settings.masterAddress}/32`;
-        rules.push(`-A INPUT ${side} -p tcp -m tcp --dport ${settings.etcdClientPort} -j ACCEPT`, `-A INPUT ${side} -p tcp -m tcp --dport ${settings.registryPort} -j ACCEPT`);
+        const side = inputs.privateInterface
+            ? `-i ${inputs.privateInterface} -d ${inputs.masterAddress}/32`
+            : `-d ${inputs.masterAddress}/32`;
+        rules.push(`-A INPUT ${side} -p tcp -m tcp --dport ${inputs.etcdClientPort} -j ACCEPT`, `-A INPUT ${side} -p tcp -m tcp --dport ${inputs.registryPort} -j ACCEPT`);
     }
-    for (const entry of settings.applicationPorts) {
+    for (const entry of inputs.applicationPorts) {
         rules.push(`-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`);
     }
     rules.push('COMMIT');
     return lines(...rules);
 }
-function ip6tablesRules(settings) {
+function ip6tablesRules(inputs) {
     const rules = [
         '# arch-core lock-down (point 9): the cluster speaks IPv4; IPv6 lets in SSH and applications.',
         '*filter',
@@ -52499,9 +52791,9 @@ function ip6tablesRules(settings) {
         '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
         '-A INPUT -p ipv6-icmp -j ACCEPT',
         '-A INPUT -d fe80::/64 -p udp -m udp --dport 546 -j ACCEPT',
-        `-A INPUT -p tcp -m tcp --dport ${settings.sshPort} -j ACCEPT`,
+        `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
     ];
-    for (const entry of settings.applicationPorts) {
+    for (const entry of inputs.applicationPorts) {
         rules.push(`-A INPUT -p ${entry.protocol} -m ${entry.protocol} --dport ${entry.port} -j ACCEPT`);
     }
     rules.push('COMMIT');
@@ -52511,17 +52803,17 @@ function file(path, content, permissions = '0644') {
     return { path, permissions, owner: 'root:root', content };
 }
 /** The cloud-config object for one role (key order is the output order). */
-function cloudConfigObject(settings, role) {
+function cloudConfigObject(inputs, role) {
     const files = [
         file(SSHD_CONFIG, sshdConfig(), '0600'),
         file(INSTALLER_PATH, installerScript(), '0755'),
-        file(FLEET_CONF, fleetConf(settings, role)),
-        file(DOCKER_DAEMON_JSON, `${JSON.stringify({ 'insecure-registries': [`${settings.masterAddress}:${settings.registryPort}`] }, null, 2)}\n`),
-        file(IPTABLES_RULES, iptablesRules(settings, role)),
-        file(IP6TABLES_RULES, ip6tablesRules(settings)),
+        file(FLEET_CONF, fleetConf(inputs, role)),
+        file(DOCKER_DAEMON_JSON, `${JSON.stringify({ 'insecure-registries': [`${inputs.masterAddress}:${inputs.registryPort}`] }, null, 2)}\n`),
+        file(IPTABLES_RULES, iptablesRules(inputs, role)),
+        file(IP6TABLES_RULES, ip6tablesRules(inputs)),
     ];
-    if (settings.ntpServers.length > 0) {
-        files.push(file('/etc/systemd/timesyncd.conf', lines('[Time]', `NTP=${settings.ntpServers.join(' ')}`)));
+    if (inputs.ntpServers.length > 0) {
+        files.push(file(TIMESYNCD_CONF, lines('[Time]', `NTP=${inputs.ntpServers.join(' ')}`)));
     }
     const units = [
         {
@@ -52530,7 +52822,7 @@ function cloudConfigObject(settings, role) {
             drop_ins: [
                 {
                     name: '10-arch-core-port.conf',
-                    content: lines('[Socket]', 'ListenStream=', `ListenStream=${settings.sshPort}`, 'FreeBind=true'),
+                    content: lines('[Socket]', 'ListenStream=', `ListenStream=${inputs.sshPort}`, 'FreeBind=true'),
                 },
             ],
         },
@@ -52542,18 +52834,18 @@ function cloudConfigObject(settings, role) {
         {
             name: 'arch-core-install-fleet.service',
             command: 'start',
-            content: installerUnit('fleet', settings.fleet, ['fleetd', 'fleetctl']),
+            content: installerUnit('fleet', inputs.fleet, ['fleetd', 'fleetctl']),
         },
     ];
     if (role === 'master') {
         units.push({
             name: 'arch-core-install-etcd.service',
             command: 'start',
-            content: installerUnit('etcd', settings.etcd, ['etcd', 'etcdctl']),
-        }, { name: ETCD_UNIT, content: etcdUnit(settings) }, { name: REGISTRY_UNIT, content: registryUnit(settings) });
+            content: installerUnit('etcd', inputs.etcd, ['etcd', 'etcdctl']),
+        }, { name: ETCD_UNIT, content: etcdUnit(inputs) }, { name: REGISTRY_UNIT, content: registryUnit(inputs) });
     }
-    units.push({ name: 'fleet.socket', enable: true, command: 'start', content: fleetSocket() }, { name: 'fleet.service', enable: true, command: 'start', content: fleetService(settings) });
-    for (const extra of settings.extraUnits) {
+    units.push({ name: 'fleet.socket', enable: true, command: 'start', content: fleetSocket() }, { name: 'fleet.service', enable: true, command: 'start', content: fleetService(inputs) });
+    for (const extra of inputs.extraUnits) {
         if (!extra.roles.includes(role))
             continue;
         const hasInstall = /^\s*\[Install\]/m.test(extra.content);
@@ -52565,7 +52857,7 @@ function cloudConfigObject(settings, role) {
         });
     }
     return {
-        ssh_authorized_keys: settings.sshAuthorizedKeys,
+        ssh_authorized_keys: inputs.sshAuthorizedKeys,
         write_files: files,
         coreos: {
             update: { reboot_strategy: 'off' },
@@ -52574,14 +52866,14 @@ function cloudConfigObject(settings, role) {
     };
 }
 /** The cloud-config text for one role. */
-function renderCloudConfig(settings, role) {
+function renderCloudConfig(inputs, role) {
     const header = [
         '#cloud-config',
         `# arch-core make-iso ${ACTION_VERSION}: the ${role} of a fleet cluster on Flatcar Container Linux.`,
         '# coreos-cloudinit format with underscore keys (Flatcar ignores hyphenated keys since 2024).',
         `# Check it with: arch-core audit-cloud-config ${role}.cloud-config.yml`,
     ].join('\n');
-    const body = (0,dist/* stringify */.As)(cloudConfigObject(settings, role), {
+    const body = (0,dist/* stringify */.As)(cloudConfigObject(inputs, role), {
         version: '1.1',
         lineWidth: 0,
         blockQuote: 'literal',
@@ -53658,264 +53950,6 @@ async function downloadImage(image, signingKey) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
-
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
-/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
-function parseHostPort(text, defaultPort) {
-    const value = text.trim();
-    const match = HOST_PORT.exec(value);
-    if (!match) {
-        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
-    }
-    const port = match[3] === undefined ? defaultPort : Number(match[3]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
-    }
-    return { host: (match[1] ?? match[2]), port };
-}
-/** True when `text` has an explicit `:port`. */
-function hasPort(text) {
-    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
-}
-/** An input holding host[:port]; the error names the input. */
-function hostPortInput(name, text, defaultPort) {
-    try {
-        return parseHostPort(text, defaultPort);
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/image-ref.ts
-
-
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-/** The registry part: host[:port] by the one host:port parser, which would forgive spaces. */
-function isRegistryHostPort(text) {
-    if (/\s/.test(text))
-        return false;
-    try {
-        parseHostPort(text, 443);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-/** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function image_ref_parseImageReference(text, what = 'image') {
-    let rest = text.trim();
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
-        }
-    }
-    let tag;
-    const lastSlash = rest.lastIndexOf('/');
-    const colon = rest.indexOf(':', lastSlash + 1);
-    if (colon >= 0) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
-        }
-    }
-    let registry = 'docker.io';
-    let repository = rest;
-    const firstSlash = rest.indexOf('/');
-    if (firstSlash >= 0) {
-        const first = rest.slice(0, firstSlash);
-        if (first.includes('.') ||
-            first.includes(':') ||
-            first === 'localhost' ||
-            first.startsWith('[')) {
-            registry = first;
-            repository = rest.slice(firstSlash + 1);
-            if (!isRegistryHostPort(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
-            }
-        }
-    }
-    if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
-    }
-    return { registry, repository, tag, digest };
-}
-function formatImageReference(reference) {
-    const base = `${reference.registry}/${reference.repository}`;
-    return `${base}${reference.tag ? `:${reference.tag}` : ''}${reference.digest ? `@${reference.digest}` : ''}`;
-}
-/** The last path component of the repository: the app's name (`team/app` → `app`). */
-function imageBaseName(reference) {
-    return reference.repository.split('/').pop();
-}
-
-;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
-
-
-
-/**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
- */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
-const TRUE = (/* unused pure expression or super */ null && (['true', 'True', 'TRUE', 'yes', 'on', '1']));
-const FALSE = (/* unused pure expression or super */ null && (['false', 'False', 'FALSE', 'no', 'off', '0']));
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
-function parseBoundedInteger(name, value, bounds) {
-    const range = `an integer from ${bounds.min} to ${bounds.max}`;
-    if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
-    const number = Number(value);
-    if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
-    }
-    return number;
-}
-/** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
-function parseList(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
-function maskSecret(value) {
-    core.setSecret(value);
-    for (const line of value.split(/\r?\n/)) {
-        if (line.trim().length >= 4)
-            core.setSecret(line.trim());
-    }
-}
-/** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
-function rawInputsFromEnv(env = process.env) {
-    const raw = {};
-    for (const [variable, value] of Object.entries(env)) {
-        if (variable.startsWith('INPUT_') && value !== undefined) {
-            raw[variable.slice('INPUT_'.length).toLowerCase()] = value;
-        }
-    }
-    return raw;
-}
-function inputReader(raw) {
-    const optional = (name) => {
-        const value = (raw[name] ?? '').trim();
-        return value === '' ? undefined : value;
-    };
-    const required = (name) => {
-        const value = optional(name);
-        if (value === undefined)
-            throw new InputError(name, 'is required and was not given.');
-        return value;
-    };
-    return {
-        optional,
-        required,
-        boolean: (name) => parseBoolean(name, required(name)),
-        oneOf: (name, allowed) => parseOneOf(name, required(name), allowed),
-        integer: (name, bounds) => parseBoundedInteger(name, required(name), bounds),
-        optionalInteger: (name, bounds) => {
-            const value = optional(name);
-            return value === undefined ? undefined : parseBoundedInteger(name, value, bounds);
-        },
-        list: (name) => parseList(raw[name] ?? ''),
-        keyValues: (name, keyPattern) => parseKeyValues(name, parseList(raw[name] ?? ''), keyPattern),
-        secret: (name) => {
-            const value = raw[name] ?? '';
-            if (value.trim() === '')
-                return undefined;
-            maskSecret(value);
-            return value;
-        },
-        image: (name) => parseImageInput(name, required(name)),
-    };
-}
-function parseBoolean(name, value) {
-    if (TRUE.includes(value))
-        return true;
-    if (FALSE.includes(value))
-        return false;
-    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
-function parseOneOf(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
-    return lines.map((line) => {
-        const equals = line.indexOf('=');
-        const key = equals > 0 ? line.slice(0, equals).trim() : '';
-        if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
-        }
-        return [key, line.slice(equals + 1).trim()];
-    });
-}
-/** An image reference input; the error names the input and the part that is wrong. */
-function parseImageInput(name, text) {
-    try {
-        return parseImageReference(text, 'reference');
-    }
-    catch (error) {
-        throw new InputError(name, messageOf(error));
-    }
-}
-
 ;// CONCATENATED MODULE: ./actions/make-iso/src/ssh-keys.ts
 /**
  * OpenSSH public keys (`type base64-blob [comment]`), validated by parsing: the blob must be
@@ -54010,63 +54044,18 @@ function parsePublicKey(line) {
 
 
 
-
-
-/** The inputs of action.yml, by their exact names, as the runner hands them over (strings). */
-const INPUT_NAMES = [
-    'role',
-    'ssh-authorized-keys',
-    'ssh-port',
-    'allow-default-ports',
-    'etcd-client-port',
-    'registry-port',
-    'master-address',
-    'private-interface',
-    'fleet-metadata',
-    'ntp-servers',
-    'application-ports',
-    'fleet-version',
-    'fleet-sha256',
-    'fleet-url',
-    'etcd-version',
-    'etcd-sha256',
-    'etcd-url',
-    'registry-image',
-    'extra-units',
-    'format',
-    'output',
-    'channel',
-    'download-image',
-    'image-base-url',
-    'image-signing-key',
-];
-/** Defaults: the SAME values action.yml declares (a unit test keeps them equal). */
-const DEFAULTS = {
-    role: 'both',
-    'ssh-port': '2222',
-    'allow-default-ports': 'false',
-    'etcd-client-port': '12379',
-    'registry-port': '15000',
-    'fleet-version': 'v1.0.0',
-    'etcd-version': 'v3.5.21',
-    'etcd-sha256': 'adddda4b06718e68671ffabff2f8cee48488ba61ad82900e639d108f2148501c',
-    'registry-image': 'docker.io/library/registry:2.8.3',
-    format: 'both',
-    channel: 'stable',
-    'download-image': 'false',
-};
 const ROLES = ['master', 'slave', 'both'];
 const FORMATS = ['config-drive', 'user-data', 'both'];
 const CHANNELS = ['stable', 'beta', 'alpha', 'lts'];
+const DEFAULT_IMAGE_BASE_URL = 'https://{channel}.release.flatcar-linux.net/amd64-usr/current';
+/** Environment override of image-base-url (tests point it at a local server). */
+const IMAGE_BASE_URL_ENV = 'ARCH_CORE_FLATCAR_BASE_URL';
 /** Well-known default ports refused unless allow-default-ports is true. */
 const DEFAULT_PORTS = {
     'ssh-port': [22],
     'etcd-client-port': [2379, 4001],
     'registry-port': [5000],
 };
-const DEFAULT_IMAGE_BASE_URL = 'https://{channel}.release.flatcar-linux.net/amd64-usr/current';
-/** Environment override of image-base-url (tests point it at a local server). */
-const IMAGE_BASE_URL_ENV = 'ARCH_CORE_FLATCAR_BASE_URL';
 const MANAGED_UNITS = [
     'sshd.socket',
     'sshd.service',
@@ -54082,18 +54071,9 @@ const MANAGED_UNITS = [
     'iptables-restore.service',
     'ip6tables-restore.service',
 ];
-function oneOf(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
-}
-function inputs_boolean(name, value) {
-    if (['true', 'True', 'TRUE', 'yes', 'on', '1'].includes(value))
-        return true;
-    if (['false', 'False', 'FALSE', 'no', 'off', '0'].includes(value))
-        return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
-}
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const META = /^[A-Za-z0-9_.-]{1,63}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
 function parseIPv4(name, value) {
     if (!external_node_net_.isIPv4(value)) {
         throw new errors_InputError(name, `"${value}" is not an IPv4 address like 10.0.0.1.`);
@@ -54103,49 +54083,16 @@ function parseIPv4(name, value) {
     }
     return value;
 }
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const META = /^[A-Za-z0-9_.-]{1,63}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-function pinned(raw, what, urlOf, versionPattern, versionHint) {
-    const versionName = `${what}-version`;
-    const shaName = `${what}-sha256`;
-    const given = raw[versionName];
-    if (!versionPattern.test(given))
-        throw new errors_InputError(versionName, `"${given}" ${versionHint}`);
-    const version = given.startsWith('v') ? given : `v${given}`;
-    const sha256 = raw[shaName].toLowerCase();
-    if (sha256 === '') {
-        throw new errors_InputError(shaName, `is required: the sha256 of ${urlOf(version).split('/').pop()} (the machines refuse a download that does not match it).`);
-    }
-    if (!HEX64.test(sha256))
-        throw new errors_InputError(shaName, 'is not a sha256 digest (64 hex digits).');
-    const defaultVersion = DEFAULTS[versionName];
-    if (DEFAULTS[shaName] === sha256 && defaultVersion !== version) {
-        throw new errors_InputError(shaName, `is the digest of ${defaultVersion}; give the digest of ${version}.`);
-    }
-    const urlName = `${what}-url`;
-    const url = raw[urlName] === '' ? urlOf(version) : raw[urlName];
-    if (!/^https?:\/\/[A-Za-z0-9.[\]:_-]+\/[A-Za-z0-9._~/%+-]*$/.test(url)) {
-        throw new errors_InputError(urlName, `"${url}" is not an http(s) URL of a .tar.gz.`);
-    }
-    return { version, sha256, url };
+/** Items separated by spaces, commas or lines. */
+function separatedList(read, name) {
+    return parseList((read.optional(name) ?? '').replace(/[ ,]+/g, '\n'));
 }
-function parsePort(name, value, allowDefault) {
-    const port = parseBoundedInteger(name, value, { min: 1, max: 65535 });
-    if (!allowDefault && DEFAULT_PORTS[name]?.includes(port)) {
-        throw new errors_InputError(name, `${port} is the well-known default port, which the lock-down avoids; choose another or set allow-default-ports: true.`);
-    }
-    return port;
-}
-/** Validates every input up front; the first bad one throws an InputError naming it. */
-function parseInputs(raw) {
-    const role = oneOf('role', raw.role, ROLES);
-    const roles = role === 'both' ? ['master', 'slave'] : [role];
-    const keyLines = parseList(raw['ssh-authorized-keys']);
+function readAuthorizedKeys(read) {
+    const keyLines = read.list('ssh-authorized-keys');
     if (keyLines.length === 0) {
         throw new errors_InputError('ssh-authorized-keys', 'is required: give at least one SSH public key, one per line.');
     }
-    const sshAuthorizedKeys = keyLines.map((line, index) => {
+    return keyLines.map((line, index) => {
         try {
             return parsePublicKey(line).line;
         }
@@ -54153,14 +54100,16 @@ function parseInputs(raw) {
             throw new errors_InputError('ssh-authorized-keys', `line ${index + 1}: ${error.message}.`);
         }
     });
-    const allowDefaultPorts = inputs_boolean('allow-default-ports', raw['allow-default-ports']);
-    const sshPort = parsePort('ssh-port', raw['ssh-port'], allowDefaultPorts);
-    const etcdClientPort = parsePort('etcd-client-port', raw['etcd-client-port'], allowDefaultPorts);
-    if (etcdClientPort === 65535)
-        throw new errors_InputError('etcd-client-port', 'must be below 65535 (the peer port is the next one).');
-    const etcdPeerPort = etcdClientPort + 1;
-    const registryPort = parsePort('registry-port', raw['registry-port'], allowDefaultPorts);
-    const applicationPorts = parseList(raw['application-ports'].replace(/[ ,]+/g, '\n')).map((entry) => {
+}
+function readPort(read, name, allowDefault) {
+    const port = read.integer(name, { min: 1, max: 65535 });
+    if (!allowDefault && DEFAULT_PORTS[name]?.includes(port)) {
+        throw new errors_InputError(name, `${port} is the well-known default port, which the lock-down avoids; choose another or set allow-default-ports: true.`);
+    }
+    return port;
+}
+function readApplicationPorts(read) {
+    return separatedList(read, 'application-ports').map((entry) => {
         const match = /^(\d+)(?:\/(tcp|udp))?$/.exec(entry);
         if (!match)
             throw new errors_InputError('application-ports', `"${entry}" is not PORT or PORT/tcp or PORT/udp.`);
@@ -54169,6 +54118,17 @@ function parseInputs(raw) {
             protocol: (match[2] ?? 'tcp'),
         };
     });
+}
+/** The service ports and the application's; each TCP port belongs to one service. */
+function readPorts(read) {
+    const allowDefaultPorts = read.boolean('allow-default-ports');
+    const sshPort = readPort(read, 'ssh-port', allowDefaultPorts);
+    const etcdClientPort = readPort(read, 'etcd-client-port', allowDefaultPorts);
+    if (etcdClientPort === 65535)
+        throw new errors_InputError('etcd-client-port', 'must be below 65535 (the peer port is the next one).');
+    const etcdPeerPort = etcdClientPort + 1;
+    const registryPort = readPort(read, 'registry-port', allowDefaultPorts);
+    const applicationPorts = readApplicationPorts(read);
     const taken = new Map();
     const claim = (input, port, what) => {
         const owner = taken.get(port);
@@ -54185,19 +54145,31 @@ function parseInputs(raw) {
         if (entry.protocol === 'tcp')
             claim('application-ports', entry.port, `application port ${entry.port}`);
     }
-    if (raw['master-address'] === '') {
+    return {
+        allowDefaultPorts,
+        sshPort,
+        etcdClientPort,
+        etcdPeerPort,
+        registryPort,
+        applicationPorts,
+    };
+}
+/** The master's private address, and the interface of the private network when given. */
+function readPrivateNetwork(read, role) {
+    const address = read.optional('master-address');
+    if (address === undefined) {
         throw new errors_InputError('master-address', `is required for role ${role}: the master's private address, where ${role === 'master' ? 'etcd and the registry listen' : 'slaves reach etcd and the registry'}.`);
     }
-    const masterAddress = parseIPv4('master-address', raw['master-address']);
-    let privateInterface;
-    if (raw['private-interface'] !== '') {
-        if (!/^[A-Za-z0-9_.-]{1,15}$/.test(raw['private-interface'])) {
-            throw new errors_InputError('private-interface', `"${raw['private-interface']}" is not a network interface name like eth1.`);
-        }
-        privateInterface = raw['private-interface'];
+    const masterAddress = parseIPv4('master-address', address);
+    const privateInterface = read.optional('private-interface');
+    if (privateInterface !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(privateInterface)) {
+        throw new errors_InputError('private-interface', `"${privateInterface}" is not a network interface name like eth1.`);
     }
+    return { masterAddress, privateInterface };
+}
+function readFleetMetadata(read) {
     const fleetMetadata = { master: [], slave: [] };
-    for (const line of parseList(raw['fleet-metadata'])) {
+    for (const line of read.list('fleet-metadata')) {
         const match = /^(?:(master|slave):)?([^=\s]+)=(\S+)$/.exec(line);
         if (!match || !META.test(match[2]) || !META.test(match[3])) {
             throw new errors_InputError('fleet-metadata', `line "${line}" is not [master:|slave:]key=value (letters, digits, _ . -).`);
@@ -54208,44 +54180,88 @@ function parseInputs(raw) {
         for (const target of targets)
             fleetMetadata[target].push([match[2], match[3]]);
     }
-    const ntpServers = parseList(raw['ntp-servers'].replace(/[ ,]+/g, '\n'));
+    return fleetMetadata;
+}
+function readNtpServers(read) {
+    const ntpServers = separatedList(read, 'ntp-servers');
     for (const server of ntpServers) {
         if (!HOSTNAME.test(server) && !external_node_net_.isIP(server)) {
             throw new errors_InputError('ntp-servers', `"${server}" is not a host name or address.`);
         }
     }
-    const fleet = pinned(raw, 'fleet', (v) => `https://github.com/coreos/fleet/releases/download/${v}/fleet-${v}-linux-amd64.tar.gz`, /^v?\d+\.\d+\.\d+$/, 'is not a fleet release like v1.0.0.');
-    const etcd = pinned(raw, 'etcd', (v) => `https://github.com/etcd-io/etcd/releases/download/${v}/etcd-${v}-linux-amd64.tar.gz`, /^v?3\.[0-5]\.\d+$/, 'is not an etcd release from v3.0.0 to v3.5.x (etcd 3.6 removed the v2 API that fleet needs).');
-    try {
-        image_ref_parseImageReference(raw['registry-image'], 'registry-image');
+    return ntpServers;
+}
+const FLEET = {
+    what: 'fleet',
+    urlOf: (v) => `https://github.com/coreos/fleet/releases/download/${v}/fleet-${v}-linux-amd64.tar.gz`,
+    versionPattern: /^v?\d+\.\d+\.\d+$/,
+    versionHint: 'is not a fleet release like v1.0.0.',
+    knownDigests: {},
+};
+const ETCD = {
+    what: 'etcd',
+    urlOf: (v) => `https://github.com/etcd-io/etcd/releases/download/${v}/etcd-${v}-linux-amd64.tar.gz`,
+    versionPattern: /^v?3\.[0-5]\.\d+$/,
+    versionHint: 'is not an etcd release from v3.0.0 to v3.5.x (etcd 3.6 removed the v2 API that fleet needs).',
+    // The digest action.yml gives by default.
+    knownDigests: { adddda4b06718e68671ffabff2f8cee48488ba61ad82900e639d108f2148501c: 'v3.5.21' },
+};
+function readPinned(read, release) {
+    const versionName = `${release.what}-version`;
+    const shaName = `${release.what}-sha256`;
+    const urlName = `${release.what}-url`;
+    const given = read.required(versionName);
+    if (!release.versionPattern.test(given))
+        throw new errors_InputError(versionName, `"${given}" ${release.versionHint}`);
+    const version = given.startsWith('v') ? given : `v${given}`;
+    const sha256 = (read.optional(shaName) ?? '').toLowerCase();
+    if (sha256 === '') {
+        throw new errors_InputError(shaName, `is required: the sha256 of ${release.urlOf(version).split('/').pop()} (the machines refuse a download that does not match it).`);
     }
-    catch (error) {
-        throw new errors_InputError('registry-image', error.message);
+    if (!HEX64.test(sha256))
+        throw new errors_InputError(shaName, 'is not a sha256 digest (64 hex digits).');
+    const digestOf = release.knownDigests[sha256];
+    if (digestOf !== undefined && digestOf !== version) {
+        throw new errors_InputError(shaName, `is the digest of ${digestOf}; give the digest of ${version}.`);
     }
-    if (/\s/.test(raw['registry-image']))
+    const url = read.optional(urlName) ?? release.urlOf(version);
+    if (!/^https?:\/\/[A-Za-z0-9.[\]:_-]+\/[A-Za-z0-9._~/%+-]*$/.test(url)) {
+        throw new errors_InputError(urlName, `"${url}" is not an http(s) URL of a .tar.gz.`);
+    }
+    return { version, sha256, url };
+}
+/** The registry image as written (it goes into the unit verbatim), checked as a reference. */
+function readRegistryImage(read) {
+    read.image('registry-image');
+    const registryImage = read.required('registry-image');
+    if (/\s/.test(registryImage))
         throw new errors_InputError('registry-image', 'must not contain spaces.');
-    const extraUnits = parseList(raw['extra-units']).map((line) => {
-        const match = /^(?:(master|slave):)?(.+)$/.exec(line);
-        const file = match[2].trim();
-        const name = external_node_path_namespaceObject.basename(file);
-        if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|path|mount|target)$/.test(name)) {
-            throw new errors_InputError('extra-units', `"${name}" is not a systemd unit file name (NAME.service, .socket, .timer, ...).`);
-        }
-        if (MANAGED_UNITS.includes(name)) {
-            throw new errors_InputError('extra-units', `${name} is a unit make-iso writes for the lock-down; it cannot be replaced.`);
-        }
-        let content;
-        try {
-            content = external_node_fs_namespaceObject.readFileSync(file, 'utf8');
-        }
-        catch {
-            throw new errors_InputError('extra-units', `the file ${file} cannot be read.`);
-        }
-        if (!/^\s*\[(Unit|Service|Socket|Timer|Path|Mount|Install)\]/m.test(content)) {
-            throw new errors_InputError('extra-units', `${file} is not a systemd unit (no [Unit] or [Service] section).`);
-        }
-        return { roles: match[1] ? [match[1]] : ['master', 'slave'], name, content };
-    });
+    return registryImage;
+}
+function readExtraUnit(line) {
+    const match = /^(?:(master|slave):)?(.+)$/.exec(line);
+    const file = match[2].trim();
+    const name = external_node_path_namespaceObject.basename(file);
+    if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|path|mount|target)$/.test(name)) {
+        throw new errors_InputError('extra-units', `"${name}" is not a systemd unit file name (NAME.service, .socket, .timer, ...).`);
+    }
+    if (MANAGED_UNITS.includes(name)) {
+        throw new errors_InputError('extra-units', `${name} is a unit make-iso writes for the lock-down; it cannot be replaced.`);
+    }
+    let content;
+    try {
+        content = external_node_fs_namespaceObject.readFileSync(file, 'utf8');
+    }
+    catch {
+        throw new errors_InputError('extra-units', `the file ${file} cannot be read.`);
+    }
+    if (!/^\s*\[(Unit|Service|Socket|Timer|Path|Mount|Install)\]/m.test(content)) {
+        throw new errors_InputError('extra-units', `${file} is not a systemd unit (no [Unit] or [Service] section).`);
+    }
+    return { roles: match[1] ? [match[1]] : ['master', 'slave'], name, content };
+}
+function readExtraUnits(read) {
+    const extraUnits = read.list('extra-units').map(readExtraUnit);
     const seen = new Set();
     for (const unit of extraUnits) {
         for (const target of unit.roles) {
@@ -54254,57 +54270,58 @@ function parseInputs(raw) {
             seen.add(`${target}:${unit.name}`);
         }
     }
-    const format = oneOf('format', raw.format, FORMATS);
-    const channel = oneOf('channel', raw.channel, CHANNELS);
-    const downloadImage = inputs_boolean('download-image', raw['download-image']);
-    const output = external_node_path_namespaceObject.resolve(raw.output === '' ? external_node_path_namespaceObject.join(tempRoot(), 'make-iso') : raw.output);
-    const imageBaseUrl = (raw['image-base-url'] ||
-        process.env[IMAGE_BASE_URL_ENV] ||
+    return extraUnits;
+}
+/** What is written where, and the channel's VMware image. */
+function readOutput(read, env) {
+    const format = read.oneOf('format', FORMATS);
+    const channel = read.oneOf('channel', CHANNELS);
+    const downloadImage = read.boolean('download-image');
+    const output = external_node_path_namespaceObject.resolve(read.optional('output') ?? external_node_path_namespaceObject.join(tempRoot(), 'make-iso'));
+    const imageBaseUrl = (read.optional('image-base-url') ||
+        env[IMAGE_BASE_URL_ENV] ||
         DEFAULT_IMAGE_BASE_URL)
         .replace(/\{channel\}/g, channel)
         .replace(/\/+$/, '');
     if (!/^https?:\/\/\S+$/.test(imageBaseUrl)) {
         throw new errors_InputError('image-base-url', `"${imageBaseUrl}" is not an http(s) URL.`);
     }
-    let imageSigningKey;
-    if (raw['image-signing-key'] !== '') {
-        imageSigningKey = external_node_path_namespaceObject.resolve(raw['image-signing-key']);
-        if (!external_node_fs_namespaceObject.existsSync(imageSigningKey)) {
-            throw new errors_InputError('image-signing-key', `the key file ${imageSigningKey} does not exist.`);
-        }
+    const signingKey = read.optional('image-signing-key');
+    const imageSigningKey = signingKey === undefined ? undefined : external_node_path_namespaceObject.resolve(signingKey);
+    if (imageSigningKey !== undefined && !external_node_fs_namespaceObject.existsSync(imageSigningKey)) {
+        throw new errors_InputError('image-signing-key', `the key file ${imageSigningKey} does not exist.`);
     }
+    return { format, output, channel, downloadImage, imageBaseUrl, imageSigningKey };
+}
+/**
+ * Validates every input up front, in action.yml's order; the first bad one throws an
+ * InputError naming it. `env` may override the default image-base-url.
+ */
+function parseInputs(raw, env = process.env) {
+    const read = inputReader(raw);
+    const role = read.oneOf('role', ROLES);
+    const sshAuthorizedKeys = readAuthorizedKeys(read);
+    const ports = readPorts(read);
+    const network = readPrivateNetwork(read, role);
+    const fleetMetadata = readFleetMetadata(read);
+    const ntpServers = readNtpServers(read);
+    const fleet = readPinned(read, FLEET);
+    const etcd = readPinned(read, ETCD);
+    const registryImage = readRegistryImage(read);
+    const extraUnits = readExtraUnits(read);
     return {
-        roles,
+        roles: role === 'both' ? ['master', 'slave'] : [role],
         sshAuthorizedKeys,
-        sshPort,
-        allowDefaultPorts,
-        etcdClientPort,
-        etcdPeerPort,
-        registryPort,
-        masterAddress,
-        privateInterface,
+        ...ports,
+        ...network,
         fleetMetadata,
         ntpServers,
-        applicationPorts,
         fleet,
         etcd,
-        registryImage: raw['registry-image'],
+        registryImage,
         extraUnits,
-        format,
-        output,
-        channel,
-        downloadImage,
-        imageBaseUrl,
-        imageSigningKey,
+        ...readOutput(read, env),
     };
-}
-/** Reads the inputs from the runner (INPUT_*), with the action.yml defaults when absent. */
-function getInputs() {
-    const raw = {};
-    for (const name of INPUT_NAMES) {
-        raw[name] = getInput(name, { trimWhitespace: true }) || (DEFAULTS[name] ?? '');
-    }
-    return parseInputs(raw);
 }
 
 ;// CONCATENATED MODULE: ./actions/make-iso/src/iso.ts
@@ -54393,14 +54410,15 @@ async function makeConfigDrive(tool, userData, output, workDir, epoch) {
 
 
 
+
 /** Renders and audits each role's cloud-config; any failing point fails the run. */
-function renderAndAudit(settings) {
-    const made = settings.roles.map((role) => {
-        const text = renderCloudConfig(settings, role);
+function renderAndAudit(inputs) {
+    const made = inputs.roles.map((role) => {
+        const text = renderCloudConfig(inputs, role);
         return {
             role,
             text,
-            audit: auditCloudConfig(text, { allowDefaultPorts: settings.allowDefaultPorts }),
+            audit: auditCloudConfig(text, { allowDefaultPorts: inputs.allowDefaultPorts }),
         };
     });
     for (const { role, audit } of made)
@@ -54416,72 +54434,62 @@ function renderAndAudit(settings) {
     }
     return made;
 }
-async function writeOutputs(settings, made, tool, epoch) {
-    await promises_namespaceObject.mkdir(settings.output, { recursive: true });
-    const staging = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(settings.output, '.make-iso-'));
-    const files = {};
-    try {
+/** The checksum file of make-iso's file set in the output directory (sha256sum format). */
+const CHECKSUMS_FILE = 'make-iso.sha256';
+/** Writes each role's cloud-config and, with an ISO tool, its ISO as one file set; by output. */
+async function writeOutputs(inputs, made, tool, epoch) {
+    const names = {};
+    const placed = await replaceFileSet(inputs.output, CHECKSUMS_FILE, async (staging) => {
         for (const { role, text } of made) {
             const config = `${role}.cloud-config.yml`;
             await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(staging, config), text, { mode: 0o644 });
-            files[`${role}-cloud-config`] = config;
+            names[`${role}-cloud-config`] = config;
             if (tool) {
                 const iso = `${role}.iso`;
                 const work = external_node_path_namespaceObject.join(staging, `.${role}-tree`);
                 await makeConfigDrive(tool, text, external_node_path_namespaceObject.join(staging, iso), work, epoch);
-                files[`${role}-iso`] = iso;
+                names[`${role}-iso`] = iso;
             }
         }
-        // Everything is complete: rename each file into place (atomic per file).
-        const placed = {};
-        for (const [output, name] of Object.entries(files)) {
-            await promises_namespaceObject.rename(external_node_path_namespaceObject.join(staging, name), external_node_path_namespaceObject.join(settings.output, name));
-            placed[output] = external_node_path_namespaceObject.join(settings.output, name);
-        }
         // An ISO of an earlier run would no longer match its cloud-config.
-        if (!tool) {
-            for (const { role } of made)
-                await promises_namespaceObject.rm(external_node_path_namespaceObject.join(settings.output, `${role}.iso`), { force: true });
-        }
-        return placed;
-    }
-    finally {
-        await promises_namespaceObject.rm(staging, { recursive: true, force: true });
-    }
+        const obsolete = tool ? [] : made.map(({ role }) => `${role}.iso`);
+        return { files: Object.values(names), obsolete };
+    });
+    return Object.fromEntries(Object.entries(names).map(([output, name]) => [output, placed[name]]));
 }
-async function main_image(settings) {
-    return group(`Flatcar ${settings.channel} VMware image`, async () => {
+async function main_image(inputs) {
+    return group(`Flatcar ${inputs.channel} VMware image`, async () => {
         let resolved;
         try {
-            resolved = await resolveImage(settings.imageBaseUrl);
+            resolved = await resolveImage(inputs.imageBaseUrl);
         }
         catch (error) {
-            if (settings.downloadImage)
+            if (inputs.downloadImage)
                 throw error;
-            warning(`The Flatcar ${settings.channel} version could not be read (${error.message}); vmware-image-version is left empty.`);
+            warning(`The Flatcar ${inputs.channel} version could not be read (${error.message}); vmware-image-version is left empty.`);
             return { resolved: undefined };
         }
-        info(`Flatcar ${settings.channel} ${resolved.version}: ${resolved.url}`);
-        if (!settings.downloadImage)
+        info(`Flatcar ${inputs.channel} ${resolved.version}: ${resolved.url}`);
+        if (!inputs.downloadImage)
             return { resolved };
-        const downloaded = await downloadImage(resolved, settings.imageSigningKey);
+        const downloaded = await downloadImage(resolved, inputs.imageSigningKey);
         info(`${downloaded.fromCache ? 'From the tool cache' : 'Downloaded and cached'}: ${downloaded.path} (${downloaded.verification})`);
         return { resolved, downloaded };
     });
 }
 async function run() {
-    const settings = getInputs();
-    const made = await group('Cloud-configs and their lock-down audit', async () => renderAndAudit(settings));
-    const tool = settings.format === 'user-data' ? undefined : await findIsoTool();
+    const inputs = parseInputs(rawInputsFromEnv());
+    const made = await group('Cloud-configs and their lock-down audit', async () => renderAndAudit(inputs));
+    const tool = inputs.format === 'user-data' ? undefined : await findIsoTool();
     if (tool === 'genisoimage')
         warning('xorriso is not installed: genisoimage makes the ISOs, which are not byte-for-byte reproducible.');
     const epoch = sourceDateEpoch() ?? DEFAULT_EPOCH;
-    const { resolved, downloaded } = await main_image(settings);
-    const files = await group(`Writing ${settings.output}`, async () => writeOutputs(settings, made, tool, epoch));
+    const { resolved, downloaded } = await main_image(inputs);
+    const files = await group(`Writing ${inputs.output}`, async () => writeOutputs(inputs, made, tool, epoch));
     const audit = Object.fromEntries(made.map(({ role, audit: result }) => [role, result]));
     setOutputs({
         ...files,
-        'vmware-image-url': resolved?.url ?? `${settings.imageBaseUrl}/${IMAGE_FILE}`,
+        'vmware-image-url': resolved?.url ?? `${inputs.imageBaseUrl}/${IMAGE_FILE}`,
         'vmware-image-version': resolved?.version ?? '',
         'vmware-image-path': downloaded?.path,
         audit: JSON.stringify(audit),
@@ -54499,18 +54507,16 @@ async function run() {
         }),
     ]);
     await writeSummary('make-iso', [
-        ['Roles', settings.roles.join(', ')],
-        ['Master address', settings.masterAddress],
+        ['Roles', inputs.roles.join(', ')],
+        ['Master address', inputs.masterAddress],
         [
             'Ports',
-            `ssh ${settings.sshPort}, etcd ${settings.etcdClientPort} (peer ${settings.etcdPeerPort}, loopback), registry ${settings.registryPort}`,
+            `ssh ${inputs.sshPort}, etcd ${inputs.etcdClientPort} (peer ${inputs.etcdPeerPort}, loopback), registry ${inputs.registryPort}`,
         ],
-        ['fleet / etcd', `${settings.fleet.version} / ${settings.etcd.version}`],
+        ['fleet / etcd', `${inputs.fleet.version} / ${inputs.etcd.version}`],
         [
             'Flatcar',
-            resolved
-                ? `${settings.channel} ${resolved.version}`
-                : `${settings.channel} (version unknown)`,
+            resolved ? `${inputs.channel} ${resolved.version}` : `${inputs.channel} (version unknown)`,
         ],
         ...(downloaded ? [['Image', downloaded.path]] : []),
         ...(tool
