@@ -1,4 +1,4 @@
-// ESM jest over TypeScript (see STYLE.md): unit tests are fast and pure; integration tests
+// ESM jest over TypeScript (see docs/dev/testing.md): unit tests are fast and pure; integration tests
 // run the real tools (makepkg, pacman, registries, sshd, ...) and are run one file at a time.
 const tsJest = {
   '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],

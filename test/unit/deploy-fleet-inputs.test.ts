@@ -42,7 +42,7 @@ test.each([
   expect(parseUpdateServices(text)).toEqual(expected);
 });
 
-test('update-services defaults to the units of SHARED-DECISIONS, etcd first', () => {
+test('update-services defaults to the update-window units, etcd first', () => {
   expect(DEFAULT_UPDATE_SERVICES).toEqual(['arch-core-etcd.service', 'arch-core-registry.service']);
   expect(() => parseUpdateServices('etcd')).toThrow(
     /^Input "update-services": "etcd" does not end in a unit type/,

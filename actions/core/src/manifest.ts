@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import { UserError } from './errors.js';
 
 /**
- * The contracts between actions (DESIGN.md, "Contracts between actions").
+ * The contracts between actions (docs/dev/contracts.md).
  *
  * AppInfo: what build-package knows about the app it built. It is written beside each package
  * file as `<package file>.arch-core.json`, where make-chroot finds it.

@@ -12,7 +12,7 @@ import type { PlannedUnit } from './inputs.js';
 import { imageInUnit, machineMatches, requiredMetadata, unitHash } from './unit.js';
 
 /**
- * The deploy itself, on fleet's API (FLEET.md): read the machines and the unit that runs now,
+ * The deploy itself, on fleet's API (docs/dev/fleet-api.md): read the machines and the unit that runs now,
  * destroy it and wait until it is gone from every machine (strategy replace) or replace its
  * content in place (restart), start the new unit, and poll /state — one request covers every
  * machine — until each eligible machine runs the new unit's hash active/running. A `failed`

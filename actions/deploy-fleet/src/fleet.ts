@@ -5,7 +5,7 @@ import { UserError } from '../../core/src/errors.js';
 import type { UnitOption } from './unit.js';
 
 /**
- * A client of fleet's HTTP API v1 (written against ../shared/FLEET.md), spoken over a stream the
+ * A client of fleet's HTTP API v1 (see docs/dev/fleet-api.md), spoken over a stream the
  * caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's tunnel
  * does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
  */

@@ -30,7 +30,7 @@ import {
   type UnitOption,
 } from './unit.js';
 
-/** The units make-iso installs on the master, started for a deploy (SHARED-DECISIONS.md). */
+/** The units make-iso installs on the master, started for a deploy (docs/update-window.md). */
 export const DEFAULT_UPDATE_SERVICES = ['arch-core-etcd.service', 'arch-core-registry.service'];
 export const DEFAULT_FLEET_ENDPOINT = '/var/run/fleet.sock';
 export const STRATEGIES = ['replace', 'restart'] as const;

@@ -4,7 +4,7 @@ import type { SshConnection } from '../../core/src/ssh.js';
 
 /**
  * update-services: the units (etcd, the registry) that run on the master only during a deploy
- * (SHARED-DECISIONS.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
+ * (docs/update-window.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
  */
 export function systemctlArgv(verb: 'start' | 'stop', unit: string): string[] {
   return ['sudo', 'systemctl', verb, unit];
