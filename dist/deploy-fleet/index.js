@@ -56014,7 +56014,7 @@ var external_node_http_ = __nccwpck_require__(7067);
 
 
 /**
- * A client of fleet's HTTP API v1 (written against ../shared/FLEET.md), spoken over a stream the
+ * A client of fleet's HTTP API v1 (see docs/dev/fleet-api.md), spoken over a stream the
  * caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's tunnel
  * does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
  */
@@ -56675,7 +56675,7 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 
 
 
-/** The units make-iso installs on the master, started for a deploy (SHARED-DECISIONS.md). */
+/** The units make-iso installs on the master, started for a deploy (docs/update-window.md). */
 const DEFAULT_UPDATE_SERVICES = ['arch-core-etcd.service', 'arch-core-registry.service'];
 const DEFAULT_FLEET_ENDPOINT = '/var/run/fleet.sock';
 const STRATEGIES = ['replace', 'restart'];
@@ -56792,7 +56792,7 @@ function getInputs() {
 
 /**
  * update-services: the units (etcd, the registry) that run on the master only during a deploy
- * (SHARED-DECISIONS.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
+ * (docs/update-window.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
  */
 function systemctlArgv(verb, unit) {
     return ['sudo', 'systemctl', verb, unit];

@@ -56797,7 +56797,7 @@ async function dockerImportAndPush(job) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/ssh-inputs.ts
+;// CONCATENATED MODULE: ./actions/import-image/src/ssh-inputs.ts
 
 
 
