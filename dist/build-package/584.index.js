@@ -25206,18 +25206,6 @@ function Writable(fn, options) {
 
 /***/ }),
 
-/***/ 86215:
-/***/ ((module) => {
-
-var toString = {}.toString;
-
-module.exports = Array.isArray || function (arr) {
-  return toString.call(arr) == '[object Array]';
-};
-
-
-/***/ }),
-
 /***/ 34793:
 /***/ ((module, __unused_webpack_exports, __webpack_require__) => {
 
@@ -25442,7 +25430,7 @@ var pna = __webpack_require__(41564);
 module.exports = Readable;
 
 /*<replacement>*/
-var isArray = __webpack_require__(86215);
+var isArray = __webpack_require__(82513);
 /*</replacement>*/
 
 /*<replacement>*/
