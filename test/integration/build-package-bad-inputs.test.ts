@@ -148,7 +148,7 @@ test('a failing build: the last lines of its log in the error, the whole log in 
   expect(group).toContain('build step 1\n');
   expect(group).toContain('build step 20\n');
   expect(group.indexOf('::endgroup::')).toBeGreaterThan(group.indexOf('the compiler exploded'));
-});
+}, 120_000);
 
 test('a stale committed .SRCINFO: the first differing line is named', async () => {
   const dir = path.join(work, 'stale');
