@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
-import { connectSsh, type SshConnection } from '../../actions/core/src/ssh.js';
+import { connectSsh } from '../../actions/core/src/ssh-connect.js';
+import type { SshConnection } from '../../actions/core/src/ssh-connection.js';
 import { FleetClient, FleetApiError } from '../../actions/deploy-fleet/src/fleet.js';
 import { fleetStreamOpener, type TunnelMode } from '../../actions/deploy-fleet/src/tunnel.js';
 import { parseUnitFile, unitHash } from '../../actions/deploy-fleet/src/unit.js';

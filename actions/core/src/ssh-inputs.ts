@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { InputError } from './errors.js';
 import { hasPort, hostPortInput } from './host-port.js';
 import type { InputReader } from './inputs.js';
-import type { SshOptions } from './ssh.js';
+import type { SshOptions } from './ssh-connect.js';
 
 /** Where an action's SSH inputs are, by name, and why they are required. */
 export interface SshInputNames {

@@ -1,7 +1,8 @@
 import * as core from '@actions/core';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
-import { connectSsh, type SshConnection } from '../../core/src/ssh.js';
+import { connectSsh } from '../../core/src/ssh-connect.js';
+import type { SshConnection } from '../../core/src/ssh-connection.js';
 import {
   DeployError,
   deploy,
