@@ -8,8 +8,8 @@ import { startFleetCluster, type FleetCluster } from '../helpers/fleet-standin.j
 
 // deploy-fleet's fleet client, through a real sshd both ways (fd-forward via the fleetctl
 // stand-in on the SSH user's PATH, and streamlocal), against the fleet STAND-IN of
-// test/helpers/fleet-standin.ts — written from ../shared/FLEET.md, since fleet itself cannot be
-// installed here. These tests hold the stand-in to FLEET.md's facts.
+// test/helpers/fleet-standin.ts, since fleet itself cannot be installed here. These tests hold
+// the stand-in to the facts about fleet's API in docs/dev/fleet-api.md.
 
 jest.setTimeout(60_000);
 
@@ -85,7 +85,7 @@ test.each(['fd-forward', 'streamlocal'] as const)(
   },
 );
 
-test('the status codes of FLEET.md', async () => {
+test("the status codes of fleet's API", async () => {
   const fleet = await client('fd-forward');
   const put = (name: string, body: unknown) =>
     fleet.request('PUT', `/units/${name}`, {}, body).then((r) => r.status);

@@ -3,8 +3,8 @@ import { UserError } from '../../core/src/errors.js';
 import type { SshConnection } from '../../core/src/ssh-connection.js';
 
 /**
- * update-services: the units (etcd, the registry) that run on the master only during a deploy
- * (SHARED-DECISIONS.md): `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
+ * update-services: the units (etcd, the registry) that make-iso installs on the master and that
+ * run only during a deploy: `sudo systemctl start UNIT` before, `sudo systemctl stop UNIT` after.
  */
 export function systemctlArgv(verb: 'start' | 'stop', unit: string): string[] {
   return ['sudo', 'systemctl', verb, unit];

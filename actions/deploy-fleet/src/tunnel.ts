@@ -5,7 +5,7 @@ import type { SshConnection } from '../../core/src/ssh-connection.js';
 import type { StreamOpener } from './fleet.js';
 
 /**
- * The two ways to the fleet socket over one SSH connection (FLEET.md):
+ * The two ways to the fleet socket over one SSH connection (docs/dev/fleet-api.md):
  * - `fd-forward`: an exec session running `fleetctl fd-forward SOCK` on the host, whose
  *   stdin/stdout carry the HTTP connection (what fleetctl --tunnel does);
  * - `streamlocal`: OpenSSH's direct-streamlocal@openssh.com channel straight to the socket (no
