@@ -1,5 +1,5 @@
 // deploy-fleet: deploy time to N = 1, 3, 10 machines of the fleet stand-in (test/helpers/
-// fleet-standin.ts, behind a real sshd on loopback), reported as the seconds the action adds
+// fleet-standin/, behind a real sshd on loopback), reported as the seconds the action adds
 // beyond the time the stand-in's agents take by construction (their reconcile and start delays).
 // Goal: under 1 s added at N = 10 (the action polls every machine with one /state request).
 // Each run replaces a running unit (destroy, wait until gone everywhere, start, wait until all

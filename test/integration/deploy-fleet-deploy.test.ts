@@ -10,8 +10,8 @@ import {
 } from '../helpers/fleet-standin.js';
 
 // deploy-fleet's bundle, driven as the runner drives it, against a real sshd on loopback and
-// the fleet STAND-IN of test/helpers/fleet-standin.ts (written from fleet's published
-// behaviour, see docs/dev/fleet-api.md: fleet itself cannot be installed here). Agents reconcile every 300 ms here (5 s in real fleet).
+// the fleet STAND-IN of test/helpers/fleet-standin/ (it behaves as docs/dev/fleet-api.md
+// describes fleet, which itself cannot be installed here). Agents reconcile every 300 ms here (5 s in real fleet).
 
 jest.setTimeout(120_000);
 

@@ -8,7 +8,7 @@ import { startFleetCluster, type FleetCluster } from '../helpers/fleet-standin.j
 
 // deploy-fleet's bundle with bad inputs (each refused with one line naming the input, exit 1,
 // nothing started), and with SSH credentials the real sshd refuses. The fleet behind it is the
-// STAND-IN of test/helpers/fleet-standin.ts (see docs/dev/fleet-api.md).
+// STAND-IN of test/helpers/fleet-standin/ (see docs/dev/fleet-api.md).
 
 jest.setTimeout(60_000);
 

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
-import { connectSsh, type SshConnection } from '../../actions/core/src/ssh.js';
+import { connectSsh } from '../../actions/core/src/ssh-connect.js';
+import type { SshConnection } from '../../actions/core/src/ssh-connection.js';
 import { FleetClient, FleetApiError } from '../../actions/deploy-fleet/src/fleet.js';
 import { fleetStreamOpener, type TunnelMode } from '../../actions/deploy-fleet/src/tunnel.js';
 import { parseUnitFile, unitHash } from '../../actions/deploy-fleet/src/unit.js';
@@ -7,8 +8,8 @@ import { startFleetCluster, type FleetCluster } from '../helpers/fleet-standin.j
 
 // deploy-fleet's fleet client, through a real sshd both ways (fd-forward via the fleetctl
 // stand-in on the SSH user's PATH, and streamlocal), against the fleet STAND-IN of
-// test/helpers/fleet-standin.ts — written from fleet v1.0.0's published behaviour, since fleet itself
-// cannot be installed here. These tests hold the stand-in to the facts of docs/dev/fleet-api.md.
+// test/helpers/fleet-standin/, since fleet itself cannot be installed here. These tests hold
+// the stand-in to the facts about fleet's API in docs/dev/fleet-api.md.
 
 jest.setTimeout(60_000);
 

@@ -9,7 +9,7 @@ import { runPipeline, type PipelineResult } from '../../scripts/demo/pipeline.js
 // The main job end to end, on the same path as `scripts/demo.sh` (scripts/demo/pipeline.ts):
 // each stage is an action's bundle run as the runner runs it; the outputs of one feed the next.
 // The registry, sshd and podman are real; the cluster is the fleet API stand-in
-// (test/helpers/fleet-standin.ts; docs/dev/fleet-api.md).
+// (test/helpers/fleet-standin/; docs/dev/fleet-api.md).
 jest.setTimeout(600_000);
 
 let work: string;

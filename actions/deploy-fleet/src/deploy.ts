@@ -245,13 +245,46 @@ export async function waitUntilRunning(
   }
 }
 
+/** The unit fleet holds under the new unit's name before the deploy, if any. */
+interface PreviousUnit {
+  unit?: FleetUnit;
+  hash?: string;
+  /** Its image, when it runs one from the same repository. */
+  image?: string;
+}
+
 /** The whole deploy (after the API answers): returns the result or throws a DeployError. */
 export async function deploy(
   options: DeployOptions,
   allMachines: FleetMachine[],
 ): Promise<DeployResult> {
-  const { fleet, unit, deadline } = options;
-  const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+  const { fleet, unit } = options;
+  const machines = eligibleOrRefused(allMachines, unit);
+  const previous = await readPrevious(options);
+  const partial: DeployResult = {
+    machines: [],
+    previousImage: previous.image,
+    previousHash: previous.hash,
+    changed: false,
+  };
+  let strategy = options.strategy;
+  if (previous.unit && previous.hash === unit.hash && previous.unit.desiredState === 'launched') {
+    const unchanged = await unchangedResult(fleet, unit, machines, partial);
+    if (unchanged) return unchanged;
+    core.info(
+      'The same unit is in fleet but not running everywhere: destroying and starting it again.',
+    );
+    strategy = 'replace';
+  }
+  try {
+    return await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+  } catch (thrown) {
+    throw await deployFailure(thrown, options, previous, machines, allMachines, partial);
+  }
+}
+
+/** The machines the unit will run on; none is an error that lists what fleet knows. */
+function eligibleOrRefused(allMachines: FleetMachine[], unit: PlannedUnit): FleetMachine[] {
   const machines = eligibleMachines(allMachines, unit);
   if (machines.length === 0) {
     throw new UserError(
@@ -265,77 +298,102 @@ export async function deploy(
   core.info(
     `${machines.length} eligible machine(s) of ${allMachines.length}: ${machines.map((machine) => `${machine.id} (${machine.primaryIP})`).join(', ')}`,
   );
+  return machines;
+}
+
+async function readPrevious(options: DeployOptions): Promise<PreviousUnit> {
+  const { fleet, unit } = options;
   const previous = await fleet.getUnit(unit.name);
-  const previousHash = previous ? unitHash(previous.options) : undefined;
-  const previousImage = previous
+  const hash = previous ? unitHash(previous.options) : undefined;
+  const image = previous
     ? imageInUnit(previous.options, options.image.registry, options.image.repository)
     : undefined;
   core.info(
     previous
-      ? `Now in fleet: ${unit.name} (${previous.desiredState}, hash ${short(previousHash)}, image ${previousImage ?? 'not recognised'}).`
+      ? `Now in fleet: ${unit.name} (${previous.desiredState}, hash ${short(hash)}, image ${image ?? 'not recognised'}).`
       : `Now in fleet: no unit ${unit.name}.`,
   );
-  const partial: DeployResult = { machines: [], previousImage, previousHash, changed: false };
+  return { unit: previous, hash, image };
+}
 
-  let strategy = options.strategy;
-  if (previous && previousHash === unit.hash && previous.desiredState === 'launched') {
-    const states = await fleet.unitStates(unit.name);
-    const byMachine = new Map(states.map((state) => [state.machineID, state]));
-    if (machines.every((machine) => isRunning(byMachine.get(machine.id), unit.hash))) {
-      core.info(
-        `${unit.name} with this content (hash ${short(unit.hash)}) already runs on every machine: nothing to change.`,
-      );
-      return {
-        ...partial,
-        machines: machines.map((machine) => report(machine, byMachine.get(machine.id), 0)),
-      };
-    }
-    core.info(
-      'The same unit is in fleet but not running everywhere: destroying and starting it again.',
-    );
-    strategy = 'replace';
+/** The result when the same unit already runs on every machine; undefined when it does not. */
+async function unchangedResult(
+  fleet: FleetApi,
+  unit: PlannedUnit,
+  machines: FleetMachine[],
+  partial: DeployResult,
+): Promise<DeployResult | undefined> {
+  const states = await fleet.unitStates(unit.name);
+  const byMachine = new Map(states.map((state) => [state.machineID, state]));
+  if (!machines.every((machine) => isRunning(byMachine.get(machine.id), unit.hash))) {
+    return undefined;
   }
+  core.info(
+    `${unit.name} with this content (hash ${short(unit.hash)}) already runs on every machine: nothing to change.`,
+  );
+  return {
+    ...partial,
+    machines: machines.map((machine) => report(machine, byMachine.get(machine.id), 0)),
+  };
+}
 
-  try {
-    if (strategy === 'replace' && previous) {
-      await core.group(
-        `Destroy ${unit.name} and wait until it is gone from every machine`,
-        async () => {
-          await fleet.deleteUnit(unit.name);
-          partial.changed = true;
-          const started = Date.now();
-          await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
-          core.info(
-            `Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`,
-          );
-        },
-      );
-    }
-    const started = Date.now();
-    const machinesReport = await core.group(
-      `Start ${unit.name} (hash ${short(unit.hash)}) and wait until every machine runs it`,
+/** Destroys the old unit (strategy replace), starts the new one, waits until it runs. */
+async function rollOut(
+  options: DeployOptions,
+  strategy: DeployOptions['strategy'],
+  previous: FleetUnit | undefined,
+  machines: FleetMachine[],
+  allMachines: FleetMachine[],
+  partial: DeployResult,
+): Promise<DeployResult> {
+  const { fleet, unit, deadline } = options;
+  const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+  if (strategy === 'replace' && previous) {
+    await core.group(
+      `Destroy ${unit.name} and wait until it is gone from every machine`,
       async () => {
-        const status = await fleet.putUnit(unit.name, 'launched', unit.options);
+        await fleet.deleteUnit(unit.name);
         partial.changed = true;
-        core.info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
-        return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
+        const started = Date.now();
+        await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
+        core.info(`Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
       },
     );
-    return { ...partial, machines: machinesReport, changed: true };
-  } catch (thrown) {
-    const failure =
-      thrown instanceof DeployError ? thrown : new DeployError(messageOf(thrown), partial);
-    failure.result.previousImage = previousImage;
-    failure.result.previousHash = previousHash;
-    failure.result.changed = partial.changed || failure.result.changed;
-    if (failure.result.machines.length === 0) {
-      failure.result.machines = machines.map((machine) => report(machine, undefined));
-    }
-    if (failure.result.changed) {
-      failure.result.rollback = await rollBack(options, previous, allMachines);
-    }
-    throw failure;
   }
+  const started = Date.now();
+  const machinesReport = await core.group(
+    `Start ${unit.name} (hash ${short(unit.hash)}) and wait until every machine runs it`,
+    async () => {
+      const status = await fleet.putUnit(unit.name, 'launched', unit.options);
+      partial.changed = true;
+      core.info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
+      return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
+    },
+  );
+  return { ...partial, machines: machinesReport, changed: true };
+}
+
+/** The DeployError for a failed roll-out, after the rollback when anything was changed. */
+async function deployFailure(
+  thrown: unknown,
+  options: DeployOptions,
+  previous: PreviousUnit,
+  machines: FleetMachine[],
+  allMachines: FleetMachine[],
+  partial: DeployResult,
+): Promise<DeployError> {
+  const failure =
+    thrown instanceof DeployError ? thrown : new DeployError(messageOf(thrown), partial);
+  failure.result.previousImage = previous.image;
+  failure.result.previousHash = previous.hash;
+  failure.result.changed = partial.changed || failure.result.changed;
+  if (failure.result.machines.length === 0) {
+    failure.result.machines = machines.map((machine) => report(machine, undefined));
+  }
+  if (failure.result.changed) {
+    failure.result.rollback = await rollBack(options, previous.unit, allMachines);
+  }
+  return failure;
 }
 
 /** Puts the previous unit back (or removes the new one when there was none). */

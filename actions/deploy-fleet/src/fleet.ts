@@ -5,9 +5,9 @@ import { UserError } from '../../core/src/errors.js';
 import type { UnitOption } from './unit.js';
 
 /**
- * A client of fleet's HTTP API v1 (see docs/dev/fleet-api.md), spoken over a stream the
- * caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's tunnel
- * does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
+ * A client of fleet's HTTP API v1 (its behaviours: docs/dev/fleet-api.md), spoken over a stream
+ * the caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's
+ * tunnel does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
  */
 export const DESIRED_STATES = ['inactive', 'loaded', 'launched'] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
@@ -182,82 +182,112 @@ export class FleetClient {
     query: Record<string, string | undefined>,
     body?: unknown,
   ): Promise<{ status: number; json: unknown; request: string }> {
-    const requestPath = apiPath(this.prefix, resource, query);
     const label = `${method} ${resource}`;
     const stream = await this.open();
     this.requests++;
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const socket = asSocket(stream);
-      let done = false;
-      const finish = (
-        error: Error | undefined,
-        value?: { status: number; json: unknown },
-      ): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        socket.destroy();
-        if (error) reject(error);
-        else resolve({ ...(value as { status: number; json: unknown }), request: label });
-      };
-      const timer = setTimeout(
-        () =>
-          finish(
-            new UserError(
-              `fleet API ${label}: no answer within ${Math.round(this.timeoutMs / 1000)} s.`,
-            ),
-          ),
-        this.timeoutMs,
-      );
-      const headers: http.OutgoingHttpHeaders = {
-        Host: 'fleet',
-        Accept: 'application/json',
-        Connection: 'close',
-      };
-      if (payload) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = payload.length;
-      }
-      const request = http.request({
-        method,
-        path: requestPath,
-        headers,
-        createConnection: () => socket,
-      });
-      request.on('error', (error) =>
-        finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)),
-      );
-      request.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', (error) =>
-          finish(new UserError(`fleet API ${label}: ${error.message}`)),
-        );
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          if (text.trim() !== '') {
-            try {
-              json = JSON.parse(text);
-            } catch {
-              if ((response.statusCode ?? 0) < 300) {
-                finish(
-                  new UserError(
-                    `fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`,
-                  ),
-                );
-                return;
-              }
-              json = { error: { message: text.trim().slice(0, 200) } };
-            }
-          }
-          finish(undefined, { status: response.statusCode ?? 0, json });
-        });
-      });
-      request.end(payload);
+    const answer = await exchange(stream, {
+      method,
+      path: apiPath(this.prefix, resource, query),
+      label,
+      payload: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+      timeoutMs: this.timeoutMs,
     });
+    return { ...answer, request: label };
   }
+}
+
+/** One request as sent; `label` (`GET /machines`) names it in messages. */
+interface HttpExchange {
+  method: string;
+  path: string;
+  label: string;
+  payload?: Buffer;
+  timeoutMs: number;
+}
+
+interface HttpAnswer {
+  status: number;
+  json: unknown;
+}
+
+/** Sends one request over `stream` and reads its answer; the stream is destroyed after. */
+function exchange(stream: Duplex, sent: HttpExchange): Promise<HttpAnswer> {
+  const { label } = sent;
+  return new Promise((resolve, reject) => {
+    const socket = asSocket(stream);
+    let done = false;
+    const finish = (error: Error | undefined, value?: HttpAnswer): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(value as HttpAnswer);
+    };
+    const timer = setTimeout(
+      () =>
+        finish(
+          new UserError(
+            `fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`,
+          ),
+        ),
+      sent.timeoutMs,
+    );
+    const request = http.request({
+      method: sent.method,
+      path: sent.path,
+      headers: requestHeaders(sent.payload),
+      createConnection: () => socket,
+    });
+    request.on('error', (error) =>
+      finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)),
+    );
+    request.on('response', (response) => {
+      readAnswer(response, label).then(
+        (answer) => finish(undefined, answer),
+        (error: Error) => finish(error),
+      );
+    });
+    request.end(sent.payload);
+  });
+}
+
+function requestHeaders(payload: Buffer | undefined): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = {
+    Host: 'fleet',
+    Accept: 'application/json',
+    Connection: 'close',
+  };
+  if (payload) {
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = payload.length;
+  }
+  return headers;
+}
+
+/** The status and JSON body of an answer; an error answer that is not JSON becomes its message. */
+function readAnswer(response: http.IncomingMessage, label: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.on('error', (error) => reject(new UserError(`fleet API ${label}: ${error.message}`)));
+    response.on('end', () => {
+      const status = response.statusCode ?? 0;
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve({ status, json: undefined });
+      try {
+        resolve({ status, json: JSON.parse(text) });
+      } catch {
+        if (status < 300) {
+          reject(
+            new UserError(`fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`),
+          );
+          return;
+        }
+        resolve({ status, json: { error: { message: text.trim().slice(0, 200) } } });
+      }
+    });
+  });
 }
 
 /** Lets an SSH channel stand in for the socket node's HTTP client expects. */

@@ -3,21 +3,10 @@ import { InputError, UserError, messageOf } from '../../core/src/errors.js';
 import {
   formatImageReference,
   imageBaseName,
-  parseImageReference,
   type ImageReference,
 } from '../../core/src/image-ref.js';
-import {
-  booleanInput,
-  enumInput,
-  integerInput,
-  keyValueInput,
-  optionalInput,
-  parseList,
-  requiredInput,
-  secretInput,
-  stringInput,
-} from '../../core/src/inputs.js';
-import { hostPortInput } from '../../core/src/host-port.js';
+import { inputReader, type RawInputs } from '../../core/src/inputs.js';
+import { readSshInputs } from '../../core/src/ssh-inputs.js';
 import type { TunnelMode } from './tunnel.js';
 import {
   DEFAULT_UNIT_TEMPLATE,
@@ -30,32 +19,30 @@ import {
   type UnitOption,
 } from './unit.js';
 
-/** The units make-iso installs on the master, started for a deploy (docs/update-window.md). */
-export const DEFAULT_UPDATE_SERVICES = ['arch-core-etcd.service', 'arch-core-registry.service'];
-export const DEFAULT_FLEET_ENDPOINT = '/var/run/fleet.sock';
 export const STRATEGIES = ['replace', 'restart'] as const;
 export const TUNNEL_MODES: readonly TunnelMode[] = ['auto', 'fd-forward', 'streamlocal'];
 
-/** The inputs of action.yml, by their names there, parsed and checked. */
+/** The SSH connection to the master, as core's SSH input reader gives it. */
+export type SshTarget = ReturnType<typeof readSshInputs>;
+
+/** deploy-fleet's inputs, parsed and checked (defaults come from action.yml). */
 export interface Inputs {
-  host: { host: string; port: number };
-  'ssh-user': string;
-  'ssh-key': string;
-  'known-hosts': string;
-  'strict-host-key-checking': boolean;
+  /** host, ssh-user, ssh-key, known-hosts, strict-host-key-checking. */
+  ssh: SshTarget;
   image: ImageReference;
-  'unit-name': string;
+  unitName: string;
   /** The template's file, or undefined for the built-in one. */
-  'unit-template'?: string;
-  'machine-metadata': Array<[string, string]>;
-  'fleet-endpoint': string;
-  'tunnel-mode': TunnelMode;
-  'update-services': string[];
-  'keep-services-running': boolean;
+  unitTemplate?: string;
+  machineMetadata: Array<[string, string]>;
+  /** The path of fleet's API socket on the master. */
+  fleetEndpoint: string;
+  tunnelMode: TunnelMode;
+  updateServices: string[];
+  keepServicesRunning: boolean;
   strategy: (typeof STRATEGIES)[number];
   /** Seconds for the whole deploy. */
   timeout: number;
-  'dry-run': boolean;
+  dryRun: boolean;
   rollback: boolean;
 }
 
@@ -67,14 +54,6 @@ export interface PlannedUnit {
   hash: string;
   image: string;
   version: string;
-}
-
-export function parseImageInput(text: string): ImageReference {
-  try {
-    return parseImageReference(text, 'reference');
-  } catch (error) {
-    throw new InputError('image', messageOf(error));
-  }
 }
 
 /** The unit name: as given, or `<image base name>.service`. */
@@ -90,9 +69,8 @@ export function imageVersion(image: ImageReference): string {
   return image.tag ?? image.digest ?? 'latest';
 }
 
-export function parseUpdateServices(text: string | undefined): string[] {
-  if (text === undefined) return [...DEFAULT_UPDATE_SERVICES];
-  const units = parseList(text);
+/** The units started on the master for the deploy; each must be a unit name, not an option. */
+export function checkUpdateServices(units: string[]): string[] {
   for (const unit of units) {
     const problem = unit.startsWith('-') ? `"${unit}" starts with "-".` : unitNameProblem(unit);
     if (problem) throw new InputError('update-services', problem);
@@ -105,7 +83,7 @@ export function parseFleetEndpoint(text: string): string {
   if (!socketPath.startsWith('/') || /[\s\0]/.test(socketPath)) {
     throw new InputError(
       'fleet-endpoint',
-      `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. ${DEFAULT_FLEET_ENDPOINT}).`,
+      `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. /var/run/fleet.sock).`,
     );
   }
   return socketPath;
@@ -127,19 +105,19 @@ export function checkMetadata(pairs: Array<[string, string]>): Array<[string, st
 export function planUnit(
   template: string | undefined,
   templateText: string,
-  inputs: Pick<Inputs, 'image' | 'unit-name' | 'machine-metadata'>,
+  inputs: Pick<Inputs, 'image' | 'unitName' | 'machineMetadata'>,
 ): PlannedUnit {
   const what = template ? `Input "unit-template" (${template})` : 'The built-in unit template';
   const image = formatImageReference(inputs.image);
   const version = imageVersion(inputs.image);
-  const text = renderTemplate(templateText, { image, version, unit: inputs['unit-name'] }, what);
-  const options = [...parseUnitFile(text, what), ...metadataOptions(inputs['machine-metadata'])];
+  const text = renderTemplate(templateText, { image, version, unit: inputs.unitName }, what);
+  const options = [...parseUnitFile(text, what), ...metadataOptions(inputs.machineMetadata)];
   if (!isGlobal(options)) {
     throw new UserError(
       `${what}: the unit is not global ([X-Fleet] Global=true); deploy-fleet runs one copy on every machine.`,
     );
   }
-  return { name: inputs['unit-name'], text, options, hash: unitHash(options), image, version };
+  return { name: inputs.unitName, text, options, hash: unitHash(options), image, version };
 }
 
 export async function readTemplate(file: string | undefined): Promise<string> {
@@ -152,43 +130,28 @@ export async function readTemplate(file: string | undefined): Promise<string> {
 }
 
 /** Reads and checks every input; the first bad one throws an InputError naming it. */
-export function getInputs(): Inputs {
-  const host = hostPortInput('host', requiredInput('host'), 22);
-  const user = stringInput('ssh-user', 'core');
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) {
-    throw new InputError('ssh-user', `"${user}" is not a user name.`);
-  }
-  const key = secretInput('ssh-key');
-  if (key === undefined) {
-    throw new InputError('ssh-key', 'is required: the private key text itself (from a secret).');
-  }
-  const strict = booleanInput('strict-host-key-checking', true);
-  const knownHosts = optionalInput('known-hosts');
-  if (knownHosts === undefined && strict) {
-    throw new InputError(
-      'known-hosts',
-      `is required: the host's known_hosts lines (e.g. "[${host.host}]:${host.port} ssh-ed25519 AAAA..."), so its key can be verified.`,
-    );
-  }
-  const image = parseImageInput(requiredInput('image'));
-  const updateServicesVariable = process.env['INPUT_UPDATE-SERVICES'];
+export function parseInputs(raw: RawInputs): Inputs {
+  const read = inputReader(raw);
+  // A missing host reads "is required and was not given", as every other required input.
+  read.required('host');
+  const ssh = readSshInputs(read, {
+    host: 'host',
+    strictHostKeyChecking: 'strict-host-key-checking',
+  });
+  const image = read.image('image');
   return {
-    host,
-    'ssh-user': user,
-    'ssh-key': key,
-    'known-hosts': knownHosts ?? '',
-    'strict-host-key-checking': strict,
+    ssh,
     image,
-    'unit-name': resolveUnitName(optionalInput('unit-name'), image),
-    'unit-template': optionalInput('unit-template'),
-    'machine-metadata': checkMetadata(keyValueInput('machine-metadata')),
-    'fleet-endpoint': parseFleetEndpoint(stringInput('fleet-endpoint', DEFAULT_FLEET_ENDPOINT)),
-    'tunnel-mode': enumInput('tunnel-mode', TUNNEL_MODES, 'auto'),
-    'update-services': parseUpdateServices(updateServicesVariable),
-    'keep-services-running': booleanInput('keep-services-running', false),
-    strategy: enumInput('strategy', STRATEGIES, 'replace'),
-    timeout: integerInput('timeout', { min: 1, max: 86_400 }, 300),
-    'dry-run': booleanInput('dry-run', false),
-    rollback: booleanInput('rollback', true),
+    unitName: resolveUnitName(read.optional('unit-name'), image),
+    unitTemplate: read.optional('unit-template'),
+    machineMetadata: checkMetadata(read.keyValues('machine-metadata')),
+    fleetEndpoint: parseFleetEndpoint(read.required('fleet-endpoint')),
+    tunnelMode: read.oneOf('tunnel-mode', TUNNEL_MODES),
+    updateServices: checkUpdateServices(read.list('update-services')),
+    keepServicesRunning: read.boolean('keep-services-running'),
+    strategy: read.oneOf('strategy', STRATEGIES),
+    timeout: read.integer('timeout', { min: 1, max: 86_400 }),
+    dryRun: read.boolean('dry-run'),
+    rollback: read.boolean('rollback'),
   };
 }

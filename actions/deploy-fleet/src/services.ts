@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { UserError } from '../../core/src/errors.js';
-import type { SshConnection } from '../../core/src/ssh.js';
+import type { SshConnection } from '../../core/src/ssh-connection.js';
 
 /**
  * update-services: the units (etcd, the registry) that run on the master only during a deploy

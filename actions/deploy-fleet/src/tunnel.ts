@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import type { Duplex } from 'node:stream';
 import { UserError, messageOf } from '../../core/src/errors.js';
-import type { SshConnection } from '../../core/src/ssh.js';
+import type { SshConnection } from '../../core/src/ssh-connection.js';
 import type { StreamOpener } from './fleet.js';
 
 /**

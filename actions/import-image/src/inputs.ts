@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import type { ImageReference } from '../../core/src/image-ref.js';
 import { inputReader, type InputReader, type RawInputs } from '../../core/src/inputs.js';
-import { readSshInputs } from './ssh-inputs.js';
+import { readSshInputs } from '../../core/src/ssh-inputs.js';
 import {
   checkImage,
   checkInsecure,

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { UserError } from '../../core/src/errors.js';
 import { parseHostPort, type HostPort } from '../../core/src/host-port.js';
-import { connectSsh } from '../../core/src/ssh.js';
+import { connectSsh } from '../../core/src/ssh-connect.js';
 import type { SshTunnel } from './inputs.js';
 
 export interface Tunnel {

@@ -1,3 +1,5 @@
+import { wireStrings } from '../../core/src/ssh-key-blobs.js';
+
 /**
  * OpenSSH public keys (`type base64-blob [comment]`), validated by parsing: the blob must be
  * base64 of the SSH wire format whose first string is the same key type, and the key inside must
@@ -22,21 +24,6 @@ export interface PublicKey {
   line: string;
 }
 
-/** Reads the SSH wire-format strings of a blob; throws when a length runs past the end. */
-function wireStrings(blob: Buffer): Buffer[] {
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset < blob.length) {
-    if (offset + 4 > blob.length) throw new Error('truncated length');
-    const length = blob.readUInt32BE(offset);
-    offset += 4;
-    if (offset + length > blob.length) throw new Error('truncated field');
-    parts.push(blob.subarray(offset, offset + length));
-    offset += length;
-  }
-  return parts;
-}
-
 function mpintBits(value: Buffer): number {
   let start = 0;
   while (start < value.length && value[start] === 0) start++;
@@ -57,12 +44,8 @@ export function parsePublicKey(line: string): PublicKey {
     throw new Error(`the ${type} key's data is not base64`);
   }
   const decoded = Buffer.from(blob, 'base64');
-  let parts: Buffer[];
-  try {
-    parts = wireStrings(decoded);
-  } catch {
-    throw new Error(`the ${type} key's data is not an SSH public key blob (truncated)`);
-  }
+  const parts = wireStrings(decoded);
+  if (!parts) throw new Error(`the ${type} key's data is not an SSH public key blob (truncated)`);
   const embedded = parts[0]?.toString('latin1') ?? '';
   if (embedded !== type) {
     throw new Error(`the key says ${type} but its data is a ${embedded || 'nameless'} key`);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { inputReader } from '../../actions/core/src/inputs.js';
-import { readSshInputs } from '../../actions/import-image/src/ssh-inputs.js';
+import { readSshInputs } from '../../actions/core/src/ssh-inputs.js';
 
 describe('readSshInputs', () => {
   const base = {

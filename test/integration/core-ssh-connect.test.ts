@@ -4,13 +4,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { jest } from '@jest/globals';
 import {
-  HostKeyMismatchError,
   SshAuthenticationError,
-  UnknownHostError,
   connectSsh,
-  type SshConnection,
   type SshOptions,
-} from '../../actions/core/src/ssh.js';
+} from '../../actions/core/src/ssh-connect.js';
+import type { SshConnection } from '../../actions/core/src/ssh-connection.js';
+import { HostKeyMismatchError, UnknownHostError } from '../../actions/core/src/ssh-known-hosts.js';
 import { freePort } from '../helpers/process.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 

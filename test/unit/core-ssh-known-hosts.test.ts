@@ -1,15 +1,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { fingerprintOf } from '../../actions/core/src/ssh-key-blobs.js';
 import {
   HostKeyMismatchError,
   UnknownHostError,
-  fingerprintOf,
   hostFieldMatches,
   knownHostsName,
   parseKnownHosts,
-  remoteCommand,
-  shellQuote,
   verifyHostKey,
-} from '../../actions/core/src/ssh.js';
+} from '../../actions/core/src/ssh-known-hosts.js';
 
 // Two ed25519-shaped public key blobs (the "ssh-ed25519" prefix and 32 made-up key bytes).
 const KEY_A = 'AAAAC3NzaC1lZDI1NTE5AAAAIJ4y5I0xp1sJrYd3bS0ZxXZ3n5sYgS1b0Zq3Qk0n6c7P';
@@ -88,20 +86,4 @@ test('verifyHostKey: match, mismatch with both fingerprints, unknown, revoked, n
   expect(verifyHostKey(known, 'm', 22, blob(KEY_A), false)).toEqual({ ok: true, known: false });
   const revoked = verifyHostKey(known, 'r', 22, blob(KEY_B), true);
   expect(!revoked.ok && revoked.error.message).toMatch(/marked @revoked/);
-});
-
-test.each([
-  ['plain', "'plain'"],
-  ["it's", "'it'\\''s'"],
-  ['$(id) `id` ; |', "'$(id) `id` ; |'"],
-  ['', "''"],
-])('shellQuote(%j)', (argument, quoted) => {
-  expect(shellQuote(argument)).toBe(quoted);
-});
-
-test('remoteCommand quotes every argument', () => {
-  expect(remoteCommand(['sudo', 'systemctl', 'start', 'a b'])).toBe(
-    "'sudo' 'systemctl' 'start' 'a b'",
-  );
-  expect(() => remoteCommand([])).toThrow();
 });

@@ -1,8 +1,8 @@
 import * as core from '@actions/core';
-import { InputError } from '../../core/src/errors.js';
-import { hasPort, hostPortInput } from '../../core/src/host-port.js';
-import type { InputReader } from '../../core/src/inputs.js';
-import type { SshOptions } from '../../core/src/ssh.js';
+import { InputError } from './errors.js';
+import { hasPort, hostPortInput } from './host-port.js';
+import type { InputReader } from './inputs.js';
+import type { SshOptions } from './ssh-connect.js';
 
 /** Where an action's SSH inputs are, by name, and why they are required. */
 export interface SshInputNames {

@@ -1,0 +1,225 @@
+import * as core from '@actions/core';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Client, ClientChannel } from 'ssh2';
+import { UserError } from './errors.js';
+
+/** An open, authenticated SSH connection: commands, a local port forward, unix sockets. */
+export interface SshConnection {
+  /** 127.0.0.1:<ephemeral> on this machine, forwarded (direct-tcpip) to remoteHost:remotePort. */
+  forwardLocalPort(
+    remoteHost: string,
+    remotePort: number,
+  ): Promise<{ port: number; close(): Promise<void> }>;
+  /** OpenSSH direct-streamlocal@openssh.com channel to a unix socket on the host. */
+  openUnixSocket(socketPath: string): Promise<Duplex>;
+  /** An exec session running argv (each argument single-quoted for the remote shell). */
+  execStream(argv: string[]): Promise<Duplex>;
+  exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  close(): Promise<void>;
+}
+
+/** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
+export function shellQuote(argument: string): string {
+  return `'${argument.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The remote command line for argv: every argument single-quoted (never a shell string). */
+export function remoteCommand(argv: string[]): string {
+  if (argv.length === 0) throw new Error('remoteCommand: empty argv');
+  return argv.map(shellQuote).join(' ');
+}
+
+/** What the parts of one wrapped connection share. */
+interface Link {
+  client: Client;
+  /** The host as known_hosts names it, for messages. */
+  name: string;
+  /** Why the connection broke, once it did. */
+  lost?: string;
+  closed: boolean;
+  /** The close of each open port forward. */
+  forwards: Set<() => Promise<void>>;
+}
+
+type ChannelOpener = (callback: (error: Error | undefined, stream: ClientChannel) => void) => void;
+
+/** The SshConnection over a client whose handshake and authentication succeeded. */
+export function wrapConnection(client: Client, name: string): SshConnection {
+  const link: Link = { client, name, closed: false, forwards: new Set() };
+  const closedPromise = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  client.on('error', (error: Error) => {
+    link.lost = error.message;
+    core.debug(`SSH connection to ${name}: ${error.message}`);
+  });
+  client.once('close', () => {
+    link.closed = true;
+  });
+  return {
+    forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+    openUnixSocket: (socketPath) =>
+      openChannel(
+        link,
+        (callback) => client.openssh_forwardOutStreamLocal(socketPath, callback),
+        `streamlocal channel to ${socketPath}`,
+      ),
+    execStream: (argv) => {
+      const command = remoteCommand(argv);
+      return openChannel(
+        link,
+        (callback) => client.exec(command, callback),
+        `exec of "${argv[0]}"`,
+      );
+    },
+    exec: (argv) => exec(link, argv),
+    close: () => closeLink(link, closedPromise),
+  };
+}
+
+function checkUsable(link: Link): void {
+  if (link.closed || link.lost) {
+    throw new UserError(
+      `The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`,
+    );
+  }
+}
+
+function openChannel(link: Link, open: ChannelOpener, what: string): Promise<ClientChannel> {
+  return new Promise<ClientChannel>((resolve, reject) => {
+    try {
+      checkUsable(link);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    open((error, stream) => {
+      if (error) reject(new UserError(`SSH ${what} on ${link.name} was refused: ${error.message}`));
+      else resolve(stream);
+    });
+  });
+}
+
+async function forwardLocalPort(
+  link: Link,
+  remoteHost: string,
+  remotePort: number,
+): Promise<{ port: number; close(): Promise<void> }> {
+  checkUsable(link);
+  const sockets = new Set<net.Socket>();
+  // Half-open allowed: a client that ends its request still gets the whole reply.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    tunnelSocket(link, socket, remoteHost, remotePort);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as net.AddressInfo;
+  const close = async (): Promise<void> => {
+    link.forwards.delete(close);
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  link.forwards.add(close);
+  return { port, close };
+}
+
+/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
+function tunnelSocket(
+  link: Link,
+  socket: net.Socket,
+  remoteHost: string,
+  remotePort: number,
+): void {
+  link.client.forwardOut(
+    '127.0.0.1',
+    socket.remotePort ?? 0,
+    remoteHost,
+    remotePort,
+    (error, stream) => {
+      if (error) {
+        core.warning(
+          `SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`,
+        );
+        socket.destroy();
+        return;
+      }
+      stream.on('error', () => socket.destroy());
+      stream.once('close', () => socket.destroy());
+      socket.once('close', () => stream.destroy());
+      socket.pipe(stream).pipe(socket);
+    },
+  );
+}
+
+function exec(
+  link: Link,
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const command = remoteCommand(argv);
+  return new Promise((resolve, reject) => {
+    try {
+      checkUsable(link);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    link.client.exec(command, (error, stream) => {
+      if (error) {
+        reject(
+          new UserError(`SSH exec of "${argv[0]}" on ${link.name} was refused: ${error.message}`),
+        );
+        return;
+      }
+      collectExecResult(link, stream, argv).then(resolve, reject);
+    });
+  });
+}
+
+/** The exit code and output of an exec session; listeners attach at once, when called. */
+function collectExecResult(
+  link: Link,
+  stream: ClientChannel,
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    // Attached synchronously: the exit status may arrive in the same packet batch.
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let code: number | undefined;
+    stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+    stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    stream.on('exit', (exitCode: number | null, signal?: string) => {
+      code = exitCode ?? (signal ? 128 : 255);
+    });
+    stream.on('error', (streamError: Error) =>
+      reject(new UserError(`SSH exec on ${link.name}: ${streamError.message}`)),
+    );
+    stream.once('close', () => {
+      if (code === undefined && (link.closed || link.lost)) {
+        reject(
+          new UserError(`The SSH connection to ${link.name} was lost while running "${argv[0]}".`),
+        );
+        return;
+      }
+      resolve({
+        code: code ?? 255,
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+      });
+    });
+  });
+}
+
+async function closeLink(link: Link, closedPromise: Promise<void>): Promise<void> {
+  for (const close of [...link.forwards]) await close();
+  if (!link.closed) {
+    link.client.end();
+    const timer = setTimeout(() => link.client.destroy(), 3000);
+    await closedPromise;
+    clearTimeout(timer);
+  }
+}
