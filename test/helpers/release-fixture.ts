@@ -53,11 +53,11 @@ void runAction(run);
 `;
 
 export function mainTs(greeting: string): string {
-  return `import { stringInput } from '../../core/src/inputs.js';
+  return `import { inputReader, rawInputsFromEnv } from '../../core/src/inputs.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 
 export async function run(): Promise<void> {
-  const name = stringInput('name', 'world');
+  const name = inputReader(rawInputsFromEnv()).required('name');
   const greeting = \`${greeting}, \${name}!\`;
   console.log(greeting);
   setOutputs({ greeting });

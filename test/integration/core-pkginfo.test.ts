@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { inspectPackage, readPackageInfo } from '../../actions/core/src/pkginfo.js';
+import { readPackageInfo } from '../../actions/core/src/pkginfo.js';
 import { projectRoot } from '../helpers/bundle.js';
 
 // Packages are assembled with bsdtar exactly as makepkg lays them out (.PKGINFO first, then the
@@ -38,13 +38,11 @@ describe('reading real package files', () => {
   ])('%s agrees with pacman -Qip', async (ext, flag) => {
     const file = path.join(work, `demo-1.2-2-i686${ext}`);
     execFileSync('bsdtar', [flag, '-cf', file, '-C', path.join(work, 'root'), '.PKGINFO', 'usr']);
-    const info = await inspectPackage(file);
+    const info = await readPackageInfo(file);
     expect(info.name).toBe(pacmanField(file, 'Name'));
     expect(info.version).toBe(pacmanField(file, 'Version'));
     expect(info.arch).toBe(pacmanField(file, 'Architecture'));
     expect(info.depends.join('  ')).toBe(pacmanField(file, 'Depends On'));
-    expect(info.files).toEqual(['usr/', 'usr/bin/', 'usr/bin/demo']);
-    expect(info.file).toBe(file);
   });
 
   test('a file that is not a package fails with one line naming it', async () => {

@@ -1,11 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  isPackageFileName,
-  parsePackageListing,
-  parsePkginfo,
-} from '../../actions/core/src/pkginfo.js';
+import { isPackageFileName, parsePkginfo } from '../../actions/core/src/pkginfo.js';
 import { projectRoot } from '../helpers/bundle.js';
 
 describe('parsePkginfo', () => {
@@ -49,15 +45,7 @@ describe('parsePkginfo', () => {
   });
 });
 
-describe('package listings and names', () => {
-  test('metadata members are left out, directories keep their slash', () => {
-    expect(
-      parsePackageListing(
-        '.BUILDINFO\n.MTREE\n.PKGINFO\n.INSTALL\nusr/\nusr/bin/\nusr/bin/hello\n',
-      ),
-    ).toEqual(['usr/', 'usr/bin/', 'usr/bin/hello']);
-  });
-
+describe('package file names', () => {
   test.each([
     ['hello-1-1-x86_64.pkg.tar.zst', true],
     ['hello-1-1-i686.pkg.tar.xz', true],

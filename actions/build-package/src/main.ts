@@ -313,18 +313,18 @@ async function buildInCopy(
   };
 }
 
+/** One of makepkg.ts's bash scripts, run as the build user over the PKGBUILD. */
+function runBuildUserScript(setting: BuildSetting, script: string): ReturnType<typeof execQuiet> {
+  return execQuiet(
+    ...asBuildUser(setting, 'bash', ['-c', script, 'bash', setting.native], homeEnv(setting)),
+    { silent: true, allowFailure: true },
+  );
+}
+
 /** What the PKGBUILD says (sourced as the build user, as makepkg does). */
 async function introspect(setting: BuildSetting): Promise<PkgbuildFacts> {
   const file = path.join(setting.inputs.path, 'PKGBUILD');
-  const introspection = await execQuiet(
-    ...asBuildUser(
-      setting,
-      'bash',
-      ['-c', INTROSPECT_SCRIPT, 'bash', setting.native],
-      homeEnv(setting),
-    ),
-    { silent: true, allowFailure: true },
-  );
+  const introspection = await runBuildUserScript(setting, INTROSPECT_SCRIPT);
   if (introspection.code === 65) {
     const problem = parseBashSyntaxError(introspection.stderr);
     throw new AnnotatedError(
@@ -370,15 +370,7 @@ async function generateSrcinfo(
   plan: MakepkgPlan,
   env: string[],
 ): Promise<string> {
-  const fast = await execQuiet(
-    ...asBuildUser(
-      setting,
-      'bash',
-      ['-c', SRCINFO_SCRIPT, 'bash', setting.native],
-      homeEnv(setting),
-    ),
-    { silent: true, allowFailure: true },
-  );
+  const fast = await runBuildUserScript(setting, SRCINFO_SCRIPT);
   if (fast.code === 0) return fast.stdout;
   const configArgs = plan.config ? ['--config', plan.config] : [];
   const slow = await execQuiet(

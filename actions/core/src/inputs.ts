@@ -3,66 +3,18 @@ import { InputError, messageOf } from './errors.js';
 import { parseImageReference, type ImageReference } from './image-ref.js';
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-
-function raw(name: string): string {
-  return core.getInput(name, { required: false, trimWhitespace: true });
-}
-
-export function requiredInput(name: string): string {
-  const value = raw(name);
-  if (value === '') throw new InputError(name, 'is required and was not given.');
-  return value;
-}
-
-export function optionalInput(name: string): string | undefined {
-  const value = raw(name);
-  return value === '' ? undefined : value;
-}
-
-/** A string with a default when absent. */
-export function stringInput(name: string, defaultValue: string): string {
-  return optionalInput(name) ?? defaultValue;
-}
 
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
 
-export function booleanInput(name: string, defaultValue: boolean): boolean {
-  const value = optionalInput(name);
-  return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-
-export function enumInput<T extends string>(
-  name: string,
-  allowed: readonly T[],
-  defaultValue: T,
-): T {
-  const value = optionalInput(name);
-  return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-
 export interface IntegerBounds {
   min: number;
   max: number;
-}
-
-export function integerInput(name: string, bounds: IntegerBounds, defaultValue: number): number;
-export function integerInput(
-  name: string,
-  bounds: IntegerBounds,
-  defaultValue?: undefined,
-): number | undefined;
-export function integerInput(
-  name: string,
-  bounds: IntegerBounds,
-  defaultValue?: number,
-): number | undefined {
-  const value = optionalInput(name);
-  if (value === undefined) return defaultValue;
-  return parseBoundedInteger(name, value, bounds);
 }
 
 export function parseBoundedInteger(name: string, value: string, bounds: IntegerBounds): number {
@@ -76,31 +28,11 @@ export function parseBoundedInteger(name: string, value: string, bounds: Integer
 }
 
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-export function listInput(name: string): string[] {
-  return parseList(raw(name));
-}
-
 export function parseList(text: string): string[] {
   return text
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
-}
-
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-export function keyValueInput(
-  name: string,
-  keyPattern: RegExp = /^[^\s=]+$/,
-): Array<[string, string]> {
-  return parseKeyValues(name, listInput(name), keyPattern);
-}
-
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-export function secretInput(name: string): string | undefined {
-  const value = core.getInput(name, { required: false, trimWhitespace: false });
-  if (value.trim() === '') return undefined;
-  maskSecret(value);
-  return value;
 }
 
 export function maskSecret(value: string): void {
@@ -109,11 +41,6 @@ export function maskSecret(value: string): void {
     if (line.trim().length >= 4) core.setSecret(line.trim());
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Reading over raw inputs: every action has a pure `parseInputs(raw)` built on these readers.
-// Defaults live only in action.yml (the runner, and the local runner, pass them in), so a
-// reader never invents one: an input that is absent and has no default is absent.
 
 /** The inputs of one run by their action.yml names, as given (not trimmed). */
 export type RawInputs = Readonly<Record<string, string | undefined>>;

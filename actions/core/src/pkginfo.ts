@@ -39,15 +39,6 @@ export interface PackageInfo {
   fields: Record<string, string[]>;
 }
 
-/** The metadata members of a package archive; everything else is a file it installs. */
-const PACKAGE_METADATA_ENTRIES = [
-  '.PKGINFO',
-  '.BUILDINFO',
-  '.MTREE',
-  '.INSTALL',
-  '.CHANGELOG',
-] as const;
-
 /** Package file extensions pacman reads (and makepkg can write). */
 const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
 
@@ -118,41 +109,4 @@ export async function readPackageInfo(packageFile: string): Promise<PackageInfo>
     throw new UserError(`${packageFile} is not a readable pacman package: ${why}`);
   }
   return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
-}
-
-/**
- * The paths a package installs, as pacman lists them (`pacman -Qlp`): relative, directories
- * ending in `/`, the metadata members left out, in archive order.
- */
-export async function listPackageFiles(packageFile: string): Promise<string[]> {
-  const result = await execQuiet('bsdtar', ['-tf', packageFile], {
-    silent: true,
-    allowFailure: true,
-    missingHint: BSDTAR_HINT,
-  });
-  if (result.code !== 0) {
-    const why = result.stderr.trim().split('\n')[0] || `bsdtar exited with ${result.code}`;
-    throw new UserError(`${packageFile} is not a readable pacman package: ${why}`);
-  }
-  return parsePackageListing(result.stdout);
-}
-
-/** The installed paths from a `bsdtar -tf` listing of a package. */
-export function parsePackageListing(listing: string): string[] {
-  const metadata = new Set<string>(PACKAGE_METADATA_ENTRIES);
-  return listing
-    .split('\n')
-    .map((line) => line.replace(/^\.\//, ''))
-    .filter((line) => line !== '' && line !== '.' && !metadata.has(line));
-}
-
-/** Both at once: the metadata and the file list. */
-export async function inspectPackage(
-  packageFile: string,
-): Promise<PackageInfo & { file: string; files: string[] }> {
-  const [info, files] = await Promise.all([
-    readPackageInfo(packageFile),
-    listPackageFiles(packageFile),
-  ]);
-  return { ...info, file: path.resolve(packageFile), files };
 }
