@@ -31893,7 +31893,7 @@ const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCa
 var __webpack_exports__ = {};
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 13 modules
-var lib_core = __nccwpck_require__(77094);
+var core = __nccwpck_require__(77094);
 ;// CONCATENATED MODULE: ./actions/core/src/errors.ts
 /**
  * A mistake the user can fix (bad input, missing tool, failing build): reported as one clear
@@ -31948,12 +31948,12 @@ async function runAction(main) {
 function reportFailure(thrown) {
     if (thrown instanceof AggregateError && thrown.errors.length > 0) {
         for (const cause of thrown.errors)
-            lib_core/* error */.z3(errors_messageOf(cause));
+            core/* error */.z3(errors_messageOf(cause));
     }
     if (!(thrown instanceof errors_UserError) && thrown instanceof Error && thrown.stack) {
-        lib_core/* debug */.Yz(thrown.stack);
+        core/* debug */.Yz(thrown.stack);
     }
-    lib_core/* setFailed */.C1(errors_messageOf(thrown));
+    core/* setFailed */.C1(errors_messageOf(thrown));
 }
 
 // EXTERNAL MODULE: external "node:fs/promises"
@@ -31998,14 +31998,14 @@ function commandLine(command, args) {
 async function src_exec(command, args, options = {}) {
     const line = commandLine(command, args);
     const title = options.group ?? line;
-    return lib_core/* group */.Os(title, async () => {
+    return core/* group */.Os(title, async () => {
         if (options.group)
-            lib_core/* info */.pq(`[command]${line}`);
-        return exec_execQuiet(command, args, options);
+            core/* info */.pq(`[command]${line}`);
+        return execQuiet(command, args, options);
     });
 }
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
-function exec_execQuiet(command, args, options = {}) {
+function execQuiet(command, args, options = {}) {
     return new Promise((resolve, reject) => {
         const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
             cwd: options.cwd,
@@ -32325,42 +32325,13 @@ function imageBaseName(reference) {
 
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
@@ -32372,32 +32343,17 @@ function parseBoundedInteger(name, value, bounds) {
     return number;
 }
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
 function parseList(text) {
     return text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
 }
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
-}
 function maskSecret(value) {
-    lib_core/* setSecret */.Pq(value);
+    core/* setSecret */.Pq(value);
     for (const line of value.split(/\r?\n/)) {
         if (line.trim().length >= 4)
-            lib_core/* setSecret */.Pq(line.trim());
+            core/* setSecret */.Pq(line.trim());
     }
 }
 /** Every `INPUT_*` variable by input name (`INPUT_SSH-KEY` → `ssh-key`), as the runner sets them. */
@@ -32539,7 +32495,7 @@ function setOutputs(outputs) {
     for (const [name, value] of Object.entries(outputs)) {
         if (value === undefined)
             continue;
-        lib_core/* setOutput */.uH(name, String(value));
+        core/* setOutput */.uH(name, String(value));
     }
 }
 /**
@@ -32548,19 +32504,19 @@ function setOutputs(outputs) {
  */
 async function writeSummary(heading, facts, tables = []) {
     if (!process.env.GITHUB_STEP_SUMMARY) {
-        lib_core/* info */.pq(`== ${heading}`);
+        core/* info */.pq(`== ${heading}`);
         for (const [key, value] of facts)
-            lib_core/* info */.pq(`${key}: ${value}`);
+            core/* info */.pq(`${key}: ${value}`);
         for (const table of tables) {
             if (table.title)
-                lib_core/* info */.pq(`-- ${table.title}`);
-            lib_core/* info */.pq(table.headers.join(' | '));
+                core/* info */.pq(`-- ${table.title}`);
+            core/* info */.pq(table.headers.join(' | '));
             for (const row of table.rows)
-                lib_core/* info */.pq(row.join(' | '));
+                core/* info */.pq(row.join(' | '));
         }
         return;
     }
-    const summary = lib_core/* summary */.z.addHeading(heading, 3);
+    const summary = core/* summary */.z.addHeading(heading, 3);
     if (facts.length > 0) {
         summary.addTable(facts.map(([key, value]) => [{ data: escapeHtml(key), header: true }, escapeHtml(value)]));
     }
@@ -32582,14 +32538,6 @@ function escapeHtml(text) {
 
 
 
-/** The metadata members of a package archive; everything else is a file it installs. */
-const PACKAGE_METADATA_ENTRIES = (/* unused pure expression or super */ null && ([
-    '.PKGINFO',
-    '.BUILDINFO',
-    '.MTREE',
-    '.INSTALL',
-    '.CHANGELOG',
-]));
 /** Package file extensions pacman reads (and makepkg can write). */
 const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
 function isPackageFileName(name) {
@@ -32647,7 +32595,7 @@ function parsePkginfo(text, origin = '.PKGINFO') {
 const BSDTAR_HINT = 'install the Debian package libarchive-tools (bsdtar)';
 /** Reads the `.PKGINFO` of a package file. */
 async function readPackageInfo(packageFile) {
-    const result = await exec_execQuiet('bsdtar', ['-xOf', packageFile, '.PKGINFO'], {
+    const result = await execQuiet('bsdtar', ['-xOf', packageFile, '.PKGINFO'], {
         silent: true,
         allowFailure: true,
         missingHint: BSDTAR_HINT,
@@ -32657,38 +32605,6 @@ async function readPackageInfo(packageFile) {
         throw new errors_UserError(`${packageFile} is not a readable pacman package: ${why}`);
     }
     return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
-}
-/**
- * The paths a package installs, as pacman lists them (`pacman -Qlp`): relative, directories
- * ending in `/`, the metadata members left out, in archive order.
- */
-async function listPackageFiles(packageFile) {
-    const result = await execQuiet('bsdtar', ['-tf', packageFile], {
-        silent: true,
-        allowFailure: true,
-        missingHint: BSDTAR_HINT,
-    });
-    if (result.code !== 0) {
-        const why = result.stderr.trim().split('\n')[0] || `bsdtar exited with ${result.code}`;
-        throw new UserError(`${packageFile} is not a readable pacman package: ${why}`);
-    }
-    return parsePackageListing(result.stdout);
-}
-/** The installed paths from a `bsdtar -tf` listing of a package. */
-function parsePackageListing(listing) {
-    const metadata = new Set(PACKAGE_METADATA_ENTRIES);
-    return listing
-        .split('\n')
-        .map((line) => line.replace(/^\.\//, ''))
-        .filter((line) => line !== '' && line !== '.' && !metadata.has(line));
-}
-/** Both at once: the metadata and the file list. */
-async function inspectPackage(packageFile) {
-    const [info, files] = await Promise.all([
-        readPackageInfo(packageFile),
-        listPackageFiles(packageFile),
-    ]);
-    return { ...info, file: path.resolve(packageFile), files };
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/artifact.ts
@@ -32703,14 +32619,14 @@ function artifactServiceAvailable(env = process.env) {
  */
 async function uploadPackages(name, files, rootDir) {
     if (!artifactServiceAvailable()) {
-        lib_core/* notice */.lm(`upload-artifact: not on a GitHub runner (no artifact service), so "${name}" was not uploaded; the packages are in ${rootDir}.`);
+        core/* notice */.lm(`upload-artifact: not on a GitHub runner (no artifact service), so "${name}" was not uploaded; the packages are in ${rootDir}.`);
         return;
     }
-    await lib_core/* group */.Os(`Uploading the artifact "${name}"`, async () => {
+    await core/* group */.Os(`Uploading the artifact "${name}"`, async () => {
         const { DefaultArtifactClient } = await __nccwpck_require__.e(/* import() */ 584).then(__nccwpck_require__.bind(__nccwpck_require__, 20584));
         const client = new DefaultArtifactClient();
         const response = await client.uploadArtifact(name, files, rootDir);
-        lib_core/* info */.pq(`artifact "${name}": id ${response.id ?? '?'}, ${response.size ?? '?'} bytes`);
+        core/* info */.pq(`artifact "${name}": id ${response.id ?? '?'}, ${response.size ?? '?'} bytes`);
     });
 }
 
@@ -32772,18 +32688,18 @@ async function withBuildRootMounts(root, work) {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-        await lib_core/* group */.Os(`Build root: mounting proc, dev and sys in ${root}`, async () => {
+        await core/* group */.Os(`Build root: mounting proc, dev and sys in ${root}`, async () => {
             const already = new Set(await mountsUnder(root));
             const mount = async (point, args, afterwards) => {
                 if (already.has(point)) {
-                    lib_core/* info */.pq(`${point} is already a mount point; leaving it as it is.`);
+                    core/* info */.pq(`${point} is already a mount point; leaving it as it is.`);
                     return;
                 }
-                await exec_execQuiet('mount', [...args, point], { missingHint: 'install util-linux' });
+                await execQuiet('mount', [...args, point], { missingHint: 'install util-linux' });
                 mounted.push(point);
                 if (afterwards)
-                    await exec_execQuiet('mount', [...afterwards, point]);
-                lib_core/* info */.pq(`mounted ${point}`);
+                    await execQuiet('mount', [...afterwards, point]);
+                core/* info */.pq(`mounted ${point}`);
             };
             await mount(external_node_path_.join(root, 'proc'), ['-t', 'proc', 'proc']);
             await mount(external_node_path_.join(root, 'dev'), ['--rbind', '/dev'], ['--make-rslave']);
@@ -32794,19 +32710,19 @@ async function withBuildRootMounts(root, work) {
     finally {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
-        await lib_core/* group */.Os(`Build root: unmounting`, async () => {
+        await core/* group */.Os(`Build root: unmounting`, async () => {
             for (const point of [...mounted].reverse()) {
-                const result = await exec_execQuiet('umount', ['-R', point], { allowFailure: true });
+                const result = await execQuiet('umount', ['-R', point], { allowFailure: true });
                 if (result.code !== 0) {
-                    lib_core/* warning */.$e(`umount -R ${point} failed (${result.stderr.trim()}); detaching it lazily.`);
-                    await exec_execQuiet('umount', ['-R', '-l', point], { allowFailure: true });
+                    core/* warning */.$e(`umount -R ${point} failed (${result.stderr.trim()}); detaching it lazily.`);
+                    await execQuiet('umount', ['-R', '-l', point], { allowFailure: true });
                 }
             }
             const left = (await mountsUnder(root)).filter((point) => mounted.some((ours) => point === ours || point.startsWith(`${ours}/`)));
             if (left.length > 0)
-                lib_core/* warning */.$e(`Still mounted in the build root: ${left.join(', ')}`);
+                core/* warning */.$e(`Still mounted in the build root: ${left.join(', ')}`);
             else
-                lib_core/* info */.pq('nothing the build mounted is left mounted');
+                core/* info */.pq('nothing the build mounted is left mounted');
         });
     }
 }
@@ -33125,7 +33041,7 @@ function findInPasswd(passwd, name) {
 }
 async function lookUp(name, root) {
     if (root === '/') {
-        const result = await exec_execQuiet('getent', ['passwd', name], {
+        const result = await execQuiet('getent', ['passwd', name], {
             silent: true,
             allowFailure: true,
         });
@@ -33142,7 +33058,7 @@ async function ensureBuildUser(name, root = '/') {
         return found;
     }
     const where = root === '/' ? [] : ['--root', root];
-    await exec_execQuiet('useradd', [
+    await execQuiet('useradd', [
         ...where,
         '--system',
         '--user-group',
@@ -33153,7 +33069,7 @@ async function ensureBuildUser(name, root = '/') {
         '/usr/sbin/nologin',
         name,
     ], { silent: true, missingHint: 'install the Debian package passwd' });
-    lib_core/* info */.pq(`Created the build user "${name}"${root === '/' ? '' : ` in ${root}`}.`);
+    core/* info */.pq(`Created the build user "${name}"${root === '/' ? '' : ` in ${root}`}.`);
     const created = await lookUp(name, root);
     if (!created)
         throw new errors_UserError(`useradd did not create the build user "${name}".`);
@@ -33231,7 +33147,7 @@ function asUser(user, command, args) {
         : [command, args];
 }
 async function hgFacts(dir, user) {
-    const result = await exec_execQuiet(...asUser(user, 'hg', ['log', '-r', '.', '--template', HG_TEMPLATE]), {
+    const result = await execQuiet(...asUser(user, 'hg', ['log', '-r', '.', '--template', HG_TEMPLATE]), {
         cwd: dir,
         silent: true,
         env: { ...process.env, HGPLAIN: '1' },
@@ -33244,7 +33160,7 @@ async function hgFacts(dir, user) {
 }
 async function git(dir, args, user) {
     // safe.directory: the checkout may belong to another user than the one running the action.
-    const result = await exec_execQuiet(...asUser(user, 'git', ['-c', 'safe.directory=*', ...args]), {
+    const result = await execQuiet(...asUser(user, 'git', ['-c', 'safe.directory=*', ...args]), {
         cwd: dir,
         silent: true,
         allowFailure: true,
@@ -33348,7 +33264,7 @@ async function run() {
     catch (error) {
         if (!(error instanceof AnnotatedError))
             throw error;
-        lib_core/* error */.z3(error.message, error.properties);
+        core/* error */.z3(error.message, error.properties);
         process.exitCode = 1;
     }
 }
@@ -33399,7 +33315,7 @@ async function buildPackage(inputs) {
         await checkBuildRoot(buildRoot, inputs.pkgext);
     const asRoot = process.getuid?.() === 0;
     if (!asRoot)
-        lib_core/* info */.pq(`Not running as root: makepkg runs as this user, not as build-user.`);
+        core/* info */.pq(`Not running as root: makepkg runs as this user, not as build-user.`);
     const workParent = buildRoot ? external_node_path_.join(buildRoot, 'tmp') : await buildParent(asRoot);
     const work = await makePrivateTempDir('arch-core-build', workParent);
     try {
@@ -33458,9 +33374,9 @@ async function copyCheckout(inputs, location, user, work) {
         srcdest: external_node_path_.join(work, 'srcdest'),
     };
     const copiedRoot = external_node_path_.join(tree, external_node_path_.relative(copyFrom, location?.root ?? copyFrom));
-    return lib_core/* group */.Os(`Copying ${copyFrom} to a build directory of the build user`, async () => {
+    return core/* group */.Os(`Copying ${copyFrom} to a build directory of the build user`, async () => {
         await Promise.all([
-            exec_execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
+            execQuiet('cp', ['-a', `${copyFrom}/.`, tree]),
             ...[checkout.home, checkout.pkgdest, checkout.srcdest].map((dir) => promises_.mkdir(dir)),
         ]);
         let vcs = Promise.resolve(undefined);
@@ -33469,12 +33385,12 @@ async function copyCheckout(inputs, location, user, work) {
             vcs = Promise.resolve(facts);
         }
         if (user)
-            await exec_execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
+            await execQuiet('chown', ['-R', `${user.uid}:${user.gid}`, work]);
         if (location && user && !inputs.buildRoot) {
             vcs = readVcsFacts(location, copiedRoot, user.name);
             vcs.catch(() => undefined); // awaited later; no unhandled rejection meanwhile
         }
-        lib_core/* info */.pq(`${buildDir} (owner ${user ? user.name : 'this user'})`);
+        core/* info */.pq(`${buildDir} (owner ${user ? user.name : 'this user'})`);
         return { ...checkout, vcs };
     });
 }
@@ -33533,10 +33449,14 @@ async function buildInCopy(inputs, checkout, user, work) {
         vcs,
     };
 }
+/** One of makepkg.ts's bash scripts, run as the build user over the PKGBUILD. */
+function runBuildUserScript(setting, script) {
+    return execQuiet(...asBuildUser(setting, 'bash', ['-c', script, 'bash', setting.native], homeEnv(setting)), { silent: true, allowFailure: true });
+}
 /** What the PKGBUILD says (sourced as the build user, as makepkg does). */
 async function introspect(setting) {
     const file = external_node_path_.join(setting.inputs.path, 'PKGBUILD');
-    const introspection = await exec_execQuiet(...asBuildUser(setting, 'bash', ['-c', INTROSPECT_SCRIPT, 'bash', setting.native], homeEnv(setting)), { silent: true, allowFailure: true });
+    const introspection = await runBuildUserScript(setting, INTROSPECT_SCRIPT);
     if (introspection.code === 65) {
         const problem = parseBashSyntaxError(introspection.stderr);
         throw new AnnotatedError(`${file}${problem ? ` line ${problem.line}: ${problem.message}` : `: ${introspection.stderr.trim()}`}`, { title: 'PKGBUILD syntax error', file: annotationPath(file), startLine: problem?.line });
@@ -33567,11 +33487,11 @@ async function planMakepkg(setting, arch, work) {
 }
 /** The .SRCINFO: makepkg's library through SRCINFO_SCRIPT, else makepkg --printsrcinfo. */
 async function generateSrcinfo(setting, plan, env) {
-    const fast = await exec_execQuiet(...asBuildUser(setting, 'bash', ['-c', SRCINFO_SCRIPT, 'bash', setting.native], homeEnv(setting)), { silent: true, allowFailure: true });
+    const fast = await runBuildUserScript(setting, SRCINFO_SCRIPT);
     if (fast.code === 0)
         return fast.stdout;
     const configArgs = plan.config ? ['--config', plan.config] : [];
-    const slow = await exec_execQuiet(...asBuildUser(setting, 'makepkg', [...configArgs, '--printsrcinfo'], env), { silent: true, allowFailure: true });
+    const slow = await execQuiet(...asBuildUser(setting, 'makepkg', [...configArgs, '--printsrcinfo'], env), { silent: true, allowFailure: true });
     if (slow.code !== 0) {
         throw new errors_UserError(`makepkg --printsrcinfo failed: ${tailOf(slow.stderr, 5)}`);
     }
@@ -33584,7 +33504,7 @@ async function generateSrcinfo(setting, plan, env) {
  */
 async function versionFromVcs(pkgbuild, checkout) {
     if (pkgbuild.hasPkgverFunction) {
-        lib_core/* info */.pq(`The PKGBUILD's own pkgver() sets the version.`);
+        core/* info */.pq(`The PKGBUILD's own pkgver() sets the version.`);
         return undefined;
     }
     const vcs = await checkout.vcs;
@@ -33593,7 +33513,7 @@ async function versionFromVcs(pkgbuild, checkout) {
         const pkgver = vcsPkgver(vcs);
         const text = await promises_.readFile(copiedPkgbuild, 'utf8');
         await promises_.writeFile(copiedPkgbuild, setPkgver(text, pkgver));
-        lib_core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
+        core/* info */.pq(`pkgver ${pkgver} (from ${vcs.vcs}; the PKGBUILD has no pkgver())`);
     }
     return vcs;
 }
@@ -33631,9 +33551,9 @@ async function runMakepkg(setting, plan, env, pkgbuild, arch, srcinfoLater) {
     }
 }
 function reportVcs(vcs) {
-    lib_core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
+    core/* info */.pq(`${vcs.vcs} repository ${vcs.root}: revision ${vcs.revision}, hash ${vcs.hash}${vcs.tag ? `, tag ${vcs.tag}` : ''}`);
     if (vcs.shallow) {
-        lib_core/* warning */.$e(`${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`);
+        core/* warning */.$e(`${vcs.root} is a shallow git clone: the revision count (${vcs.revision}) and the tags do not cover the whole history. Check out with fetch-depth: 0.`);
     }
 }
 async function readBuiltPackages(pkgdest) {
@@ -33674,7 +33594,7 @@ async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
     const expected = versionFromVcs ? withVersionOf(generated, committed) : generated;
     const difference = firstDifference(committed, expected);
     if (!difference) {
-        lib_core/* info */.pq(`${file} matches makepkg --printsrcinfo.`);
+        core/* info */.pq(`${file} matches makepkg --printsrcinfo.`);
         return;
     }
     const show = (line) => {
@@ -33726,14 +33646,14 @@ async function writeRecords(built, vcs, srcinfoName) {
 }
 /** Moves the .SRCINFO, then each package's record and the package, into `outDir`. */
 function placeInto(outDir, built, srcinfoName) {
-    return lib_core/* group */.Os(`Packages → ${outDir}`, async () => {
+    return core/* group */.Os(`Packages → ${outDir}`, async () => {
         await promises_.mkdir(outDir, { recursive: true });
         const files = [];
         const srcinfo = await moveInto(external_node_path_.join(built.pkgdest, srcinfoName), outDir);
         for (const entry of built.packages) {
             await moveInto(appInfoPathFor(entry.file), outDir);
             const target = await moveInto(entry.file, outDir);
-            lib_core/* info */.pq(target);
+            core/* info */.pq(target);
             files.push(target);
         }
         return { files, srcinfo };

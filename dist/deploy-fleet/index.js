@@ -52229,7 +52229,7 @@ var external_node_url_ = __nccwpck_require__(3136);
 
 /**
  * The ESM bundles have no `__dirname`/`__filename`, but ssh2's bundled emscripten module
- * (poly1305) reads `__dirname` when it loads. ssh.ts imports this before ssh2; an action's
+ * (poly1305) reads `__dirname` when it loads. ssh-connect.ts imports this before ssh2; an action's
  * index.ts may import it first too.
  */
 const globals = globalThis;
@@ -55190,7 +55190,7 @@ class UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class errors_InputError extends UserError {
+class InputError extends UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55199,7 +55199,7 @@ class errors_InputError extends UserError {
     }
 }
 /** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
-function errors_messageOf(thrown) {
+function messageOf(thrown) {
     if (thrown instanceof Error)
         return thrown.message || thrown.name;
     if (typeof thrown === 'string')
@@ -55235,66 +55235,14 @@ async function runAction(main) {
 function reportFailure(thrown) {
     if (thrown instanceof AggregateError && thrown.errors.length > 0) {
         for (const cause of thrown.errors)
-            core_error(errors_messageOf(cause));
+            core_error(messageOf(cause));
     }
     if (!(thrown instanceof UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
-    setFailed(errors_messageOf(thrown));
+    setFailed(messageOf(thrown));
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
-
-/** Sets every output and echoes it to the log, so a terminal run shows what a step hands on. */
-function setOutputs(outputs) {
-    for (const [name, value] of Object.entries(outputs)) {
-        if (value === undefined)
-            continue;
-        setOutput(name, String(value));
-    }
-}
-/**
- * Appends a heading, optional key/value facts and tables to the job summary. Outside a runner
- * (no GITHUB_STEP_SUMMARY) it prints the same content to the log instead.
- */
-async function writeSummary(heading, facts, tables = []) {
-    if (!process.env.GITHUB_STEP_SUMMARY) {
-        info(`== ${heading}`);
-        for (const [key, value] of facts)
-            info(`${key}: ${value}`);
-        for (const table of tables) {
-            if (table.title)
-                info(`-- ${table.title}`);
-            info(table.headers.join(' | '));
-            for (const row of table.rows)
-                info(row.join(' | '));
-        }
-        return;
-    }
-    const summary = summary_summary.addHeading(heading, 3);
-    if (facts.length > 0) {
-        summary.addTable(facts.map(([key, value]) => [{ data: escapeHtml(key), header: true }, escapeHtml(value)]));
-    }
-    for (const table of tables) {
-        if (table.title)
-            summary.addHeading(table.title, 4);
-        summary.addTable([
-            table.headers.map((header) => ({ data: escapeHtml(header), header: true })),
-            ...table.rows.map((row) => row.map((cell) => escapeHtml(String(cell)))),
-        ]);
-    }
-    await summary.write();
-}
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
 
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
@@ -55322,7 +55270,7 @@ function hostPortInput(name, text, defaultPort) {
         return parseHostPort(text, defaultPort);
     }
     catch (error) {
-        throw new errors_InputError(name, errors_messageOf(error));
+        throw new InputError(name, messageOf(error));
     }
 }
 
@@ -55347,7 +55295,7 @@ function isRegistryHostPort(text) {
     }
 }
 /** Parses a reference; the error says which part is wrong. `what` names it (an input). */
-function image_ref_parseImageReference(text, what = 'image') {
+function parseImageReference(text, what = 'image') {
     let rest = text.trim();
     let digest;
     const at = rest.indexOf('@');
@@ -55403,73 +55351,29 @@ function imageBaseName(reference) {
 
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-function raw(name) {
-    return getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new errors_InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+        throw new InputError(name, `"${value}" is not ${range}.`);
     const number = Number(value);
     if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+        throw new InputError(name, `${value} is out of range; use ${range}.`);
     }
     return number;
 }
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
 function parseList(text) {
     return text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
 }
 function maskSecret(value) {
     core_setSecret(value);
@@ -55526,19 +55430,19 @@ function parseBoolean(name, value) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
 }
 function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
     return lines.map((line) => {
         const equals = line.indexOf('=');
         const key = equals > 0 ? line.slice(0, equals).trim() : '';
         if (equals <= 0 || !keyPattern.test(key)) {
-            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+            throw new InputError(name, `line "${line}" is not of the form key=value.`);
         }
         return [key, line.slice(equals + 1).trim()];
     });
@@ -55553,6 +55457,54 @@ function parseImageInput(name, text) {
     }
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/outputs.ts
+
+/** Sets every output and echoes it to the log, so a terminal run shows what a step hands on. */
+function setOutputs(outputs) {
+    for (const [name, value] of Object.entries(outputs)) {
+        if (value === undefined)
+            continue;
+        setOutput(name, String(value));
+    }
+}
+/**
+ * Appends a heading, optional key/value facts and tables to the job summary. Outside a runner
+ * (no GITHUB_STEP_SUMMARY) it prints the same content to the log instead.
+ */
+async function writeSummary(heading, facts, tables = []) {
+    if (!process.env.GITHUB_STEP_SUMMARY) {
+        info(`== ${heading}`);
+        for (const [key, value] of facts)
+            info(`${key}: ${value}`);
+        for (const table of tables) {
+            if (table.title)
+                info(`-- ${table.title}`);
+            info(table.headers.join(' | '));
+            for (const row of table.rows)
+                info(row.join(' | '));
+        }
+        return;
+    }
+    const summary = summary_summary.addHeading(heading, 3);
+    if (facts.length > 0) {
+        summary.addTable(facts.map(([key, value]) => [{ data: escapeHtml(key), header: true }, escapeHtml(value)]));
+    }
+    for (const table of tables) {
+        if (table.title)
+            summary.addHeading(table.title, 4);
+        summary.addTable([
+            table.headers.map((header) => ({ data: escapeHtml(header), header: true })),
+            ...table.rows.map((row) => row.map((cell) => escapeHtml(String(cell)))),
+        ]);
+    }
+    await summary.write();
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./actions/core/src/retry.ts
 /**
  * One retry-with-backoff loop for every place that talks to something that can hiccup: the
@@ -55588,15 +55540,210 @@ function sleep(milliseconds) {
     return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-;// CONCATENATED MODULE: ./actions/core/src/ssh.ts
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./actions/core/src/ssh-connection.ts
 
 
 
+/** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
+function shellQuote(argument) {
+    return `'${argument.replace(/'/g, `'\\''`)}'`;
+}
+/** The remote command line for argv: every argument single-quoted (never a shell string). */
+function remoteCommand(argv) {
+    if (argv.length === 0)
+        throw new Error('remoteCommand: empty argv');
+    return argv.map(shellQuote).join(' ');
+}
+/** The SshConnection over a client whose handshake and authentication succeeded. */
+function wrapConnection(client, name) {
+    const link = { client, name, closed: false, forwards: new Set() };
+    const closedPromise = new Promise((resolve) => client.once('close', () => resolve()));
+    client.on('error', (error) => {
+        link.lost = error.message;
+        core_debug(`SSH connection to ${name}: ${error.message}`);
+    });
+    client.once('close', () => {
+        link.closed = true;
+    });
+    return {
+        forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+        openUnixSocket: (socketPath) => openChannel(link, (callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`),
+        execStream: (argv) => {
+            const command = remoteCommand(argv);
+            return openChannel(link, (callback) => client.exec(command, callback), `exec of "${argv[0]}"`);
+        },
+        exec: (argv) => ssh_connection_exec(link, argv),
+        close: () => closeLink(link, closedPromise),
+    };
+}
+function checkUsable(link) {
+    if (link.closed || link.lost) {
+        throw new UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
+    }
+}
+function openChannel(link, open, what) {
+    return new Promise((resolve, reject) => {
+        try {
+            checkUsable(link);
+        }
+        catch (error) {
+            reject(error);
+            return;
+        }
+        open((error, stream) => {
+            if (error)
+                reject(new UserError(`SSH ${what} on ${link.name} was refused: ${error.message}`));
+            else
+                resolve(stream);
+        });
+    });
+}
+async function forwardLocalPort(link, remoteHost, remotePort) {
+    checkUsable(link);
+    const sockets = new Set();
+    // Half-open allowed: a client that ends its request still gets the whole reply.
+    const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+        tunnelSocket(link, socket, remoteHost, remotePort);
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = server.address();
+    const close = async () => {
+        link.forwards.delete(close);
+        for (const socket of sockets)
+            socket.destroy();
+        await new Promise((resolve) => server.close(() => resolve()));
+    };
+    link.forwards.add(close);
+    return { port, close };
+}
+/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
+function tunnelSocket(link, socket, remoteHost, remotePort) {
+    link.client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
+        if (error) {
+            warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`);
+            socket.destroy();
+            return;
+        }
+        stream.on('error', () => socket.destroy());
+        stream.once('close', () => socket.destroy());
+        socket.once('close', () => stream.destroy());
+        socket.pipe(stream).pipe(socket);
+    });
+}
+function ssh_connection_exec(link, argv) {
+    const command = remoteCommand(argv);
+    return new Promise((resolve, reject) => {
+        try {
+            checkUsable(link);
+        }
+        catch (error) {
+            reject(error);
+            return;
+        }
+        link.client.exec(command, (error, stream) => {
+            if (error) {
+                reject(new UserError(`SSH exec of "${argv[0]}" on ${link.name} was refused: ${error.message}`));
+                return;
+            }
+            collectExecResult(link, stream, argv).then(resolve, reject);
+        });
+    });
+}
+/** The exit code and output of an exec session; listeners attach at once, when called. */
+function collectExecResult(link, stream, argv) {
+    return new Promise((resolve, reject) => {
+        // Attached synchronously: the exit status may arrive in the same packet batch.
+        const stdout = [];
+        const stderr = [];
+        let code;
+        stream.on('data', (chunk) => stdout.push(chunk));
+        stream.stderr.on('data', (chunk) => stderr.push(chunk));
+        stream.on('exit', (exitCode, signal) => {
+            code = exitCode ?? (signal ? 128 : 255);
+        });
+        stream.on('error', (streamError) => reject(new UserError(`SSH exec on ${link.name}: ${streamError.message}`)));
+        stream.once('close', () => {
+            if (code === undefined && (link.closed || link.lost)) {
+                reject(new UserError(`The SSH connection to ${link.name} was lost while running "${argv[0]}".`));
+                return;
+            }
+            resolve({
+                code: code ?? 255,
+                stdout: Buffer.concat(stdout).toString(),
+                stderr: Buffer.concat(stderr).toString(),
+            });
+        });
+    });
+}
+async function closeLink(link, closedPromise) {
+    for (const close of [...link.forwards])
+        await close();
+    if (!link.closed) {
+        link.client.end();
+        const timer = setTimeout(() => link.client.destroy(), 3000);
+        await closedPromise;
+        clearTimeout(timer);
+    }
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./actions/core/src/ssh-key-blobs.ts
+
+/**
+ * SSH public key blobs: the wire format (a run of uint32-length-prefixed strings, the first one
+ * the key type) that known_hosts and authorized_keys lines carry in base64.
+ */
+/** The wire-format string at `offset` and the offset after it; undefined when it runs past the end. */
+function wireStringAt(blob, offset) {
+    if (offset + 4 > blob.length)
+        return undefined;
+    const start = offset + 4;
+    const end = start + blob.readUInt32BE(offset);
+    if (end > blob.length)
+        return undefined;
+    return { value: blob.subarray(start, end), next: end };
+}
+/** Every wire-format string of a blob; undefined when a length runs past the end. */
+function wireStrings(blob) {
+    const parts = [];
+    for (let offset = 0; offset < blob.length;) {
+        const part = wireStringAt(blob, offset);
+        if (!part)
+            return undefined;
+        parts.push(part.value);
+        offset = part.next;
+    }
+    return parts;
+}
+/** The key type named inside an SSH public key blob (its first string). */
+function keyTypeOf(blob) {
+    const first = wireStringAt(blob, 0);
+    if (!first || first.value.length === 0 || first.value.length > 64)
+        return undefined;
+    return first.value.toString('latin1');
+}
+/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
+function fingerprintOf(blob) {
+    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/ssh-known-hosts.ts
 
 
 
-
-
+/**
+ * known_hosts lines (plain, `[host]:port`, comma lists, wildcards, hashed `|1|salt|hash`
+ * entries) and the check of a presented host key against them.
+ */
 /** The host presented a key other than the one known-hosts holds for it. */
 class HostKeyMismatchError extends UserError {
     name = 'HostKeyMismatchError';
@@ -55604,10 +55751,6 @@ class HostKeyMismatchError extends UserError {
 /** The host is not in known-hosts at all (strict checking on). */
 class UnknownHostError extends UserError {
     name = 'UnknownHostError';
-}
-/** The server refused the key. */
-class SshAuthenticationError extends UserError {
-    name = 'SshAuthenticationError';
 }
 /** Parses known_hosts text; comments and blank lines skipped, a malformed line is an error. */
 function parseKnownHosts(text, what = 'known-hosts') {
@@ -55669,27 +55812,6 @@ function globMatches(glob, name) {
         .replace(/\?/g, '.');
     return new RegExp(`^${source}$`).test(name);
 }
-/** The key type named inside an SSH public key blob (its first string). */
-function keyTypeOf(blob) {
-    if (blob.length < 4)
-        return undefined;
-    const length = blob.readUInt32BE(0);
-    if (length === 0 || length > 64 || blob.length < 4 + length)
-        return undefined;
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
-function fingerprintOf(blob) {
-    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-/** The host key algorithms ssh2 may negotiate for a known key type. */
-function algorithmsFor(keyType) {
-    if (keyType === 'ssh-rsa')
-        return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-    if (keyType === 'ssh-ed25519' || keyType.startsWith('ecdsa-sha2-nistp'))
-        return [keyType];
-    return [];
-}
 /**
  * Checks the key a host presented against the known_hosts entries. Pure: the connection code
  * and the unit tests share it.
@@ -55728,20 +55850,24 @@ function verifyHostKey(entries, host, port, presented, strict) {
     }
     return { ok: true, known: false };
 }
-// ---------------------------------------------------------------------------------------------
-// quoting
-/** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
-function shellQuote(argument) {
-    return `'${argument.replace(/'/g, `'\\''`)}'`;
+function truncate(text) {
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
-/** The remote command line for argv: every argument single-quoted (never a shell string). */
-function remoteCommand(argv) {
-    if (argv.length === 0)
-        throw new Error('remoteCommand: empty argv');
-    return argv.map(shellQuote).join(' ');
+
+;// CONCATENATED MODULE: ./actions/core/src/ssh-connect.ts
+
+
+
+
+
+
+
+
+
+/** The server refused the key. */
+class SshAuthenticationError extends UserError {
+    name = 'SshAuthenticationError';
 }
-// ---------------------------------------------------------------------------------------------
-// connecting
 const RETRYABLE_CODES = new Set([
     'ECONNREFUSED',
     'ECONNRESET',
@@ -55771,32 +55897,49 @@ async function connectSsh(options) {
     const strict = options.strictHostKeyChecking ?? true;
     const entries = parseKnownHosts(options.knownHosts);
     const name = knownHostsName(options.host, options.port);
+    if (!strict) {
+        warning(`strict-host-key-checking is OFF for ${name}: a host that is not in known-hosts will be accepted WITHOUT verification, ` +
+            'so anyone on the network path could impersonate it. Use this only to bootstrap, then pin the host key in known-hosts.');
+    }
+    const serverHostKey = hostKeyAlgorithms(entries, name);
+    const plan = { options, name, key, entries, strict, serverHostKey };
+    const attempts = Math.max(1, options.connectAttempts ?? 4);
+    return withRetries(() => connectOnce(plan), {
+        retries: attempts - 1,
+        firstDelayMs: options.retryDelayMs ?? 1000,
+        maxDelayMs: 8000,
+        onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
+        giveUp: (thrown, attempt, retryable) => thrown instanceof UserError
+            ? thrown
+            : new UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`),
+    });
+}
+/**
+ * The host key algorithms for the key types known-hosts holds for `name`, so the host presents
+ * a key that can be checked; empty when it holds none (the host is unknown).
+ */
+function hostKeyAlgorithms(entries, name) {
     const knownTypes = [
         ...new Set(entries
             .filter((entry) => entry.marker === undefined && hostFieldMatches(entry.hosts, name))
             .map((entry) => entry.keyType)),
     ];
-    if (!strict) {
-        warning(`strict-host-key-checking is OFF for ${name}: a host that is not in known-hosts will be accepted WITHOUT verification, ` +
-            'so anyone on the network path could impersonate it. Use this only to bootstrap, then pin the host key in known-hosts.');
-    }
-    const serverHostKey = knownTypes.flatMap(algorithmsFor);
-    if (knownTypes.length > 0 && serverHostKey.length === 0) {
+    const algorithms = knownTypes.flatMap(algorithmsFor);
+    if (knownTypes.length > 0 && algorithms.length === 0) {
         throw new UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
     }
-    const attempts = Math.max(1, options.connectAttempts ?? 4);
-    return withRetries(() => connectOnce(options, key, entries, strict, serverHostKey), {
-        retries: attempts - 1,
-        firstDelayMs: options.retryDelayMs ?? 1000,
-        maxDelayMs: 8000,
-        onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${errors_messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
-        giveUp: (thrown, attempt, retryable) => thrown instanceof UserError
-            ? thrown
-            : new UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${errors_messageOf(thrown)}`),
-    });
+    return algorithms;
 }
-function connectOnce(options, key, entries, strict, serverHostKey) {
-    const name = knownHostsName(options.host, options.port);
+/** The host key algorithms ssh2 may negotiate for a known key type. */
+function algorithmsFor(keyType) {
+    if (keyType === 'ssh-rsa')
+        return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+    if (keyType === 'ssh-ed25519' || keyType.startsWith('ecdsa-sha2-nistp'))
+        return [keyType];
+    return [];
+}
+/** One connection attempt; a network failure rejects with a TransientError. */
+function connectOnce(plan) {
     return new Promise((resolve, reject) => {
         const client = new lib.Client();
         let hostKeyFailure;
@@ -55813,61 +55956,17 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
             if (settled)
                 return;
             settled = true;
-            resolve(wrapConnection(client, name));
+            resolve(wrapConnection(client, plan.name));
         });
-        client.on('error', (error) => {
-            if (hostKeyFailure)
-                return fail(hostKeyFailure);
-            if (error.level === 'client-authentication') {
-                return fail(new SshAuthenticationError(`SSH authentication as "${options.user}" at ${name} failed: the server did not accept the key ` +
-                    `(${key.type} ${fingerprintOf(key.getPublicSSH())}). Check ssh-key, ssh-user and that the public key is in the user's authorized_keys.`));
-            }
-            if (/no matching host key/i.test(error.message)) {
-                return fail(new HostKeyMismatchError(`Host key verification failed for ${name}: the host offers none of the key types known-hosts holds for it ` +
-                    `(${serverHostKey.join(', ')}). Not retried.`));
-            }
-            const retryable = error.level === 'client-socket' ||
-                error.level === 'client-timeout' ||
-                (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
-                /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
-            const message = error.message || String(error.code);
-            fail(retryable ? new TransientError(message) : new Error(message));
-        });
+        client.on('error', (error) => fail(hostKeyFailure ?? attemptFailure(plan, error)));
         client.once('close', () => {
             if (hostKeyFailure)
                 return fail(hostKeyFailure);
             fail(new TransientError('the connection closed during the handshake'));
         });
-        const config = {
-            host: options.host,
-            port: options.port,
-            username: options.user,
-            privateKey: options.privateKey,
-            readyTimeout: options.readyTimeoutMs ?? 20_000,
-            keepaliveInterval: 15_000,
-            keepaliveCountMax: 4,
-            tryKeyboard: false,
-            hostVerifier: (presented) => {
-                const verdict = verifyHostKey(entries, options.host, options.port, presented, strict);
-                if (!verdict.ok) {
-                    hostKeyFailure = verdict.error;
-                    return false;
-                }
-                if (!verdict.known) {
-                    warning(`UNVERIFIED host key accepted for ${name}: ${keyTypeOf(presented)} ${fingerprintOf(presented)} ` +
-                        '(strict-host-key-checking is false). Pin this key in known-hosts.');
-                }
-                else {
-                    info(`Host key of ${name} verified: ${keyTypeOf(presented)} ${fingerprintOf(presented)}.`);
-                }
-                return true;
-            },
-        };
-        if (serverHostKey.length > 0) {
-            config.algorithms = {
-                serverHostKey: serverHostKey,
-            };
-        }
+        const config = connectConfig(plan, (failure) => {
+            hostKeyFailure = failure;
+        });
         try {
             client.connect(config);
             // Each fleet request and exec is a short exchange of small packets: without TCP_NODELAY,
@@ -55875,137 +55974,63 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
             client.setNoDelay(true);
         }
         catch (thrown) {
-            fail(new UserError(`SSH connection to ${name} cannot start: ${errors_messageOf(thrown)}`));
+            fail(new UserError(`SSH connection to ${plan.name} cannot start: ${messageOf(thrown)}`));
         }
     });
 }
-function wrapConnection(client, name) {
-    let lost;
-    let closed = false;
-    const closedPromise = new Promise((resolve) => client.once('close', () => resolve()));
-    client.on('error', (error) => {
-        lost = error.message;
-        core_debug(`SSH connection to ${name}: ${error.message}`);
-    });
-    client.once('close', () => {
-        closed = true;
-    });
-    const usable = () => {
-        if (closed || lost) {
-            throw new UserError(`The SSH connection to ${name} is ${lost ? `lost (${lost})` : 'closed'}.`);
-        }
-    };
-    const channel = (open, what) => new Promise((resolve, reject) => {
-        try {
-            usable();
-        }
-        catch (error) {
-            reject(error);
-            return;
-        }
-        open((error, stream) => {
-            if (error)
-                reject(new UserError(`SSH ${what} on ${name} was refused: ${error.message}`));
-            else
-                resolve(stream);
-        });
-    });
-    const forwards = new Set();
-    return {
-        async forwardLocalPort(remoteHost, remotePort) {
-            usable();
-            const sockets = new Set();
-            // Half-open allowed: a client that ends its request still gets the whole reply.
-            const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-                sockets.add(socket);
-                socket.once('close', () => sockets.delete(socket));
-                socket.on('error', () => socket.destroy());
-                client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
-                    if (error) {
-                        warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${name} refused a connection: ${error.message}`);
-                        socket.destroy();
-                        return;
-                    }
-                    stream.on('error', () => socket.destroy());
-                    stream.once('close', () => socket.destroy());
-                    socket.once('close', () => stream.destroy());
-                    socket.pipe(stream).pipe(socket);
-                });
-            });
-            await new Promise((resolve, reject) => {
-                server.once('error', reject);
-                server.listen(0, '127.0.0.1', () => resolve());
-            });
-            const { port } = server.address();
-            const close = async () => {
-                forwards.delete(close);
-                for (const socket of sockets)
-                    socket.destroy();
-                await new Promise((resolve) => server.close(() => resolve()));
-            };
-            forwards.add(close);
-            return { port, close };
-        },
-        openUnixSocket(socketPath) {
-            return channel((callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`);
-        },
-        execStream(argv) {
-            const command = remoteCommand(argv);
-            return channel((callback) => client.exec(command, callback), `exec of "${argv[0]}"`);
-        },
-        exec(argv) {
-            const command = remoteCommand(argv);
-            return new Promise((resolve, reject) => {
-                try {
-                    usable();
-                }
-                catch (error) {
-                    reject(error);
-                    return;
-                }
-                client.exec(command, (error, stream) => {
-                    if (error) {
-                        reject(new UserError(`SSH exec of "${argv[0]}" on ${name} was refused: ${error.message}`));
-                        return;
-                    }
-                    // Listeners attached at once: the exit status may arrive in the same packet batch.
-                    const stdout = [];
-                    const stderr = [];
-                    let code;
-                    stream.on('data', (chunk) => stdout.push(chunk));
-                    stream.stderr.on('data', (chunk) => stderr.push(chunk));
-                    stream.on('exit', (exitCode, signal) => {
-                        code = exitCode ?? (signal ? 128 : 255);
-                    });
-                    stream.on('error', (streamError) => reject(new UserError(`SSH exec on ${name}: ${streamError.message}`)));
-                    stream.once('close', () => {
-                        if (code === undefined && (closed || lost)) {
-                            reject(new UserError(`The SSH connection to ${name} was lost while running "${argv[0]}".`));
-                            return;
-                        }
-                        resolve({
-                            code: code ?? 255,
-                            stdout: Buffer.concat(stdout).toString(),
-                            stderr: Buffer.concat(stderr).toString(),
-                        });
-                    });
-                });
-            });
-        },
-        async close() {
-            for (const close of [...forwards])
-                await close();
-            if (!closed) {
-                client.end();
-                const timer = setTimeout(() => client.destroy(), 3000);
-                await closedPromise;
-                clearTimeout(timer);
+/** What a client error during the handshake means: refused key or host, or worth a retry. */
+function attemptFailure(plan, error) {
+    const { options, name, key } = plan;
+    if (error.level === 'client-authentication') {
+        return new SshAuthenticationError(`SSH authentication as "${options.user}" at ${name} failed: the server did not accept the key ` +
+            `(${key.type} ${fingerprintOf(key.getPublicSSH())}). Check ssh-key, ssh-user and that the public key is in the user's authorized_keys.`);
+    }
+    if (/no matching host key/i.test(error.message)) {
+        return new HostKeyMismatchError(`Host key verification failed for ${name}: the host offers none of the key types known-hosts holds for it ` +
+            `(${plan.serverHostKey.join(', ')}). Not retried.`);
+    }
+    const retryable = error.level === 'client-socket' ||
+        error.level === 'client-timeout' ||
+        (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
+        /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
+    const message = error.message || String(error.code);
+    return retryable ? new TransientError(message) : new Error(message);
+}
+/** ssh2's settings for one attempt; a refused host key is handed to `onHostKeyFailure`. */
+function connectConfig(plan, onHostKeyFailure) {
+    const { options, name } = plan;
+    const config = {
+        host: options.host,
+        port: options.port,
+        username: options.user,
+        privateKey: options.privateKey,
+        readyTimeout: options.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        tryKeyboard: false,
+        hostVerifier: (presented) => {
+            const verdict = verifyHostKey(plan.entries, options.host, options.port, presented, plan.strict);
+            if (!verdict.ok) {
+                onHostKeyFailure(verdict.error);
+                return false;
             }
+            const presentedText = `${keyTypeOf(presented)} ${fingerprintOf(presented)}`;
+            if (!verdict.known) {
+                warning(`UNVERIFIED host key accepted for ${name}: ${presentedText} ` +
+                    '(strict-host-key-checking is false). Pin this key in known-hosts.');
+            }
+            else {
+                info(`Host key of ${name} verified: ${presentedText}.`);
+            }
+            return true;
         },
     };
-}
-function truncate(text) {
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+    if (plan.serverHostKey.length > 0) {
+        config.algorithms = {
+            serverHostKey: plan.serverHostKey,
+        };
+    }
+    return config;
 }
 
 // EXTERNAL MODULE: external "node:http"
@@ -56014,9 +56039,9 @@ var external_node_http_ = __nccwpck_require__(7067);
 
 
 /**
- * A client of fleet's HTTP API v1 (see docs/dev/fleet-api.md), spoken over a stream the
- * caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's tunnel
- * does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
+ * A client of fleet's HTTP API v1 (its behaviours: docs/dev/fleet-api.md), spoken over a stream
+ * the caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's
+ * tunnel does), HTTP/1.1 with `Connection: close`, `?alt=json` on every request, JSON bodies.
  */
 const DESIRED_STATES = ['inactive', 'loaded', 'launched'];
 /** An error answer of the fleet API (`{"error":{"code","message"}}`). */
@@ -56126,67 +56151,85 @@ class FleetClient {
     }
     /** One HTTP request on a fresh stream. */
     async request(method, resource, query, body) {
-        const requestPath = apiPath(this.prefix, resource, query);
         const label = `${method} ${resource}`;
         const stream = await this.open();
         this.requests++;
-        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-        return new Promise((resolve, reject) => {
-            const socket = asSocket(stream);
-            let done = false;
-            const finish = (error, value) => {
-                if (done)
-                    return;
-                done = true;
-                clearTimeout(timer);
-                socket.destroy();
-                if (error)
-                    reject(error);
-                else
-                    resolve({ ...value, request: label });
-            };
-            const timer = setTimeout(() => finish(new UserError(`fleet API ${label}: no answer within ${Math.round(this.timeoutMs / 1000)} s.`)), this.timeoutMs);
-            const headers = {
-                Host: 'fleet',
-                Accept: 'application/json',
-                Connection: 'close',
-            };
-            if (payload) {
-                headers['Content-Type'] = 'application/json';
-                headers['Content-Length'] = payload.length;
-            }
-            const request = external_node_http_.request({
-                method,
-                path: requestPath,
-                headers,
-                createConnection: () => socket,
-            });
-            request.on('error', (error) => finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)));
-            request.on('response', (response) => {
-                const chunks = [];
-                response.on('data', (chunk) => chunks.push(chunk));
-                response.on('error', (error) => finish(new UserError(`fleet API ${label}: ${error.message}`)));
-                response.on('end', () => {
-                    const text = Buffer.concat(chunks).toString('utf8');
-                    let json;
-                    if (text.trim() !== '') {
-                        try {
-                            json = JSON.parse(text);
-                        }
-                        catch {
-                            if ((response.statusCode ?? 0) < 300) {
-                                finish(new UserError(`fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`));
-                                return;
-                            }
-                            json = { error: { message: text.trim().slice(0, 200) } };
-                        }
-                    }
-                    finish(undefined, { status: response.statusCode ?? 0, json });
-                });
-            });
-            request.end(payload);
+        const answer = await exchange(stream, {
+            method,
+            path: apiPath(this.prefix, resource, query),
+            label,
+            payload: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+            timeoutMs: this.timeoutMs,
         });
+        return { ...answer, request: label };
     }
+}
+/** Sends one request over `stream` and reads its answer; the stream is destroyed after. */
+function exchange(stream, sent) {
+    const { label } = sent;
+    return new Promise((resolve, reject) => {
+        const socket = asSocket(stream);
+        let done = false;
+        const finish = (error, value) => {
+            if (done)
+                return;
+            done = true;
+            clearTimeout(timer);
+            socket.destroy();
+            if (error)
+                reject(error);
+            else
+                resolve(value);
+        };
+        const timer = setTimeout(() => finish(new UserError(`fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`)), sent.timeoutMs);
+        const request = external_node_http_.request({
+            method: sent.method,
+            path: sent.path,
+            headers: requestHeaders(sent.payload),
+            createConnection: () => socket,
+        });
+        request.on('error', (error) => finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)));
+        request.on('response', (response) => {
+            readAnswer(response, label).then((answer) => finish(undefined, answer), (error) => finish(error));
+        });
+        request.end(sent.payload);
+    });
+}
+function requestHeaders(payload) {
+    const headers = {
+        Host: 'fleet',
+        Accept: 'application/json',
+        Connection: 'close',
+    };
+    if (payload) {
+        headers['Content-Type'] = 'application/json';
+        headers['Content-Length'] = payload.length;
+    }
+    return headers;
+}
+/** The status and JSON body of an answer; an error answer that is not JSON becomes its message. */
+function readAnswer(response, label) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('error', (error) => reject(new UserError(`fleet API ${label}: ${error.message}`)));
+        response.on('end', () => {
+            const status = response.statusCode ?? 0;
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (text.trim() === '')
+                return resolve({ status, json: undefined });
+            try {
+                resolve({ status, json: JSON.parse(text) });
+            }
+            catch {
+                if (status < 300) {
+                    reject(new UserError(`fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`));
+                    return;
+                }
+                resolve({ status, json: { error: { message: text.trim().slice(0, 200) } } });
+            }
+        });
+    });
 }
 /** Lets an SSH channel stand in for the socket node's HTTP client expects. */
 function asSocket(stream) {
@@ -56558,8 +56601,32 @@ async function waitUntilRunning(fleet, name, hash, machines, deadline, pollInter
 }
 /** The whole deploy (after the API answers): returns the result or throws a DeployError. */
 async function deploy(options, allMachines) {
-    const { fleet, unit, deadline } = options;
-    const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    const { fleet, unit } = options;
+    const machines = eligibleOrRefused(allMachines, unit);
+    const previous = await readPrevious(options);
+    const partial = {
+        machines: [],
+        previousImage: previous.image,
+        previousHash: previous.hash,
+        changed: false,
+    };
+    let strategy = options.strategy;
+    if (previous.unit && previous.hash === unit.hash && previous.unit.desiredState === 'launched') {
+        const unchanged = await unchangedResult(fleet, unit, machines, partial);
+        if (unchanged)
+            return unchanged;
+        info('The same unit is in fleet but not running everywhere: destroying and starting it again.');
+        strategy = 'replace';
+    }
+    try {
+        return await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+    }
+    catch (thrown) {
+        throw await deployFailure(thrown, options, previous, machines, allMachines, partial);
+    }
+}
+/** The machines the unit will run on; none is an error that lists what fleet knows. */
+function eligibleOrRefused(allMachines, unit) {
     const machines = eligibleMachines(allMachines, unit);
     if (machines.length === 0) {
         throw new UserError(allMachines.length === 0
@@ -56569,61 +56636,68 @@ async function deploy(options, allMachines) {
                 .join(', ')}).`);
     }
     info(`${machines.length} eligible machine(s) of ${allMachines.length}: ${machines.map((machine) => `${machine.id} (${machine.primaryIP})`).join(', ')}`);
+    return machines;
+}
+async function readPrevious(options) {
+    const { fleet, unit } = options;
     const previous = await fleet.getUnit(unit.name);
-    const previousHash = previous ? unitHash(previous.options) : undefined;
-    const previousImage = previous
+    const hash = previous ? unitHash(previous.options) : undefined;
+    const image = previous
         ? imageInUnit(previous.options, options.image.registry, options.image.repository)
         : undefined;
     info(previous
-        ? `Now in fleet: ${unit.name} (${previous.desiredState}, hash ${deploy_short(previousHash)}, image ${previousImage ?? 'not recognised'}).`
+        ? `Now in fleet: ${unit.name} (${previous.desiredState}, hash ${deploy_short(hash)}, image ${image ?? 'not recognised'}).`
         : `Now in fleet: no unit ${unit.name}.`);
-    const partial = { machines: [], previousImage, previousHash, changed: false };
-    let strategy = options.strategy;
-    if (previous && previousHash === unit.hash && previous.desiredState === 'launched') {
-        const states = await fleet.unitStates(unit.name);
-        const byMachine = new Map(states.map((state) => [state.machineID, state]));
-        if (machines.every((machine) => isRunning(byMachine.get(machine.id), unit.hash))) {
-            info(`${unit.name} with this content (hash ${deploy_short(unit.hash)}) already runs on every machine: nothing to change.`);
-            return {
-                ...partial,
-                machines: machines.map((machine) => report(machine, byMachine.get(machine.id), 0)),
-            };
-        }
-        info('The same unit is in fleet but not running everywhere: destroying and starting it again.');
-        strategy = 'replace';
+    return { unit: previous, hash, image };
+}
+/** The result when the same unit already runs on every machine; undefined when it does not. */
+async function unchangedResult(fleet, unit, machines, partial) {
+    const states = await fleet.unitStates(unit.name);
+    const byMachine = new Map(states.map((state) => [state.machineID, state]));
+    if (!machines.every((machine) => isRunning(byMachine.get(machine.id), unit.hash))) {
+        return undefined;
     }
-    try {
-        if (strategy === 'replace' && previous) {
-            await group(`Destroy ${unit.name} and wait until it is gone from every machine`, async () => {
-                await fleet.deleteUnit(unit.name);
-                partial.changed = true;
-                const started = Date.now();
-                await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
-                info(`Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-            });
-        }
-        const started = Date.now();
-        const machinesReport = await group(`Start ${unit.name} (hash ${deploy_short(unit.hash)}) and wait until every machine runs it`, async () => {
-            const status = await fleet.putUnit(unit.name, 'launched', unit.options);
+    info(`${unit.name} with this content (hash ${deploy_short(unit.hash)}) already runs on every machine: nothing to change.`);
+    return {
+        ...partial,
+        machines: machines.map((machine) => report(machine, byMachine.get(machine.id), 0)),
+    };
+}
+/** Destroys the old unit (strategy replace), starts the new one, waits until it runs. */
+async function rollOut(options, strategy, previous, machines, allMachines, partial) {
+    const { fleet, unit, deadline } = options;
+    const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    if (strategy === 'replace' && previous) {
+        await group(`Destroy ${unit.name} and wait until it is gone from every machine`, async () => {
+            await fleet.deleteUnit(unit.name);
             partial.changed = true;
-            info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
-            return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
+            const started = Date.now();
+            await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
+            info(`Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
         });
-        return { ...partial, machines: machinesReport, changed: true };
     }
-    catch (thrown) {
-        const failure = thrown instanceof DeployError ? thrown : new DeployError(errors_messageOf(thrown), partial);
-        failure.result.previousImage = previousImage;
-        failure.result.previousHash = previousHash;
-        failure.result.changed = partial.changed || failure.result.changed;
-        if (failure.result.machines.length === 0) {
-            failure.result.machines = machines.map((machine) => report(machine, undefined));
-        }
-        if (failure.result.changed) {
-            failure.result.rollback = await rollBack(options, previous, allMachines);
-        }
-        throw failure;
+    const started = Date.now();
+    const machinesReport = await group(`Start ${unit.name} (hash ${deploy_short(unit.hash)}) and wait until every machine runs it`, async () => {
+        const status = await fleet.putUnit(unit.name, 'launched', unit.options);
+        partial.changed = true;
+        info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
+        return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
+    });
+    return { ...partial, machines: machinesReport, changed: true };
+}
+/** The DeployError for a failed roll-out, after the rollback when anything was changed. */
+async function deployFailure(thrown, options, previous, machines, allMachines, partial) {
+    const failure = thrown instanceof DeployError ? thrown : new DeployError(messageOf(thrown), partial);
+    failure.result.previousImage = previous.image;
+    failure.result.previousHash = previous.hash;
+    failure.result.changed = partial.changed || failure.result.changed;
+    if (failure.result.machines.length === 0) {
+        failure.result.machines = machines.map((machine) => report(machine, undefined));
     }
+    if (failure.result.changed) {
+        failure.result.rollback = await rollBack(options, previous.unit, allMachines);
+    }
+    return failure;
 }
 /** Puts the previous unit back (or removes the new one when there was none). */
 async function rollBack(options, previous, allMachines) {
@@ -56659,15 +56733,186 @@ async function rollBack(options, previous, allMachines) {
             return { done: true, ok: true, message };
         }
         catch (error) {
-            const message = `rollback FAILED: ${errors_messageOf(error)}`;
+            const message = `rollback FAILED: ${messageOf(error)}`;
             core_error(message);
             return { done: true, ok: false, message };
         }
     });
 }
 
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/tunnel.ts
+
+
+/** The argv of the fd-forward session. */
+function fdForwardArgv(socketPath) {
+    return ['fleetctl', 'fd-forward', socketPath];
+}
+function fdForwardOpener(connection, socketPath) {
+    return async () => {
+        const stream = await connection.execStream(fdForwardArgv(socketPath));
+        const stderr = [];
+        const channel = stream;
+        channel.stderr?.on('data', (chunk) => stderr.push(chunk));
+        Object.assign(stream, {
+            failureNote: () => {
+                const text = Buffer.concat(stderr).toString().trim();
+                return text
+                    ? `fleetctl fd-forward on the host said: ${text.split('\n').slice(-3).join(' / ')}`
+                    : '';
+            },
+        });
+        return stream;
+    };
+}
+function streamlocalOpener(connection, socketPath) {
+    return () => connection.openUnixSocket(socketPath);
+}
+/** Chooses the way to the fleet socket; `auto` probes streamlocal once. */
+async function fleetStreamOpener(connection, socketPath, mode) {
+    if (mode === 'fd-forward')
+        return { open: fdForwardOpener(connection, socketPath), mode };
+    if (mode === 'streamlocal')
+        return { open: streamlocalOpener(connection, socketPath), mode };
+    try {
+        const probe = await connection.openUnixSocket(socketPath);
+        probe.destroy();
+        info(`tunnel-mode auto: using streamlocal (direct-streamlocal channel to ${socketPath}).`);
+        return { open: streamlocalOpener(connection, socketPath), mode: 'streamlocal' };
+    }
+    catch (error) {
+        if (!(error instanceof UserError))
+            throw error;
+        info(`tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`);
+        return { open: fdForwardOpener(connection, socketPath), mode: 'fd-forward' };
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/dry-run.ts
+
+
+
+
+
+
+
+/** Shows the unit and the plan, and what fleet holds if its API answers; changes nothing. */
+async function dryRun(inputs, unit, connection, startedAt) {
+    const { facts, eligible, previousImage } = await group('Read the cluster (dry run: nothing is started or changed)', () => readCluster(inputs, unit, connection));
+    const plan = planSteps(inputs, unit);
+    info('Dry run: the plan (nothing was changed):');
+    plan.forEach((step, index) => info(`  ${index + 1}. ${step}`));
+    setOutputs({
+        'unit-name': unit.name,
+        machines: eligible ?? '',
+        states: '[]',
+        'duration-seconds': ((Date.now() - startedAt) / 1000).toFixed(1),
+        'previous-image': previousImage ?? '',
+    });
+    await writeSummary(`deploy-fleet (dry run): ${unit.name}`, [
+        ['Image', unit.image],
+        ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)})`],
+        ...facts,
+        ['Plan', plan.join('; ')],
+    ]);
+}
+/** The machines and the unit fleet holds now; an API that does not answer is a fact too. */
+async function readCluster(inputs, unit, connection) {
+    // Filled as answers come: a later request that fails keeps what the earlier ones told.
+    const view = { facts: [] };
+    try {
+        const { open, mode } = await fleetStreamOpener(connection, inputs.fleetEndpoint, inputs.tunnelMode);
+        const fleet = new FleetClient(open, { requestTimeoutMs: 15_000 });
+        const machines = await fleet.machines();
+        view.eligible = eligibleMachines(machines, unit).length;
+        const previous = await fleet.getUnit(unit.name);
+        view.previousImage = previous
+            ? imageInUnit(previous.options, inputs.image.registry, inputs.image.repository)
+            : undefined;
+        view.facts.push(['fleet API', `answers via ${mode}`]);
+        view.facts.push(['Eligible machines', `${view.eligible} of ${machines.length}`]);
+        view.facts.push([
+            'Now in fleet',
+            previous
+                ? `${unit.name} hash ${unitHash(previous.options).slice(0, 7)}${unitHash(previous.options) === unit.hash ? ' (same as the new one)' : ''}, image ${view.previousImage ?? 'not recognised'}`
+                : `no ${unit.name}`,
+        ]);
+    }
+    catch (error) {
+        if (!(error instanceof FleetApiError) && !(error instanceof UserError))
+            throw error;
+        const note = error instanceof FleetApiError && error.status === 503
+            ? 'not answering (503: etcd is stopped between deploys; a dry run does not start it)'
+            : messageOf(error);
+        view.facts.push(['fleet API', note]);
+        info(`fleet API: ${note}`);
+    }
+    return view;
+}
+/** The steps a real deploy with these inputs would take. */
+function planSteps(inputs, unit) {
+    const services = inputs.updateServices;
+    return [
+        services.length > 0
+            ? `start ${services.join(', ')} on the master (sudo systemctl start)`
+            : 'start no service',
+        inputs.strategy === 'replace'
+            ? `destroy ${unit.name} if present and wait until it is gone from every machine`
+            : `replace the content of ${unit.name} in place`,
+        `start ${unit.name} (global, hash ${unit.hash.slice(0, 7)}) and wait until every eligible machine runs it active/running`,
+        `time limit ${inputs.timeout} s; on failure ${inputs.rollback ? 'start the previous unit again' : 'leave it (rollback: false)'}`,
+        services.length > 0 && !inputs.keepServicesRunning
+            ? `stop ${[...services].reverse().join(', ')} (also on failure)`
+            : 'leave the services as they are',
+    ];
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./actions/core/src/ssh-inputs.ts
+
+
+
+const USER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+/** The one reader of SSH inputs: host[:port], ssh-user, ssh-key (masked), known-hosts. */
+function readSshInputs(read, names) {
+    const when = names.requiredWhen ? ` ${names.requiredWhen}` : '';
+    const hostText = read.optional(names.host);
+    if (hostText === undefined)
+        throw new InputError(names.host, `is required${when}.`);
+    const { host, port: hostPort } = hostPortInput(names.host, hostText, 22);
+    let port = hostPort;
+    const portText = names.deprecatedPort ? read.optional(names.deprecatedPort) : undefined;
+    if (names.deprecatedPort && portText !== undefined) {
+        if (hasPort(hostText)) {
+            throw new InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
+        }
+        warning(`Input "${names.deprecatedPort}" is deprecated: write ${names.host}: host:${portText}.`);
+        port = read.integer(names.deprecatedPort, { min: 1, max: 65535 });
+    }
+    const user = read.optional('ssh-user');
+    if (user === undefined)
+        throw new InputError('ssh-user', `is required${when}.`);
+    if (!USER_NAME.test(user))
+        throw new InputError('ssh-user', `"${user}" is not a user name.`);
+    const privateKey = read.secret('ssh-key');
+    if (privateKey === undefined) {
+        throw new InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
+    }
+    const strict = names.strictHostKeyChecking ? read.boolean(names.strictHostKeyChecking) : true;
+    const knownHosts = read.optional('known-hosts');
+    if (knownHosts === undefined && strict) {
+        throw new InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+    }
+    return {
+        host,
+        port,
+        user,
+        privateKey,
+        knownHosts: knownHosts ?? '',
+        strictHostKeyChecking: strict,
+    };
+}
+
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/inputs.ts
 
 
@@ -56675,53 +56920,40 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 
 
 
-/** The units make-iso installs on the master, started for a deploy (docs/update-window.md). */
-const DEFAULT_UPDATE_SERVICES = ['arch-core-etcd.service', 'arch-core-registry.service'];
-const DEFAULT_FLEET_ENDPOINT = '/var/run/fleet.sock';
 const STRATEGIES = ['replace', 'restart'];
 const TUNNEL_MODES = ['auto', 'fd-forward', 'streamlocal'];
-function inputs_parseImageInput(text) {
-    try {
-        return image_ref_parseImageReference(text, 'reference');
-    }
-    catch (error) {
-        throw new errors_InputError('image', errors_messageOf(error));
-    }
-}
 /** The unit name: as given, or `<image base name>.service`. */
 function resolveUnitName(given, image) {
     const name = given ?? `${imageBaseName(image)}.service`;
     const problem = unitNameProblem(name);
     if (problem)
-        throw new errors_InputError('unit-name', problem);
+        throw new InputError('unit-name', problem);
     return name;
 }
 /** What {{version}} stands for: the tag, else the digest. */
 function imageVersion(image) {
     return image.tag ?? image.digest ?? 'latest';
 }
-function parseUpdateServices(text) {
-    if (text === undefined)
-        return [...DEFAULT_UPDATE_SERVICES];
-    const units = parseList(text);
+/** The units started on the master for the deploy; each must be a unit name, not an option. */
+function checkUpdateServices(units) {
     for (const unit of units) {
         const problem = unit.startsWith('-') ? `"${unit}" starts with "-".` : unitNameProblem(unit);
         if (problem)
-            throw new errors_InputError('update-services', problem);
+            throw new InputError('update-services', problem);
     }
     return units;
 }
 function parseFleetEndpoint(text) {
     const socketPath = text.startsWith('unix://') ? text.slice('unix://'.length) : text;
     if (!socketPath.startsWith('/') || /[\s\0]/.test(socketPath)) {
-        throw new errors_InputError('fleet-endpoint', `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. ${DEFAULT_FLEET_ENDPOINT}).`);
+        throw new InputError('fleet-endpoint', `"${text}" is not the absolute path of fleet's unix socket on the host (e.g. /var/run/fleet.sock).`);
     }
     return socketPath;
 }
 function checkMetadata(pairs) {
     for (const [key, value] of pairs) {
         if (!/^[^\s"=]+$/.test(value) || /["]/.test(key)) {
-            throw new errors_InputError('machine-metadata', `"${key}=${value}": keys and values may not hold spaces, quotes or a second "=".`);
+            throw new InputError('machine-metadata', `"${key}=${value}": keys and values may not hold spaces, quotes or a second "=".`);
         }
     }
     return pairs;
@@ -56731,12 +56963,12 @@ function planUnit(template, templateText, inputs) {
     const what = template ? `Input "unit-template" (${template})` : 'The built-in unit template';
     const image = formatImageReference(inputs.image);
     const version = imageVersion(inputs.image);
-    const text = renderTemplate(templateText, { image, version, unit: inputs['unit-name'] }, what);
-    const options = [...parseUnitFile(text, what), ...metadataOptions(inputs['machine-metadata'])];
+    const text = renderTemplate(templateText, { image, version, unit: inputs.unitName }, what);
+    const options = [...parseUnitFile(text, what), ...metadataOptions(inputs.machineMetadata)];
     if (!isGlobal(options)) {
         throw new UserError(`${what}: the unit is not global ([X-Fleet] Global=true); deploy-fleet runs one copy on every machine.`);
     }
-    return { name: inputs['unit-name'], text, options, hash: unitHash(options), image, version };
+    return { name: inputs.unitName, text, options, hash: unitHash(options), image, version };
 }
 async function readTemplate(file) {
     if (file === undefined)
@@ -56745,45 +56977,33 @@ async function readTemplate(file) {
         return await promises_namespaceObject.readFile(file, 'utf8');
     }
     catch (error) {
-        throw new errors_InputError('unit-template', `cannot read "${file}": ${errors_messageOf(error)}`);
+        throw new InputError('unit-template', `cannot read "${file}": ${messageOf(error)}`);
     }
 }
 /** Reads and checks every input; the first bad one throws an InputError naming it. */
-function getInputs() {
-    const host = hostPortInput('host', requiredInput('host'), 22);
-    const user = stringInput('ssh-user', 'core');
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) {
-        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
-    }
-    const key = secretInput('ssh-key');
-    if (key === undefined) {
-        throw new errors_InputError('ssh-key', 'is required: the private key text itself (from a secret).');
-    }
-    const strict = booleanInput('strict-host-key-checking', true);
-    const knownHosts = optionalInput('known-hosts');
-    if (knownHosts === undefined && strict) {
-        throw new errors_InputError('known-hosts', `is required: the host's known_hosts lines (e.g. "[${host.host}]:${host.port} ssh-ed25519 AAAA..."), so its key can be verified.`);
-    }
-    const image = inputs_parseImageInput(requiredInput('image'));
-    const updateServicesVariable = process.env['INPUT_UPDATE-SERVICES'];
+function parseInputs(raw) {
+    const read = inputReader(raw);
+    // A missing host reads "is required and was not given", as every other required input.
+    read.required('host');
+    const ssh = readSshInputs(read, {
+        host: 'host',
+        strictHostKeyChecking: 'strict-host-key-checking',
+    });
+    const image = read.image('image');
     return {
-        host,
-        'ssh-user': user,
-        'ssh-key': key,
-        'known-hosts': knownHosts ?? '',
-        'strict-host-key-checking': strict,
+        ssh,
         image,
-        'unit-name': resolveUnitName(optionalInput('unit-name'), image),
-        'unit-template': optionalInput('unit-template'),
-        'machine-metadata': checkMetadata(keyValueInput('machine-metadata')),
-        'fleet-endpoint': parseFleetEndpoint(stringInput('fleet-endpoint', DEFAULT_FLEET_ENDPOINT)),
-        'tunnel-mode': enumInput('tunnel-mode', TUNNEL_MODES, 'auto'),
-        'update-services': parseUpdateServices(updateServicesVariable),
-        'keep-services-running': booleanInput('keep-services-running', false),
-        strategy: enumInput('strategy', STRATEGIES, 'replace'),
-        timeout: integerInput('timeout', { min: 1, max: 86_400 }, 300),
-        'dry-run': booleanInput('dry-run', false),
-        rollback: booleanInput('rollback', true),
+        unitName: resolveUnitName(read.optional('unit-name'), image),
+        unitTemplate: read.optional('unit-template'),
+        machineMetadata: checkMetadata(read.keyValues('machine-metadata')),
+        fleetEndpoint: parseFleetEndpoint(read.required('fleet-endpoint')),
+        tunnelMode: read.oneOf('tunnel-mode', TUNNEL_MODES),
+        updateServices: checkUpdateServices(read.list('update-services')),
+        keepServicesRunning: read.boolean('keep-services-running'),
+        strategy: read.oneOf('strategy', STRATEGIES),
+        timeout: read.integer('timeout', { min: 1, max: 86_400 }),
+        dryRun: read.boolean('dry-run'),
+        rollback: read.boolean('rollback'),
     };
 }
 
@@ -56836,54 +57056,8 @@ async function stopServices(connection, units) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/deploy-fleet/src/tunnel.ts
-
-
-/** The argv of the fd-forward session. */
-function fdForwardArgv(socketPath) {
-    return ['fleetctl', 'fd-forward', socketPath];
-}
-function fdForwardOpener(connection, socketPath) {
-    return async () => {
-        const stream = await connection.execStream(fdForwardArgv(socketPath));
-        const stderr = [];
-        const channel = stream;
-        channel.stderr?.on('data', (chunk) => stderr.push(chunk));
-        Object.assign(stream, {
-            failureNote: () => {
-                const text = Buffer.concat(stderr).toString().trim();
-                return text
-                    ? `fleetctl fd-forward on the host said: ${text.split('\n').slice(-3).join(' / ')}`
-                    : '';
-            },
-        });
-        return stream;
-    };
-}
-function streamlocalOpener(connection, socketPath) {
-    return () => connection.openUnixSocket(socketPath);
-}
-/** Chooses the way to the fleet socket; `auto` probes streamlocal once. */
-async function fleetStreamOpener(connection, socketPath, mode) {
-    if (mode === 'fd-forward')
-        return { open: fdForwardOpener(connection, socketPath), mode };
-    if (mode === 'streamlocal')
-        return { open: streamlocalOpener(connection, socketPath), mode };
-    try {
-        const probe = await connection.openUnixSocket(socketPath);
-        probe.destroy();
-        info(`tunnel-mode auto: using streamlocal (direct-streamlocal channel to ${socketPath}).`);
-        return { open: streamlocalOpener(connection, socketPath), mode: 'streamlocal' };
-    }
-    catch (error) {
-        if (!(error instanceof UserError))
-            throw error;
-        info(`tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${errors_messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`);
-        return { open: fdForwardOpener(connection, socketPath), mode: 'fd-forward' };
-    }
-}
-
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/main.ts
+
 
 
 
@@ -56896,70 +57070,68 @@ async function fleetStreamOpener(connection, socketPath, mode) {
 
 /** deploy-fleet: the image as a global fleet unit on every machine, through SSH to the master. */
 async function run() {
-    const inputs = getInputs();
-    const unit = planUnit(inputs['unit-template'], await readTemplate(inputs['unit-template']), inputs);
+    const inputs = parseInputs(rawInputsFromEnv());
+    const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
     const startedAt = Date.now();
-    const deadline = startedAt + inputs.timeout * 1000;
-    await group(`Unit ${unit.name} (hash ${unit.hash.slice(0, 7)})`, async () => {
-        info(unit.text.trimEnd());
-        if (inputs['machine-metadata'].length > 0) {
-            info(`+ MachineMetadata: ${inputs['machine-metadata'].map(([k, v]) => `${k}=${v}`).join(', ')}`);
-        }
-    });
-    const target = `${inputs['ssh-user']}@${inputs.host.host}:${inputs.host.port}`;
-    const connection = await group(`Connect to ${target}`, () => connectSsh({
-        host: inputs.host.host,
-        port: inputs.host.port,
-        user: inputs['ssh-user'],
-        privateKey: inputs['ssh-key'],
-        knownHosts: inputs['known-hosts'],
-        strictHostKeyChecking: inputs['strict-host-key-checking'],
-        // A short deploy timeout also shortens each connection attempt.
-        readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
-    }));
+    await showUnit(inputs, unit);
+    const connection = await connect(inputs);
     try {
-        if (inputs['dry-run']) {
+        if (inputs.dryRun) {
             await dryRun(inputs, unit, connection, startedAt);
             return;
         }
-        let result;
-        let failure;
-        const started = [];
-        try {
-            await group('Start update-services on the master', () => startServices(connection, inputs['update-services'], started));
-            const { open, mode } = await fleetStreamOpener(connection, inputs['fleet-endpoint'], inputs['tunnel-mode']);
-            info(`fleet API: ${inputs['fleet-endpoint']} on ${inputs.host.host} via ${mode}.`);
-            const fleet = new FleetClient(open);
-            const machines = await waitForFleetApi(fleet, deadline);
-            result = await deploy({
-                fleet,
-                unit,
-                strategy: inputs.strategy,
-                deadline,
-                rollback: inputs.rollback,
-                image: inputs.image,
-            }, machines);
-        }
-        catch (thrown) {
-            failure = thrown;
-            if (thrown instanceof DeployError)
-                result = thrown.result;
-        }
-        finally {
-            if (inputs['keep-services-running']) {
-                if (started.length > 0)
-                    info(`keep-services-running: left running: ${started.join(', ')}.`);
-            }
-            else {
-                await group('Stop update-services on the master', () => stopServices(connection, started));
-            }
-        }
+        const deadline = startedAt + inputs.timeout * 1000;
+        const { result, failure } = await deployWithServices(inputs, unit, connection, deadline);
         await main_report(inputs, unit, startedAt, result, failure);
         if (failure !== undefined)
             throw failure;
     }
     finally {
         await connection.close();
+    }
+}
+async function showUnit(inputs, unit) {
+    await group(`Unit ${unit.name} (hash ${unit.hash.slice(0, 7)})`, async () => {
+        info(unit.text.trimEnd());
+        if (inputs.machineMetadata.length > 0) {
+            info(`+ MachineMetadata: ${inputs.machineMetadata.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+        }
+    });
+}
+function connect(inputs) {
+    const { ssh } = inputs;
+    return group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, () => connectSsh({
+        ...ssh,
+        // A short deploy timeout also shortens each connection attempt.
+        readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
+    }));
+}
+/**
+ * Starts update-services, deploys, and stops the services again whatever happened. A failure
+ * is handed back, not thrown, so that the report still gets written.
+ */
+async function deployWithServices(inputs, unit, connection, deadline) {
+    const started = [];
+    try {
+        await group('Start update-services on the master', () => startServices(connection, inputs.updateServices, started));
+        const { open, mode } = await fleetStreamOpener(connection, inputs.fleetEndpoint, inputs.tunnelMode);
+        info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
+        const fleet = new FleetClient(open);
+        const machines = await waitForFleetApi(fleet, deadline);
+        const { strategy, rollback, image } = inputs;
+        return { result: await deploy({ fleet, unit, strategy, deadline, rollback, image }, machines) };
+    }
+    catch (thrown) {
+        return { result: thrown instanceof DeployError ? thrown.result : undefined, failure: thrown };
+    }
+    finally {
+        if (inputs.keepServicesRunning) {
+            if (started.length > 0)
+                info(`keep-services-running: left running: ${started.join(', ')}.`);
+        }
+        else {
+            await group('Stop update-services on the master', () => stopServices(connection, started));
+        }
     }
 }
 async function main_report(inputs, unit, startedAt, result, failure) {
@@ -56979,7 +57151,7 @@ async function main_report(inputs, unit, startedAt, result, failure) {
                 ? result?.changed === false
                     ? 'already running, unchanged'
                     : 'running on every machine'
-                : `FAILED: ${errors_messageOf(failure)}`,
+                : `FAILED: ${messageOf(failure)}`,
         ],
         ['Image', unit.image],
         ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
@@ -57000,70 +57172,6 @@ async function main_report(inputs, unit, startedAt, result, failure) {
                 machine.secondsToRunning === undefined ? '-' : `${machine.secondsToRunning.toFixed(1)} s`,
             ]),
         },
-    ]);
-}
-/** Shows the unit and the plan, and what fleet holds if its API answers; changes nothing. */
-async function dryRun(inputs, unit, connection, startedAt) {
-    const facts = [];
-    let eligible;
-    let previousImage;
-    await group('Read the cluster (dry run: nothing is started or changed)', async () => {
-        try {
-            const { open, mode } = await fleetStreamOpener(connection, inputs['fleet-endpoint'], inputs['tunnel-mode']);
-            const fleet = new FleetClient(open, { requestTimeoutMs: 15_000 });
-            const machines = await fleet.machines();
-            eligible = eligibleMachines(machines, unit).length;
-            const previous = await fleet.getUnit(unit.name);
-            previousImage = previous
-                ? imageInUnit(previous.options, inputs.image.registry, inputs.image.repository)
-                : undefined;
-            facts.push(['fleet API', `answers via ${mode}`]);
-            facts.push(['Eligible machines', `${eligible} of ${machines.length}`]);
-            facts.push([
-                'Now in fleet',
-                previous
-                    ? `${unit.name} hash ${unitHash(previous.options).slice(0, 7)}${unitHash(previous.options) === unit.hash ? ' (same as the new one)' : ''}, image ${previousImage ?? 'not recognised'}`
-                    : `no ${unit.name}`,
-            ]);
-        }
-        catch (error) {
-            if (!(error instanceof FleetApiError) && !(error instanceof UserError))
-                throw error;
-            const note = error instanceof FleetApiError && error.status === 503
-                ? 'not answering (503: etcd is stopped between deploys; a dry run does not start it)'
-                : errors_messageOf(error);
-            facts.push(['fleet API', note]);
-            info(`fleet API: ${note}`);
-        }
-    });
-    const services = inputs['update-services'];
-    const plan = [
-        services.length > 0
-            ? `start ${services.join(', ')} on the master (sudo systemctl start)`
-            : 'start no service',
-        inputs.strategy === 'replace'
-            ? `destroy ${unit.name} if present and wait until it is gone from every machine`
-            : `replace the content of ${unit.name} in place`,
-        `start ${unit.name} (global, hash ${unit.hash.slice(0, 7)}) and wait until every eligible machine runs it active/running`,
-        `time limit ${inputs.timeout} s; on failure ${inputs.rollback ? 'start the previous unit again' : 'leave it (rollback: false)'}`,
-        services.length > 0 && !inputs['keep-services-running']
-            ? `stop ${[...services].reverse().join(', ')} (also on failure)`
-            : 'leave the services as they are',
-    ];
-    info('Dry run: the plan (nothing was changed):');
-    plan.forEach((step, index) => info(`  ${index + 1}. ${step}`));
-    setOutputs({
-        'unit-name': unit.name,
-        machines: eligible ?? '',
-        states: '[]',
-        'duration-seconds': ((Date.now() - startedAt) / 1000).toFixed(1),
-        'previous-image': previousImage ?? '',
-    });
-    await writeSummary(`deploy-fleet (dry run): ${unit.name}`, [
-        ['Image', unit.image],
-        ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)})`],
-        ...facts,
-        ['Plan', plan.join('; ')],
     ]);
 }
 

@@ -52229,7 +52229,7 @@ var external_node_url_ = __nccwpck_require__(3136);
 
 /**
  * The ESM bundles have no `__dirname`/`__filename`, but ssh2's bundled emscripten module
- * (poly1305) reads `__dirname` when it loads. ssh.ts imports this before ssh2; an action's
+ * (poly1305) reads `__dirname` when it loads. ssh-connect.ts imports this before ssh2; an action's
  * index.ts may import it first too.
  */
 const globals = globalThis;
@@ -55190,7 +55190,7 @@ class errors_UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class errors_InputError extends errors_UserError {
+class InputError extends errors_UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55438,7 +55438,7 @@ function hostPortInput(name, text, defaultPort) {
         return parseHostPort(text, defaultPort);
     }
     catch (error) {
-        throw new errors_InputError(name, messageOf(error));
+        throw new InputError(name, messageOf(error));
     }
 }
 
@@ -55519,73 +55519,29 @@ function imageBaseName(reference) {
 
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+        throw new InputError(name, `"${value}" is not ${range}.`);
     const number = Number(value);
     if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+        throw new InputError(name, `${value} is out of range; use ${range}.`);
     }
     return number;
 }
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
 function parseList(text) {
     return text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
 }
 function maskSecret(value) {
     core_setSecret(value);
@@ -55612,7 +55568,7 @@ function inputReader(raw) {
     const required = (name) => {
         const value = optional(name);
         if (value === undefined)
-            throw new errors_InputError(name, 'is required and was not given.');
+            throw new InputError(name, 'is required and was not given.');
         return value;
     };
     return {
@@ -55642,19 +55598,19 @@ function parseBoolean(name, value) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
 }
 function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
     return lines.map((line) => {
         const equals = line.indexOf('=');
         const key = equals > 0 ? line.slice(0, equals).trim() : '';
         if (equals <= 0 || !keyPattern.test(key)) {
-            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+            throw new InputError(name, `line "${line}" is not of the form key=value.`);
         }
         return [key, line.slice(equals + 1).trim()];
     });
@@ -55665,7 +55621,7 @@ function parseImageInput(name, text) {
         return parseImageReference(text, 'reference');
     }
     catch (error) {
-        throw new errors_InputError(name, messageOf(error));
+        throw new InputError(name, messageOf(error));
     }
 }
 
@@ -56000,7 +55956,7 @@ function platformForArch(arch) {
 function parsePlatform(text) {
     const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text.trim());
     if (!match) {
-        throw new errors_InputError('platform', `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
+        throw new InputError('platform', `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
     }
     return {
         os: match[1],
@@ -56026,7 +55982,7 @@ function resolveTags(given, reference, manifest) {
     }
     for (const tag of tags) {
         if (!TAG.test(tag)) {
-            throw new errors_InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
+            throw new InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
         }
     }
     return [...new Set(tags)];
@@ -56094,10 +56050,10 @@ function parseArgv(input, text) {
             value = JSON.parse(trimmed);
         }
         catch {
-            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         return value;
     }
@@ -56117,7 +56073,7 @@ function parsePorts(text) {
         const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(item);
         const port = Number(match?.[1]);
         if (!match || port < 1 || port > 65535) {
-            throw new errors_InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
+            throw new InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
         }
         return `${port}/${match[2] ?? 'tcp'}`;
     });
@@ -56138,7 +56094,7 @@ function checkInsecure(insecure, registry, tunneled) {
     if (insecure === 'false')
         return false;
     if (insecure === 'true' && !tunneled && !isLoopbackRegistry(registry)) {
-        throw new errors_InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
+        throw new InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
     }
     return true;
 }
@@ -56170,18 +56126,18 @@ function dockerChanges(runtime) {
 /** Exactly one of root and tarball. */
 function checkSource(root, tarball) {
     if (root && tarball) {
-        throw new errors_InputError('root', 'give either "root" or "tarball", not both.');
+        throw new InputError('root', 'give either "root" or "tarball", not both.');
     }
     if (!root && !tarball) {
-        throw new errors_InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
+        throw new InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
     }
 }
 function checkImage(reference, tagsGiven) {
     if (reference.digest) {
-        throw new errors_InputError('image', 'name a repository without @digest; the digest is an output.');
+        throw new InputError('image', 'name a repository without @digest; the digest is an output.');
     }
     if (reference.tag && tagsGiven) {
-        throw new errors_InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
+        throw new InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
     }
 }
 
@@ -56797,7 +56753,7 @@ async function dockerImportAndPush(job) {
     }
 }
 
-;// CONCATENATED MODULE: ./actions/import-image/src/ssh-inputs.ts
+;// CONCATENATED MODULE: ./actions/core/src/ssh-inputs.ts
 
 
 
@@ -56807,30 +56763,30 @@ function readSshInputs(read, names) {
     const when = names.requiredWhen ? ` ${names.requiredWhen}` : '';
     const hostText = read.optional(names.host);
     if (hostText === undefined)
-        throw new errors_InputError(names.host, `is required${when}.`);
+        throw new InputError(names.host, `is required${when}.`);
     const { host, port: hostPort } = hostPortInput(names.host, hostText, 22);
     let port = hostPort;
     const portText = names.deprecatedPort ? read.optional(names.deprecatedPort) : undefined;
     if (names.deprecatedPort && portText !== undefined) {
         if (hasPort(hostText)) {
-            throw new errors_InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
+            throw new InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
         }
         warning(`Input "${names.deprecatedPort}" is deprecated: write ${names.host}: host:${portText}.`);
         port = read.integer(names.deprecatedPort, { min: 1, max: 65535 });
     }
     const user = read.optional('ssh-user');
     if (user === undefined)
-        throw new errors_InputError('ssh-user', `is required${when}.`);
+        throw new InputError('ssh-user', `is required${when}.`);
     if (!USER_NAME.test(user))
-        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
+        throw new InputError('ssh-user', `"${user}" is not a user name.`);
     const privateKey = read.secret('ssh-key');
     if (privateKey === undefined) {
-        throw new errors_InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
+        throw new InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
     }
     const strict = names.strictHostKeyChecking ? read.boolean(names.strictHostKeyChecking) : true;
     const knownHosts = read.optional('known-hosts');
     if (knownHosts === undefined && strict) {
-        throw new errors_InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+        throw new InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
     }
     return {
         host,
@@ -56858,7 +56814,7 @@ async function existingPath(read, input, kind) {
     const resolved = external_node_path_namespaceObject.resolve(value);
     const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
     if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
-        throw new errors_InputError(input, `${value} is not an existing ${kind}.`);
+        throw new InputError(input, `${value} is not an existing ${kind}.`);
     }
     return resolved;
 }
@@ -56871,7 +56827,7 @@ function readDestination(read) {
     const push = read.boolean('push');
     const output = read.optional('output');
     if (!push && !output && mode === 'oci') {
-        throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
+        throw new InputError('push', 'is false and no "output" is set: the image would be thrown away.');
     }
     return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
 }
@@ -56890,7 +56846,7 @@ function readConnection(read, registry) {
     const username = read.optional('registry-username');
     const password = read.secret('registry-password');
     if (password !== undefined && !username) {
-        throw new errors_InputError('registry-username', 'is required when registry-password is given.');
+        throw new InputError('registry-username', 'is required when registry-password is given.');
     }
     return {
         insecure,
@@ -57379,15 +57335,206 @@ async function writeOciLayout(target, image, tags, mtimeClamp) {
 
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
-;// CONCATENATED MODULE: ./actions/core/src/ssh.ts
+;// CONCATENATED MODULE: ./actions/core/src/ssh-connection.ts
 
 
 
+/** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
+function shellQuote(argument) {
+    return `'${argument.replace(/'/g, `'\\''`)}'`;
+}
+/** The remote command line for argv: every argument single-quoted (never a shell string). */
+function remoteCommand(argv) {
+    if (argv.length === 0)
+        throw new Error('remoteCommand: empty argv');
+    return argv.map(shellQuote).join(' ');
+}
+/** The SshConnection over a client whose handshake and authentication succeeded. */
+function wrapConnection(client, name) {
+    const link = { client, name, closed: false, forwards: new Set() };
+    const closedPromise = new Promise((resolve) => client.once('close', () => resolve()));
+    client.on('error', (error) => {
+        link.lost = error.message;
+        core_debug(`SSH connection to ${name}: ${error.message}`);
+    });
+    client.once('close', () => {
+        link.closed = true;
+    });
+    return {
+        forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+        openUnixSocket: (socketPath) => openChannel(link, (callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`),
+        execStream: (argv) => {
+            const command = remoteCommand(argv);
+            return openChannel(link, (callback) => client.exec(command, callback), `exec of "${argv[0]}"`);
+        },
+        exec: (argv) => ssh_connection_exec(link, argv),
+        close: () => closeLink(link, closedPromise),
+    };
+}
+function checkUsable(link) {
+    if (link.closed || link.lost) {
+        throw new errors_UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
+    }
+}
+function openChannel(link, open, what) {
+    return new Promise((resolve, reject) => {
+        try {
+            checkUsable(link);
+        }
+        catch (error) {
+            reject(error);
+            return;
+        }
+        open((error, stream) => {
+            if (error)
+                reject(new errors_UserError(`SSH ${what} on ${link.name} was refused: ${error.message}`));
+            else
+                resolve(stream);
+        });
+    });
+}
+async function forwardLocalPort(link, remoteHost, remotePort) {
+    checkUsable(link);
+    const sockets = new Set();
+    // Half-open allowed: a client that ends its request still gets the whole reply.
+    const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+        tunnelSocket(link, socket, remoteHost, remotePort);
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = server.address();
+    const close = async () => {
+        link.forwards.delete(close);
+        for (const socket of sockets)
+            socket.destroy();
+        await new Promise((resolve) => server.close(() => resolve()));
+    };
+    link.forwards.add(close);
+    return { port, close };
+}
+/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
+function tunnelSocket(link, socket, remoteHost, remotePort) {
+    link.client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
+        if (error) {
+            warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`);
+            socket.destroy();
+            return;
+        }
+        stream.on('error', () => socket.destroy());
+        stream.once('close', () => socket.destroy());
+        socket.once('close', () => stream.destroy());
+        socket.pipe(stream).pipe(socket);
+    });
+}
+function ssh_connection_exec(link, argv) {
+    const command = remoteCommand(argv);
+    return new Promise((resolve, reject) => {
+        try {
+            checkUsable(link);
+        }
+        catch (error) {
+            reject(error);
+            return;
+        }
+        link.client.exec(command, (error, stream) => {
+            if (error) {
+                reject(new errors_UserError(`SSH exec of "${argv[0]}" on ${link.name} was refused: ${error.message}`));
+                return;
+            }
+            collectExecResult(link, stream, argv).then(resolve, reject);
+        });
+    });
+}
+/** The exit code and output of an exec session; listeners attach at once, when called. */
+function collectExecResult(link, stream, argv) {
+    return new Promise((resolve, reject) => {
+        // Attached synchronously: the exit status may arrive in the same packet batch.
+        const stdout = [];
+        const stderr = [];
+        let code;
+        stream.on('data', (chunk) => stdout.push(chunk));
+        stream.stderr.on('data', (chunk) => stderr.push(chunk));
+        stream.on('exit', (exitCode, signal) => {
+            code = exitCode ?? (signal ? 128 : 255);
+        });
+        stream.on('error', (streamError) => reject(new errors_UserError(`SSH exec on ${link.name}: ${streamError.message}`)));
+        stream.once('close', () => {
+            if (code === undefined && (link.closed || link.lost)) {
+                reject(new errors_UserError(`The SSH connection to ${link.name} was lost while running "${argv[0]}".`));
+                return;
+            }
+            resolve({
+                code: code ?? 255,
+                stdout: Buffer.concat(stdout).toString(),
+                stderr: Buffer.concat(stderr).toString(),
+            });
+        });
+    });
+}
+async function closeLink(link, closedPromise) {
+    for (const close of [...link.forwards])
+        await close();
+    if (!link.closed) {
+        link.client.end();
+        const timer = setTimeout(() => link.client.destroy(), 3000);
+        await closedPromise;
+        clearTimeout(timer);
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/ssh-key-blobs.ts
+
+/**
+ * SSH public key blobs: the wire format (a run of uint32-length-prefixed strings, the first one
+ * the key type) that known_hosts and authorized_keys lines carry in base64.
+ */
+/** The wire-format string at `offset` and the offset after it; undefined when it runs past the end. */
+function wireStringAt(blob, offset) {
+    if (offset + 4 > blob.length)
+        return undefined;
+    const start = offset + 4;
+    const end = start + blob.readUInt32BE(offset);
+    if (end > blob.length)
+        return undefined;
+    return { value: blob.subarray(start, end), next: end };
+}
+/** Every wire-format string of a blob; undefined when a length runs past the end. */
+function wireStrings(blob) {
+    const parts = [];
+    for (let offset = 0; offset < blob.length;) {
+        const part = wireStringAt(blob, offset);
+        if (!part)
+            return undefined;
+        parts.push(part.value);
+        offset = part.next;
+    }
+    return parts;
+}
+/** The key type named inside an SSH public key blob (its first string). */
+function keyTypeOf(blob) {
+    const first = wireStringAt(blob, 0);
+    if (!first || first.value.length === 0 || first.value.length > 64)
+        return undefined;
+    return first.value.toString('latin1');
+}
+/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
+function fingerprintOf(blob) {
+    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/ssh-known-hosts.ts
 
 
 
-
-
+/**
+ * known_hosts lines (plain, `[host]:port`, comma lists, wildcards, hashed `|1|salt|hash`
+ * entries) and the check of a presented host key against them.
+ */
 /** The host presented a key other than the one known-hosts holds for it. */
 class HostKeyMismatchError extends errors_UserError {
     name = 'HostKeyMismatchError';
@@ -57395,10 +57542,6 @@ class HostKeyMismatchError extends errors_UserError {
 /** The host is not in known-hosts at all (strict checking on). */
 class UnknownHostError extends errors_UserError {
     name = 'UnknownHostError';
-}
-/** The server refused the key. */
-class SshAuthenticationError extends errors_UserError {
-    name = 'SshAuthenticationError';
 }
 /** Parses known_hosts text; comments and blank lines skipped, a malformed line is an error. */
 function parseKnownHosts(text, what = 'known-hosts') {
@@ -57460,27 +57603,6 @@ function globMatches(glob, name) {
         .replace(/\?/g, '.');
     return new RegExp(`^${source}$`).test(name);
 }
-/** The key type named inside an SSH public key blob (its first string). */
-function keyTypeOf(blob) {
-    if (blob.length < 4)
-        return undefined;
-    const length = blob.readUInt32BE(0);
-    if (length === 0 || length > 64 || blob.length < 4 + length)
-        return undefined;
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
-function fingerprintOf(blob) {
-    return `SHA256:${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-/** The host key algorithms ssh2 may negotiate for a known key type. */
-function algorithmsFor(keyType) {
-    if (keyType === 'ssh-rsa')
-        return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-    if (keyType === 'ssh-ed25519' || keyType.startsWith('ecdsa-sha2-nistp'))
-        return [keyType];
-    return [];
-}
 /**
  * Checks the key a host presented against the known_hosts entries. Pure: the connection code
  * and the unit tests share it.
@@ -57519,20 +57641,24 @@ function verifyHostKey(entries, host, port, presented, strict) {
     }
     return { ok: true, known: false };
 }
-// ---------------------------------------------------------------------------------------------
-// quoting
-/** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
-function shellQuote(argument) {
-    return `'${argument.replace(/'/g, `'\\''`)}'`;
+function truncate(text) {
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
-/** The remote command line for argv: every argument single-quoted (never a shell string). */
-function remoteCommand(argv) {
-    if (argv.length === 0)
-        throw new Error('remoteCommand: empty argv');
-    return argv.map(shellQuote).join(' ');
+
+;// CONCATENATED MODULE: ./actions/core/src/ssh-connect.ts
+
+
+
+
+
+
+
+
+
+/** The server refused the key. */
+class SshAuthenticationError extends errors_UserError {
+    name = 'SshAuthenticationError';
 }
-// ---------------------------------------------------------------------------------------------
-// connecting
 const RETRYABLE_CODES = new Set([
     'ECONNREFUSED',
     'ECONNRESET',
@@ -57562,21 +57688,14 @@ async function connectSsh(options) {
     const strict = options.strictHostKeyChecking ?? true;
     const entries = parseKnownHosts(options.knownHosts);
     const name = knownHostsName(options.host, options.port);
-    const knownTypes = [
-        ...new Set(entries
-            .filter((entry) => entry.marker === undefined && hostFieldMatches(entry.hosts, name))
-            .map((entry) => entry.keyType)),
-    ];
     if (!strict) {
         warning(`strict-host-key-checking is OFF for ${name}: a host that is not in known-hosts will be accepted WITHOUT verification, ` +
             'so anyone on the network path could impersonate it. Use this only to bootstrap, then pin the host key in known-hosts.');
     }
-    const serverHostKey = knownTypes.flatMap(algorithmsFor);
-    if (knownTypes.length > 0 && serverHostKey.length === 0) {
-        throw new errors_UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
-    }
+    const serverHostKey = hostKeyAlgorithms(entries, name);
+    const plan = { options, name, key, entries, strict, serverHostKey };
     const attempts = Math.max(1, options.connectAttempts ?? 4);
-    return withRetries(() => connectOnce(options, key, entries, strict, serverHostKey), {
+    return withRetries(() => connectOnce(plan), {
         retries: attempts - 1,
         firstDelayMs: options.retryDelayMs ?? 1000,
         maxDelayMs: 8000,
@@ -57586,8 +57705,32 @@ async function connectSsh(options) {
             : new errors_UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`),
     });
 }
-function connectOnce(options, key, entries, strict, serverHostKey) {
-    const name = knownHostsName(options.host, options.port);
+/**
+ * The host key algorithms for the key types known-hosts holds for `name`, so the host presents
+ * a key that can be checked; empty when it holds none (the host is unknown).
+ */
+function hostKeyAlgorithms(entries, name) {
+    const knownTypes = [
+        ...new Set(entries
+            .filter((entry) => entry.marker === undefined && hostFieldMatches(entry.hosts, name))
+            .map((entry) => entry.keyType)),
+    ];
+    const algorithms = knownTypes.flatMap(algorithmsFor);
+    if (knownTypes.length > 0 && algorithms.length === 0) {
+        throw new errors_UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
+    }
+    return algorithms;
+}
+/** The host key algorithms ssh2 may negotiate for a known key type. */
+function algorithmsFor(keyType) {
+    if (keyType === 'ssh-rsa')
+        return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+    if (keyType === 'ssh-ed25519' || keyType.startsWith('ecdsa-sha2-nistp'))
+        return [keyType];
+    return [];
+}
+/** One connection attempt; a network failure rejects with a TransientError. */
+function connectOnce(plan) {
     return new Promise((resolve, reject) => {
         const client = new lib.Client();
         let hostKeyFailure;
@@ -57604,61 +57747,17 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
             if (settled)
                 return;
             settled = true;
-            resolve(wrapConnection(client, name));
+            resolve(wrapConnection(client, plan.name));
         });
-        client.on('error', (error) => {
-            if (hostKeyFailure)
-                return fail(hostKeyFailure);
-            if (error.level === 'client-authentication') {
-                return fail(new SshAuthenticationError(`SSH authentication as "${options.user}" at ${name} failed: the server did not accept the key ` +
-                    `(${key.type} ${fingerprintOf(key.getPublicSSH())}). Check ssh-key, ssh-user and that the public key is in the user's authorized_keys.`));
-            }
-            if (/no matching host key/i.test(error.message)) {
-                return fail(new HostKeyMismatchError(`Host key verification failed for ${name}: the host offers none of the key types known-hosts holds for it ` +
-                    `(${serverHostKey.join(', ')}). Not retried.`));
-            }
-            const retryable = error.level === 'client-socket' ||
-                error.level === 'client-timeout' ||
-                (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
-                /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
-            const message = error.message || String(error.code);
-            fail(retryable ? new TransientError(message) : new Error(message));
-        });
+        client.on('error', (error) => fail(hostKeyFailure ?? attemptFailure(plan, error)));
         client.once('close', () => {
             if (hostKeyFailure)
                 return fail(hostKeyFailure);
             fail(new TransientError('the connection closed during the handshake'));
         });
-        const config = {
-            host: options.host,
-            port: options.port,
-            username: options.user,
-            privateKey: options.privateKey,
-            readyTimeout: options.readyTimeoutMs ?? 20_000,
-            keepaliveInterval: 15_000,
-            keepaliveCountMax: 4,
-            tryKeyboard: false,
-            hostVerifier: (presented) => {
-                const verdict = verifyHostKey(entries, options.host, options.port, presented, strict);
-                if (!verdict.ok) {
-                    hostKeyFailure = verdict.error;
-                    return false;
-                }
-                if (!verdict.known) {
-                    warning(`UNVERIFIED host key accepted for ${name}: ${keyTypeOf(presented)} ${fingerprintOf(presented)} ` +
-                        '(strict-host-key-checking is false). Pin this key in known-hosts.');
-                }
-                else {
-                    info(`Host key of ${name} verified: ${keyTypeOf(presented)} ${fingerprintOf(presented)}.`);
-                }
-                return true;
-            },
-        };
-        if (serverHostKey.length > 0) {
-            config.algorithms = {
-                serverHostKey: serverHostKey,
-            };
-        }
+        const config = connectConfig(plan, (failure) => {
+            hostKeyFailure = failure;
+        });
         try {
             client.connect(config);
             // Each fleet request and exec is a short exchange of small packets: without TCP_NODELAY,
@@ -57666,137 +57765,63 @@ function connectOnce(options, key, entries, strict, serverHostKey) {
             client.setNoDelay(true);
         }
         catch (thrown) {
-            fail(new errors_UserError(`SSH connection to ${name} cannot start: ${messageOf(thrown)}`));
+            fail(new errors_UserError(`SSH connection to ${plan.name} cannot start: ${messageOf(thrown)}`));
         }
     });
 }
-function wrapConnection(client, name) {
-    let lost;
-    let closed = false;
-    const closedPromise = new Promise((resolve) => client.once('close', () => resolve()));
-    client.on('error', (error) => {
-        lost = error.message;
-        core_debug(`SSH connection to ${name}: ${error.message}`);
-    });
-    client.once('close', () => {
-        closed = true;
-    });
-    const usable = () => {
-        if (closed || lost) {
-            throw new errors_UserError(`The SSH connection to ${name} is ${lost ? `lost (${lost})` : 'closed'}.`);
-        }
-    };
-    const channel = (open, what) => new Promise((resolve, reject) => {
-        try {
-            usable();
-        }
-        catch (error) {
-            reject(error);
-            return;
-        }
-        open((error, stream) => {
-            if (error)
-                reject(new errors_UserError(`SSH ${what} on ${name} was refused: ${error.message}`));
-            else
-                resolve(stream);
-        });
-    });
-    const forwards = new Set();
-    return {
-        async forwardLocalPort(remoteHost, remotePort) {
-            usable();
-            const sockets = new Set();
-            // Half-open allowed: a client that ends its request still gets the whole reply.
-            const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-                sockets.add(socket);
-                socket.once('close', () => sockets.delete(socket));
-                socket.on('error', () => socket.destroy());
-                client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
-                    if (error) {
-                        warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${name} refused a connection: ${error.message}`);
-                        socket.destroy();
-                        return;
-                    }
-                    stream.on('error', () => socket.destroy());
-                    stream.once('close', () => socket.destroy());
-                    socket.once('close', () => stream.destroy());
-                    socket.pipe(stream).pipe(socket);
-                });
-            });
-            await new Promise((resolve, reject) => {
-                server.once('error', reject);
-                server.listen(0, '127.0.0.1', () => resolve());
-            });
-            const { port } = server.address();
-            const close = async () => {
-                forwards.delete(close);
-                for (const socket of sockets)
-                    socket.destroy();
-                await new Promise((resolve) => server.close(() => resolve()));
-            };
-            forwards.add(close);
-            return { port, close };
-        },
-        openUnixSocket(socketPath) {
-            return channel((callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`);
-        },
-        execStream(argv) {
-            const command = remoteCommand(argv);
-            return channel((callback) => client.exec(command, callback), `exec of "${argv[0]}"`);
-        },
-        exec(argv) {
-            const command = remoteCommand(argv);
-            return new Promise((resolve, reject) => {
-                try {
-                    usable();
-                }
-                catch (error) {
-                    reject(error);
-                    return;
-                }
-                client.exec(command, (error, stream) => {
-                    if (error) {
-                        reject(new errors_UserError(`SSH exec of "${argv[0]}" on ${name} was refused: ${error.message}`));
-                        return;
-                    }
-                    // Listeners attached at once: the exit status may arrive in the same packet batch.
-                    const stdout = [];
-                    const stderr = [];
-                    let code;
-                    stream.on('data', (chunk) => stdout.push(chunk));
-                    stream.stderr.on('data', (chunk) => stderr.push(chunk));
-                    stream.on('exit', (exitCode, signal) => {
-                        code = exitCode ?? (signal ? 128 : 255);
-                    });
-                    stream.on('error', (streamError) => reject(new errors_UserError(`SSH exec on ${name}: ${streamError.message}`)));
-                    stream.once('close', () => {
-                        if (code === undefined && (closed || lost)) {
-                            reject(new errors_UserError(`The SSH connection to ${name} was lost while running "${argv[0]}".`));
-                            return;
-                        }
-                        resolve({
-                            code: code ?? 255,
-                            stdout: Buffer.concat(stdout).toString(),
-                            stderr: Buffer.concat(stderr).toString(),
-                        });
-                    });
-                });
-            });
-        },
-        async close() {
-            for (const close of [...forwards])
-                await close();
-            if (!closed) {
-                client.end();
-                const timer = setTimeout(() => client.destroy(), 3000);
-                await closedPromise;
-                clearTimeout(timer);
+/** What a client error during the handshake means: refused key or host, or worth a retry. */
+function attemptFailure(plan, error) {
+    const { options, name, key } = plan;
+    if (error.level === 'client-authentication') {
+        return new SshAuthenticationError(`SSH authentication as "${options.user}" at ${name} failed: the server did not accept the key ` +
+            `(${key.type} ${fingerprintOf(key.getPublicSSH())}). Check ssh-key, ssh-user and that the public key is in the user's authorized_keys.`);
+    }
+    if (/no matching host key/i.test(error.message)) {
+        return new HostKeyMismatchError(`Host key verification failed for ${name}: the host offers none of the key types known-hosts holds for it ` +
+            `(${plan.serverHostKey.join(', ')}). Not retried.`);
+    }
+    const retryable = error.level === 'client-socket' ||
+        error.level === 'client-timeout' ||
+        (error.code !== undefined && RETRYABLE_CODES.has(error.code)) ||
+        /timed out|connection lost before handshake|ECONNRESET/i.test(error.message);
+    const message = error.message || String(error.code);
+    return retryable ? new TransientError(message) : new Error(message);
+}
+/** ssh2's settings for one attempt; a refused host key is handed to `onHostKeyFailure`. */
+function connectConfig(plan, onHostKeyFailure) {
+    const { options, name } = plan;
+    const config = {
+        host: options.host,
+        port: options.port,
+        username: options.user,
+        privateKey: options.privateKey,
+        readyTimeout: options.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        tryKeyboard: false,
+        hostVerifier: (presented) => {
+            const verdict = verifyHostKey(plan.entries, options.host, options.port, presented, plan.strict);
+            if (!verdict.ok) {
+                onHostKeyFailure(verdict.error);
+                return false;
             }
+            const presentedText = `${keyTypeOf(presented)} ${fingerprintOf(presented)}`;
+            if (!verdict.known) {
+                warning(`UNVERIFIED host key accepted for ${name}: ${presentedText} ` +
+                    '(strict-host-key-checking is false). Pin this key in known-hosts.');
+            }
+            else {
+                info(`Host key of ${name} verified: ${presentedText}.`);
+            }
+            return true;
         },
     };
-}
-function truncate(text) {
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+    if (plan.serverHostKey.length > 0) {
+        config.algorithms = {
+            serverHostKey: plan.serverHostKey,
+        };
+    }
+    return config;
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/tunnel.ts

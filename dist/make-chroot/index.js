@@ -31655,11 +31655,11 @@ async function src_exec_exec(command, args, options = {}) {
     return group(title, async () => {
         if (options.group)
             info(`[command]${line}`);
-        return exec_execQuiet(command, args, options);
+        return execQuiet(command, args, options);
     });
 }
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
-function exec_execQuiet(command, args, options = {}) {
+function execQuiet(command, args, options = {}) {
     return new Promise((resolve, reject) => {
         const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
             cwd: options.cwd,
@@ -31981,42 +31981,13 @@ function imageBaseName(reference) {
 
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
@@ -32028,26 +31999,11 @@ function parseBoundedInteger(name, value, bounds) {
     return number;
 }
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
 function parseList(text) {
     return text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
 }
 function maskSecret(value) {
     core_setSecret(value);
@@ -32454,7 +32410,7 @@ function parseDesc(text) {
  * the local database's `desc` of each for arch and exact installed size. Sorted by name.
  */
 async function queryInstalled(root, dbPath = external_node_path_namespaceObject.join(root, 'var/lib/pacman')) {
-    const result = await exec_execQuiet('pacman', ['--root', root, '--dbpath', dbPath, '-Q'], {
+    const result = await execQuiet('pacman', ['--root', root, '--dbpath', dbPath, '-Q'], {
         silent: true,
         allowFailure: true,
         missingHint: PACMAN_HINT,
@@ -32504,7 +32460,7 @@ async function makeLocalRepo(dir, name, packageFiles) {
         await promises_namespaceObject.symlink(external_node_path_namespaceObject.resolve(file), link);
         links.push(link);
     }
-    await exec_execQuiet('repo-add', ['-q', external_node_path_namespaceObject.join(dir, `${name}.db.tar.gz`), ...links], {
+    await execQuiet('repo-add', ['-q', external_node_path_namespaceObject.join(dir, `${name}.db.tar.gz`), ...links], {
         silent: true,
         missingHint: 'install the Debian package pacman-package-manager (repo-add)',
     });
@@ -32514,14 +32470,6 @@ async function makeLocalRepo(dir, name, packageFiles) {
 
 
 
-/** The metadata members of a package archive; everything else is a file it installs. */
-const PACKAGE_METADATA_ENTRIES = (/* unused pure expression or super */ null && ([
-    '.PKGINFO',
-    '.BUILDINFO',
-    '.MTREE',
-    '.INSTALL',
-    '.CHANGELOG',
-]));
 /** Package file extensions pacman reads (and makepkg can write). */
 const PACKAGE_FILE_PATTERN = /\.pkg\.tar(\.(xz|zst|gz|bz2|lz4|lzo|lz|Z))?$/;
 function isPackageFileName(name) {
@@ -32579,7 +32527,7 @@ function parsePkginfo(text, origin = '.PKGINFO') {
 const BSDTAR_HINT = 'install the Debian package libarchive-tools (bsdtar)';
 /** Reads the `.PKGINFO` of a package file. */
 async function readPackageInfo(packageFile) {
-    const result = await exec_execQuiet('bsdtar', ['-xOf', packageFile, '.PKGINFO'], {
+    const result = await execQuiet('bsdtar', ['-xOf', packageFile, '.PKGINFO'], {
         silent: true,
         allowFailure: true,
         missingHint: BSDTAR_HINT,
@@ -32589,38 +32537,6 @@ async function readPackageInfo(packageFile) {
         throw new errors_UserError(`${packageFile} is not a readable pacman package: ${why}`);
     }
     return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
-}
-/**
- * The paths a package installs, as pacman lists them (`pacman -Qlp`): relative, directories
- * ending in `/`, the metadata members left out, in archive order.
- */
-async function listPackageFiles(packageFile) {
-    const result = await execQuiet('bsdtar', ['-tf', packageFile], {
-        silent: true,
-        allowFailure: true,
-        missingHint: BSDTAR_HINT,
-    });
-    if (result.code !== 0) {
-        const why = result.stderr.trim().split('\n')[0] || `bsdtar exited with ${result.code}`;
-        throw new UserError(`${packageFile} is not a readable pacman package: ${why}`);
-    }
-    return parsePackageListing(result.stdout);
-}
-/** The installed paths from a `bsdtar -tf` listing of a package. */
-function parsePackageListing(listing) {
-    const metadata = new Set(PACKAGE_METADATA_ENTRIES);
-    return listing
-        .split('\n')
-        .map((line) => line.replace(/^\.\//, ''))
-        .filter((line) => line !== '' && line !== '.' && !metadata.has(line));
-}
-/** Both at once: the metadata and the file list. */
-async function inspectPackage(packageFile) {
-    const [info, files] = await Promise.all([
-        readPackageInfo(packageFile),
-        listPackageFiles(packageFile),
-    ]);
-    return { ...info, file: path.resolve(packageFile), files };
 }
 
 ;// CONCATENATED MODULE: external "node:stream/promises"

@@ -52317,42 +52317,13 @@ function imageBaseName(reference) {
 
 
 /**
- * Strict input parsers. Each reads one input of action.yml, trims it, and throws an InputError
- * naming the input when the value cannot be right. Optional inputs come back as `undefined`.
+ * Strict readers of an action's inputs. Every action has a pure `parseInputs(raw)` built on
+ * `inputReader`; each reader trims, and throws an InputError naming the input when the value
+ * cannot be right. Defaults live only in action.yml (the runner, and the local runner, pass them
+ * in), so a reader never invents one: an input that is absent and has no default is absent.
  */
-function raw(name) {
-    return core.getInput(name, { required: false, trimWhitespace: true });
-}
-function requiredInput(name) {
-    const value = raw(name);
-    if (value === '')
-        throw new InputError(name, 'is required and was not given.');
-    return value;
-}
-function optionalInput(name) {
-    const value = raw(name);
-    return value === '' ? undefined : value;
-}
-/** A string with a default when absent. */
-function stringInput(name, defaultValue) {
-    return optionalInput(name) ?? defaultValue;
-}
 const TRUE = ['true', 'True', 'TRUE', 'yes', 'on', '1'];
 const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
-function booleanInput(name, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseBoolean(name, value);
-}
-function enumInput(name, allowed, defaultValue) {
-    const value = optionalInput(name);
-    return value === undefined ? defaultValue : parseOneOf(name, value, allowed);
-}
-function integerInput(name, bounds, defaultValue) {
-    const value = optionalInput(name);
-    if (value === undefined)
-        return defaultValue;
-    return parseBoundedInteger(name, value, bounds);
-}
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
@@ -52364,26 +52335,11 @@ function parseBoundedInteger(name, value, bounds) {
     return number;
 }
 /** A multiline list: one item a line, blank lines and lines starting with `#` skipped. */
-function listInput(name) {
-    return parseList(raw(name));
-}
 function parseList(text) {
     return text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
-}
-/** `key=value` lines, in order; a line without `=` or with an empty key is an error. */
-function keyValueInput(name, keyPattern = /^[^\s=]+$/) {
-    return parseKeyValues(name, listInput(name), keyPattern);
-}
-/** Reads a secret input and masks it (the whole value and each of its lines) in the log. */
-function secretInput(name) {
-    const value = core.getInput(name, { required: false, trimWhitespace: false });
-    if (value.trim() === '')
-        return undefined;
-    maskSecret(value);
-    return value;
 }
 function maskSecret(value) {
     core_setSecret(value);
@@ -53950,7 +53906,48 @@ async function downloadImage(image, signingKey) {
     }
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/ssh-key-blobs.ts
+
+/**
+ * SSH public key blobs: the wire format (a run of uint32-length-prefixed strings, the first one
+ * the key type) that known_hosts and authorized_keys lines carry in base64.
+ */
+/** The wire-format string at `offset` and the offset after it; undefined when it runs past the end. */
+function wireStringAt(blob, offset) {
+    if (offset + 4 > blob.length)
+        return undefined;
+    const start = offset + 4;
+    const end = start + blob.readUInt32BE(offset);
+    if (end > blob.length)
+        return undefined;
+    return { value: blob.subarray(start, end), next: end };
+}
+/** Every wire-format string of a blob; undefined when a length runs past the end. */
+function wireStrings(blob) {
+    const parts = [];
+    for (let offset = 0; offset < blob.length;) {
+        const part = wireStringAt(blob, offset);
+        if (!part)
+            return undefined;
+        parts.push(part.value);
+        offset = part.next;
+    }
+    return parts;
+}
+/** The key type named inside an SSH public key blob (its first string). */
+function keyTypeOf(blob) {
+    const first = wireStringAt(blob, 0);
+    if (!first || first.value.length === 0 || first.value.length > 64)
+        return undefined;
+    return first.value.toString('latin1');
+}
+/** OpenSSH's fingerprint of a public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
+function fingerprintOf(blob) {
+    return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
 ;// CONCATENATED MODULE: ./actions/make-iso/src/ssh-keys.ts
+
 /**
  * OpenSSH public keys (`type base64-blob [comment]`), validated by parsing: the blob must be
  * base64 of the SSH wire format whose first string is the same key type, and the key inside must
@@ -53965,22 +53962,6 @@ const KEY_TYPES = [
     'sk-ssh-ed25519@openssh.com',
     'sk-ecdsa-sha2-nistp256@openssh.com',
 ];
-/** Reads the SSH wire-format strings of a blob; throws when a length runs past the end. */
-function wireStrings(blob) {
-    const parts = [];
-    let offset = 0;
-    while (offset < blob.length) {
-        if (offset + 4 > blob.length)
-            throw new Error('truncated length');
-        const length = blob.readUInt32BE(offset);
-        offset += 4;
-        if (offset + length > blob.length)
-            throw new Error('truncated field');
-        parts.push(blob.subarray(offset, offset + length));
-        offset += length;
-    }
-    return parts;
-}
 function mpintBits(value) {
     let start = 0;
     while (start < value.length && value[start] === 0)
@@ -54000,13 +53981,9 @@ function parsePublicKey(line) {
         throw new Error(`the ${type} key's data is not base64`);
     }
     const decoded = Buffer.from(blob, 'base64');
-    let parts;
-    try {
-        parts = wireStrings(decoded);
-    }
-    catch {
+    const parts = wireStrings(decoded);
+    if (!parts)
         throw new Error(`the ${type} key's data is not an SSH public key blob (truncated)`);
-    }
     const embedded = parts[0]?.toString('latin1') ?? '';
     if (embedded !== type) {
         throw new Error(`the key says ${type} but its data is a ${embedded || 'nameless'} key`);
