@@ -1,3 +1,4 @@
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
 import { projectRoot } from '../../scripts/lib/project-root.js';
@@ -28,4 +29,17 @@ export function errorLines(log: string): string[] {
     .split('\n')
     .filter((line) => line.startsWith('::error'))
     .map((line) => line.replace(/^::error[^:]*::/, ''));
+}
+
+/**
+ * A copy of dist/<action> in `dir`, for a test that runs the bundle as an unprivileged user: the
+ * checkout may sit under a directory only root can enter (a clone into mkdtemp's 0700 directory),
+ * and the user must still read the bundle. `dir` must be reachable by that user. Returns the copy's
+ * index.js.
+ */
+export async function bundleCopyIn(action: string, dir: string): Promise<string> {
+  const copy = path.join(dir, `dist-${action}`);
+  await fs.cp(path.join(projectRoot, 'dist', action), copy, { recursive: true });
+  await fs.chmod(copy, 0o755);
+  return path.join(copy, 'index.js');
 }

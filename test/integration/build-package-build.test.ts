@@ -7,7 +7,7 @@ import type { AppInfo } from '../../actions/core/src/manifest.js';
 import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
 import { parseOutputFile } from '../../actions/cli/src/local-runner.js';
 import { actionInputs } from '../helpers/action-inputs.js';
-import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
+import { bundleCopyIn, errorLines, runBundle } from '../helpers/bundle.js';
 import {
   EXAMPLE_APP,
   FIXTURES,
@@ -21,7 +21,6 @@ import {
 // Real makepkg builds through the bundle, run as the runner runs it (INPUT_*, GITHUB_OUTPUT,
 // GITHUB_STEP_SUMMARY); the packages are read back with pacman -Qip.
 
-const BUNDLE = path.join(projectRoot, 'dist/build-package/index.js');
 let work: string;
 let hello: string;
 let runnerTemp: string;
@@ -281,6 +280,7 @@ test('not as root: makepkg runs as the invoking user', async () => {
     `RUNNER_TEMP=${dir}`,
     ...Object.entries(inputs).map(([name, value]) => `INPUT_${name.toUpperCase()}=${value}`),
   ];
+  const bundle = await bundleCopyIn('build-package', dir);
   const log = run('runuser', [
     '-u',
     'builder',
@@ -289,7 +289,7 @@ test('not as root: makepkg runs as the invoking user', async () => {
     '-i',
     ...env,
     process.execPath,
-    BUNDLE,
+    bundle,
   ]);
   expect(log).toContain('Not running as root: makepkg runs as this user');
   const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'));

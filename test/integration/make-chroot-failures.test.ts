@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUILD_USER, buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
 import { actionInputs } from '../helpers/action-inputs.js';
-import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
+import { bundleCopyIn, errorLines, runBundle } from '../helpers/bundle.js';
 
 // Failures of make-chroot's bundle (real makepkg packages, real pacman): each says one clear
 // line, exits 1 and leaves no root behind.
@@ -121,7 +121,7 @@ describe('privileges', () => {
   // The bundle run by the unprivileged build user, the way a runner would start it (INPUT_*,
   // with the action.yml defaults). The inputs are set after the wrapper: fakeroot is a dash
   // script, and dash drops variables whose names are no shell names (INPUT_SIGNATURE-LEVEL).
-  function asUser(given: Record<string, string>, wrapper: string[] = []) {
+  async function asUser(given: Record<string, string>, wrapper: string[] = []) {
     const env = [
       `HOME=${work}`,
       `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
@@ -130,7 +130,8 @@ describe('privileges', () => {
     const inputs = Object.entries(actionInputs('make-chroot', given)).map(
       ([name, value]) => `INPUT_${name.toUpperCase()}=${value}`,
     );
-    const bundle = path.join(projectRoot, 'dist/make-chroot/index.js');
+    await fs.chmod(work, 0o755); // mkdtemp made it 0700: the user must reach its directory
+    const bundle = await bundleCopyIn('make-chroot', work);
     return spawnSync(
       'runuser',
       [
@@ -143,7 +144,7 @@ describe('privileges', () => {
 
   test('as an unprivileged user it fails at once, naming what is needed', async () => {
     const root = path.join(work, 'user-root');
-    const result = asUser({
+    const result = await asUser({
       packages: 'hello',
       repos: fixtures(),
       mirror: 'none',
@@ -162,9 +163,8 @@ describe('privileges', () => {
     await fs.mkdir(userTemp, { recursive: true });
     const dir = path.join(work, 'fakeroot');
     await fs.mkdir(dir);
-    await fs.chmod(work, 0o755); // mkdtemp made it 0700: the user must reach its directory
     execFileSync('chown', [BUILD_USER, userTemp, dir]);
-    const result = asUser(
+    const result = await asUser(
       {
         packages: 'hello',
         repos: fixtures(),
