@@ -193,15 +193,20 @@ export function fleetService(inputs: Inputs): string {
   );
 }
 
+/** Both tables' start: drop what comes in unless it is loopback or a reply. */
+const FILTER_TABLE_START = [
+  '*filter',
+  ':INPUT DROP [0:0]',
+  ':FORWARD ACCEPT [0:0]',
+  ':OUTPUT ACCEPT [0:0]',
+  '-A INPUT -i lo -j ACCEPT',
+  '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+];
+
 export function iptablesRules(inputs: Inputs, role: Role): string {
   const rules = [
     '# arch-core lock-down (point 9): SSH and application ports are the only public ports.',
-    '*filter',
-    ':INPUT DROP [0:0]',
-    ':FORWARD ACCEPT [0:0]',
-    ':OUTPUT ACCEPT [0:0]',
-    '-A INPUT -i lo -j ACCEPT',
-    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ...FILTER_TABLE_START,
     '-A INPUT -p icmp -j ACCEPT',
     `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
   ];
@@ -226,12 +231,7 @@ export function iptablesRules(inputs: Inputs, role: Role): string {
 export function ip6tablesRules(inputs: Inputs): string {
   const rules = [
     '# arch-core lock-down (point 9): the cluster speaks IPv4; IPv6 lets in SSH and applications.',
-    '*filter',
-    ':INPUT DROP [0:0]',
-    ':FORWARD ACCEPT [0:0]',
-    ':OUTPUT ACCEPT [0:0]',
-    '-A INPUT -i lo -j ACCEPT',
-    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ...FILTER_TABLE_START,
     '-A INPUT -p ipv6-icmp -j ACCEPT',
     '-A INPUT -d fe80::/64 -p udp -m udp --dport 546 -j ACCEPT',
     `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
