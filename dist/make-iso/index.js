@@ -52712,15 +52712,19 @@ function fleetSocket() {
 function fleetService(inputs) {
     return lines('[Unit]', `Description=fleet ${inputs.fleet.version} (polls the master's etcd; arch-core)`, 'Wants=network-online.target', 'Requires=arch-core-install-fleet.service fleet.socket', 'After=arch-core-install-fleet.service fleet.socket network-online.target', '', '[Service]', `ExecStart=/opt/bin/fleetd -config=${FLEET_CONF}`, 'Restart=always', 'RestartSec=10s', '', '[Install]', 'WantedBy=multi-user.target');
 }
+/** Both tables' start: drop what comes in unless it is loopback or a reply. */
+const FILTER_TABLE_START = [
+    '*filter',
+    ':INPUT DROP [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    '-A INPUT -i lo -j ACCEPT',
+    '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+];
 function iptablesRules(inputs, role) {
     const rules = [
         '# arch-core lock-down (point 9): SSH and application ports are the only public ports.',
-        '*filter',
-        ':INPUT DROP [0:0]',
-        ':FORWARD ACCEPT [0:0]',
-        ':OUTPUT ACCEPT [0:0]',
-        '-A INPUT -i lo -j ACCEPT',
-        '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        ...FILTER_TABLE_START,
         '-A INPUT -p icmp -j ACCEPT',
         `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
     ];
@@ -52739,12 +52743,7 @@ function iptablesRules(inputs, role) {
 function ip6tablesRules(inputs) {
     const rules = [
         '# arch-core lock-down (point 9): the cluster speaks IPv4; IPv6 lets in SSH and applications.',
-        '*filter',
-        ':INPUT DROP [0:0]',
-        ':FORWARD ACCEPT [0:0]',
-        ':OUTPUT ACCEPT [0:0]',
-        '-A INPUT -i lo -j ACCEPT',
-        '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        ...FILTER_TABLE_START,
         '-A INPUT -p ipv6-icmp -j ACCEPT',
         '-A INPUT -d fe80::/64 -p udp -m udp --dport 546 -j ACCEPT',
         `-A INPUT -p tcp -m tcp --dport ${inputs.sshPort} -j ACCEPT`,
