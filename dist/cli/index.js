@@ -17282,7 +17282,7 @@ async function runActionLocally(options) {
         }
         const bundle = options.bundle ?? external_node_path_namespaceObject.resolve(options.actionDir, metadata.runs.main);
         const { code, log } = await new Promise((resolve, reject) => {
-            const child = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [bundle], {
+            const child = (0,external_node_child_process_namespaceObject.spawn)(options.node ?? process.execPath, [bundle], {
                 env,
                 cwd: options.cwd,
                 stdio: ['ignore', 'pipe', 'pipe'],
