@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { produceAtomically, replaceFileSet } from '../../actions/core/src/files.js';
+import { directorySize, produceAtomically, replaceFileSet } from '../../actions/core/src/files.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -71,4 +71,25 @@ test('replaceFileSet that fails midway leaves the earlier set and its checksum f
     'a.yml: OK\n',
   );
   expect(await fs.readdir(dir)).toEqual(['out']);
+});
+
+test('directorySize counts regular files once per inode, not links or directories', async () => {
+  await fs.mkdir(path.join(dir, 'a/b'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'a/one'), Buffer.alloc(1000));
+  await fs.writeFile(path.join(dir, 'a/b/two'), Buffer.alloc(234));
+  await fs.link(path.join(dir, 'a/one'), path.join(dir, 'a/b/hard-link'));
+  await fs.symlink('one', path.join(dir, 'a/symlink'));
+  const du = execFileSync('du', ['--bytes', '--summarize', '--apparent-size', dir], {
+    encoding: 'utf8',
+  });
+  const directoryBytes = Number(
+    execFileSync('find', [dir, '-type', 'd', '-printf', '%s\\n'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .reduce((sum, size) => sum + Number(size), 0),
+  );
+  const symlinkBytes = 'one'.length;
+  expect(directorySize(dir)).toBe(1234);
+  // The same figure as du's apparent size, less what du adds for directories and the symlink.
+  expect(Number(du.split('\t')[0]) - directoryBytes - symlinkBytes).toBe(1234);
 });

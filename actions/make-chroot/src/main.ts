@@ -391,7 +391,7 @@ export async function run(): Promise<void> {
     );
     rootMade = true;
 
-    const sizeBytes = await directorySize(root);
+    const sizeBytes = directorySize(root);
     const tarballSha =
       inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
     setOutputs({
