@@ -31839,18 +31839,22 @@ async function isAbsentOrEmptyDir(dir) {
         return error.code === 'ENOENT';
     }
 }
-/** Total bytes of the regular files under `dir` (hard links counted once). */
-async function directorySize(dir) {
+/**
+ * Total bytes of the regular files under `dir` (hard links counted once). Synchronous on purpose:
+ * one awaited lstat a file costs a thread-pool round trip each (0.2–0.4 s for a 4,400-file root),
+ * the same calls made in a row take a few milliseconds.
+ */
+function directorySize(dir) {
     const seen = new Set();
     let total = 0;
-    const walk = async (current) => {
-        for (const entry of await promises_namespaceObject.readdir(current, { withFileTypes: true })) {
+    const walk = (current) => {
+        for (const entry of (0,external_node_fs_namespaceObject.readdirSync)(current, { withFileTypes: true })) {
             const full = external_node_path_namespaceObject.join(current, entry.name);
             if (entry.isDirectory()) {
-                await walk(full);
+                walk(full);
             }
             else if (entry.isFile()) {
-                const stat = await promises_namespaceObject.lstat(full);
+                const stat = (0,external_node_fs_namespaceObject.lstatSync)(full);
                 const id = `${stat.dev}:${stat.ino}`;
                 if (!seen.has(id)) {
                     seen.add(id);
@@ -31859,7 +31863,7 @@ async function directorySize(dir) {
             }
         }
     };
-    await walk(dir);
+    walk(dir);
     return total;
 }
 function humanBytes(bytes) {
@@ -33154,7 +33158,7 @@ async function run() {
             return result;
         }));
         rootMade = true;
-        const sizeBytes = await directorySize(root);
+        const sizeBytes = directorySize(root);
         const tarballSha = inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
         setOutputs({
             root,
