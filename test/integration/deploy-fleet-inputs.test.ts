@@ -103,7 +103,7 @@ test.each([
   expect(await cluster.calls()).toEqual([]);
 });
 
-test('a unit template without {{image}}, or with an unknown placeholder, is refused', async () => {
+test('a unit template without {{image}}, with an unknown or a broken placeholder, is refused', async () => {
   const noImage = await templateFile(
     'no-image.service',
     '[Service]\nExecStart=/bin/true {{version}}\n[X-Fleet]\nGlobal=true\n',
@@ -111,6 +111,14 @@ test('a unit template without {{image}}, or with an unknown placeholder, is refu
   const unknown = await templateFile(
     'unknown.service',
     '[Service]\nExecStart=/bin/run {{image}} {{tag}}\n[X-Fleet]\nGlobal=true\n',
+  );
+  const unterminated = await templateFile(
+    'unterminated.service',
+    '[Unit]\nDescription={{version\n[Service]\nExecStart=/bin/run {{image}}\n[X-Fleet]\nGlobal=true\n',
+  );
+  const nested = await templateFile(
+    'nested.service',
+    '[Service]\nExecStart=/bin/run {{ {{image}} }}\n[X-Fleet]\nGlobal=true\n',
   );
   const notGlobal = await templateFile(
     'local.service',
@@ -122,6 +130,11 @@ test('a unit template without {{image}}, or with an unknown placeholder, is refu
       unknown,
       /^Input "unit-template" \(.*unknown\.service\): unknown placeholder \{\{tag\}\}; the placeholders are \{\{image\}\}, \{\{version\}\}, \{\{unit\}\}\.$/,
     ],
+    [
+      unterminated,
+      /^Input "unit-template" \(.*unterminated\.service\) line 2: "\{\{" is not part of a placeholder; write placeholders whole, as \{\{image\}\}, \{\{version\}\}, \{\{unit\}\}\.$/,
+    ],
+    [nested, /^Input "unit-template" \(.*nested\.service\) line 2: "\{\{" is not part of/],
     [notGlobal, /the unit is not global \(\[X-Fleet\] Global=true\)/],
     [
       path.join(work, 'absent.service'),

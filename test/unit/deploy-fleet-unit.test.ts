@@ -113,6 +113,13 @@ test.each([
     '{{image}} {{tag}} {{Image}}',
     /t: unknown placeholder \{\{tag\}\}, \{\{Image\}\}; the placeholders are/,
   ],
+  [
+    'unterminated',
+    '{{image}}\nDescription={{version',
+    /^t line 2: "\{\{" is not part of a placeholder/,
+  ],
+  ['nested', 'X={{ {{image}} }}', /^t line 1: "\{\{" is not part of a placeholder/],
+  ['a closing pair alone', '{{image}} }}', /^t line 1: "\}\}" is not part of a placeholder/],
 ])('renderTemplate refuses %s', (_name, template, message) => {
   expect(() => renderTemplate(template, values, 't')).toThrow(message);
 });

@@ -52,9 +52,18 @@ export function placeholdersIn(template: string): string[] {
   return [...new Set([...template.matchAll(PLACEHOLDER)].map((match) => match[1] as string))];
 }
 
+/** The first `{{` or `}}` left once the placeholders are taken out (unterminated or nested). */
+function strayBrace(template: string): { line: number; brace: string } | undefined {
+  const rest = template.replace(PLACEHOLDER, (whole) => ' '.repeat(whole.length));
+  const match = /\{\{|\}\}/.exec(rest);
+  if (!match) return undefined;
+  return { line: rest.slice(0, match.index).split('\n').length, brace: match[0] };
+}
+
 /**
- * Fills the placeholders. An unknown placeholder, or a template without {{image}}, is an error
- * (`what` names the template in the message).
+ * Fills the placeholders. An unknown placeholder, a `{{` or `}}` outside a whole placeholder
+ * (unterminated, nested), or a template without {{image}}, is an error (`what` names the template
+ * in the message).
  */
 export function renderTemplate(
   template: string,
@@ -66,6 +75,12 @@ export function renderTemplate(
   if (unknown.length > 0) {
     throw new UserError(
       `${what}: unknown placeholder ${unknown.map((name) => `{{${name}}}`).join(', ')}; the placeholders are ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`,
+    );
+  }
+  const stray = strayBrace(template);
+  if (stray !== undefined) {
+    throw new UserError(
+      `${what} line ${stray.line}: "${stray.brace}" is not part of a placeholder; write placeholders whole, as ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`,
     );
   }
   if (!used.includes('image')) {
