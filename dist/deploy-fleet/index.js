@@ -56280,15 +56280,28 @@ const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 function placeholdersIn(template) {
     return [...new Set([...template.matchAll(PLACEHOLDER)].map((match) => match[1]))];
 }
+/** The first `{{` or `}}` left once the placeholders are taken out (unterminated or nested). */
+function strayBrace(template) {
+    const rest = template.replace(PLACEHOLDER, (whole) => ' '.repeat(whole.length));
+    const match = /\{\{|\}\}/.exec(rest);
+    if (!match)
+        return undefined;
+    return { line: rest.slice(0, match.index).split('\n').length, brace: match[0] };
+}
 /**
- * Fills the placeholders. An unknown placeholder, or a template without {{image}}, is an error
- * (`what` names the template in the message).
+ * Fills the placeholders. An unknown placeholder, a `{{` or `}}` outside a whole placeholder
+ * (unterminated, nested), or a template without {{image}}, is an error (`what` names the template
+ * in the message).
  */
 function renderTemplate(template, values, what) {
     const used = placeholdersIn(template);
     const unknown = used.filter((name) => !PLACEHOLDERS.includes(name));
     if (unknown.length > 0) {
         throw new UserError(`${what}: unknown placeholder ${unknown.map((name) => `{{${name}}}`).join(', ')}; the placeholders are ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
+    }
+    const stray = strayBrace(template);
+    if (stray !== undefined) {
+        throw new UserError(`${what} line ${stray.line}: "${stray.brace}" is not part of a placeholder; write placeholders whole, as ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
     }
     if (!used.includes('image')) {
         throw new UserError(`${what}: the unit never uses {{image}}, so it would not run the image being deployed.`);
