@@ -107,6 +107,33 @@ describe('bad inputs: one clear line, exit 1, no root left', () => {
     expect(await fs.readdir(root)).toEqual(['keep-me']);
   });
 
+  test.each([
+    [
+      'a directory',
+      'tarball-dir',
+      /^Input "tarball": ".*tarball-dir" is a directory; give the path of a file to write\.$/,
+    ],
+    [
+      'under a file',
+      'tarball-file/root.tar',
+      /^Input "tarball": ".*tarball-file" is a file, so ".*root\.tar" cannot be made in it\.$/,
+    ],
+  ])(
+    'a tarball path that is %s is refused before any root is made',
+    async (_what, name, message) => {
+      await fs.mkdir(path.join(work, 'tarball-dir'), { recursive: true });
+      await fs.writeFile(path.join(work, 'tarball-file'), 'mine');
+      const root = path.join(work, 'root-for-bad-tarball');
+      const tarball = path.join(work, name);
+      await expectFailure(
+        { packages: 'hello', repos: fixtures(), mirror: 'none', arch: 'x86_64', root, tarball },
+        message,
+      );
+      await expect(fs.access(root)).rejects.toThrow();
+      expect(await fs.readFile(path.join(work, 'tarball-file'), 'utf8')).toBe('mine');
+    },
+  );
+
   test('a repos directory that is not a repository of that name', async () => {
     const root = path.join(work, 'root-not-a-repo');
     await expectFailure(

@@ -2,7 +2,12 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { directorySize, produceAtomically, replaceFileSet } from '../../actions/core/src/files.js';
+import {
+  checkOutputPath,
+  directorySize,
+  produceAtomically,
+  replaceFileSet,
+} from '../../actions/core/src/files.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -92,4 +97,37 @@ test('directorySize counts regular files once per inode, not links or directorie
   expect(directorySize(dir)).toBe(1234);
   // The same figure as du's apparent size, less what du adds for directories and the symlink.
   expect(Number(du.split('\t')[0]) - directoryBytes - symlinkBytes).toBe(1234);
+});
+
+test('checkOutputPath accepts an absent path or one of the right kind', async () => {
+  await fs.writeFile(path.join(dir, 'file'), '');
+  await expect(checkOutputPath('o', path.join(dir, 'new/deeper/file'), 'file')).resolves.toBe(
+    undefined,
+  );
+  await expect(checkOutputPath('o', path.join(dir, 'file'), 'file')).resolves.toBe(undefined);
+  await expect(checkOutputPath('o', dir, 'directory')).resolves.toBe(undefined);
+});
+
+test.each([
+  [
+    'a directory where a file goes',
+    '.',
+    'file',
+    /^Input "o": ".*" is a directory; give the path of a file/,
+  ],
+  [
+    'a file where a directory goes',
+    'file',
+    'directory',
+    /^Input "o": ".*file" is a file; give the path of a directory/,
+  ],
+  [
+    'a path under a file',
+    'file/x/y',
+    'file',
+    /^Input "o": ".*\/file" is a file, so ".*file\/x\/y" cannot be made in it\.$/,
+  ],
+] as const)('checkOutputPath refuses %s', async (_name, relative, kind, message) => {
+  await fs.writeFile(path.join(dir, 'file'), '');
+  await expect(checkOutputPath('o', path.join(dir, relative), kind)).rejects.toThrow(message);
 });

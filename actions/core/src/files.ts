@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { InputError } from './errors.js';
 
 /** Where an action may put temporary things: the runner's temp dir, else the system's. */
 export function tempRoot(): string {
@@ -134,6 +135,44 @@ export async function exists(target: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The path's stat, or undefined when nothing is there (ENOTDIR: a file stands on the way). */
+async function statOrUndefined(target: string): Promise<Stats | undefined> {
+  try {
+    return await fs.stat(target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Refuses, before any work is done, an output path that the step could not write at its end: a
+ * directory where a file is to be written, a file where a directory is, or a path under a file.
+ * `input` names the input in the error.
+ */
+export async function checkOutputPath(
+  input: string,
+  target: string,
+  kind: 'file' | 'directory',
+): Promise<void> {
+  const stat = await statOrUndefined(target);
+  if (stat?.isDirectory() && kind === 'file') {
+    throw new InputError(input, `"${target}" is a directory; give the path of a file to write.`);
+  }
+  if (stat && !stat.isDirectory() && kind === 'directory') {
+    throw new InputError(input, `"${target}" is a file; give the path of a directory to write.`);
+  }
+  for (let parent = path.dirname(target); ; parent = path.dirname(parent)) {
+    const parentStat = await statOrUndefined(parent);
+    if (parentStat === undefined) continue;
+    if (!parentStat.isDirectory()) {
+      throw new InputError(input, `"${parent}" is a file, so "${target}" cannot be made in it.`);
+    }
+    return;
   }
 }
 

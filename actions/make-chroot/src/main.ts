@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
 import { tailOf } from '../../core/src/exec.js';
 import {
+  checkOutputPath,
   directorySize,
   exists,
   humanBytes,
@@ -368,8 +369,11 @@ async function checkDestination(inputs: Inputs): Promise<string> {
   if (!(await isAbsentOrEmptyDir(root))) {
     throw new InputError('root', await whyNotUsable(root));
   }
-  if (inputs.tarball !== undefined && path.resolve(inputs.tarball).startsWith(`${root}/`)) {
-    throw new InputError('tarball', 'must not be inside the root.');
+  if (inputs.tarball !== undefined) {
+    if (path.resolve(inputs.tarball).startsWith(`${root}/`)) {
+      throw new InputError('tarball', 'must not be inside the root.');
+    }
+    await checkOutputPath('tarball', inputs.tarball, 'file');
   }
   return root;
 }
