@@ -31719,6 +31719,7 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 
 
+
 /** Where an action may put temporary things: the runner's temp dir, else the system's. */
 function tempRoot() {
     return process.env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir();
@@ -31828,6 +31829,41 @@ async function files_exists(target) {
     }
     catch {
         return false;
+    }
+}
+/** The path's stat, or undefined when nothing is there (ENOTDIR: a file stands on the way). */
+async function statOrUndefined(target) {
+    try {
+        return await promises_namespaceObject.stat(target);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return undefined;
+        throw error;
+    }
+}
+/**
+ * Refuses, before any work is done, an output path that the step could not write at its end: a
+ * directory where a file is to be written, a file where a directory is, or a path under a file.
+ * `input` names the input in the error.
+ */
+async function checkOutputPath(input, target, kind) {
+    const stat = await statOrUndefined(target);
+    if (stat?.isDirectory() && kind === 'file') {
+        throw new errors_InputError(input, `"${target}" is a directory; give the path of a file to write.`);
+    }
+    if (stat && !stat.isDirectory() && kind === 'directory') {
+        throw new errors_InputError(input, `"${target}" is a file; give the path of a directory to write.`);
+    }
+    for (let parent = external_node_path_namespaceObject.dirname(target);; parent = external_node_path_namespaceObject.dirname(parent)) {
+        const parentStat = await statOrUndefined(parent);
+        if (parentStat === undefined)
+            continue;
+        if (!parentStat.isDirectory()) {
+            throw new errors_InputError(input, `"${parent}" is a file, so "${target}" cannot be made in it.`);
+        }
+        return;
     }
 }
 /** True when `dir` is absent or an empty directory. */
@@ -33140,8 +33176,11 @@ async function checkDestination(inputs) {
     if (!(await isAbsentOrEmptyDir(root))) {
         throw new errors_InputError('root', await whyNotUsable(root));
     }
-    if (inputs.tarball !== undefined && external_node_path_namespaceObject.resolve(inputs.tarball).startsWith(`${root}/`)) {
-        throw new errors_InputError('tarball', 'must not be inside the root.');
+    if (inputs.tarball !== undefined) {
+        if (external_node_path_namespaceObject.resolve(inputs.tarball).startsWith(`${root}/`)) {
+            throw new errors_InputError('tarball', 'must not be inside the root.');
+        }
+        await checkOutputPath('tarball', inputs.tarball, 'file');
     }
     return root;
 }
