@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUILD_USER, buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
 import { actionInputs } from '../helpers/action-inputs.js';
-import { bundleCopyIn, errorLines, runBundle } from '../helpers/bundle.js';
+import { spawn } from 'node:child_process';
+import { inputVariable, readActionMetadata } from '../../actions/cli/src/local-runner.js';
+import { bundleCopyIn, bundleNode, errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 
 // Failures of make-chroot's bundle (real makepkg packages, real pacman): each says one clear
 // line, exits 1 and leaves no root behind.
@@ -32,6 +34,8 @@ beforeAll(async () => {
         files: { 'etc/scripted.conf': 'x=1\n' },
       },
       { name: 'needy', depends: ['libnowhere>=2'], files: { 'usr/share/needy': 'n\n' } },
+      // Big enough that writing the tarball takes a while: a kill lands in the middle of it.
+      { name: 'bulky', files: { 'usr/share/bulky/blob': new Uint8Array(96 * 1024 * 1024) } },
     ],
   });
 });
@@ -274,5 +278,128 @@ describe('packages that cannot be installed', () => {
     expect(result.log).toMatch(/^::warning::The install scriptlet of scripted could not run/m);
     expect(result.outputs.packages).toBe('hello 1.0-1\nscripted 1.0-1');
     await fs.rm(root, { recursive: true, force: true });
+  });
+});
+
+describe('a stopped run, and runs that race', () => {
+  /** The pid of a process that has exited: what a killed run's temporaries are named after. */
+  function deadPid(): number {
+    const child = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' });
+    return Number(child.stdout.trim());
+  }
+
+  /** Starts the bundle in a process group of its own; resolves when its log matches `line`. */
+  async function startUntil(inputs: Record<string, string>, line: RegExp) {
+    const metadata = await readActionMetadata(
+      path.join(projectRoot, 'actions/make-chroot/action.yml'),
+    );
+    const env: NodeJS.ProcessEnv = { ...process.env, RUNNER_TEMP: runnerTemp, GITHUB_OUTPUT: '' };
+    for (const [name, spec] of Object.entries(metadata.inputs)) {
+      env[inputVariable(name)] = inputs[name] ?? spec.default ?? '';
+    }
+    const child = spawn(bundleNode(), [path.join(projectRoot, 'dist/make-chroot/index.js')], {
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        log += chunk.toString();
+        if (line.test(log)) resolve();
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('close', () => reject(new Error(`exited before ${line}:\n${log}`)));
+    });
+    return {
+      kill: async () => {
+        process.kill(-(child.pid as number), 'SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  test('killed while writing the tarball: nothing published, and a rerun cleans up and succeeds', async () => {
+    const dir = path.join(work, 'killed');
+    await fs.mkdir(dir);
+    const inputs = {
+      packages: 'bulky',
+      repos: fixtures(),
+      mirror: 'none',
+      arch: 'x86_64',
+      root: path.join(dir, 'root'),
+      tarball: path.join(dir, 'root.tar'),
+    };
+    const run = await startUntil(inputs, /::group::Write the tarball/);
+    await run.kill();
+    const left = await fs.readdir(dir);
+    expect(left).not.toContain('root');
+    expect(left).not.toContain('root.tar');
+    expect(left.length).toBeGreaterThan(0); // the killed run's temporaries
+
+    const rerun = await runBundle('make-chroot', inputs, { RUNNER_TEMP: runnerTemp });
+    expect(errorLines(rerun.log)).toEqual([]);
+    expect(rerun.code).toBe(0);
+    expect(rerun.log).toMatch(
+      /Removed .*\/\.root\.tmp-\d+\.\S+, left by an earlier run that was stopped/,
+    );
+    expect((await fs.readdir(dir)).sort()).toEqual(['root', 'root.tar']);
+  });
+
+  test("a dead run's temporaries are removed, a live run's are kept", async () => {
+    const dir = path.join(work, 'leftovers');
+    const pid = deadPid();
+    const dead = [
+      path.join(dir, `.root.tmp-${pid}.abc`),
+      path.join(dir, `.root.tar.tmp-${pid}.def.d`),
+    ];
+    const live = path.join(dir, `.root.tmp-${process.pid}.live`);
+    for (const leftover of [...dead, live]) {
+      await fs.mkdir(path.join(leftover, 'usr'), { recursive: true });
+    }
+    const result = await runBundle(
+      'make-chroot',
+      {
+        packages: 'hello',
+        repos: fixtures(),
+        mirror: 'none',
+        arch: 'x86_64',
+        root: path.join(dir, 'root'),
+        tarball: path.join(dir, 'root.tar'),
+      },
+      { RUNNER_TEMP: runnerTemp },
+    );
+    expect(result.code).toBe(0);
+    expect((await fs.readdir(dir)).sort()).toEqual([path.basename(live), 'root', 'root.tar']);
+    for (const leftover of dead) expect(result.log).toContain(`Removed ${leftover}`);
+  });
+
+  test("two runs into one root: the loser says so and leaves the winner's root", async () => {
+    const dir = path.join(work, 'race');
+    await fs.mkdir(dir);
+    const inputs = {
+      packages: 'hello',
+      repos: fixtures(),
+      mirror: 'none',
+      arch: 'x86_64',
+      root: path.join(dir, 'root'),
+    };
+    const results = await Promise.all([
+      runBundle('make-chroot', inputs, { RUNNER_TEMP: runnerTemp }),
+      runBundle('make-chroot', inputs, { RUNNER_TEMP: runnerTemp }),
+    ]);
+    // Started together, both find the root absent; the second to finish loses the rename. (Should
+    // one finish before the other starts, the check up front refuses the second instead.)
+    expect(results.map((result) => result.code).sort()).toEqual([0, 1]);
+    const loser = results.find((result) => result.code === 1) as (typeof results)[number];
+    expect(errorLines(loser.log)).toEqual([
+      expect.stringMatching(
+        /root (was made by another run while this one was building it: this run's root is discarded and .* is left as the other run made it\.|is not empty)/,
+      ),
+    ]);
+    expect(await fs.readdir(dir)).toEqual(['root']);
+    expect(await fs.readdir(path.join(dir, 'root', 'usr/bin'))).toContain('hello');
   });
 });

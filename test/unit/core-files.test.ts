@@ -6,7 +6,9 @@ import {
   checkOutputPath,
   directorySize,
   produceAtomically,
+  removeLeftoverTemporaries,
   replaceFileSet,
+  temporarySibling,
 } from '../../actions/core/src/files.js';
 
 let dir: string;
@@ -130,4 +132,30 @@ test.each([
 ] as const)('checkOutputPath refuses %s', async (_name, relative, kind, message) => {
   await fs.writeFile(path.join(dir, 'file'), '');
   await expect(checkOutputPath('o', path.join(dir, relative), kind)).rejects.toThrow(message);
+});
+
+test("produceAtomically first removes a killed run's temporaries, not a live run's", async () => {
+  const target = path.join(dir, 'layout');
+  const deadPid = Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+  const dead = path.join(dir, `.layout.tmp-${deadPid}.x1`);
+  const live = temporarySibling(target); // named after this (live) process
+  const unrelated = path.join(dir, `.layout-other.tmp-${deadPid}.x2`);
+  for (const leftover of [dead, live, unrelated]) await fs.mkdir(leftover);
+  await produceAtomically(target, (temporary) => fs.mkdir(temporary));
+  expect((await fs.readdir(dir)).sort()).toEqual(
+    ['layout', path.basename(live), path.basename(unrelated)].sort(),
+  );
+});
+
+test('removeLeftoverTemporaries says what it removed', async () => {
+  const deadPid = Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+  const dead = path.join(dir, `.out.tar.tmp-${deadPid}.y.d`);
+  await fs.mkdir(dead);
+  const said: string[] = [];
+  expect(await removeLeftoverTemporaries(path.join(dir, 'out.tar'), (m) => said.push(m))).toEqual([
+    dead,
+  ]);
+  expect(said).toEqual([
+    `Removed ${dead}, left by an earlier run that was stopped (pid ${deadPid}).`,
+  ]);
 });

@@ -1,3 +1,4 @@
+import * as core from '@actions/core';
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -31,10 +32,52 @@ export async function withPrivateTempDir<T>(
   }
 }
 
-/** A sibling path for writing before a rename: same directory, so the rename is atomic. */
+/**
+ * A sibling path for writing before a rename: same directory, so the rename is atomic. Hidden, and
+ * named after the writer's pid, so that a later run can tell a killed run's leftovers
+ * (removeLeftoverTemporaries) from a live run's work.
+ */
 export function temporarySibling(target: string): string {
   const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
+  return path.join(path.dirname(target), `${temporaryPrefix(target)}${suffix}`);
+}
+
+function temporaryPrefix(target: string): string {
+  return `.${path.basename(target)}.tmp-`;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary siblings of `target` that a killed run left (their writer's pid is gone);
+ * a live run's are left alone. Says what it removed through `log`. Returns the paths removed.
+ */
+export async function removeLeftoverTemporaries(
+  target: string,
+  log: (message: string) => void,
+): Promise<string[]> {
+  const prefix = temporaryPrefix(target);
+  const dir = path.dirname(target);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = name.startsWith(prefix)
+      ? /^(\d+)\./.exec(name.slice(prefix.length))?.[1]
+      : undefined;
+    if (pid === undefined || processIsAlive(Number(pid))) continue;
+    const leftover = path.join(dir, name);
+    await fs.rm(leftover, { recursive: true, force: true });
+    log(`Removed ${leftover}, left by an earlier run that was stopped (pid ${pid}).`);
+    removed.push(leftover);
+  }
+  return removed;
 }
 
 /**
@@ -48,6 +91,7 @@ export async function produceAtomically<T>(
   produce: (temporary: string) => Promise<T>,
 ): Promise<T> {
   await fs.mkdir(path.dirname(target), { recursive: true });
+  await removeLeftoverTemporaries(target, core.info);
   const temporary = temporarySibling(target);
   try {
     const result = await produce(temporary);

@@ -9,7 +9,8 @@ import {
   exists,
   humanBytes,
   isAbsentOrEmptyDir,
-  produceAtomically,
+  removeLeftoverTemporaries,
+  temporarySibling,
   sha256File,
   withPrivateTempDir,
 } from '../../core/src/files.js';
@@ -384,20 +385,30 @@ export async function run(): Promise<void> {
   const root = await checkDestination(inputs);
   const packageFiles = await core.group('Read the package files', () => readPackageFiles(inputs));
 
-  let rootMade = false;
+  for (const output of [root, inputs.tarball]) {
+    if (output === undefined) continue;
+    await fs.mkdir(path.dirname(output), { recursive: true });
+    await removeLeftoverTemporaries(output, core.info);
+  }
+  const building = temporarySibling(root);
+  const tarballTemporary =
+    inputs.tarball === undefined ? undefined : temporarySibling(inputs.tarball);
   try {
-    const made = await withPrivateTempDir('make-chroot', (work) =>
-      produceAtomically(root, async (temporary) => {
-        const result = await makeRoot(inputs, packageFiles, temporary, work);
-        reportScriptletFailures(result.scriptletFailures, inputs.allowScriptletFailures);
-        return result;
-      }),
-    );
-    rootMade = true;
-
-    const sizeBytes = directorySize(root);
+    const made = await withPrivateTempDir('make-chroot', async (work) => {
+      const result = await makeRoot(inputs, packageFiles, building, work);
+      reportScriptletFailures(result.scriptletFailures, inputs.allowScriptletFailures);
+      return result;
+    });
+    const sizeBytes = directorySize(building);
+    // The tarball is written before the root is published, so that a run stopped while writing it
+    // leaves only temporaries (removed by the next run) and no root a rerun would find "not empty".
     const tarballSha =
-      inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
+      tarballTemporary === undefined ? undefined : await writeTarball(building, tarballTemporary);
+    await publishRoot(building, root);
+    if (inputs.tarball !== undefined && tarballTemporary !== undefined) {
+      await fs.rename(tarballTemporary, inputs.tarball);
+      core.info(`${inputs.tarball}: sha256 ${tarballSha}`);
+    }
     setOutputs({
       root,
       tarball: inputs.tarball ?? '',
@@ -408,25 +419,39 @@ export async function run(): Promise<void> {
       'package-count': made.installed.length,
     });
     await writeRootSummary(inputs, root, made, sizeBytes, tarballSha);
-  } catch (error) {
-    // Nothing half-made stays where a later step would take it for good.
-    if (rootMade) await fs.rm(root, { recursive: true, force: true });
-    if (inputs.tarball !== undefined && rootMade) await fs.rm(inputs.tarball, { force: true });
-    throw error;
+  } finally {
+    // Whatever happened, no temporary stays where a later step would take it for output.
+    await fs.rm(building, { recursive: true, force: true });
+    if (tarballTemporary !== undefined) await fs.rm(tarballTemporary, { force: true });
   }
 }
 
-/** Writes the root as a deterministic tarball; gives its sha256. */
-function writeTarball(root: string, tarball: string): Promise<string> {
+/**
+ * Moves the finished root into place. The root was checked empty or absent at the start; if it is
+ * not now, another run made it meanwhile: that run's root is kept, this one's discarded.
+ */
+async function publishRoot(building: string, root: string): Promise<void> {
+  try {
+    await fs.rmdir(root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await fs.rename(building, root);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    throw new UserError(
+      `${root} was made by another run while this one was building it: this run's root is discarded and ${root} is left as the other run made it.`,
+    );
+  }
+}
+
+/** Writes the root as a deterministic tarball at `file`; gives its sha256. */
+function writeTarball(root: string, file: string): Promise<string> {
   return core.group('Write the tarball', async () => {
     const owners = tarOwners();
     if (owners === 'root') core.notice('Under fakeroot: every tarball entry is owned by 0:0.');
-    const digest = await produceAtomically(tarball, async (temporary) => {
-      await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
-      return sha256File(temporary);
-    });
-    core.info(`${tarball}: sha256 ${digest}`);
-    return digest;
+    await writeTar(root, file, { owners, mtimeClamp: sourceDateEpoch() });
+    return sha256File(file);
   });
 }
 
