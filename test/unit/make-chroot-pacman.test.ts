@@ -10,6 +10,7 @@ import {
   parseRepoLine,
   parseScriptletFailures,
   parseTargetProblems,
+  parseFileProviders,
 } from '../../actions/make-chroot/src/pacman.js';
 
 describe('pacmanConf', () => {
@@ -149,5 +150,16 @@ test('local db desc and pacman -Q parsing', () => {
   expect(parseQuery('a 1-1\nb 2:3.0-2\n')).toEqual([
     { name: 'a', version: '1-1' },
     { name: 'b', version: '2:3.0-2' },
+  ]);
+});
+
+test('parseFileProviders reads pacman -F --machinereadable lines', () => {
+  const output =
+    'core\0ncurses\x006.4-1\0usr/lib/libncurses.so.6\n' +
+    'extra\0lib32-ncurses\x006.4-1\0usr/lib32/libncurses.so.6\n' +
+    'a line pacman would not write\n';
+  expect(parseFileProviders(output)).toEqual([
+    { repo: 'core', name: 'ncurses', version: '6.4-1', file: 'usr/lib/libncurses.so.6' },
+    { repo: 'extra', name: 'lib32-ncurses', version: '6.4-1', file: 'usr/lib32/libncurses.so.6' },
   ]);
 });

@@ -41,9 +41,13 @@ export interface Inputs {
   tarball?: string;
   signatureLevel: string;
   allowScriptletFailures: boolean;
+  checkLibraries: LibraryCheckMode;
   /** Absolute. */
   gpgDir: string;
 }
+
+export const LIBRARY_CHECK_MODES = ['error', 'warn', 'off'] as const;
+export type LibraryCheckMode = (typeof LIBRARY_CHECK_MODES)[number];
 
 /** A pacman package name, optionally `repo/name`. */
 const PACKAGE_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[a-z0-9@_+][a-z0-9@._+-]*$/;
@@ -138,6 +142,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     tarball: tarball === undefined ? undefined : path.resolve(tarball),
     signatureLevel,
     allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
+    checkLibraries: read.oneOf('check-libraries', LIBRARY_CHECK_MODES),
     gpgDir: path.resolve(read.required('gpg-dir')),
   };
 }

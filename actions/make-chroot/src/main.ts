@@ -25,6 +25,8 @@ import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import {
   clampInstallDates,
   describeTargetProblems,
+  findFileProviders,
+  type FileProvider,
   localDirectoryOf,
   makeLocalRepo,
   pacmanConf,
@@ -36,6 +38,7 @@ import {
   type PacmanRepo,
 } from './pacman.js';
 import { isPackageFileName, readPackageInfo } from '../../core/src/pkginfo.js';
+import { checkRootLibraries, type LibraryMiss, type LibraryReport } from './libraries.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {
   INPUT_REPO_NAME,
@@ -191,6 +194,8 @@ interface Made {
   installed: InstalledPackage[];
   manifest: Manifest;
   scriptletFailures: string[];
+  /** Undefined with check-libraries: off. */
+  libraries?: LibraryReport;
 }
 
 /** Installs into `rootDir` (the temporary sibling of the output root). */
@@ -212,6 +217,10 @@ async function makeRoot(
     packageFiles.map((entry) => entry.name),
   );
   const scriptletFailures = await install(configFile, targets, repos);
+  const libraries =
+    inputs.checkLibraries === 'off'
+      ? undefined
+      : await checkLibraries(rootDir, inputs.checkLibraries, configFile, work);
 
   // The sync databases are this run's working state, never part of the root.
   await fs.rm(path.join(dbPath, 'sync'), { recursive: true, force: true });
@@ -225,7 +234,57 @@ async function makeRoot(
   }
   const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
   const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
-  return { installed, manifest, scriptletFailures };
+  return { installed, manifest, scriptletFailures, libraries };
+}
+
+/** How many misses are named one by one in annotations and in the error; the log has them all. */
+const MISSES_NAMED = 10;
+
+/**
+ * Checks that every program and library in the root can be loaded there. Each miss is logged with
+ * the package that provides the library, when a repository's files database knows one; with
+ * `error` a miss fails the step, with `warn` each is a warning.
+ */
+async function checkLibraries(
+  rootDir: string,
+  mode: 'error' | 'warn',
+  configFile: string,
+  work: string,
+): Promise<LibraryReport> {
+  return core.group('Check that the programs can load their libraries', async () => {
+    const report = checkRootLibraries(rootDir);
+    core.info(
+      `${report.objects} ELF programs and libraries, ${report.references} interpreter and library references: ${report.misses.length} missing.`,
+    );
+    if (report.misses.length === 0) return report;
+    const names = [...new Set(report.misses.map((miss) => path.posix.basename(miss.missing)))];
+    const providers = await findFileProviders(configFile, path.join(work, 'files-db'), names);
+    const described = report.misses.map((miss) => describeMiss(miss, providers));
+    for (const line of described) core.info(line);
+    const more =
+      described.length > MISSES_NAMED
+        ? ` (and ${described.length - MISSES_NAMED} more, listed in the log)`
+        : '';
+    if (mode === 'warn') {
+      for (const line of described.slice(0, MISSES_NAMED)) core.warning(line);
+      if (more) core.warning(`check-libraries: ${described.length} misses in all${more}.`);
+      return report;
+    }
+    throw new UserError(
+      `The root cannot run what it holds: ${described.slice(0, MISSES_NAMED).join('; ')}${more}. Add the packages that provide them, or set check-libraries: warn.`,
+    );
+  });
+}
+
+function describeMiss(miss: LibraryMiss, providers: FileProvider[]): string {
+  const name = path.posix.basename(miss.missing);
+  const holders = providers.filter((provider) => path.posix.basename(provider.file) === name);
+  const inPackages =
+    holders.length === 0
+      ? ''
+      : `, which ${[...new Set(holders.map((holder) => `${holder.name} (${holder.repo})`))].join(' or ')} provides`;
+  const what = miss.kind === 'interpreter' ? 'its interpreter' : 'the library';
+  return `${miss.object} needs ${what} ${miss.missing}, not in the root${inPackages}`;
 }
 
 /** Every repository to install from, the package files' own one made in `work`; each checked. */
@@ -478,6 +537,13 @@ async function writeRootSummary(
     facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
   if (inputs.tarball !== undefined)
     facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
+  const libraries = made.libraries;
+  facts.push([
+    'Libraries checked',
+    libraries === undefined
+      ? 'no (check-libraries: off)'
+      : `${libraries.objects} ELF programs and libraries, ${libraries.references} references, ${libraries.misses.length} missing`,
+  ]);
   await writeSummary('make-chroot', facts, [
     {
       title: 'Packages',

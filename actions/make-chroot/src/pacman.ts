@@ -358,3 +358,52 @@ export async function makeLocalRepo(
     missingHint: 'install the Debian package pacman-package-manager (repo-add)',
   });
 }
+
+/** A package a repository's files database (.files) says holds a file. */
+export interface FileProvider {
+  repo: string;
+  name: string;
+  version: string;
+  /** The file's path in the package, e.g. usr/lib/libncurses.so.6. */
+  file: string;
+}
+
+/** Parses `pacman -F --machinereadable` output: `repo\0name\0version\0path` lines (pure). */
+export function parseFileProviders(output: string): FileProvider[] {
+  return output
+    .split('\n')
+    .map((line) => line.split('\0'))
+    .filter((fields) => fields.length === 4)
+    .map(([repo, name, version, file]) => ({
+      repo: repo as string,
+      name: name as string,
+      version: version as string,
+      file: file as string,
+    }));
+}
+
+/**
+ * The packages of the configured repositories that hold a file named like each of `names`, from
+ * their files databases (fetched into `dbPath` with -Fy: a local repository's `<name>.files`,
+ * made by repo-add). Empty when no repository has one: the lookup only helps an error message.
+ */
+export async function findFileProviders(
+  configFile: string,
+  dbPath: string,
+  names: readonly string[],
+): Promise<FileProvider[]> {
+  await fs.mkdir(dbPath, { recursive: true });
+  const quiet = { silent: true, allowFailure: true, missingHint: PACMAN_HINT };
+  const sync = await execQuiet(
+    'pacman',
+    pacmanArgv(configFile, ['--dbpath', dbPath, '-Fy']),
+    quiet,
+  );
+  if (sync.code !== 0 || names.length === 0) return [];
+  const found = await execQuiet(
+    'pacman',
+    pacmanArgv(configFile, ['--dbpath', dbPath, '-F', '--machinereadable', ...names]),
+    quiet,
+  );
+  return parseFileProviders(found.stdout);
+}
