@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { UserError } from './errors.js';
 
 export interface ExecOptions {
@@ -74,6 +74,28 @@ export async function exec(
   });
 }
 
+/** The commands running now, for signalRunningCommands. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Passes `signal` on to every command running now (a cancelled step) and resolves once they all
+ * exited, or after `graceMs`.
+ */
+export async function signalRunningCommands(
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<void> {
+  const children = [...running];
+  const exited = children.map(
+    (child) => new Promise<void>((resolve) => child.once('close', () => resolve())),
+  );
+  for (const child of children) child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([Promise.all(exited), grace]);
+  clearTimeout(timer);
+}
+
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
 export function execQuiet(
   command: string,
@@ -87,6 +109,7 @@ export function execQuiet(
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
     });
+    running.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const output: Buffer[] = [];
@@ -100,6 +123,7 @@ export function execQuiet(
     child.stdin.on('error', () => undefined); // a command that does not read its input
     child.stdin.end(options.input ?? '');
     child.on('error', (error: NodeJS.ErrnoException) => {
+      running.delete(child);
       if (error.code === 'ENOENT') {
         const hint = options.missingHint ? `: ${options.missingHint}` : '';
         reject(new UserError(`The command "${command}" is not installed${hint}.`));
@@ -108,6 +132,7 @@ export function execQuiet(
       }
     });
     child.on('close', (code, signal) => {
+      running.delete(child);
       const result: ExecResult = {
         code: code ?? 128,
         stdout: Buffer.concat(stdout).toString(),
