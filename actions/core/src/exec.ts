@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { UserError } from './errors.js';
 
 export interface ExecOptions {
@@ -77,8 +78,33 @@ export async function exec(
 /** The commands running now, for signalRunningCommands. */
 const running = new Set<ChildProcess>();
 
+/** The pids of `pid`'s descendants, from /proc (the actions run on Linux). */
+function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent pid is the second field after the ")" that ends the command's name.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const found: number[] = [];
+  for (let pending = [pid]; pending.length > 0;) {
+    const next = children.get(pending.pop() as number) ?? [];
+    found.push(...next);
+    pending.push(...next);
+  }
+  return found;
+}
+
 /**
- * Passes `signal` on to every command running now (a cancelled step) and resolves once they all
+ * Passes `signal` on to every command running now and to everything they started (a cancelled
+ * step: runuser ignores SIGINT, and bash runs its trap only after its foreground command ends,
+ * so the whole tree gets it, as a terminal's Ctrl-C would give it); resolves once the commands
  * exited, or after `graceMs`.
  */
 export async function signalRunningCommands(
@@ -89,7 +115,16 @@ export async function signalRunningCommands(
   const exited = children.map(
     (child) => new Promise<void>((resolve) => child.once('close', () => resolve())),
   );
-  for (const child of children) child.kill(signal);
+  for (const child of children) {
+    if (child.pid === undefined) continue;
+    for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
   let timer: NodeJS.Timeout | undefined;
   const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
   await Promise.race([Promise.all(exited), grace]);
