@@ -70,3 +70,32 @@ test('cancelled during makepkg in the build root: no mount, no build copy, nothi
   expect(await processesInRoot()).toEqual([]);
   expect(await packageFilesIn(out)).toEqual([]);
 }, 300_000);
+
+test('cancelled during makepkg on the host: the post step removes the build copy', async () => {
+  const dir = path.join(work, 'host-sleeper');
+  await fs.cp(path.join(FIXTURES, 'uname-app'), dir, { recursive: true });
+  const text = await fs.readFile(path.join(dir, 'PKGBUILD'), 'utf8');
+  await fs.writeFile(
+    path.join(dir, 'PKGBUILD'),
+    text
+      .replace("arch=('i686')", "arch=('any')")
+      .replace('\tuname -m > machine\n', '\techo "building-$((6 * 7))"; sleep 120\n'),
+  );
+  // Where the build user can reach it (work is mkdtemp's 0700), so the build copy goes there.
+  const runnerTemp = await fs.mkdtemp(path.join(os.tmpdir(), 'bp-post-temp-'));
+  await fs.chmod(runnerTemp, 0o755);
+  const result = await runBundle(
+    'build-package',
+    { path: dir, vcs: 'none', 'output-dir': path.join(work, 'host-out') },
+    { RUNNER_TEMP: runnerTemp },
+    cancelWhenLogged(/building-42/),
+  );
+  expect(result.code).toBe(130);
+  expect(result.post?.code).toBe(0);
+  expect(errorLines(result.post?.log ?? '')).toEqual([]);
+  expect(result.post?.log).not.toContain('still mounted');
+  expect(result.post?.log).toContain(`removing the build directory ${runnerTemp}/arch-core-build-`);
+  const left = (await fs.readdir(runnerTemp)).filter((name) => name.startsWith('arch-core-build'));
+  await fs.rm(runnerTemp, { recursive: true, force: true });
+  expect(left).toEqual([]);
+}, 300_000);

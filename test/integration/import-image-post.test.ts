@@ -79,3 +79,23 @@ test('cancelled with the tunnel open: no tunnel, no port, no temporaries after t
     [],
   );
 });
+
+test('after a failed push the work directory is already gone: the post step only says so', async () => {
+  const runnerTemp = path.join(work, 'runner-temp-failed');
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as net.AddressInfo;
+  await new Promise((resolve) => closed.close(resolve));
+  const result = await runBundle(
+    'import-image',
+    { root, image: `127.0.0.1:${port}/post/hello`, insecure: 'true' },
+    { RUNNER_TEMP: runnerTemp },
+  );
+  expect(result.code).toBe(1);
+  expect(result.post?.code).toBe(0);
+  expect(errorLines(result.post?.log ?? '')).toEqual([]);
+  expect(result.post?.log).toMatch(/the work directory \S+import-image-\S+ is already gone/);
+  expect((await fs.readdir(runnerTemp)).filter((name) => name.startsWith('import-image-'))).toEqual(
+    [],
+  );
+});

@@ -56,7 +56,10 @@ export async function post(): Promise<void> {
   if (tunnel && !(await tunnelClosed(tunnel))) {
     left.push(`the tunnel ${tunnel.address} through ${tunnel.via} in process ${tunnel.pid}`);
   }
-  if (work) {
+  if (work && !(await exists(work))) {
+    // A failed run removes it on its way out without saying so in the state.
+    core.info(`import-image post: the work directory ${work} is already gone`);
+  } else if (work) {
     await fs.rm(work, { recursive: true, force: true }).catch((error: Error) => {
       core.warning(`rm -r ${work}: ${error.message}`);
     });
