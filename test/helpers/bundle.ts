@@ -1,6 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { runActionLocally, type LocalRunResult } from '../../actions/cli/src/local-runner.js';
+import {
+  runActionLocally,
+  type LocalRunOptions,
+  type LocalRunResult,
+} from '../../actions/cli/src/local-runner.js';
 import { projectRoot } from '../../scripts/lib/project-root.js';
 
 /** Re-exported for the tests, which import it beside runBundle. */
@@ -8,12 +12,14 @@ export { projectRoot };
 
 /**
  * Runs dist/<action>/index.js the way the runner does: INPUT_* variables (with the action.yml
- * defaults), GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. Returns exit code, log and outputs.
+ * defaults), GITHUB_OUTPUT, GITHUB_STATE and GITHUB_STEP_SUMMARY files, then the post step.
+ * Returns exit code, log and outputs (and the post step's code and log).
  */
 export function runBundle(
   action: string,
   inputs: Record<string, string>,
   env: NodeJS.ProcessEnv = {},
+  cancellation: Pick<LocalRunOptions, 'cancel' | 'onOutput'> = {},
 ): Promise<LocalRunResult> {
   return runActionLocally({
     actionDir: path.join(projectRoot, 'actions', action),
@@ -21,7 +27,24 @@ export function runBundle(
     inputs,
     env,
     node: bundleNode(),
+    ...cancellation,
   });
+}
+
+/**
+ * For runBundle: cancels the run as the runner does (SIGINT to the main step) as soon as its log
+ * matches `pattern`, i.e. while it holds what that line says it holds.
+ */
+export function cancelWhenLogged(pattern: RegExp): Pick<LocalRunOptions, 'cancel' | 'onOutput'> {
+  const controller = new AbortController();
+  let log = '';
+  return {
+    cancel: controller.signal,
+    onOutput: (text) => {
+      log += text;
+      if (pattern.test(log)) controller.abort('SIGINT');
+    },
+  };
 }
 
 /**

@@ -79,6 +79,11 @@ describe('build-root', () => {
         .filter((t) => t.startsWith(root)),
     ).toEqual([]);
     expect(await leftInRootTmp()).toEqual([]);
+    // The build released everything itself: the post step had nothing to do.
+    expect(result.post?.code).toBe(0);
+    expect(result.post?.log).toContain(
+      'the build released everything it held; nothing to clean up',
+    );
   }, 300_000);
 
   test('a failing build inside the root unmounts too', async () => {

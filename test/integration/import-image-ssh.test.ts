@@ -70,6 +70,9 @@ describe('import-image through ssh-tunnel to a real sshd', () => {
       .split('\n')
       .find((line) => line.length > 20 && !line.startsWith('-----'));
     expect(result.log.replace(/^::add-mask::.*$/gm, '')).not.toContain(keyLine as string);
+    // The run closed its tunnel and removed its temporaries itself: nothing for the post step.
+    expect(result.post?.code).toBe(0);
+    expect(result.post?.log).toContain('the run released everything it held; nothing to clean up');
   });
 
   test('a wrong known-hosts entry is refused, naming both fingerprints', async () => {

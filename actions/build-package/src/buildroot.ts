@@ -1,15 +1,15 @@
 import * as core from '@actions/core';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { execQuiet } from '../../core/src/exec.js';
+import { hold, release } from '../../core/src/post.js';
 
 /**
  * Entering an i686 build root as Arch Linux 32's devtools do: proc, dev (recursive bind, made a
  * slave so nothing propagates back) and sys mounted inside it for the build, then `setarch i686
- * chroot`. Whatever is mounted here is unmounted afterwards, also when the build fails or the
- * job is cancelled.
+ * chroot`. Whatever is mounted here is unmounted afterwards, also when the build fails; after a
+ * cancelled job the post step (post.ts) unmounts what the state says is still mounted.
  */
 
 /** The mount points at or below `root`, deepest first (from /proc/self/mountinfo). */
@@ -50,22 +50,31 @@ export async function buildRootCarch(root: string): Promise<string | undefined> 
   return /^CARCH=["']?([\w-]+)["']?/m.exec(conf)?.[1];
 }
 
-function unmountSync(points: readonly string[]): void {
+/** The state name under which the mounts made in a build root are recorded for the post step. */
+export const MOUNTS_STATE = 'mounts';
+
+/**
+ * Unmounts `points` (deepest last made first), detaching lazily what is busy; returns what is
+ * still mounted afterwards.
+ */
+export async function unmountAll(root: string, points: readonly string[]): Promise<string[]> {
   for (const point of [...points].reverse()) {
-    const result = spawnSync('umount', ['-R', point], { stdio: 'ignore' });
-    if (result.status !== 0) spawnSync('umount', ['-R', '-l', point], { stdio: 'ignore' });
+    const result = await execQuiet('umount', ['-R', point], { allowFailure: true });
+    if (result.code === 0) {
+      core.info(`unmounted ${point}`);
+      continue;
+    }
+    core.warning(`umount -R ${point} failed (${result.stderr.trim()}); detaching it lazily.`);
+    await execQuiet('umount', ['-R', '-l', point], { allowFailure: true });
   }
+  return (await mountsUnder(root)).filter((point) =>
+    points.some((ours) => point === ours || point.startsWith(`${ours}/`)),
+  );
 }
 
 /** Runs `work` with proc, dev and sys mounted in `root`; always unmounts what it mounted. */
 export async function withBuildRootMounts<T>(root: string, work: () => Promise<T>): Promise<T> {
   const mounted: string[] = [];
-  const onSignal = (signal: NodeJS.Signals) => {
-    unmountSync(mounted);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   try {
     await core.group(`Build root: mounting proc, dev and sys in ${root}`, async () => {
       const already = new Set(await mountsUnder(root));
@@ -76,6 +85,7 @@ export async function withBuildRootMounts<T>(root: string, work: () => Promise<T
         }
         await execQuiet('mount', [...args, point], { missingHint: 'install util-linux' });
         mounted.push(point);
+        hold(MOUNTS_STATE, { root, points: mounted });
         if (afterwards) await execQuiet('mount', [...afterwards, point]);
         core.info(`mounted ${point}`);
       };
@@ -85,21 +95,15 @@ export async function withBuildRootMounts<T>(root: string, work: () => Promise<T
     });
     return await work();
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
     await core.group(`Build root: unmounting`, async () => {
-      for (const point of [...mounted].reverse()) {
-        const result = await execQuiet('umount', ['-R', point], { allowFailure: true });
-        if (result.code !== 0) {
-          core.warning(`umount -R ${point} failed (${result.stderr.trim()}); detaching it lazily.`);
-          await execQuiet('umount', ['-R', '-l', point], { allowFailure: true });
-        }
+      const left = await unmountAll(root, mounted);
+      if (left.length > 0) {
+        hold(MOUNTS_STATE, { root, points: left });
+        core.warning(`Still mounted in the build root: ${left.join(', ')}`);
+      } else {
+        release(MOUNTS_STATE);
+        core.info('nothing the build mounted is left mounted');
       }
-      const left = (await mountsUnder(root)).filter((point) =>
-        mounted.some((ours) => point === ours || point.startsWith(`${ours}/`)),
-      );
-      if (left.length > 0) core.warning(`Still mounted in the build root: ${left.join(', ')}`);
-      else core.info('nothing the build mounted is left mounted');
     });
   }
 }

@@ -1,4 +1,5 @@
-import { runAction } from '../../core/src/run.js';
+import { runActionWithPost } from '../../core/src/post.js';
 import { run } from './main.js';
+import { post } from './post.js';
 
-void runAction(run);
+runActionWithPost(run, post);

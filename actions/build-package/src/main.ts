@@ -13,12 +13,14 @@ import {
   makePrivateTempDir,
 } from '../../core/src/files.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
+import { hold, release } from '../../core/src/post.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core/src/pkginfo.js';
 import { uploadPackages } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
 import { parseInputs, type Inputs } from './inputs.js';
+import { BUILD_COPY_STATE } from './post.js';
 import {
   i686MakepkgConf,
   makepkgArgs,
@@ -129,6 +131,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
 
   const workParent = buildRoot ? path.join(buildRoot, 'tmp') : await buildParent(asRoot);
   const work = await makePrivateTempDir('arch-core-build', workParent);
+  hold(BUILD_COPY_STATE, work);
   try {
     const [location, user] = await Promise.all([
       findRepository(inputs.path, inputs.vcs),
@@ -141,6 +144,7 @@ async function buildPackage(inputs: Inputs): Promise<void> {
     });
   } finally {
     await fs.rm(work, { recursive: true, force: true });
+    release(BUILD_COPY_STATE);
   }
 }
 

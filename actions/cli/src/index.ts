@@ -7,8 +7,8 @@ import { readActionMetadata, runActionLocally } from './local-runner.js';
 
 /**
  * `arch-core <action> --<input> value ...`: runs the action's bundle exactly as a runner does
- * (INPUT_* variables with the action.yml defaults, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY) and
- * prints its outputs. The code that runs is the same bundle a workflow runs.
+ * (INPUT_* variables with the action.yml defaults, GITHUB_OUTPUT, GITHUB_STATE,
+ * GITHUB_STEP_SUMMARY, then its post step) and prints its outputs. The code that runs is the same bundle a workflow runs.
  */
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -108,13 +108,35 @@ async function main(args: string[]): Promise<number> {
     bundle: path.join(projectRoot, 'dist', action, 'index.js'),
     inputs: parseInputs(rest),
     echo: true,
+    cancel: cancelOnSignals(),
   });
+  if (result.cancelledWith) {
+    console.error(`\narch-core: ${action} was cancelled (${result.cancelledWith}).`);
+    return result.cancelledWith === 'SIGTERM' ? 143 : 130;
+  }
   console.log(`\n${action} outputs:`);
   for (const [name, value] of Object.entries(result.outputs)) {
     const shown = value.includes('\n') ? `\n    ${value.split('\n').join('\n    ')}` : ` ${value}`;
     console.log(`  ${name}:${shown}`);
   }
-  return result.code;
+  return result.code || (result.post?.code ?? 0);
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM cancels the run as the runner cancels a job: the signal goes on to
+ * the main step, which stops; then the post step runs; then this command exits 130 / 143.
+ * Signals after the first are ignored, so that the post step can finish.
+ */
+function cancelOnSignals(): AbortSignal {
+  const controller = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (controller.signal.aborted) return;
+      console.error(`\narch-core: ${signal}: cancelling; the post step runs next.`);
+      controller.abort(signal);
+    });
+  }
+  return controller.signal;
 }
 
 main(process.argv.slice(2)).then(

@@ -6,14 +6,16 @@ import { parse as parseYaml } from 'yaml';
 
 /**
  * Runs a bundled action the way the GitHub runner does: inputs as INPUT_<NAME> variables with
- * the defaults of its action.yml filled in, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and
- * RUNNER_TEMP. Used by the `arch-core` command and by the tests that drive the bundles.
+ * the defaults of its action.yml filled in, GITHUB_OUTPUT, GITHUB_STATE and GITHUB_STEP_SUMMARY
+ * files, and RUNNER_TEMP; then its post step (runs.post) with what the main step saved as
+ * STATE_<name>, also after a failure or a cancel. Used by the `arch-core` command and by the
+ * tests that drive the bundles.
  */
 export interface ActionMetadata {
   name: string;
   inputs: Record<string, { description?: string; required?: boolean; default?: string }>;
   outputs: Record<string, { description?: string }>;
-  runs: { using: string; main: string; post?: string };
+  runs: { using: string; main: string; post?: string; 'post-if'?: string };
 }
 
 export async function readActionMetadata(actionYml: string): Promise<ActionMetadata> {
@@ -57,17 +59,36 @@ export interface LocalRunOptions {
   cwd?: string;
   /** Stream the action's log to this process's stdout instead of capturing it only. */
   echo?: boolean;
+  /** Told each piece of the main step's log as it comes. */
+  onOutput?: (text: string) => void;
+  /**
+   * Cancels the run as the runner cancels a job: the main step's process gets SIGINT (SIGTERM
+   * when that is the abort reason), SIGTERM 7.5 s later, SIGKILL 2.5 s after that; then
+   * the post step runs.
+   */
+  cancel?: AbortSignal;
   /** The node binary to run the bundle with (default: the one running this code). */
   node?: string;
 }
 
-export interface LocalRunResult {
+export interface StepResult {
   code: number;
-  /** What the action printed (stdout and stderr together). */
+  /** What the step printed (stdout and stderr together). */
   log: string;
+}
+
+export interface LocalRunResult extends StepResult {
   outputs: Record<string, string>;
   summary: string;
+  /** The post step (runs.post), run after the main step whatever its result. */
+  post?: StepResult;
+  /** The signal the main step was cancelled with. */
+  cancelledWith?: NodeJS.Signals;
 }
+
+/** The runner's grace times on cancel: SIGINT, then SIGTERM after 7.5 s, then a kill. */
+const SIGTERM_AFTER_MS = 7_500;
+const SIGKILL_AFTER_MS = 10_000;
 
 export async function runActionLocally(options: LocalRunOptions): Promise<LocalRunResult> {
   const metadata = await readActionMetadata(path.join(options.actionDir, 'action.yml'));
@@ -77,52 +98,116 @@ export async function runActionLocally(options: LocalRunOptions): Promise<LocalR
   }
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'arch-core-run-'));
   try {
-    const outputFile = path.join(work, 'output');
-    const summaryFile = path.join(work, 'summary');
-    await fs.writeFile(outputFile, '');
-    await fs.writeFile(summaryFile, '');
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...options.env,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-      // Outputs may live under RUNNER_TEMP, so it must outlive this run.
-      RUNNER_TEMP:
-        options.env?.RUNNER_TEMP ??
-        process.env.RUNNER_TEMP ??
-        path.join(os.tmpdir(), 'arch-core-runner-temp'),
+    const files = {
+      output: path.join(work, 'output'),
+      state: path.join(work, 'state'),
+      summary: path.join(work, 'summary'),
     };
-    await fs.mkdir(env.RUNNER_TEMP as string, { recursive: true });
-    for (const key of Object.keys(env)) if (key.startsWith('INPUT_')) delete env[key];
-    for (const [name, spec] of Object.entries(metadata.inputs)) {
-      env[inputVariable(name)] = options.inputs[name] ?? spec.default ?? '';
+    for (const file of Object.values(files)) await fs.writeFile(file, '');
+    const env = await stepEnv(metadata, options, files);
+    const main = await runStep(bundleOf(metadata, options, 'main'), env, options, true);
+    const result: LocalRunResult = {
+      code: main.code,
+      log: main.log,
+      cancelledWith: main.cancelledWith,
+      outputs: parseOutputFile(await fs.readFile(files.output, 'utf8')),
+      summary: await fs.readFile(files.summary, 'utf8'),
+    };
+    if (metadata.runs.post && postRuns(metadata, main.code)) {
+      // The post step sees what the main step saved as STATE_<name>, and its own GITHUB_STATE.
+      const state = parseOutputFile(await fs.readFile(files.state, 'utf8'));
+      await fs.writeFile(files.state, '');
+      for (const [name, value] of Object.entries(state)) env[`STATE_${name}`] = value;
+      result.post = await runStep(bundleOf(metadata, options, 'post'), env, options);
     }
-    const bundle = options.bundle ?? path.resolve(options.actionDir, metadata.runs.main);
-    const { code, log } = await new Promise<{ code: number; log: string }>((resolve, reject) => {
-      const child = spawn(options.node ?? process.execPath, [bundle], {
-        env,
-        cwd: options.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const chunks: Buffer[] = [];
-      const collect = (chunk: Buffer) => {
-        chunks.push(chunk);
-        if (options.echo) process.stdout.write(chunk);
-      };
-      child.stdout.on('data', collect);
-      child.stderr.on('data', collect);
-      child.on('error', reject);
-      child.on('close', (exitCode) =>
-        resolve({ code: exitCode ?? 1, log: Buffer.concat(chunks).toString() }),
-      );
-    });
-    return {
-      code,
-      log,
-      outputs: parseOutputFile(await fs.readFile(outputFile, 'utf8')),
-      summary: await fs.readFile(summaryFile, 'utf8'),
-    };
+    return result;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** The environment of both steps: inputs with their defaults, the runner's files. */
+async function stepEnv(
+  metadata: ActionMetadata,
+  options: LocalRunOptions,
+  files: { output: string; state: string; summary: string },
+): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...options.env,
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STATE: files.state,
+    GITHUB_STEP_SUMMARY: files.summary,
+    // Outputs may live under RUNNER_TEMP, so it must outlive this run.
+    RUNNER_TEMP:
+      options.env?.RUNNER_TEMP ??
+      process.env.RUNNER_TEMP ??
+      path.join(os.tmpdir(), 'arch-core-runner-temp'),
+  };
+  await fs.mkdir(env.RUNNER_TEMP as string, { recursive: true });
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('INPUT_') || key.startsWith('STATE_')) delete env[key];
+  }
+  for (const [name, spec] of Object.entries(metadata.inputs)) {
+    env[inputVariable(name)] = options.inputs[name] ?? spec.default ?? '';
+  }
+  return env;
+}
+
+/** The bundle of a step: options.bundle stands for runs.main, and for runs.post when the same. */
+function bundleOf(metadata: ActionMetadata, options: LocalRunOptions, step: 'main' | 'post') {
+  const file = step === 'main' ? metadata.runs.main : (metadata.runs.post as string);
+  if (options.bundle && file === metadata.runs.main) return options.bundle;
+  return path.resolve(options.actionDir, file);
+}
+
+/** `post-if` as the runner reads it: always() (the default) or success(). */
+function postRuns(metadata: ActionMetadata, mainCode: number): boolean {
+  const condition = (metadata.runs['post-if'] ?? 'always()').trim();
+  if (condition === 'always()') return true;
+  if (condition === 'success()') return mainCode === 0;
+  throw new Error(`${metadata.name}: post-if "${condition}" is not supported here.`);
+}
+
+/** Runs one step's bundle; the main step can be cancelled and watched (options). */
+function runStep(
+  bundle: string,
+  env: NodeJS.ProcessEnv,
+  options: LocalRunOptions,
+  isMain = false,
+): Promise<StepResult & { cancelledWith?: NodeJS.Signals }> {
+  const cancel = isMain ? options.cancel : undefined;
+  const onOutput = isMain ? options.onOutput : undefined;
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.node ?? process.execPath, [bundle], {
+      env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    const collect = (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (options.echo) process.stdout.write(chunk);
+      onOutput?.(chunk.toString());
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let cancelledWith: NodeJS.Signals | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    const onCancel = () => {
+      cancelledWith = cancel?.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+      child.kill(cancelledWith);
+      timers.push(setTimeout(() => child.kill('SIGTERM'), SIGTERM_AFTER_MS));
+      timers.push(setTimeout(() => child.kill('SIGKILL'), SIGKILL_AFTER_MS));
+    };
+    if (cancel?.aborted) onCancel();
+    else cancel?.addEventListener('abort', onCancel, { once: true });
+    child.on('error', reject);
+    child.on('close', (exitCode, signal) => {
+      for (const timer of timers) clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+      const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1);
+      resolve({ code, log: Buffer.concat(chunks).toString(), cancelledWith });
+    });
+  });
 }

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { UserError } from './errors.js';
 
 export interface ExecOptions {
@@ -74,6 +75,62 @@ export async function exec(
   });
 }
 
+/** The commands running now, for signalRunningCommands. */
+const running = new Set<ChildProcess>();
+
+/** The pids of `pid`'s descendants, from /proc (the actions run on Linux). */
+function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent pid is the second field after the ")" that ends the command's name.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const found: number[] = [];
+  for (let pending = [pid]; pending.length > 0;) {
+    const next = children.get(pending.pop() as number) ?? [];
+    found.push(...next);
+    pending.push(...next);
+  }
+  return found;
+}
+
+/**
+ * Passes `signal` on to every command running now and to everything they started (a cancelled
+ * step: runuser ignores SIGINT, and bash runs its trap only after its foreground command ends,
+ * so the whole tree gets it, as a terminal's Ctrl-C would give it); resolves once the commands
+ * exited, or after `graceMs`.
+ */
+export async function signalRunningCommands(
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<void> {
+  const children = [...running];
+  const exited = children.map(
+    (child) => new Promise<void>((resolve) => child.once('close', () => resolve())),
+  );
+  for (const child of children) {
+    if (child.pid === undefined) continue;
+    for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  await Promise.race([Promise.all(exited), grace]);
+  clearTimeout(timer);
+}
+
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
 export function execQuiet(
   command: string,
@@ -87,6 +144,7 @@ export function execQuiet(
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
     });
+    running.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const output: Buffer[] = [];
@@ -100,6 +158,7 @@ export function execQuiet(
     child.stdin.on('error', () => undefined); // a command that does not read its input
     child.stdin.end(options.input ?? '');
     child.on('error', (error: NodeJS.ErrnoException) => {
+      running.delete(child);
       if (error.code === 'ENOENT') {
         const hint = options.missingHint ? `: ${options.missingHint}` : '';
         reject(new UserError(`The command "${command}" is not installed${hint}.`));
@@ -108,6 +167,7 @@ export function execQuiet(
       }
     });
     child.on('close', (code, signal) => {
+      running.delete(child);
       const result: ExecResult = {
         code: code ?? 128,
         stdout: Buffer.concat(stdout).toString(),

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { messageOf } from '../../core/src/errors.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
+import { hold, release } from '../../core/src/post.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';
 import type { SshConnection } from '../../core/src/ssh-connection.js';
@@ -10,6 +11,7 @@ import { FleetClient } from './fleet.js';
 import { parseInputs, planUnit, readTemplate, type Inputs, type PlannedUnit } from './inputs.js';
 import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
+import { WINDOW_STATE } from './post.js';
 
 /** deploy-fleet: the image as a global fleet unit on every machine, through SSH to the master. */
 export async function run(): Promise<void> {
@@ -65,9 +67,14 @@ async function deployWithServices(
   deadline: number,
 ): Promise<{ result?: DeployResult; failure?: unknown }> {
   const started: string[] = [];
+  const { host, port, user } = inputs.ssh;
+  const record = (services: readonly string[]) => {
+    // keep-services-running leaves the window open on purpose: nothing for the post step.
+    if (!inputs.keepServicesRunning) hold(WINDOW_STATE, { host, port, user, services });
+  };
   try {
     await core.group('Start update-services on the master', () =>
-      startServices(connection, inputs.updateServices, started),
+      startServices(connection, inputs.updateServices, started, record),
     );
     const { open, mode } = await fleetStreamOpener(
       connection,
@@ -86,9 +93,11 @@ async function deployWithServices(
       if (started.length > 0)
         core.info(`keep-services-running: left running: ${started.join(', ')}.`);
     } else {
-      await core.group('Stop update-services on the master', () =>
+      const left = await core.group('Stop update-services on the master', () =>
         stopServices(connection, started),
       );
+      if (left.length > 0) record(left);
+      else release(WINDOW_STATE);
     }
   }
 }

@@ -1,5 +1,6 @@
 import '../../core/src/esm-globals.js';
-import { runAction } from '../../core/src/run.js';
+import { runActionWithPost } from '../../core/src/post.js';
 import { run } from './main.js';
+import { post } from './post.js';
 
-void runAction(run);
+runActionWithPost(run, post);

@@ -5,6 +5,7 @@ import { UserError } from '../../core/src/errors.js';
 import { humanBytes, withPrivateTempDir } from '../../core/src/files.js';
 import { formatImageReference, type ImageReference } from '../../core/src/image-ref.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
+import { hold, release } from '../../core/src/post.js';
 import {
   MANIFEST_PATH_IN_ROOT,
   parseManifest,
@@ -38,6 +39,7 @@ import {
   type RuntimeConfig,
 } from './oci.js';
 import { RegistryClient } from './registry.js';
+import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
 /** What the image is made of, besides its layer: decided from the inputs and the manifest. */
@@ -67,6 +69,7 @@ export async function run(): Promise<void> {
   const inputs = await parseInputs(rawInputsFromEnv());
   const plan = planImage(inputs, await core.group('Manifest', () => loadManifest(inputs)));
   await withPrivateTempDir('import-image', async (work) => {
+    hold(TEMPORARIES_STATE, work);
     const layer = await core.group('Layer', () => buildLayer(inputs, plan, work));
     const tunnel = await openTunnelIfAsked(inputs);
     try {
@@ -91,8 +94,11 @@ export async function run(): Promise<void> {
       await writeRunSummary(inputs, plan, result);
     } finally {
       await tunnel?.close();
+      release(TUNNEL_STATE);
     }
   });
+  // On a failure too the directory is gone; the post step then finds nothing left.
+  release(TEMPORARIES_STATE);
 }
 
 /** The manifest input, else the one in the root or the tarball; logged either way. */
@@ -181,7 +187,11 @@ async function buildLayer(inputs: Inputs, plan: ImagePlan, work: string): Promis
 async function openTunnelIfAsked(inputs: Inputs): Promise<Tunnel | undefined> {
   const ssh = inputs['ssh-tunnel'];
   if (!inputs.push || !ssh) return undefined;
-  return core.group('SSH tunnel', () => openTunnel(ssh, inputs.image.registry, inputs.insecure));
+  const tunnel = await core.group('SSH tunnel', () =>
+    openTunnel(ssh, inputs.image.registry, inputs.insecure),
+  );
+  holdTunnel(tunnel.address, `${ssh.user}@${ssh.host}:${ssh.port}`);
+  return tunnel;
 }
 
 /** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
