@@ -164,6 +164,41 @@ describe('registry credentials from the Docker config', () => {
     expect(unmasked(result.log)).not.toContain(password);
   });
 
+  test('a credsStore that holds nothing for the registry falls back to auths', async () => {
+    const helper = await credentialHelper(
+      'empty-store',
+      'echo "credentials not found in native keychain"; exit 1',
+    );
+    const dir = await dockerConfig('empty-store', {
+      credsStore: 'empty-store',
+      auths: { [registry.address]: { auth: base64(`${user}:${password}`) } },
+    });
+    const result = await push('cred/fallback', {
+      DOCKER_CONFIG: dir,
+      PATH: `${helper.bin}:${process.env.PATH ?? ''}`,
+    });
+    expect(errorLines(result.log)).toEqual([]);
+    expect((await fs.readFile(helper.asked, 'utf8')).trim()).toBe(registry.address);
+    expect(skopeoDigest(`${registry.address}/cred/fallback:v1`)).toBe(result.outputs.digest);
+  });
+
+  test('a helper answering Username <token> gives an identity token, which Basic auth cannot take', async () => {
+    const token = `it-${randomBytes(8).toString('hex')}`;
+    const helper = await credentialHelper('token', helperAnswering('<token>', token));
+    const dir = await dockerConfig('token', { credHelpers: { [registry.address]: 'token' } });
+    const result = await push('cred/token', {
+      DOCKER_CONFIG: dir,
+      PATH: `${helper.bin}:${process.env.PATH ?? ''}`,
+    });
+    expect(result.code).toBe(1);
+    expect(errorLines(result.log)).toEqual([
+      expect.stringContaining(
+        `Registry ${registry.address} asks for an authentication an identity token (from ${dir}/config.json credHelpers "${registry.address}") cannot answer`,
+      ),
+    ]);
+    expect(unmasked(result.log)).not.toContain(token);
+  });
+
   test('explicit inputs win over the Docker config', async () => {
     const dir = await dockerConfig('wrong-but-overridden', {
       auths: { [registry.address]: { auth: base64(`${user}:not-it`) } },
