@@ -14,6 +14,8 @@ export interface AppRootOptions {
   version?: string;
   text?: string;
   commitTime?: string;
+  /** The app's full VCS hash, as build-package records it. */
+  commit?: string;
   packages?: Array<{ name: string; version: string }>;
 }
 
@@ -65,6 +67,7 @@ export async function makeAppRoot(root: string, options: AppRootOptions = {}): P
       vcs: 'hg',
       revision: '14',
       hash: '0a1b2c3d4e5f',
+      ...(options.commit ? { commit: options.commit } : {}),
       commitTime: options.commitTime ?? '2026-11-25T10:00:00Z',
     },
     packages,

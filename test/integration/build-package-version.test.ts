@@ -26,8 +26,10 @@ describe('Mercurial', () => {
     const facts = await detectVcs(path.join(dir), 'auto');
     const rev = run('hg', ['id', '-n'], dir).trim();
     const hash = run('hg', ['id', '-i'], dir).trim();
-    expect(facts).toMatchObject({ vcs: 'hg', root: dir, revision: rev, hash });
+    const node = run('hg', ['log', '-r', '.', '--template', '{node}'], dir).trim();
+    expect(facts).toMatchObject({ vcs: 'hg', root: dir, revision: rev, hash, commit: node });
     expect(hash).toMatch(/^[0-9a-f]{12}$/);
+    expect(node).toMatch(/^[0-9a-f]{40}$/);
     expect(vcsPkgver(facts!)).toBe(expected(rev, hash));
     expect(facts!.commitTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(Math.abs(Date.parse(facts!.commitTime) - Date.now())).toBeLessThan(120_000);
@@ -77,7 +79,9 @@ describe('git', () => {
     const count = run('git', ['rev-list', '--count', 'HEAD'], dir).trim();
     const hash = run('git', ['rev-parse', '--short', 'HEAD'], dir).trim();
     expect(count).toBe('2');
-    expect(facts).toMatchObject({ vcs: 'git', root: dir, revision: count, hash });
+    const commit = run('git', ['rev-parse', 'HEAD'], dir).trim();
+    expect(facts).toMatchObject({ vcs: 'git', root: dir, revision: count, hash, commit });
+    expect(commit).toMatch(/^[0-9a-f]{40}$/);
     expect(vcsPkgver(facts!)).toBe(expected(count, hash));
   });
 });

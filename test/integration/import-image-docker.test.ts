@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,16 +13,21 @@ jest.setTimeout(240_000);
 
 let work: string;
 let registry: TestRegistry;
+/** A registry behind htpasswd, for docker/login-action's credentials. */
+let secured: TestRegistry;
 let podman: PodmanService;
+const password = `pw-${randomBytes(12).toString('hex')}`;
 
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'import-image-docker-'));
   registry = await startRegistry();
-  podman = await startPodmanService([registry.address]);
+  secured = await startRegistry({ htpasswd: { user: 'pusher', password } });
+  podman = await startPodmanService([registry.address, secured.address]);
 });
 afterAll(async () => {
   await podman?.stop();
   await registry?.stop();
+  await secured?.stop();
   await fs.rm(work, { recursive: true, force: true });
 });
 
@@ -85,6 +91,40 @@ describe('mode: docker, for real (docker CLI → podman system service)', () => 
       { env: podman.env, encoding: 'utf8' },
     );
     expect(ran.trim()).toBe('Hello through docker import');
+  });
+
+  test("docker pushes with the user's Docker config, as docker/login-action left it", async () => {
+    const root = path.join(work, 'root-login');
+    await makeAppRoot(root);
+    const config = path.join(work, 'docker-config');
+    await fs.mkdir(config, { recursive: true });
+    const auth = Buffer.from(`pusher:${password}`).toString('base64');
+    await fs.writeFile(
+      path.join(config, 'config.json'),
+      JSON.stringify({ auths: { [secured.address]: { auth } } }),
+    );
+    const image = `${secured.address}/docker/login`;
+    const result = await runBundle(
+      'import-image',
+      { root, image, insecure: 'true', mode: 'docker', tags: 'v1' },
+      { ...podman.env, DOCKER_CONFIG: config },
+    );
+    expect(errorLines(result.log)).toEqual([]);
+    expect(result.code).toBe(0);
+    // No private login: docker read the user's config itself.
+    expect(result.log).not.toMatch(/docker login/);
+    const out = execFileSync(
+      'skopeo',
+      ['inspect', '--tls-verify=false', '--creds', `pusher:${password}`, `docker://${image}:v1`],
+      { encoding: 'utf8' },
+    );
+    expect((JSON.parse(out) as { Digest: string }).Digest).toBe(result.outputs.digest);
+    expect(
+      result.log
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain(password);
   });
 
   test('no daemon: a clear error', async () => {

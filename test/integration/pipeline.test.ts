@@ -74,10 +74,13 @@ describe('the whole pipeline on the example app (i686)', () => {
     expect(metadata.platform).toBe('linux/386');
     expect(metadata.labels).toMatchObject({
       'org.opencontainers.image.version': out('build-package').version,
-      'org.opencontainers.image.revision': out('build-package').hash,
       'org.archlinux.package.glibc': '2.36-1',
       'org.archlinux.package.hello': out('build-package').version,
     });
+    // The full hash, of which build-package's hash output is the short form.
+    const revision = metadata.labels['org.opencontainers.image.revision'] ?? '';
+    expect(revision).toMatch(/^[0-9a-f]{40}$/);
+    expect(revision.startsWith(out('build-package').hash ?? '-')).toBe(true);
   });
 
   test('the pushed image runs and prints the app greeting', () => {

@@ -32,11 +32,13 @@ describe('pkgver from VCS facts', () => {
 
 describe('Mercurial output', () => {
   test('a tagged revision', () => {
-    expect(parseHgLog('/r\n14\n0a1b2c3d4e5f\nv1.2\n1795600800 -3600\n')).toEqual({
+    const node = '0a1b2c3d4e5f60718293a4b5c6d7e8f901234567';
+    expect(parseHgLog(`/r\n14\n0a1b2c3d4e5f\nv1.2\n1795600800 -3600\n${node}\n`)).toEqual({
       vcs: 'hg',
       root: '/r',
       revision: '14',
       hash: '0a1b2c3d4e5f',
+      commit: node,
       tag: 'v1.2',
       commitTime: '2026-11-25T10:00:00Z',
     });

@@ -584,6 +584,7 @@ async function writeRecords(
       vcs: vcs?.vcs ?? 'none',
       revision: vcs?.revision,
       hash: vcs?.hash,
+      commit: vcs?.commit,
       commitTime: vcs?.commitTime,
       source: vcs?.source,
     };

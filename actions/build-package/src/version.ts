@@ -19,6 +19,8 @@ export interface VcsFacts {
   revision: string;
   /** Short hash: Mercurial's `{node|short}` (12), git's `rev-parse --short` (7 or more). */
   hash: string;
+  /** The full hash (40 hex), as an image's org.opencontainers.image.revision label carries it. */
+  commit: string;
   /** The latest tag that reaches the revision, as written (undefined without one). */
   tag?: string;
   /** ISO 8601 UTC, whole seconds. */
@@ -58,11 +60,13 @@ export function withoutCredentials(url: string): string {
 }
 
 /** The template of `hg log` this module reads (one field a line). */
-export const HG_TEMPLATE = '{reporoot}\\n{rev}\\n{node|short}\\n{latesttag}\\n{date|hgdate}\\n';
+export const HG_TEMPLATE =
+  '{reporoot}\\n{rev}\\n{node|short}\\n{latesttag}\\n{date|hgdate}\\n{node}\\n';
 
 /** Parses the HG_TEMPLATE output. Mercurial joins several tags of one revision with `:`. */
 export function parseHgLog(text: string): Omit<VcsFacts, 'source'> {
-  const [root = '', revision = '', hash = '', latestTag = '', date = ''] = text.split('\n');
+  const [root = '', revision = '', hash = '', latestTag = '', date = '', commit = ''] =
+    text.split('\n');
   if (revision === '-1' || /^0+$/.test(hash)) {
     throw new UserError(`The Mercurial repository ${root} has no commit yet: commit first.`);
   }
@@ -72,6 +76,7 @@ export function parseHgLog(text: string): Omit<VcsFacts, 'source'> {
     root,
     revision,
     hash,
+    commit,
     tag: tag && tag !== 'null' ? tag : undefined,
     commitTime: isoUtc(Number(date.split(' ')[0])),
   };
@@ -130,7 +135,7 @@ async function git(dir: string, args: string[], user?: string): Promise<string |
 async function gitFacts(dir: string, user?: string): Promise<VcsFacts> {
   const [root, head, count, tag, remote, shallow] = await Promise.all([
     git(dir, ['rev-parse', '--show-toplevel'], user),
-    git(dir, ['log', '-1', '--format=%h%n%ct'], user),
+    git(dir, ['log', '-1', '--format=%h%n%ct%n%H'], user),
     git(dir, ['rev-list', '--count', 'HEAD'], user),
     git(dir, ['describe', '--tags', '--abbrev=0', 'HEAD'], user),
     git(dir, ['config', '--get', 'remote.origin.url'], user),
@@ -139,12 +144,13 @@ async function gitFacts(dir: string, user?: string): Promise<VcsFacts> {
   if (!head || !count) {
     throw new UserError(`The git repository ${root ?? dir} has no commit yet: commit first.`);
   }
-  const [hash = '', time = '0'] = head.split('\n');
+  const [hash = '', time = '0', commit = ''] = head.split('\n');
   return {
     vcs: 'git',
     root: root ?? dir,
     revision: count,
     hash,
+    commit,
     tag: tag || undefined,
     commitTime: isoUtc(Number(time)),
     source: remote ? withoutCredentials(remote) : undefined,

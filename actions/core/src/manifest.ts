@@ -22,6 +22,8 @@ export interface AppInfo {
   revision?: string;
   /** Short VCS hash. */
   hash?: string;
+  /** Full VCS hash (absent in records made before it was added). */
+  commit?: string;
   /** The commit time, ISO 8601 UTC. */
   commitTime?: string;
   /** Where the source came from (a repository URL), when known. */

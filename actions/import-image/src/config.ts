@@ -1,5 +1,11 @@
 import { InputError } from '../../core/src/errors.js';
-import { TAG, type ImageReference } from '../../core/src/image-ref.js';
+import { messageOf } from '../../core/src/errors.js';
+import {
+  TAG,
+  formatImageReference,
+  parseImageReference,
+  type ImageReference,
+} from '../../core/src/image-ref.js';
 import type { Manifest } from '../../core/src/manifest.js';
 import type { Platform, RuntimeConfig } from './oci.js';
 
@@ -29,10 +35,10 @@ export function platformForArch(arch: string): Platform | undefined {
 }
 
 /** `os/arch[/variant]`, e.g. `linux/386`. */
-export function parsePlatform(text: string): Platform {
+export function parsePlatform(text: string, input = 'platform'): Platform {
   const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text.trim());
   if (!match) {
-    throw new InputError('platform', `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
+    throw new InputError(input, `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
   }
   return {
     os: match[1] as string,
@@ -49,6 +55,41 @@ export function formatPlatform(platform: Platform): string {
 export function versionAsTag(version: string): string {
   const tag = version.replace(/[^\w.-]/g, '_').replace(/^[.-]+/, '');
   return tag.slice(0, 128);
+}
+
+/** `alpine` and `library/alpine` on Docker Hub are one repository, as Docker reads them. */
+function sameRepository(a: ImageReference, b: ImageReference): boolean {
+  const path = (reference: ImageReference): string =>
+    reference.registry === 'docker.io' && !reference.repository.includes('/')
+      ? `library/${reference.repository}`
+      : reference.repository;
+  return a.registry === b.registry && path(a) === path(b);
+}
+
+/**
+ * One item of the `tags` input: a bare tag, or a full reference as docker/metadata-action
+ * writes it (`registry/name:tag`), which must name the image input's repository: one run pushes
+ * one image to one repository, so another repository is refused rather than silently dropped.
+ */
+export function tagOfItem(item: string, image: ImageReference): string {
+  if (!item.includes('/') && !item.includes(':')) return item;
+  let named: ImageReference;
+  try {
+    named = parseImageReference(item, 'reference');
+  } catch (error) {
+    throw new InputError('tags', messageOf(error));
+  }
+  const repository = formatImageReference({ ...image, tag: undefined });
+  if (!sameRepository(named, image)) {
+    throw new InputError(
+      'tags',
+      `"${item}" names the repository ${formatImageReference({ ...named, tag: undefined, digest: undefined })}, not the image input's ${repository}; one run pushes to one repository.`,
+    );
+  }
+  if (!named.tag || named.digest) {
+    throw new InputError('tags', `"${item}" names no tag (write ${repository}:TAG or just TAG).`);
+  }
+  return named.tag;
 }
 
 /** Tags as given (validated), else the app version from the manifest and `latest`. */
@@ -71,6 +112,81 @@ export function resolveTags(
     }
   }
   return [...new Set(tags)];
+}
+
+export const ANNOTATION_LEVELS = [
+  'manifest',
+  'index',
+  'manifest-descriptor',
+  'index-descriptor',
+] as const;
+export type AnnotationLevel = (typeof ANNOTATION_LEVELS)[number];
+
+/** An `annotations` line: `[level[,level...][[os/arch]]:]key=value`, as build-push-action takes. */
+export interface Annotation {
+  levels: AnnotationLevel[];
+  /** Only for this platform (`os/arch[/variant]`), when the prefix names one. */
+  platform?: string;
+  key: string;
+  value: string;
+}
+
+const ANNOTATION_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+
+/** Parses one `annotations` line; a line without a prefix is a manifest annotation. */
+export function parseAnnotation(line: string): Annotation {
+  const equals = line.indexOf('=');
+  const left = equals > 0 ? line.slice(0, equals).trim() : '';
+  const colon = left.indexOf(':');
+  const prefix = colon >= 0 ? left.slice(0, colon) : '';
+  const key = colon >= 0 ? left.slice(colon + 1) : left;
+  const shape = /^([a-z,-]+)(?:\[([^\]]+)\])?$/.exec(prefix);
+  const levels = (shape?.[1] ?? 'manifest').split(',');
+  const known = levels.every((level) => (ANNOTATION_LEVELS as readonly string[]).includes(level));
+  if (!ANNOTATION_KEY.test(key) || (colon >= 0 && (!shape || !known))) {
+    throw new InputError(
+      'annotations',
+      `line "${line}" is not key=value, optionally prefixed by ${ANNOTATION_LEVELS.join(', ')} (comma-separated) and ":".`,
+    );
+  }
+  return {
+    levels: levels as AnnotationLevel[],
+    ...(shape?.[2] ? { platform: parsePlatformText(shape[2]) } : {}),
+    key,
+    value: line.slice(equals + 1).trim(),
+  };
+}
+
+function parsePlatformText(text: string): string {
+  return formatPlatform(parsePlatform(text, 'annotations'));
+}
+
+/**
+ * The annotations of the image manifest, the only level a single-platform push has: lines for
+ * `manifest` (and this platform, when one is named). The index and descriptor levels exist only
+ * in an image index, which import-image does not push; `ignored` says what was left out and why.
+ */
+export function manifestAnnotations(
+  annotations: Annotation[],
+  platform: Platform,
+): { manifest: Record<string, string>; ignored: string[] } {
+  const manifest: Record<string, string> = {};
+  const ignored: string[] = [];
+  const ours = formatPlatform(platform);
+  for (const annotation of annotations) {
+    if (annotation.platform && annotation.platform !== ours) {
+      ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+      continue;
+    }
+    if (annotation.levels.includes('manifest')) manifest[annotation.key] = annotation.value;
+    const elsewhere = annotation.levels.filter((level) => level !== 'manifest');
+    if (elsewhere.length > 0) {
+      ignored.push(
+        `${annotation.key}: ${elsewhere.join(', ')} level, and a single-platform push has no image index`,
+      );
+    }
+  }
+  return { manifest, ignored };
 }
 
 /** The time the image says it was made: SOURCE_DATE_EPOCH, else the app's commit time. */
@@ -99,20 +215,26 @@ export function isoOf(epoch: number): string {
  * The labels: org.opencontainers.image.* from the manifest's app, one
  * org.archlinux.package.<name>=<version> per package (or, above MAX_PACKAGE_LABELS packages or
  * MAX_PACKAGE_LABEL_BYTES, one org.archlinux.packages label holding {name: version} as JSON),
- * then the user's extra labels, which win.
+ * then the user's extra labels, which win. The revision is the full hash when the app record has
+ * it; the source is the workflow's repository on a runner (as docker/metadata-action sets it),
+ * else the app's.
  */
 export function imageLabels(
   manifest: Manifest | undefined,
   created: string,
   title: string,
   extra: Array<[string, string]>,
+  runnerRepository?: string,
 ): Record<string, string> {
   const labels: Record<string, string> = {};
   labels['org.opencontainers.image.created'] = created;
   labels['org.opencontainers.image.title'] = manifest?.app?.name ?? title;
-  if (manifest?.app?.version) labels['org.opencontainers.image.version'] = manifest.app.version;
-  if (manifest?.app?.hash) labels['org.opencontainers.image.revision'] = manifest.app.hash;
-  if (manifest?.app?.source) labels['org.opencontainers.image.source'] = manifest.app.source;
+  const app = manifest?.app;
+  if (app?.version) labels['org.opencontainers.image.version'] = app.version;
+  const revision = app?.commit ?? app?.hash;
+  if (revision) labels['org.opencontainers.image.revision'] = revision;
+  const source = runnerRepository ?? app?.source;
+  if (source) labels['org.opencontainers.image.source'] = source;
   if (manifest) {
     labels['org.archlinux.arch'] = manifest.arch;
     const packages = manifest.packages;
@@ -130,6 +252,13 @@ export function imageLabels(
   }
   for (const [key, value] of extra) labels[key] = value;
   return labels;
+}
+
+/** `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY` on a runner, else undefined. */
+export function runnerRepositoryUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const server = env.GITHUB_SERVER_URL?.trim().replace(/\/+$/, '');
+  const repository = env.GITHUB_REPOSITORY?.trim();
+  return server && repository ? `${server}/${repository}` : undefined;
 }
 
 /** `entrypoint`/`cmd`: a JSON array of strings, or one argument per line. */

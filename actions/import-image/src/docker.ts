@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
 import { exec } from '../../core/src/exec.js';
 import type { Layer, Platform, RuntimeConfig } from './oci.js';
+import { clientCredentials, type RegistryCredential } from './docker-credentials.js';
 import { RegistryClient } from './registry.js';
 import { dockerChanges, formatPlatform } from './config.js';
 
@@ -12,13 +13,14 @@ export interface DockerJob {
   runtime: RuntimeConfig;
   platform: Platform;
   repository: string;
+  /** The image's registry, host[:port]. */
+  registry: string;
   /** host:port the docker daemon pushes to (a tunnel's 127.0.0.1:PORT, or the registry). */
   pushAddress: string;
   tags: string[];
   push: boolean;
   plainHttp: boolean;
-  username?: string;
-  password?: string;
+  credential?: RegistryCredential;
   work: string;
 }
 
@@ -52,7 +54,9 @@ export function pushedDigest(output: string): string | undefined {
 
 /**
  * mode: docker — `docker import --change ...` of the layer, `docker tag` for each further tag,
- * `docker push` of each, through whatever daemon DOCKER_HOST names. Credentials go to a
+ * `docker push` of each, through whatever daemon DOCKER_HOST names. docker uses the user's own
+ * Docker config (docker/login-action's login counts), unless credentials must be given to it:
+ * explicit inputs, or a tunnel's address the user's config knows nothing of. Those go to a
  * private DOCKER_CONFIG by `docker login --password-stdin`, never on a command line.
  */
 export async function dockerImportAndPush(job: DockerJob): Promise<{
@@ -61,9 +65,10 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
   layerDigest: string;
   sizeBytes: number;
 }> {
-  const dockerConfig = path.join(job.work, 'docker-config');
-  await fs.mkdir(dockerConfig, { recursive: true, mode: 0o700 });
-  const env = { ...process.env, DOCKER_CONFIG: dockerConfig };
+  const login = privateLogin(job);
+  const privateConfig = path.join(job.work, 'docker-config');
+  if (login) await fs.mkdir(privateConfig, { recursive: true, mode: 0o700 });
+  const env = login ? { ...process.env, DOCKER_CONFIG: privateConfig } : process.env;
   const local = `${job.pushAddress}/${job.repository}`;
   const [first, ...rest] = job.tags as [string, ...string[]];
   const imported = await exec(
@@ -82,13 +87,13 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
   if (!job.push) {
     return { configDigest: id, layerDigest: job.layer.digest, sizeBytes: job.layer.size };
   }
-  if (job.username && job.password !== undefined) {
+  if (login) {
     await exec(
       'docker',
-      ['login', '--username', job.username, '--password-stdin', job.pushAddress],
+      ['login', '--username', login.username, '--password-stdin', job.pushAddress],
       {
         env,
-        input: job.password,
+        input: login.password,
         missingHint: HINT,
       },
     );
@@ -102,8 +107,7 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
   const client = new RegistryClient({
     address: job.pushAddress,
     insecure: job.plainHttp,
-    username: job.username,
-    password: job.password,
+    ...clientCredentials(job.credential),
     log: (line) => core.info(line),
   });
   try {
@@ -123,4 +127,12 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
   } finally {
     client.close();
   }
+}
+
+/** The user and password to `docker login` with privately, or undefined to use the user's config. */
+function privateLogin(job: DockerJob): { username: string; password: string } | undefined {
+  const { username, password, from } = job.credential ?? {};
+  if (!job.push || !username || password === undefined) return undefined;
+  const explicit = from === undefined;
+  return explicit || job.pushAddress !== job.registry ? { username, password } : undefined;
 }

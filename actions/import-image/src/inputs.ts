@@ -8,10 +8,13 @@ import {
   checkImage,
   checkInsecure,
   checkSource,
+  parseAnnotation,
   parseArgv,
   parseEnv,
   parsePlatform,
   parsePorts,
+  tagOfItem,
+  type Annotation,
 } from './config.js';
 import type { Platform } from './oci.js';
 
@@ -29,7 +32,7 @@ export interface Inputs {
   image: ImageReference;
   tags: string[];
   labels: Array<[string, string]>;
-  annotations: Array<[string, string]>;
+  annotations: Annotation[];
   entrypoint?: string[];
   cmd?: string[];
   env: string[];
@@ -72,8 +75,9 @@ function readDestination(
   read: InputReader,
 ): Pick<Inputs, 'image' | 'tags' | 'mode' | 'push' | 'output'> {
   const image = read.image('image');
-  const tags = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
-  checkImage(image, tags.length > 0);
+  const items = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
+  checkImage(image, items.length > 0);
+  const tags = items.map((item) => tagOfItem(item, image));
   const mode = read.oneOf('mode', ['oci', 'docker'] as const);
   const push = read.boolean('push');
   const output = read.optional('output');
@@ -136,7 +140,7 @@ function readImageConfig(
   const platform = read.optional('platform');
   return {
     labels: read.keyValues('labels', LABEL_KEY),
-    annotations: read.keyValues('annotations', LABEL_KEY),
+    annotations: read.list('annotations').map(parseAnnotation),
     entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
     cmd: parseArgv('cmd', read.optional('cmd')),
     env: parseEnv(read.keyValues('env', ENV_KEY)),

@@ -18,11 +18,18 @@ import {
   formatPlatform,
   imageLabels,
   isoOf,
+  manifestAnnotations,
   platformForArch,
   resolveEpoch,
   resolveTags,
+  runnerRepositoryUrl,
 } from './config.js';
 import { dockerImportAndPush } from './docker.js';
+import {
+  clientCredentials,
+  registryCredential,
+  type RegistryCredential,
+} from './docker-credentials.js';
 import { parseInputs, type Inputs } from './inputs.js';
 import {
   MEDIA_TYPES,
@@ -53,6 +60,14 @@ interface ImagePlan {
   /** Where the epoch came from, for the log. */
   epochFrom: string;
   runtime: RuntimeConfig;
+  /** The image manifest's annotations. */
+  annotations: Record<string, string>;
+}
+
+/** Where the push connects (a tunnel's address, or the registry) and with what credential. */
+interface PushTarget {
+  address: string;
+  credential?: RegistryCredential;
 }
 
 interface Result {
@@ -68,6 +83,14 @@ interface Result {
 export async function run(): Promise<void> {
   const inputs = await parseInputs(rawInputsFromEnv());
   const plan = planImage(inputs, await core.group('Manifest', () => loadManifest(inputs)));
+  // Before any work, so a broken Docker config fails at once.
+  const credential = inputs.push
+    ? await registryCredential(
+        inputs['registry-username'],
+        inputs['registry-password'],
+        inputs.image.registry,
+      )
+    : undefined;
   await withPrivateTempDir('import-image', async (work) => {
     hold(TEMPORARIES_STATE, work);
     const layer = await core.group('Layer', () => buildLayer(inputs, plan, work));
@@ -81,15 +104,15 @@ export async function run(): Promise<void> {
               runtime: plan.runtime,
               platform: plan.platform,
               repository: inputs.image.repository,
+              registry: inputs.image.registry,
               pushAddress: address,
               tags: plan.tags,
               push: inputs.push,
               plainHttp: inputs.insecure,
-              username: inputs['registry-username'],
-              password: inputs['registry-password'],
+              credential,
               work,
             })
-          : await makeOciImage(inputs, plan, layer, address);
+          : await makeOciImage(inputs, plan, layer, { address, credential });
       writeActionOutputs(inputs, plan, result);
       await writeRunSummary(inputs, plan, result);
     } finally {
@@ -133,11 +156,14 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
   const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
   const created = isoOf(epoch);
+  const annotations = manifestAnnotations(inputs.annotations, platform);
+  for (const line of annotations.ignored) core.notice(`annotations: ignored ${line}.`);
   const labels = imageLabels(
     manifest,
     created,
     inputs.image.repository.split('/').pop() ?? '',
     inputs.labels,
+    runnerRepositoryUrl(process.env),
   );
   return {
     manifest,
@@ -155,6 +181,7 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
       exposedPorts: inputs['exposed-ports'],
       labels,
     },
+    annotations: annotations.manifest,
   };
 }
 
@@ -199,13 +226,13 @@ async function makeOciImage(
   inputs: Inputs,
   plan: ImagePlan,
   layer: Layer,
-  address: string,
+  target: PushTarget,
 ): Promise<Result> {
-  const image = buildImage(inputs, plan, layer);
+  const image = buildImage(plan, layer);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
   const uploadedBytes = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
-        pushImage(inputs, address, image, plan.tags),
+        pushImage(inputs, target, image, plan.tags),
       )
     : undefined;
   // Written after a successful push, so a failed run leaves no output behind.
@@ -227,7 +254,7 @@ async function makeOciImage(
 }
 
 /** The image config and manifest around the layer. */
-function buildImage(inputs: Inputs, plan: ImagePlan, layer: Layer): BuiltImage {
+function buildImage(plan: ImagePlan, layer: Layer): BuiltImage {
   const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
   const config = {
     mediaType: MEDIA_TYPES.config,
@@ -235,7 +262,7 @@ function buildImage(inputs: Inputs, plan: ImagePlan, layer: Layer): BuiltImage {
     size: configBytes.length,
     bytes: configBytes,
   };
-  const manifestBytes = imageManifestJson(config, [layer], Object.fromEntries(inputs.annotations));
+  const manifestBytes = imageManifestJson(config, [layer], plan.annotations);
   return {
     layer,
     config,
@@ -311,7 +338,7 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
 /** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
 async function pushImage(
   inputs: Inputs,
-  address: string,
+  { address, credential }: PushTarget,
   image: BuiltImage,
   tags: string[],
 ): Promise<number> {
@@ -320,8 +347,7 @@ async function pushImage(
     displayName: inputs.image.registry,
     serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
     insecure: inputs.insecure,
-    username: inputs['registry-username'],
-    password: inputs['registry-password'],
+    ...clientCredentials(credential),
     log: (line) => core.info(line),
     ...chunkingFromEnvironment(),
   });

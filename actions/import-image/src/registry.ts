@@ -27,6 +27,10 @@ export interface RegistryOptions {
   serverName?: string;
   username?: string;
   password?: string;
+  /** An OAuth2 refresh token (Docker's identitytoken), traded at the token realm by POST. */
+  identityToken?: string;
+  /** Where the credentials came from, for messages (an input, or a Docker config entry). */
+  credentialsFrom?: string;
   /** How many times a transient failure is retried (default 5). */
   retries?: number;
   /** First backoff delay; doubled each retry, at most 8 s (default 500 ms). */
@@ -110,7 +114,9 @@ export class RegistryClient {
   }
 
   private who(): string {
-    return this.options.username ? `user "${this.options.username}"` : 'no credentials';
+    const from = this.options.credentialsFrom ? ` (from ${this.options.credentialsFrom})` : '';
+    if (this.options.identityToken) return `an identity token${from}`;
+    return this.options.username ? `user "${this.options.username}"${from}` : 'no credentials';
   }
 
   /** Runs `attempt` up to retries+1 times while it fails transiently. */
@@ -289,48 +295,58 @@ export class RegistryClient {
 
   private async answerChallenge(challenge: string, scope: string): Promise<string> {
     const { scheme, params } = parseChallenge(challenge);
-    if (!this.options.username || this.options.password === undefined) {
+    const { username, password, identityToken } = this.options;
+    if (!identityToken && (!username || password === undefined)) {
       throw new UserError(
-        `Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password.`,
+        `Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password, or log in with docker login (docker/login-action).`,
       );
     }
-    const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
-    if (scheme === 'basic') {
+    const basic = identityToken
+      ? undefined
+      : `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    if (scheme === 'basic' && basic) {
       this.authorization.set('', basic);
       return basic;
     }
     if (scheme !== 'bearer' || !params.realm) {
       throw new UserError(
-        `Registry ${this.name} asks for an unknown authentication: "${challenge}".`,
+        `Registry ${this.name} asks for an authentication ${this.who()} cannot answer: "${challenge}".`,
       );
     }
     const realm = new URL(params.realm);
-    if (params.service) realm.searchParams.set('service', params.service);
     const wanted = scope || params.scope;
-    if (wanted) realm.searchParams.set('scope', wanted);
-    const token = await this.withRetries('token', async () => {
-      const answer = await this.exchange({ method: 'GET', url: realm.toString() }, basic);
-      if (answer.status === 401 || answer.status === 403) {
-        throw new UserError(
-          `Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`,
-        );
-      }
-      if (answer.status === 429 || answer.status >= 500) {
-        throw new TransientError(`token service answered HTTP ${answer.status}`);
-      }
-      if (answer.status !== 200) {
-        throw new UserError(
-          `Registry ${this.name}: the token service answered HTTP ${answer.status}.`,
-        );
-      }
-      const json = JSON.parse(answer.body.toString()) as { token?: string; access_token?: string };
-      const value = json.token ?? json.access_token;
-      if (!value) throw new UserError(`Registry ${this.name}: the token service sent no token.`);
-      return value;
-    });
+    const request = identityToken
+      ? refreshTokenRequest(realm, identityToken, params.service, wanted)
+      : basicTokenRequest(realm, basic as string, params.service, wanted);
+    const token = await this.withRetries('token', () => this.fetchToken(request, realm));
     const bearer = `Bearer ${token}`;
     this.authorization.set(scope, bearer);
     return bearer;
+  }
+
+  /** One exchange with the token service; its token (GET's `token`, OAuth2's `access_token`). */
+  private async fetchToken(
+    request: { spec: RequestSpec; authorization?: string },
+    realm: URL,
+  ): Promise<string> {
+    const answer = await this.exchange(request.spec, request.authorization);
+    if (answer.status === 401 || answer.status === 403) {
+      throw new UserError(
+        `Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`,
+      );
+    }
+    if (answer.status === 429 || answer.status >= 500) {
+      throw new TransientError(`token service answered HTTP ${answer.status}`);
+    }
+    if (answer.status !== 200) {
+      throw new UserError(
+        `Registry ${this.name}: the token service ${realm.origin} answered HTTP ${answer.status} to ${request.spec.method}.`,
+      );
+    }
+    const json = JSON.parse(answer.body.toString()) as { token?: string; access_token?: string };
+    const value = json.token ?? json.access_token;
+    if (!value) throw new UserError(`Registry ${this.name}: the token service sent no token.`);
+    return value;
   }
 
   /** True when the registry already has the blob. */
@@ -529,4 +545,44 @@ export function parseChallenge(header: string): {
     params[(part[1] ?? '').toLowerCase()] = (part[2] ?? part[3] ?? '').replace(/\\(.)/g, '$1');
   }
   return { scheme: (match[1] ?? '').toLowerCase(), params };
+}
+
+/** The token spec's GET: service and scope as query parameters, the user's basic credentials. */
+function basicTokenRequest(
+  realm: URL,
+  basic: string,
+  service: string | undefined,
+  scope: string | undefined,
+): { spec: RequestSpec; authorization: string } {
+  const url = new URL(realm);
+  if (service) url.searchParams.set('service', service);
+  if (scope) url.searchParams.set('scope', scope);
+  return { spec: { method: 'GET', url: url.toString() }, authorization: basic };
+}
+
+/**
+ * The OAuth2 form of the token spec, as Docker uses an identity token: a POST of
+ * grant_type=refresh_token with the token, service, scope and a client_id.
+ */
+function refreshTokenRequest(
+  realm: URL,
+  refreshToken: string,
+  service: string | undefined,
+  scope: string | undefined,
+): { spec: RequestSpec } {
+  const form = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    client_id: 'arch-core',
+  });
+  if (service) form.set('service', service);
+  if (scope) form.set('scope', scope);
+  return {
+    spec: {
+      method: 'POST',
+      url: realm.toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.from(form.toString()),
+    },
+  };
 }

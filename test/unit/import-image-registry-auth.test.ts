@@ -1,0 +1,118 @@
+import { describe, expect, test } from '@jest/globals';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RegistryClient } from '../../actions/import-image/src/registry.js';
+
+/**
+ * Identity tokens (Docker's `identitytoken`, OAuth2 refresh tokens). A stand-in written from the
+ * distribution spec's OAuth2 token flow, since docker-registry's token auth needs a JWT signing
+ * set-up the tests cannot get from Debian's package: /v2/ answers 401 with a Bearer challenge;
+ * POST /token takes grant_type=refresh_token and answers an access_token for the scope.
+ */
+async function oauthRegistry(refreshToken: string): Promise<{
+  address: string;
+  seen: string[];
+  forms: URLSearchParams[];
+  close: () => void;
+}> {
+  const seen: string[] = [];
+  const forms: URLSearchParams[] = [];
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://x');
+    const auth = request.headers.authorization ?? '';
+    seen.push(`${request.method} ${url.pathname} ${auth.split(' ')[0] ?? ''}`);
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (url.pathname === '/token') {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString());
+        forms.push(form);
+        const ok =
+          request.method === 'POST' &&
+          form.get('grant_type') === 'refresh_token' &&
+          form.get('refresh_token') === refreshToken;
+        response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+        response.end(ok ? JSON.stringify({ access_token: `at-${form.get('scope')}` }) : '{}');
+        return;
+      }
+      if (auth !== 'Bearer at-repository:team/app:pull,push') {
+        const { port } = server.address() as AddressInfo;
+        response.writeHead(401, {
+          'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="test"`,
+        });
+        response.end();
+        return;
+      }
+      response.writeHead(200);
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { address: `127.0.0.1:${port}`, seen, forms, close: () => server.close() };
+}
+
+describe('identity tokens', () => {
+  test('traded at the realm by an OAuth2 refresh_token POST, then used as the bearer', async () => {
+    const registry = await oauthRegistry('refresh-42');
+    const client = new RegistryClient({
+      address: registry.address,
+      insecure: true,
+      identityToken: 'refresh-42',
+    });
+    try {
+      await client.ping('team/app');
+      expect(registry.seen).toEqual(['GET /v2/ ', 'POST /token ', 'GET /v2/ Bearer']);
+      expect(Object.fromEntries(registry.forms[0] ?? [])).toEqual({
+        grant_type: 'refresh_token',
+        refresh_token: 'refresh-42',
+        client_id: 'arch-core',
+        service: 'test',
+        scope: 'repository:team/app:pull,push',
+      });
+    } finally {
+      client.close();
+      registry.close();
+    }
+  });
+
+  test('a refused identity token fails at once, saying where it came from', async () => {
+    const registry = await oauthRegistry('the-right-one');
+    const client = new RegistryClient({
+      address: registry.address,
+      insecure: true,
+      identityToken: 'stale',
+      credentialsFrom: '/home/u/.docker/config.json auths "r"',
+    });
+    try {
+      await expect(client.ping('team/app')).rejects.toThrow(
+        /token service .* refused the credentials of an identity token \(from \/home\/u\/\.docker\/config\.json auths "r"\) \(HTTP 401\)/,
+      );
+    } finally {
+      client.close();
+      registry.close();
+    }
+  });
+
+  test('a Basic challenge cannot take an identity token, and the error says so', async () => {
+    const server = http.createServer((_request, response) => {
+      response.writeHead(401, { 'www-authenticate': 'Basic realm="r"' });
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = new RegistryClient({
+      address: `127.0.0.1:${port}`,
+      insecure: true,
+      identityToken: 'tok',
+    });
+    try {
+      await expect(client.ping('team/app')).rejects.toThrow(
+        'asks for an authentication an identity token cannot answer: "Basic realm="r""',
+      );
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+});
