@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
+import { splitWords } from './words.js';
 
 export const VCS_VALUES = ['auto', 'hg', 'git', 'none'] as const;
 export const ARCH_VALUES = ['auto', 'i686', 'x86_64', 'any'] as const;
@@ -82,7 +83,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     repo: absolute(read.optional('repo')),
     repoName: read.required('repo-name'),
     outputDir: absolute(read.optional('output-dir')),
-    makepkgArgs: read.list('makepkg-args'),
+    makepkgArgs: splitWords('makepkg-args', raw['makepkg-args'] ?? ''),
     uploadArtifact: read.optional('upload-artifact'),
     buildRoot: absolute(read.optional('build-root')),
   };
