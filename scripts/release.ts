@@ -1,6 +1,6 @@
 // Publishes one action to its own mirror repository, so that `uses: arch-core/<action>@v1` works.
 //
-//   npm run release -- <action> <version> [--mirror URL]
+//   npm run release -- <action> <version> [--mirror URL] [--source-url URL]
 //
 // Refuses (exit 1, one line saying why, nothing pushed) when:
 //   - <version> is not X.Y.Z, differs from actions/<action>/package.json, or CHANGELOG.md has no
@@ -15,7 +15,14 @@
 // bundle files under dist/, README.md, CHANGELOG.md, LICENSE — commits it on the mirror's main
 // with the monorepo commit id in the message, creates the annotated tag vX.Y.Z, moves the major
 // tag vX (only forward: a patch to an older line leaves vX and main alone), and pushes all of it
-// in one atomic push.
+// in one atomic push. A mirror that is a local bare repository gets its HEAD set to main (one made
+// with `git init --bare` points at master, and a clone would check out nothing).
+//
+// README.md and CHANGELOG.md are the monorepo's, with every relative link that leaves the
+// action's folder (`../../workflows-examples/...`) turned into a link to that file in the
+// monorepo at the released commit: <source URL>/blob/<commit>/<path> (tree/ for a directory).
+// The source URL: --source-url URL, else ARCH_CORE_SOURCE_URL, else GITHUB_SERVER_URL/
+// GITHUB_REPOSITORY (on a runner), else https://github.com/arch-core/arch-core.
 //
 // The mirror: --mirror URL, else ARCH_CORE_MIRROR_URL (`{action}` is replaced by the action's
 // name, e.g. file:///srv/git/{action}.git), else https://github.com/arch-core/{action}.git.
@@ -27,10 +34,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
+import { rewriteMirrorLinks } from './lib/mirror-links.js';
 import { projectRoot } from './lib/project-root.js';
 import { CommandFailed, redact, run } from './lib/run.js';
 
 const DEFAULT_MIRROR = 'https://github.com/arch-core/{action}.git';
+const DEFAULT_SOURCE_URL = 'https://github.com/arch-core/arch-core';
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
 class Refusal extends Error {}
@@ -60,6 +69,7 @@ function gitSucceeds(args: string[], cwd: string): boolean {
 
 interface ReleaseOptions {
   mirror?: string;
+  sourceUrl?: string;
   skipTests: boolean;
   help?: boolean;
 }
@@ -74,6 +84,11 @@ function parseArgs(argv: string[]): { positional: string[]; options: ReleaseOpti
       if (!options.mirror) refuse('--mirror needs a URL.');
     } else if (arg.startsWith('--mirror=')) {
       options.mirror = arg.slice('--mirror='.length);
+    } else if (arg === '--source-url') {
+      options.sourceUrl = argv[++index];
+      if (!options.sourceUrl) refuse('--source-url needs a URL.');
+    } else if (arg.startsWith('--source-url=')) {
+      options.sourceUrl = arg.slice('--source-url='.length);
     } else if (arg === '--skip-tests') {
       options.skipTests = true;
     } else if (arg === '--help' || arg === '-h') {
@@ -142,11 +157,14 @@ function copyTree(from: string, to: string): void {
 
 function usage(): string {
   return [
-    'usage: npm run release -- <action> <version> [--mirror URL]',
+    'usage: npm run release -- <action> <version> [--mirror URL] [--source-url URL]',
     '  <action>   one of the folders of actions/ with an action.yml',
     '  <version>  X.Y.Z, equal to actions/<action>/package.json and a heading of its CHANGELOG.md',
     '  --mirror   the mirror repository (default: ARCH_CORE_MIRROR_URL or',
     `             ${DEFAULT_MIRROR}, {action} replaced)`,
+    '  --source-url  the monorepo, for the links of README.md and CHANGELOG.md that leave the',
+    '             action folder (default: ARCH_CORE_SOURCE_URL, GITHUB_SERVER_URL/GITHUB_REPOSITORY,',
+    `             ${DEFAULT_SOURCE_URL})`,
     "  --skip-tests  only for the release tool's own tests (needs ARCH_CORE_RELEASE_SELF_TEST=1)",
   ].join('\n');
 }
@@ -264,8 +282,47 @@ function runTests(skipTests: boolean): void {
   }
 }
 
+/** The monorepo's web URL, for the links that leave the action's folder. */
+function sourceUrl(options: ReleaseOptions): string {
+  const { ARCH_CORE_SOURCE_URL, GITHUB_SERVER_URL, GITHUB_REPOSITORY } = process.env;
+  if (options.sourceUrl) return options.sourceUrl;
+  if (ARCH_CORE_SOURCE_URL) return ARCH_CORE_SOURCE_URL;
+  if (GITHUB_SERVER_URL && GITHUB_REPOSITORY) return `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}`;
+  return DEFAULT_SOURCE_URL;
+}
+
+/** An action's Markdown file for the mirror: the links leaving its folder into the monorepo. */
+function writeMirrorMarkdown(
+  file: string,
+  work: string,
+  action: string,
+  commit: string,
+  url: string,
+): void {
+  const text = fs.readFileSync(path.join(projectRoot, 'actions', action, file), 'utf8');
+  let rewritten: string;
+  try {
+    rewritten = rewriteMirrorLinks(text, {
+      folder: `actions/${action}`,
+      sourceUrl: url,
+      commit,
+      isDirectory: (repoPath) =>
+        fs.statSync(path.join(projectRoot, repoPath), { throwIfNoEntry: false })?.isDirectory() ??
+        false,
+    });
+  } catch (error) {
+    refuse(`actions/${action}/${file}: ${(error as Error).message}`);
+  }
+  fs.writeFileSync(path.join(work, file), rewritten);
+}
+
 /** 6a. The mirror's history checked out in `work`, its tree replaced by this release's files. */
-function assembleMirrorTree(work: string, action: string, mirror: string): void {
+function assembleMirrorTree(
+  work: string,
+  action: string,
+  mirror: string,
+  source: { commit: string; url: string },
+): void {
   const actionDir = path.join(projectRoot, 'actions', action);
   git(['clone', '--quiet', '--no-checkout', mirror, work]);
   if (gitSucceeds(['rev-parse', '--verify', '--quiet', 'refs/remotes/origin/main'], work)) {
@@ -280,8 +337,9 @@ function assembleMirrorTree(work: string, action: string, mirror: string): void 
   const actionYml = fs.readFileSync(path.join(actionDir, 'action.yml'), 'utf8');
   fs.writeFileSync(path.join(work, 'action.yml'), mirrorActionYml(actionYml, action));
   copyTree(path.join(projectRoot, 'dist', action), path.join(work, 'dist'));
-  fs.copyFileSync(path.join(actionDir, 'README.md'), path.join(work, 'README.md'));
-  fs.copyFileSync(path.join(actionDir, 'CHANGELOG.md'), path.join(work, 'CHANGELOG.md'));
+  for (const file of ['README.md', 'CHANGELOG.md']) {
+    writeMirrorMarkdown(file, work, action, source.commit, source.url);
+  }
   fs.copyFileSync(path.join(projectRoot, 'LICENSE'), path.join(work, 'LICENSE'));
   const main = parseDocument(fs.readFileSync(path.join(work, 'action.yml'), 'utf8')).getIn([
     'runs',
@@ -340,6 +398,32 @@ function commitTagAndPush(work: string, action: string, commit: string, plan: Ta
   console.log(`release:   main ${newest ? 'advanced' : 'unchanged (a newer version exists)'}`);
 }
 
+/** A local bare path of the mirror URL (a path or file://), else undefined. */
+function localMirrorDir(mirror: string): string | undefined {
+  if (mirror.startsWith('file://')) return new URL(mirror).pathname;
+  return /^[a-z][a-z0-9+.-]*:/i.test(mirror) || /^[^/]+@[^/]+:/.test(mirror) ? undefined : mirror;
+}
+
+/**
+ * 7. A clone checks out what HEAD names: a local mirror gets HEAD → main (one made with
+ * `git init --bare` names master); a hosted one is checked, since its default branch is set on
+ * the host.
+ */
+function pointHeadAtMain(plan: TagPlan): void {
+  const dir = localMirrorDir(plan.mirror);
+  if (dir !== undefined) {
+    git(['--git-dir', dir, 'symbolic-ref', 'HEAD', 'refs/heads/main']);
+    console.log('release:   HEAD → main');
+    return;
+  }
+  const head = git(['ls-remote', '--symref', plan.mirror, 'HEAD']);
+  if (!/^ref: refs\/heads\/main\tHEAD$/m.test(head)) {
+    console.log(
+      `release: WARNING: ${redact(plan.mirror)}'s default branch is not main: set it on the host, or a clone checks out nothing.`,
+    );
+  }
+}
+
 function release(argv: string[]): void {
   const { positional, options } = parseArgs(argv);
   if (options.help) {
@@ -360,8 +444,9 @@ function release(argv: string[]): void {
   runTests(options.skipTests);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `arch-core-release-${action}-`));
   try {
-    assembleMirrorTree(work, action, plan.mirror);
+    assembleMirrorTree(work, action, plan.mirror, { commit, url: sourceUrl(options) });
     commitTagAndPush(work, action, commit, plan);
+    pointHeadAtMain(plan);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -90,9 +90,21 @@ console.log('greet test passed');
 `;
 }
 
+/** A README with links of every kind: leaving the folder, inside it, absolute, anchors. */
+export const FIXTURE_README = `# greet
+
+Input \`name\`, output \`greeting\`. See [the example](../../workflows-examples/greet.yml#L3),
+[the core library](../core/src/) and ![a picture](../../docs/greet.png "Greet").
+Unchanged: [changes](CHANGELOG.md), [inputs](#inputs), [site](https://example.invalid/greet),
+[source](./src/main.ts).
+
+[reference]: ../../docs/greet.md
+`;
+
 /** The files copied from this project into the fixture as they are. */
 const COPIED_FILES = [
   'scripts/release.ts',
+  'scripts/lib/mirror-links.ts',
   'scripts/lib/project-root.ts',
   'scripts/lib/run.ts',
   'scripts/build.mjs',
@@ -114,7 +126,7 @@ export function releaseCommand(dir: string, args: string[]): string[] {
 }
 
 function fixtureGitEnv(): NodeJS.ProcessEnv {
-  return {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     GIT_AUTHOR_NAME: 'Fixture',
     GIT_AUTHOR_EMAIL: 'fixture@example.invalid',
@@ -123,6 +135,11 @@ function fixtureGitEnv(): NodeJS.ProcessEnv {
     // The fixture's `npm test` runs a local script: npm must not look for its own updates.
     npm_config_update_notifier: 'false',
   };
+  // The fixture is not the repository a runner checked out: its source URL is the default.
+  for (const name of ['ARCH_CORE_SOURCE_URL', 'GITHUB_SERVER_URL', 'GITHUB_REPOSITORY']) {
+    delete env[name];
+  }
+  return env;
 }
 
 /** The Monorepo handle on `dir` (its files are written by writeFixtureFiles). */
@@ -188,7 +205,7 @@ function writeFixtureFiles(repo: Monorepo): void {
   );
   repo.write('test/check.mjs', checkMjs('Hello'));
   repo.write('actions/greet/action.yml', ACTION_YML);
-  repo.write('actions/greet/README.md', '# greet\n\nInput `name`, output `greeting`.\n');
+  repo.write('actions/greet/README.md', FIXTURE_README);
   repo.write('actions/greet/CHANGELOG.md', '# Changelog\n\n');
   repo.write('actions/greet/src/index.ts', INDEX_TS);
   repo.write('actions/greet/src/main.ts', mainTs('Hello'));
@@ -204,11 +221,14 @@ export function makeMonorepo(): Monorepo {
   return repo;
 }
 
-/** A new empty bare repository, `<temp dir>/<name>.git`: the mirror. */
+/**
+ * A new empty bare repository, `<temp dir>/<name>.git`: the mirror, made as `git init --bare`
+ * makes it without configuration, with HEAD on master (the release pushes main).
+ */
 export function makeBareMirror(name: string): string {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-core-release-mirrors-'));
   const mirror = path.join(parent, `${name}.git`);
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', mirror]);
+  execFileSync('git', ['-c', 'init.defaultBranch=master', 'init', '--quiet', '--bare', mirror]);
   return mirror;
 }
 

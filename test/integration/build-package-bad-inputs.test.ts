@@ -120,6 +120,16 @@ test.each([
   ],
   ['build-user', 'root', /^Input "build-user": makepkg refuses to run as root/],
   ['makepkg-args', '--printsrcinfo', /^Input "makepkg-args": "--printsrcinfo" cannot be given/],
+  [
+    'makepkg-args',
+    '--nocheck --printsrcinfo',
+    /^Input "makepkg-args": "--printsrcinfo" cannot be given/,
+  ],
+  [
+    'makepkg-args',
+    "--nocheck\n--holdver 'unclosed",
+    `Input "makepkg-args": the ' opened on line 2 (--holdver 'unclosed) is never closed; close it, or write \\' for the character itself.`,
+  ],
 ])('%s: %s', async (input, value, message) => {
   const { error } = await fails({ path: hello, [input]: value });
   if (typeof message === 'string') expect(error).toBe(message);

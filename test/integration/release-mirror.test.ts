@@ -11,6 +11,7 @@ import {
   mainTs,
   makeBareMirror,
   makeMonorepo,
+  FIXTURE_README,
   type Monorepo,
 } from '../helpers/release-fixture.js';
 
@@ -85,6 +86,30 @@ describe('release to a mirror repository', () => {
     expect(gitIn(mirror, 'cat-file', '-p', 'v1.0.0')).toContain(monorepoCommit);
   });
 
+  test('a plain clone of the mirror checks out main: HEAD was moved off master', () => {
+    expect(gitIn(mirror, 'symbolic-ref', 'HEAD')).toBe('refs/heads/main');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-core-release-clone-'));
+    scratch.push(dir);
+    execFileSync('git', ['clone', '--quiet', mirror, path.join(dir, 'greet')], { stdio: 'pipe' });
+    expect(fs.readdirSync(path.join(dir, 'greet')).sort()).toEqual(
+      ['.git', 'CHANGELOG.md', 'LICENSE', 'README.md', 'action.yml', 'dist'].sort(),
+    );
+  });
+
+  test('README links that leave the action folder point at the monorepo commit', () => {
+    const commit = repo.git('rev-parse', 'HEAD').trim();
+    const base = `https://github.com/arch-core/arch-core`;
+    const expected = FIXTURE_README.replace(
+      '../../workflows-examples/greet.yml#L3',
+      `${base}/blob/${commit}/workflows-examples/greet.yml#L3`,
+    )
+      .replace('../core/src/', `${base}/tree/${commit}/actions/core/src`)
+      .replace('../../docs/greet.png', `${base}/blob/${commit}/docs/greet.png`)
+      .replace('../../docs/greet.md', `${base}/blob/${commit}/docs/greet.md`);
+    expect(gitIn(mirror, 'show', 'v1.0.0:README.md')).toBe(expected.trim());
+    expect(gitIn(mirror, 'show', 'v1.0.0:README.md')).not.toContain('](../');
+  });
+
   test('the mirror, checked out at v1, works as an action', async () => {
     const dir = checkout('v1');
     const { runs } = parseYaml(fs.readFileSync(path.join(dir, 'action.yml'), 'utf8')) as {
@@ -133,7 +158,14 @@ describe('release to a mirror repository', () => {
 
   test('1.1.0 with the rebuilt bundle: v1 moves forward, v1.0.0 stays, main advances', async () => {
     repo.commit('dist: rebuilt greet');
-    const { code, output } = repo.release(['greet', '1.1.0', '--mirror', mirror]);
+    const { code, output } = repo.release([
+      'greet',
+      '1.1.0',
+      '--mirror',
+      mirror,
+      '--source-url',
+      'https://git.example.invalid/arch/monorepo.git',
+    ]);
     expect(output).toContain('greet test passed');
     expect(code).toBe(0);
     expect(tagsOf(mirror)).toEqual(['v1', 'v1.0.0', 'v1.1.0']);
@@ -144,6 +176,10 @@ describe('release to a mirror repository', () => {
     expect(gitIn(mirror, 'rev-parse', `${second}^`)).toBe(firstRelease);
     const run = await runActionLocally({ actionDir: checkout('v1'), inputs: { name: 'again' } });
     expect(run.outputs.greeting).toBe('Howdy, again!');
+    const commit = repo.git('rev-parse', 'HEAD').trim();
+    expect(gitIn(mirror, 'show', 'v1.1.0:README.md')).toContain(
+      `[the core library](https://git.example.invalid/arch/monorepo/tree/${commit}/actions/core/src)`,
+    );
   });
 
   test('failing tests are refused', () => {

@@ -49,7 +49,15 @@ test(`the committed ${ACTION} releases to its mirror, which runs as an action`, 
   ) as { version: string };
   const output = execFileSync(
     process.execPath,
-    releaseCommand(clone, [ACTION, version, '--mirror', mirror, '--skip-tests']),
+    releaseCommand(clone, [
+      ACTION,
+      version,
+      '--mirror',
+      mirror,
+      '--source-url',
+      'https://git.example.invalid/arch-core',
+      '--skip-tests',
+    ]),
     { cwd: clone, env: { ...process.env, ARCH_CORE_RELEASE_SELF_TEST: '1' }, encoding: 'utf8' },
   );
   expect(output).toContain(`release: ${ACTION} v${version}`);
@@ -85,4 +93,13 @@ test(`the committed ${ACTION} releases to its mirror, which runs as an action`, 
   expect(run.code).toBe(1);
   expect(errorLines(run.log)).toEqual([expect.stringMatching(/^Input "[a-z-]+": /)]);
   expect(required.some((name) => errorLines(run.log)[0]?.startsWith(`Input "${name}"`))).toBe(true);
+
+  // make-iso's README links ../../workflows-examples/samples/: in the mirror it points into the
+  // monorepo at the released commit.
+  const readme = fs.readFileSync(path.join(checkout, 'README.md'), 'utf8');
+  const commit = gitIn(clone, 'rev-parse', 'HEAD');
+  expect(readme).not.toMatch(/\]\(\.\.\//);
+  expect(readme).toContain(
+    `(https://git.example.invalid/arch-core/tree/${commit}/workflows-examples/samples)`,
+  );
 });

@@ -34,6 +34,9 @@ describe('introspection output', () => {
       pkgrel: '2',
       epoch: undefined,
       hasPkgverFunction: true,
+      depends: [],
+      makedepends: [],
+      checkdepends: [],
     });
   });
 });

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
+import { splitWords } from './words.js';
 
 export const VCS_VALUES = ['auto', 'hg', 'git', 'none'] as const;
 export const ARCH_VALUES = ['auto', 'i686', 'x86_64', 'any'] as const;
@@ -28,6 +29,10 @@ export interface Inputs {
   uploadArtifact?: string;
   /** Absolute. */
   buildRoot?: string;
+  /** Install the PKGBUILD's dependencies in the build root with pacman before makepkg. */
+  syncdeps: boolean;
+  /** Armored public keys for the build user's keyring (validpgpkeys). */
+  pgpKeys?: string;
 }
 
 /** A user name useradd accepts, and not root (makepkg refuses to run as root). */
@@ -58,6 +63,36 @@ function checkMakepkgArgs(args: readonly string[]): void {
   }
 }
 
+const PUBLIC_KEY_BLOCK =
+  /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
+
+/** pgp-keys holds armored public key blocks and nothing else (a secret key never). */
+function checkPgpKeys(text: string): void {
+  if (text.includes('PRIVATE KEY BLOCK')) {
+    throw new InputError(
+      'pgp-keys',
+      'holds a private key; give only public keys (gpg --armor --export).',
+    );
+  }
+  const blocks = text.match(PUBLIC_KEY_BLOCK) ?? [];
+  if (blocks.length === 0 || text.replace(PUBLIC_KEY_BLOCK, '').trim() !== '') {
+    throw new InputError(
+      'pgp-keys',
+      'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.',
+    );
+  }
+}
+
+/** syncdeps installs into a build root; a host build has no root of its own to install into. */
+function checkSyncdeps(inputs: Inputs): void {
+  if (inputs.syncdeps && !inputs.buildRoot) {
+    throw new InputError(
+      'syncdeps',
+      'installs the dependencies into the build root and needs build-root; for a host build, install them in an earlier step.',
+    );
+  }
+}
+
 function checkArtifactName(name: string): void {
   if (/[":<>|*?\r\n\\/]/.test(name)) {
     throw new InputError(
@@ -82,13 +117,17 @@ export function parseInputs(raw: RawInputs): Inputs {
     repo: absolute(read.optional('repo')),
     repoName: read.required('repo-name'),
     outputDir: absolute(read.optional('output-dir')),
-    makepkgArgs: read.list('makepkg-args'),
+    makepkgArgs: splitWords('makepkg-args', raw['makepkg-args'] ?? ''),
     uploadArtifact: read.optional('upload-artifact'),
     buildRoot: absolute(read.optional('build-root')),
+    syncdeps: read.boolean('syncdeps'),
+    pgpKeys: read.optional('pgp-keys'),
   };
   checkBuildUser(inputs.buildUser);
   checkRepoName(inputs.repoName, 'repo-name');
   checkMakepkgArgs(inputs.makepkgArgs);
   if (inputs.uploadArtifact !== undefined) checkArtifactName(inputs.uploadArtifact);
+  checkSyncdeps(inputs);
+  if (inputs.pgpKeys !== undefined) checkPgpKeys(inputs.pgpKeys);
   return inputs;
 }

@@ -44,6 +44,7 @@ import {
   withVersionOf,
   type PkgbuildFacts,
 } from './pkgbuild.js';
+import { dependencyTargets, installDependencies } from './syncdeps.js';
 import { ensureBuildUser, type BuildUser } from './user.js';
 import {
   findRepository,
@@ -292,6 +293,12 @@ async function buildInCopy(
     inBuildRoot: Boolean(inputs.buildRoot),
   });
   setting.runner.setarchI686 = arch.setarchI686;
+  if (inputs.syncdeps && inputs.buildRoot) {
+    const targets = dependencyTargets(pkgbuild, inputs.makepkgArgs);
+    const cacheDir = await fs.mkdtemp(path.join(work, 'pacman-cache-'));
+    await installDependencies(inputs.buildRoot, cacheDir, targets, arch.setarchI686);
+  }
+  if (inputs.pgpKeys) await importPgpKeys(setting, inputs.pgpKeys, work);
   const plan = await planMakepkg(setting, arch, work);
   const env = makepkgEnv(plan);
 
@@ -323,6 +330,28 @@ function runBuildUserScript(setting: BuildSetting, script: string): ReturnType<t
     ...asBuildUser(setting, 'bash', ['-c', script, 'bash', setting.native], homeEnv(setting)),
     { silent: true, allowFailure: true },
   );
+}
+
+/**
+ * The pgp-keys into the build user's keyring (`HOME/.gnupg`, where makepkg's gpg looks), so
+ * sources signed by a key of validpgpkeys verify. --no-autostart: importing public keys needs
+ * no gpg-agent, and none is left running.
+ */
+async function importPgpKeys(setting: BuildSetting, keys: string, work: string): Promise<void> {
+  const file = path.join(work, 'pgp-keys.asc');
+  await fs.writeFile(file, keys.endsWith('\n') ? keys : `${keys}\n`, { mode: 0o644 });
+  const args = ['--batch', '--no-autostart', '--import', inner(setting, file)];
+  const result = await execQuiet(...asBuildUser(setting, 'gpg', args, homeEnv(setting)), {
+    allowFailure: true,
+    missingHint: 'install gnupg (gpg)',
+  });
+  if (result.code !== 0) {
+    throw new InputError(
+      'pgp-keys',
+      `gpg could not import them: ${tailOf(result.stderr, 3).replace(/\n/g, '; ')}`,
+    );
+  }
+  core.info(`pgp-keys: ${tailOf(result.stderr, 10)}`);
 }
 
 /** What the PKGBUILD says (sourced as the build user, as makepkg does). */

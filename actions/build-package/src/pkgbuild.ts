@@ -18,6 +18,11 @@ export const INTROSPECT_SCRIPT = [
   'printf "arch=%s\\n" "${arch[@]}"',
   'printf "pkgver=%s\\npkgrel=%s\\nepoch=%s\\n" "$pkgver" "$pkgrel" "${epoch:-}"',
   'if declare -F pkgver >/dev/null; then echo pkgverfunc=1; else echo pkgverfunc=0; fi',
+  // Each kind with its architecture-specific part (depends_i686 ...), as makepkg merges them.
+  'for kind in depends makedepends checkdepends; do',
+  '  all="$kind[@]"; own="${kind}_$CARCH[@]"',
+  '  printf "$kind=%s\\n" "${!all}" "${!own}"',
+  'done',
 ].join('\n');
 
 /**
@@ -47,6 +52,10 @@ export interface PkgbuildFacts {
   epoch?: string;
   /** The PKGBUILD has its own pkgver() function. */
   hasPkgverFunction: boolean;
+  /** Dependency strings (`name[>=version]`), the target arch's own ones included. */
+  depends: string[];
+  makedepends: string[];
+  checkdepends: string[];
 }
 
 export function parseIntrospection(output: string): PkgbuildFacts {
@@ -68,6 +77,9 @@ export function parseIntrospection(output: string): PkgbuildFacts {
     pkgrel: one('pkgrel'),
     epoch: one('epoch') || undefined,
     hasPkgverFunction: one('pkgverfunc') === '1',
+    depends: (values.get('depends') ?? []).filter(Boolean),
+    makedepends: (values.get('makedepends') ?? []).filter(Boolean),
+    checkdepends: (values.get('checkdepends') ?? []).filter(Boolean),
   };
 }
 
