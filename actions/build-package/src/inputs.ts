@@ -25,6 +25,7 @@ export interface Inputs {
   /** Absolute. */
   outputDir?: string;
   makepkgArgs: string[];
+  /** Deprecated and ignored but for a warning. */
   uploadArtifact?: string;
   /** Absolute. */
   buildRoot?: string;
@@ -58,15 +59,6 @@ function checkMakepkgArgs(args: readonly string[]): void {
   }
 }
 
-function checkArtifactName(name: string): void {
-  if (/[":<>|*?\r\n\\/]/.test(name)) {
-    throw new InputError(
-      'upload-artifact',
-      `"${name}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`,
-    );
-  }
-}
-
 function absolute(value: string | undefined): string | undefined {
   return value === undefined ? undefined : path.resolve(value);
 }
@@ -89,6 +81,5 @@ export function parseInputs(raw: RawInputs): Inputs {
   checkBuildUser(inputs.buildUser);
   checkRepoName(inputs.repoName, 'repo-name');
   checkMakepkgArgs(inputs.makepkgArgs);
-  if (inputs.uploadArtifact !== undefined) checkArtifactName(inputs.uploadArtifact);
   return inputs;
 }

@@ -16,7 +16,7 @@ import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core/src/pkginfo.js';
-import { uploadPackages } from './artifact.js';
+import { uploadArtifactDeprecation } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
 import { parseInputs, type Inputs } from './inputs.js';
 import {
@@ -119,6 +119,9 @@ async function copyInto(file: string, dir: string): Promise<string> {
 }
 
 async function buildPackage(inputs: Inputs): Promise<void> {
+  if (inputs.uploadArtifact) {
+    core.warning(uploadArtifactDeprecation(inputs.uploadArtifact, process.env.GITHUB_ACTION));
+  }
   const pkgbuildFile = path.join(inputs.path, 'PKGBUILD');
   const stat = await fs.stat(pkgbuildFile).catch(() => undefined);
   if (!stat?.isFile()) throw new InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
@@ -560,9 +563,6 @@ async function publish(
     'repo-db': repoDb ?? '',
     srcinfo: placed.srcinfo,
   });
-  if (inputs.uploadArtifact) {
-    await uploadPackages(inputs.uploadArtifact, [...placed.files, placed.srcinfo], outDir);
-  }
   await writeBuildSummary(built, version, vcs, repoDb);
 }
 
