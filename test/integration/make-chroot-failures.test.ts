@@ -167,7 +167,7 @@ describe('privileges', () => {
       'runuser',
       [
         ...['-u', BUILD_USER, '--', 'env', '-i', ...env, ...wrapper],
-        ...['env', ...inputs, process.execPath, bundle],
+        ...['env', ...inputs, bundleNode(), bundle],
       ],
       { encoding: 'utf8' },
     );

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AuditResult } from '../../actions/make-iso/src/audit.js';
-import { errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
+import { bundleNode, errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
 import { exampleInputs, publicKeyLine, SAMPLES } from '../helpers/make-iso-fixtures.js';
 
 /**
@@ -244,7 +244,7 @@ describe('bad inputs: one clear line, exit 1, nothing written', () => {
 test('the audit command passes the samples and fails a weakened copy, naming the point', () => {
   const cli = path.join(projectRoot, 'dist', 'cli', 'index.js');
   const passed = execFileSync(
-    process.execPath,
+    bundleNode(),
     [
       cli,
       'audit-cloud-config',
@@ -264,7 +264,7 @@ test('the audit command passes the samples and fails a weakened copy, naming the
   let status = 0;
   let stdout = '';
   try {
-    execFileSync(process.execPath, [cli, 'audit-cloud-config', weak], { encoding: 'utf8' });
+    execFileSync(bundleNode(), [cli, 'audit-cloud-config', weak], { encoding: 'utf8' });
   } catch (error) {
     status = (error as { status: number }).status;
     stdout = (error as { stdout: string }).stdout;

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { parse as parseYaml } from 'yaml';
 import { runActionLocally } from '../../actions/cli/src/local-runner.js';
-import { errorLines, projectRoot } from '../helpers/bundle.js';
+import { bundleNode, errorLines, projectRoot } from '../helpers/bundle.js';
 import { gitIn, makeBareMirror, releaseCommand } from '../helpers/release-fixture.js';
 
 // The release of a real action of this project: a clone of the monorepo at its current commit
@@ -89,7 +89,7 @@ test(`the committed ${ACTION} releases to its mirror, which runs as an action`, 
     .map(([name]) => name);
   expect(required.length).toBeGreaterThan(0);
   // Nothing given: the bundle must start from the mirror's layout and refuse, as on a runner.
-  const run = await runActionLocally({ actionDir: checkout, inputs: {} });
+  const run = await runActionLocally({ actionDir: checkout, inputs: {}, node: bundleNode() });
   expect(run.code).toBe(1);
   expect(errorLines(run.log)).toEqual([expect.stringMatching(/^Input "[a-z-]+": /)]);
   expect(required.some((name) => errorLines(run.log)[0]?.startsWith(`Input "${name}"`))).toBe(true);

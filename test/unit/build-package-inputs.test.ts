@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { artifactServiceAvailable } from '../../actions/build-package/src/artifact.js';
+import { uploadArtifactDeprecation } from '../../actions/build-package/src/artifact.js';
 import { mountPointsUnder } from '../../actions/build-package/src/buildroot.js';
 import { parseInputs } from '../../actions/build-package/src/inputs.js';
 import { findInPasswd } from '../../actions/build-package/src/user.js';
@@ -93,10 +93,22 @@ test("the sample PKGBUILD is the example app's", async () => {
   expect(example).toContain("hg log -r . --template 'r{rev}.{node|short}'");
 });
 
-test('the artifact service is only there on a runner', () => {
-  expect(artifactServiceAvailable({})).toBe(false);
-  expect(artifactServiceAvailable({ ACTIONS_RUNTIME_TOKEN: 't' })).toBe(false);
+test('upload-artifact is ignored, with the actions/upload-artifact step to use instead', () => {
   expect(
-    artifactServiceAvailable({ ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'https://r/' }),
-  ).toBe(true);
+    parseInputs(actionInputs('build-package', { path: '.', 'upload-artifact': 'a/b' })),
+  ).toMatchObject({ uploadArtifact: 'a/b' });
+  const warning = uploadArtifactDeprecation('pkgs', 'build');
+  expect(warning.split('\n')).toEqual([
+    'upload-artifact is deprecated and ignored: "pkgs" was not uploaded. Upload the packages with a step after this one:',
+    '  - uses: actions/upload-artifact@v4',
+    '    with:',
+    '      name: pkgs',
+    '      path: |',
+    '        ${{ steps.build.outputs.packages }}',
+    '        ${{ steps.build.outputs.srcinfo }}',
+  ]);
+  // A step without an id: (GITHUB_ACTION is then "__owner_name") must be given one.
+  expect(uploadArtifactDeprecation('pkgs', '__arch-core_build-package')).toContain(
+    'steps.<id of this step>.outputs.packages',
+  );
 });

@@ -100,6 +100,16 @@ describe('release.yml', () => {
     expect(deploy?.with?.image).toBe('${{ steps.image.outputs.image-ref }}');
   });
 
+  test('the packages are kept with actions/upload-artifact, not the deprecated input', () => {
+    const [build] = using('build', 'build-package');
+    expect(build?.with).not.toHaveProperty('upload-artifact');
+    const upload = steps('build').find((step) => step.uses?.startsWith('actions/upload-artifact@'));
+    expect(String(upload?.with?.path).split('\n').filter(Boolean)).toEqual([
+      `\${{ steps.${build?.id}.outputs.packages }}`,
+      `\${{ steps.${build?.id}.outputs.srcinfo }}`,
+    ]);
+  });
+
   test('production waits for staging, sits behind its environment, and deploys the same digest', () => {
     const production = workflow.jobs.production;
     expect(production?.environment).toBe('production');

@@ -1,29 +1,18 @@
-import * as core from '@actions/core';
-
-/** True on a GitHub runner, where the artifact service can be reached. */
-export function artifactServiceAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_RESULTS_URL);
-}
-
 /**
- * Uploads the packages as an artifact on a runner. @actions/artifact is imported only here (it
- * makes the bundle's largest chunk); elsewhere a notice says the upload was skipped.
+ * The `upload-artifact` input is deprecated (removed in the next minor version): the artifact
+ * client made three quarters of the bundle and needs a newer Node than the runner's, and the
+ * workflow's own actions/upload-artifact step does the same. This is the warning a run that
+ * still gives it prints; `stepId` is the step's `id:` when it has one (GITHUB_ACTION).
  */
-export async function uploadPackages(
-  name: string,
-  files: string[],
-  rootDir: string,
-): Promise<void> {
-  if (!artifactServiceAvailable()) {
-    core.notice(
-      `upload-artifact: not on a GitHub runner (no artifact service), so "${name}" was not uploaded; the packages are in ${rootDir}.`,
-    );
-    return;
-  }
-  await core.group(`Uploading the artifact "${name}"`, async () => {
-    const { DefaultArtifactClient } = await import('@actions/artifact');
-    const client = new DefaultArtifactClient();
-    const response = await client.uploadArtifact(name, files, rootDir);
-    core.info(`artifact "${name}": id ${response.id ?? '?'}, ${response.size ?? '?'} bytes`);
-  });
+export function uploadArtifactDeprecation(name: string, stepId: string | undefined): string {
+  const step = stepId && !stepId.startsWith('__') ? stepId : '<id of this step>';
+  return [
+    `upload-artifact is deprecated and ignored: "${name}" was not uploaded. Upload the packages with a step after this one:`,
+    `  - uses: actions/upload-artifact@v4`,
+    `    with:`,
+    `      name: ${name}`,
+    `      path: |`,
+    `        \${{ steps.${step}.outputs.packages }}`,
+    `        \${{ steps.${step}.outputs.srcinfo }}`,
+  ].join('\n');
 }

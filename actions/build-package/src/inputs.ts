@@ -26,6 +26,7 @@ export interface Inputs {
   /** Absolute. */
   outputDir?: string;
   makepkgArgs: string[];
+  /** Deprecated and ignored but for a warning. */
   uploadArtifact?: string;
   /** Absolute. */
   buildRoot?: string;
@@ -93,15 +94,6 @@ function checkSyncdeps(inputs: Inputs): void {
   }
 }
 
-function checkArtifactName(name: string): void {
-  if (/[":<>|*?\r\n\\/]/.test(name)) {
-    throw new InputError(
-      'upload-artifact',
-      `"${name}" is not an artifact name (no " : < > | * ? \\ / or line breaks).`,
-    );
-  }
-}
-
 function absolute(value: string | undefined): string | undefined {
   return value === undefined ? undefined : path.resolve(value);
 }
@@ -126,7 +118,6 @@ export function parseInputs(raw: RawInputs): Inputs {
   checkBuildUser(inputs.buildUser);
   checkRepoName(inputs.repoName, 'repo-name');
   checkMakepkgArgs(inputs.makepkgArgs);
-  if (inputs.uploadArtifact !== undefined) checkArtifactName(inputs.uploadArtifact);
   checkSyncdeps(inputs);
   if (inputs.pgpKeys !== undefined) checkPgpKeys(inputs.pgpKeys);
   return inputs;

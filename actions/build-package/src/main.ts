@@ -17,7 +17,7 @@ import { hold, release } from '../../core/src/post.js';
 import { appInfoPathFor, type AppInfo } from '../../core/src/manifest.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core/src/pkginfo.js';
-import { uploadPackages } from './artifact.js';
+import { uploadArtifactDeprecation } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
 import { parseInputs, type Inputs } from './inputs.js';
 import { BUILD_COPY_STATE } from './post.js';
@@ -122,6 +122,9 @@ async function copyInto(file: string, dir: string): Promise<string> {
 }
 
 async function buildPackage(inputs: Inputs): Promise<void> {
+  if (inputs.uploadArtifact) {
+    core.warning(uploadArtifactDeprecation(inputs.uploadArtifact, process.env.GITHUB_ACTION));
+  }
   const pkgbuildFile = path.join(inputs.path, 'PKGBUILD');
   const stat = await fs.stat(pkgbuildFile).catch(() => undefined);
   if (!stat?.isFile()) throw new InputError('path', `there is no PKGBUILD in ${inputs.path}.`);
@@ -593,9 +596,6 @@ async function publish(
     'repo-db': repoDb ?? '',
     srcinfo: placed.srcinfo,
   });
-  if (inputs.uploadArtifact) {
-    await uploadPackages(inputs.uploadArtifact, [...placed.files, placed.srcinfo], outDir);
-  }
   await writeBuildSummary(built, version, vcs, repoDb);
 }
 

@@ -1,6 +1,8 @@
 import './esm-globals.js';
 import * as core from '@actions/core';
-import { Client, utils, type ConnectConfig, type ParsedKey } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader (plain node, tsx, @github/local-action) gives it a default
+// export only, so its parts are taken from that rather than imported by name.
+import ssh2, { type ConnectConfig, type ParsedKey } from 'ssh2';
 import { UserError, messageOf } from './errors.js';
 import { maskSecret } from './inputs.js';
 import { TransientError, withRetries } from './retry.js';
@@ -14,6 +16,8 @@ import {
   verifyHostKey,
   type KnownHostEntry,
 } from './ssh-known-hosts.js';
+
+const { Client, utils } = ssh2;
 
 /**
  * Connecting over SSH, for import-image (registry tunnel) and deploy-fleet (fleet API tunnel).
