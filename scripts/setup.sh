@@ -16,6 +16,7 @@ packages=(
   openssh-server openssh-client
   etcd-server etcd-client
   debootstrap util-linux procps iproute2 curl ca-certificates
+  systemd-container strace
 )
 
 missing=()

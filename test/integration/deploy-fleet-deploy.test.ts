@@ -47,11 +47,14 @@ const STARTS = [
   'sudo systemctl start arch-core-registry.service',
   'systemctl start arch-core-registry.service',
 ];
+/** Each stop is followed by the check that the unit ended inactive. */
 const STOPS = [
   'sudo systemctl stop arch-core-registry.service',
   'systemctl stop arch-core-registry.service',
+  'systemctl is-active arch-core-registry.service',
   'sudo systemctl stop arch-core-etcd.service',
   'systemctl stop arch-core-etcd.service',
+  'systemctl is-active arch-core-etcd.service',
 ];
 
 interface MachineState {
@@ -213,7 +216,7 @@ test('a machine that fails fails the step at once, names it, and the previous un
     });
   }
   // Services stopped also on failure.
-  expect((await fleet.calls()).slice(-4)).toEqual(STOPS);
+  expect((await fleet.calls()).slice(-STOPS.length)).toEqual(STOPS);
   expect(result.outputs['previous-image']).toBe(image('1.0'));
 });
 

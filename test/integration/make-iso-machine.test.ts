@@ -7,7 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseUnitText, splitCommand } from '../../actions/make-iso/src/audit.js';
-import { renderCloudConfig } from '../../actions/make-iso/src/cloud-config.js';
+import {
+  INSTALLER_REFUSED_STATUS,
+  renderCloudConfig,
+} from '../../actions/make-iso/src/cloud-config.js';
 import { parseInputs, type Role } from '../../actions/make-iso/src/inputs.js';
 import { actionInputs } from '../helpers/action-inputs.js';
 import { exampleInputs, publicKeyLine } from '../helpers/make-iso-fixtures.js';
@@ -238,9 +241,11 @@ describe('the installer script, run for real in a private mount namespace', () =
     expect(downloads - before).toBe(1);
   });
 
-  test('a mismatching archive fails and installs nothing', async () => {
+  test('a mismatching archive is refused (not retried) and installs nothing', async () => {
+    const before = downloads;
     const result = await install('0'.repeat(64));
-    expect(result.status).toBe(1);
+    expect(result.status).toBe(INSTALLER_REFUSED_STATUS);
+    expect(downloads - before).toBe(1);
     expect(result.stderr).toContain('does not match sha256');
     expect(result.stderr).not.toContain('fleetd');
     expect(result.listing).toBe('');

@@ -316,7 +316,7 @@ describe('the audit fails, naming the point, on configs weakened one point at a 
       (t) =>
         replaced(
           replaced(t, /(name: fleet.socket)\n {6}enable: true\n {6}command: start/, '$1'),
-          /(name: fleet.service)\n {6}enable: true\n {6}command: start/,
+          /(name: fleet.service)\n {6}enable: true/,
           '$1',
         ),
     ],

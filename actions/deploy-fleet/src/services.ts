@@ -42,6 +42,36 @@ export async function startServices(
 }
 
 /**
+ * After a stop, a unit should be inactive. A failed one (say, a main process that exited non-zero
+ * on SIGTERM) would leave the master degraded: its journal's last lines go into a warning and its
+ * failed state is reset.
+ */
+async function checkStopped(connection: SshConnection, unit: string): Promise<void> {
+  const state = (await connection.exec(['systemctl', 'is-active', unit])).stdout.trim();
+  if (state === 'inactive') {
+    core.info(`stopped ${unit}`);
+    return;
+  }
+  const journal = await connection.exec([
+    'sudo',
+    'journalctl',
+    '-u',
+    unit,
+    '-n',
+    '20',
+    '--no-pager',
+  ]);
+  const reset = await connection.exec(['sudo', 'systemctl', 'reset-failed', unit]);
+  const done =
+    reset.code === 0
+      ? `its failed state was reset (systemctl reset-failed ${unit})`
+      : `systemctl reset-failed ${unit} exited ${reset.code}: reset it by hand`;
+  core.warning(
+    `${unit} on the master ended ${state || 'in an unknown state'} after its stop, not inactive; ${done}. Its journal's last lines:\n${journal.stdout.trim() || journal.stderr.trim() || '(empty)'}`,
+  );
+}
+
+/**
  * Stops the units in reverse order; a failure is a warning (the deploy's result stands).
  * Returns the units it could not stop.
  */
@@ -57,7 +87,7 @@ export async function stopServices(
   for (const unit of [...units].reverse()) {
     try {
       const result = await connection.exec(systemctlArgv('stop', unit));
-      if (result.code === 0) core.info(`stopped ${unit}`);
+      if (result.code === 0) await checkStopped(connection, unit);
       else {
         left.push(unit);
         core.warning(

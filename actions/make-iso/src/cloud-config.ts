@@ -45,50 +45,103 @@ export function sshdConfig(): string {
   );
 }
 
-/** The installer every machine runs from a oneshot unit: download, check sha256, install. */
+/** The installer's exit status for an archive that does not match its pinned sha256. */
+export const INSTALLER_REFUSED_STATUS = 65;
+
+/**
+ * The installer every machine runs from a oneshot unit: download, check sha256, install. It
+ * retries every download or unpacking error itself, with a backoff, until it succeeds (curl's
+ * own --retry skips refused connections); an archive that does not match the pinned sha256 is
+ * refused for good with INSTALLER_REFUSED_STATUS.
+ */
 export function installerScript(): string {
   return lines(
     '#!/bin/bash',
     '# arch-core-install NAME URL SHA256 MEMBER...: installs pinned release binaries into /opt/bin',
     '# once their archive matches SHA256 (Flatcar ships neither fleet nor etcd). Idempotent.',
-    'set -euo pipefail',
+    '# Download and unpacking errors are retried with a backoff (5 s doubling to 5 min) until they',
+    `# succeed; an archive that does not match SHA256 is refused (exit ${INSTALLER_REFUSED_STATUS}), never retried.`,
+    'set -uo pipefail',
     'name=$1 url=$2 sha256=$3',
     'shift 3',
     'marker="/opt/arch-core/installed/$name-$sha256"',
     '[ -e "$marker" ] && exit 0',
-    'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX)',
+    'work=$(mktemp -d /var/tmp/arch-core-install.XXXXXX) || exit 1',
     'trap \'rm -rf "$work"\' EXIT',
-    'curl --fail --silent --show-error --location --retry 5 --retry-delay 5 --output "$work/archive.tar.gz" "$url"',
-    'if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet >&2; then',
-    '  echo "arch-core-install: $url does not match sha256 $sha256; nothing installed" >&2',
-    '  exit 1',
-    'fi',
-    'tar -xzf "$work/archive.tar.gz" -C "$work" --no-same-owner',
-    'mkdir -p /opt/bin /opt/arch-core/installed',
-    'for member in "$@"; do',
-    '  found=$(find "$work" -type f -name "$member" | head -n 1)',
-    '  [ -n "$found" ] || { echo "arch-core-install: no $member in $url" >&2; exit 1; }',
-    '  install -m 0755 "$found" "/opt/bin/.$member.new"',
-    '  mv -f "/opt/bin/.$member.new" "/opt/bin/$member"',
+    '',
+    '# One attempt: 0 installed, 1 worth retrying, 2 refused.',
+    'attempt() {',
+    '  rm -rf "${work:?}"/*',
+    '  curl --fail --silent --show-error --location --connect-timeout 20 --max-time 900 \\',
+    '    --output "$work/archive.tar.gz" "$url" || return 1',
+    '  if ! echo "$sha256  $work/archive.tar.gz" | sha256sum --check --strict --quiet >&2; then',
+    '    echo "arch-core-install: $url does not match sha256 $sha256; nothing installed, not retrying" >&2',
+    '    return 2',
+    '  fi',
+    '  tar -xzf "$work/archive.tar.gz" -C "$work" --no-same-owner || return 1',
+    '  mkdir -p /opt/bin /opt/arch-core/installed || return 1',
+    '  for member in "$@"; do',
+    '    found=$(find "$work" -type f -name "$member" | head -n 1)',
+    '    [ -n "$found" ] || { echo "arch-core-install: no $member in $url; not retrying" >&2; return 2; }',
+    '    install -m 0755 "$found" "/opt/bin/.$member.new" || return 1',
+    '    mv -f "/opt/bin/.$member.new" "/opt/bin/$member" || return 1',
+    '  done',
+    '  rm -f "/opt/arch-core/installed/$name-"*',
+    '  touch "$marker" || return 1',
+    '}',
+    '',
+    'delay=5',
+    'for ((try = 1; ; try++)); do',
+    '  attempt "$@"',
+    '  case $? in',
+    '    0) echo "arch-core-install: $name installed from $url (attempt $try)" >&2; exit 0 ;;',
+    `    2) exit ${INSTALLER_REFUSED_STATUS} ;;`,
+    '  esac',
+    '  echo "arch-core-install: $name: attempt $try failed; retrying in ${delay}s" >&2',
+    '  sleep "$delay"',
+    '  delay=$((delay * 2 > 300 ? 300 : delay * 2))',
     'done',
-    'rm -f "/opt/arch-core/installed/$name-"*',
-    'touch "$marker"',
   );
 }
 
+/**
+ * A oneshot that runs until its binaries are installed (no start timeout): units ordered after it
+ * start once they are in place. Restart= only covers the script dying (killed, out of memory);
+ * StartLimitIntervalSec=0 lets that repeat. A refused archive is not restarted.
+ */
 function installerUnit(what: string, pinned: Pinned, members: string[]): string {
   return lines(
     '[Unit]',
     `Description=Install ${what} ${pinned.version} (pinned by sha256; arch-core)`,
     'Wants=network-online.target',
     'After=network-online.target',
+    'StartLimitIntervalSec=0',
     '',
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
+    'TimeoutStartSec=infinity',
     `ExecStart=${INSTALLER_PATH} ${what} ${pinned.url} ${pinned.sha256} ${members.join(' ')}`,
     'Restart=on-failure',
     'RestartSec=30s',
+    `RestartPreventExitStatus=${INSTALLER_REFUSED_STATUS}`,
+  );
+}
+
+/**
+ * A timer that starts `unit` a second after it is started: coreos-cloudinit waits for the result
+ * of each `command: start` job, and a start of the unit itself would wait for its installer
+ * through a whole download outage.
+ */
+export function backgroundStartTimer(unit: string): string {
+  return lines(
+    '[Unit]',
+    `Description=Start ${unit} in the background (it waits for its installer; arch-core)`,
+    '',
+    '[Timer]',
+    'OnActiveSec=1s',
+    'AccuracySec=1s',
+    `Unit=${unit}`,
   );
 }
 
@@ -123,6 +176,9 @@ export function etcdUnit(inputs: Inputs): string {
   );
 }
 
+/** How long the registry lets requests finish after SIGTERM (below docker stop's 10 s). */
+export const REGISTRY_DRAIN_TIMEOUT = '3s';
+
 export function registryUnit(inputs: Inputs): string {
   const address = `${inputs.masterAddress}:${inputs.registryPort}`;
   return lines(
@@ -138,6 +194,9 @@ export function registryUnit(inputs: Inputs): string {
     'ExecStart=/usr/bin/docker run --rm --name arch-core-registry --network host \\',
     `  --env REGISTRY_HTTP_ADDR=${address} \\`,
     '  --env REGISTRY_STORAGE_DELETE_ENABLED=true \\',
+    // Without a drain timeout the registry exits 2 on SIGTERM, and docker run passes that on:
+    // every stop would leave the unit failed (docs/dev/tool-facts.md).
+    `  --env REGISTRY_HTTP_DRAINTIMEOUT=${REGISTRY_DRAIN_TIMEOUT} \\`,
     '  --volume /var/lib/arch-core-registry:/var/lib/registry \\',
     `  ${inputs.registryImage}`,
     'ExecStop=/usr/bin/docker stop arch-core-registry',
@@ -289,7 +348,6 @@ export function cloudConfigObject(inputs: Inputs, role: Role): Record<string, un
     { name: 'locksmithd.service', mask: true, command: 'stop' },
     {
       name: 'arch-core-install-fleet.service',
-      command: 'start',
       content: installerUnit('fleet', inputs.fleet, ['fleetd', 'fleetctl']),
     },
   ];
@@ -297,8 +355,13 @@ export function cloudConfigObject(inputs: Inputs, role: Role): Record<string, un
     units.push(
       {
         name: 'arch-core-install-etcd.service',
-        command: 'start',
         content: installerUnit('etcd', inputs.etcd, ['etcd', 'etcdctl']),
+      },
+      // Installs etcd at boot, so that the first update window need not wait for the download.
+      {
+        name: 'arch-core-install-etcd.timer',
+        command: 'start',
+        content: backgroundStartTimer('arch-core-install-etcd.service'),
       },
       { name: ETCD_UNIT, content: etcdUnit(inputs) },
       { name: REGISTRY_UNIT, content: registryUnit(inputs) },
@@ -306,7 +369,13 @@ export function cloudConfigObject(inputs: Inputs, role: Role): Record<string, un
   }
   units.push(
     { name: 'fleet.socket', enable: true, command: 'start', content: fleetSocket() },
-    { name: 'fleet.service', enable: true, command: 'start', content: fleetService(inputs) },
+    // Enabled for later boots; at this boot the timer starts it without holding up cloudinit.
+    { name: 'fleet.service', enable: true, content: fleetService(inputs) },
+    {
+      name: 'arch-core-start-fleet.timer',
+      command: 'start',
+      content: backgroundStartTimer('fleet.service'),
+    },
   );
   for (const extra of inputs.extraUnits) {
     if (!extra.roles.includes(role)) continue;
