@@ -17251,6 +17251,9 @@ function parseOutputFile(text) {
     }
     return outputs;
 }
+/** The runner's grace times on cancel: SIGINT, then SIGTERM after 7.5 s, then a kill. */
+const SIGTERM_AFTER_MS = 7_500;
+const SIGKILL_AFTER_MS = 10_000;
 async function runActionLocally(options) {
     const metadata = await readActionMetadata(external_node_path_namespaceObject.join(options.actionDir, 'action.yml'));
     const unknown = Object.keys(options.inputs).filter((name) => !(name in metadata.inputs));
@@ -17259,55 +17262,115 @@ async function runActionLocally(options) {
     }
     const work = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'arch-core-run-'));
     try {
-        const outputFile = external_node_path_namespaceObject.join(work, 'output');
-        const summaryFile = external_node_path_namespaceObject.join(work, 'summary');
-        await promises_namespaceObject.writeFile(outputFile, '');
-        await promises_namespaceObject.writeFile(summaryFile, '');
-        const env = {
-            ...process.env,
-            ...options.env,
-            GITHUB_OUTPUT: outputFile,
-            GITHUB_STEP_SUMMARY: summaryFile,
-            // Outputs may live under RUNNER_TEMP, so it must outlive this run.
-            RUNNER_TEMP: options.env?.RUNNER_TEMP ??
-                process.env.RUNNER_TEMP ??
-                external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'arch-core-runner-temp'),
+        const files = {
+            output: external_node_path_namespaceObject.join(work, 'output'),
+            state: external_node_path_namespaceObject.join(work, 'state'),
+            summary: external_node_path_namespaceObject.join(work, 'summary'),
         };
-        await promises_namespaceObject.mkdir(env.RUNNER_TEMP, { recursive: true });
-        for (const key of Object.keys(env))
-            if (key.startsWith('INPUT_'))
-                delete env[key];
-        for (const [name, spec] of Object.entries(metadata.inputs)) {
-            env[inputVariable(name)] = options.inputs[name] ?? spec.default ?? '';
+        for (const file of Object.values(files))
+            await promises_namespaceObject.writeFile(file, '');
+        const env = await stepEnv(metadata, options, files);
+        const main = await runStep(bundleOf(metadata, options, 'main'), env, options, true);
+        const result = {
+            code: main.code,
+            log: main.log,
+            cancelledWith: main.cancelledWith,
+            outputs: parseOutputFile(await promises_namespaceObject.readFile(files.output, 'utf8')),
+            summary: await promises_namespaceObject.readFile(files.summary, 'utf8'),
+        };
+        if (metadata.runs.post && postRuns(metadata, main.code)) {
+            // The post step sees what the main step saved as STATE_<name>, and its own GITHUB_STATE.
+            const state = parseOutputFile(await promises_namespaceObject.readFile(files.state, 'utf8'));
+            await promises_namespaceObject.writeFile(files.state, '');
+            for (const [name, value] of Object.entries(state))
+                env[`STATE_${name}`] = value;
+            result.post = await runStep(bundleOf(metadata, options, 'post'), env, options);
         }
-        const bundle = options.bundle ?? external_node_path_namespaceObject.resolve(options.actionDir, metadata.runs.main);
-        const { code, log } = await new Promise((resolve, reject) => {
-            const child = (0,external_node_child_process_namespaceObject.spawn)(options.node ?? process.execPath, [bundle], {
-                env,
-                cwd: options.cwd,
-                stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            const chunks = [];
-            const collect = (chunk) => {
-                chunks.push(chunk);
-                if (options.echo)
-                    process.stdout.write(chunk);
-            };
-            child.stdout.on('data', collect);
-            child.stderr.on('data', collect);
-            child.on('error', reject);
-            child.on('close', (exitCode) => resolve({ code: exitCode ?? 1, log: Buffer.concat(chunks).toString() }));
-        });
-        return {
-            code,
-            log,
-            outputs: parseOutputFile(await promises_namespaceObject.readFile(outputFile, 'utf8')),
-            summary: await promises_namespaceObject.readFile(summaryFile, 'utf8'),
-        };
+        return result;
     }
     finally {
         await promises_namespaceObject.rm(work, { recursive: true, force: true });
     }
+}
+/** The environment of both steps: inputs with their defaults, the runner's files. */
+async function stepEnv(metadata, options, files) {
+    const env = {
+        ...process.env,
+        ...options.env,
+        GITHUB_OUTPUT: files.output,
+        GITHUB_STATE: files.state,
+        GITHUB_STEP_SUMMARY: files.summary,
+        // Outputs may live under RUNNER_TEMP, so it must outlive this run.
+        RUNNER_TEMP: options.env?.RUNNER_TEMP ??
+            process.env.RUNNER_TEMP ??
+            external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'arch-core-runner-temp'),
+    };
+    await promises_namespaceObject.mkdir(env.RUNNER_TEMP, { recursive: true });
+    for (const key of Object.keys(env)) {
+        if (key.startsWith('INPUT_') || key.startsWith('STATE_'))
+            delete env[key];
+    }
+    for (const [name, spec] of Object.entries(metadata.inputs)) {
+        env[inputVariable(name)] = options.inputs[name] ?? spec.default ?? '';
+    }
+    return env;
+}
+/** The bundle of a step: options.bundle stands for runs.main, and for runs.post when the same. */
+function bundleOf(metadata, options, step) {
+    const file = step === 'main' ? metadata.runs.main : metadata.runs.post;
+    if (options.bundle && file === metadata.runs.main)
+        return options.bundle;
+    return external_node_path_namespaceObject.resolve(options.actionDir, file);
+}
+/** `post-if` as the runner reads it: always() (the default) or success(). */
+function postRuns(metadata, mainCode) {
+    const condition = (metadata.runs['post-if'] ?? 'always()').trim();
+    if (condition === 'always()')
+        return true;
+    if (condition === 'success()')
+        return mainCode === 0;
+    throw new Error(`${metadata.name}: post-if "${condition}" is not supported here.`);
+}
+/** Runs one step's bundle; the main step can be cancelled and watched (options). */
+function runStep(bundle, env, options, isMain = false) {
+    const cancel = isMain ? options.cancel : undefined;
+    const onOutput = isMain ? options.onOutput : undefined;
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(options.node ?? process.execPath, [bundle], {
+            env,
+            cwd: options.cwd,
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const chunks = [];
+        const collect = (chunk) => {
+            chunks.push(chunk);
+            if (options.echo)
+                process.stdout.write(chunk);
+            onOutput?.(chunk.toString());
+        };
+        child.stdout.on('data', collect);
+        child.stderr.on('data', collect);
+        let cancelledWith;
+        const timers = [];
+        const onCancel = () => {
+            cancelledWith = cancel?.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+            child.kill(cancelledWith);
+            timers.push(setTimeout(() => child.kill('SIGTERM'), SIGTERM_AFTER_MS));
+            timers.push(setTimeout(() => child.kill('SIGKILL'), SIGKILL_AFTER_MS));
+        };
+        if (cancel?.aborted)
+            onCancel();
+        else
+            cancel?.addEventListener('abort', onCancel, { once: true });
+        child.on('error', reject);
+        child.on('close', (exitCode, signal) => {
+            for (const timer of timers)
+                clearTimeout(timer);
+            cancel?.removeEventListener('abort', onCancel);
+            const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1);
+            resolve({ code, log: Buffer.concat(chunks).toString(), cancelledWith });
+        });
+    });
 }
 
 ;// CONCATENATED MODULE: ./actions/cli/src/index.ts
@@ -17319,8 +17382,8 @@ async function runActionLocally(options) {
 
 /**
  * `arch-core <action> --<input> value ...`: runs the action's bundle exactly as a runner does
- * (INPUT_* variables with the action.yml defaults, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY) and
- * prints its outputs. The code that runs is the same bundle a workflow runs.
+ * (INPUT_* variables with the action.yml defaults, GITHUB_OUTPUT, GITHUB_STATE,
+ * GITHUB_STEP_SUMMARY, then its post step) and prints its outputs. The code that runs is the same bundle a workflow runs.
  */
 const projectRoot = external_node_path_namespaceObject.resolve(external_node_path_namespaceObject.dirname((0,external_node_url_namespaceObject.fileURLToPath)(import.meta.url)), '..', '..');
 const actionsDir = external_node_path_namespaceObject.join(projectRoot, 'actions');
@@ -17416,13 +17479,35 @@ async function main(args) {
         bundle: external_node_path_namespaceObject.join(projectRoot, 'dist', action, 'index.js'),
         inputs: parseInputs(rest),
         echo: true,
+        cancel: cancelOnSignals(),
     });
+    if (result.cancelledWith) {
+        console.error(`\narch-core: ${action} was cancelled (${result.cancelledWith}).`);
+        return result.cancelledWith === 'SIGTERM' ? 143 : 130;
+    }
     console.log(`\n${action} outputs:`);
     for (const [name, value] of Object.entries(result.outputs)) {
         const shown = value.includes('\n') ? `\n    ${value.split('\n').join('\n    ')}` : ` ${value}`;
         console.log(`  ${name}:${shown}`);
     }
-    return result.code;
+    return result.code || (result.post?.code ?? 0);
+}
+/**
+ * Ctrl-C (SIGINT) or SIGTERM cancels the run as the runner cancels a job: the signal goes on to
+ * the main step, which stops; then the post step runs; then this command exits 130 / 143.
+ * Signals after the first are ignored, so that the post step can finish.
+ */
+function cancelOnSignals() {
+    const controller = new AbortController();
+    for (const signal of ['SIGINT', 'SIGTERM']) {
+        process.on(signal, () => {
+            if (controller.signal.aborted)
+                return;
+            console.error(`\narch-core: ${signal}: cancelling; the post step runs next.`);
+            controller.abort(signal);
+        });
+    }
+    return controller.signal;
 }
 main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
     console.error(`arch-core: ${messageOf(error)}`);

@@ -52217,6 +52217,35 @@ module.exports = {"rE":"1.17.0"};
 /******/ /* webpack/runtime/asset-relocator-loader */
 /******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
 /******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
 /************************************************************************/
 var __webpack_exports__ = {};
 
@@ -55146,9 +55175,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -55186,11 +55215,11 @@ function getIDToken(aud) {
  * A mistake the user can fix (bad input, missing tool, failing build): reported as one clear
  * message, without a stack trace. Anything else that is thrown is treated as a bug.
  */
-class UserError extends Error {
+class errors_UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class InputError extends UserError {
+class InputError extends errors_UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55212,17 +55241,185 @@ function messageOf(thrown) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./actions/core/src/exec.ts
+
+
+
+
+/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
+class ExecError extends errors_UserError {
+    result;
+    name = 'ExecError';
+    constructor(message, result) {
+        super(message);
+        this.result = result;
+    }
+}
+/** The last `count` non-empty lines of `text`. */
+function tailOf(text, count) {
+    return text
+        .split(/\r?\n/)
+        .filter((line) => line.trim() !== '')
+        .slice(-count)
+        .join('\n');
+}
+function quoteForLog(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function commandLine(command, args) {
+    return [command, ...args].map(quoteForLog).join(' ');
+}
+/**
+ * Runs a command from an argument array (never through a shell), in its own log group, and
+ * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
+ */
+async function src_exec_exec(command, args, options = {}) {
+    const line = commandLine(command, args);
+    const title = options.group ?? line;
+    return core.group(title, async () => {
+        if (options.group)
+            core.info(`[command]${line}`);
+        return execQuiet(command, args, options);
+    });
+}
+/** The commands running now, for signalRunningCommands. */
+const running = new Set();
+/** The pids of `pid`'s descendants, from /proc (the actions run on Linux). */
+function descendantsOf(pid) {
+    const children = new Map();
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)('/proc')) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            // The parent pid is the second field after the ")" that ends the command's name.
+            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+        }
+        catch {
+            // The process ended meanwhile.
+        }
+    }
+    const found = [];
+    for (let pending = [pid]; pending.length > 0;) {
+        const next = children.get(pending.pop()) ?? [];
+        found.push(...next);
+        pending.push(...next);
+    }
+    return found;
+}
+/**
+ * Passes `signal` on to every command running now and to everything they started (a cancelled
+ * step: runuser ignores SIGINT, and bash runs its trap only after its foreground command ends,
+ * so the whole tree gets it, as a terminal's Ctrl-C would give it); resolves once the commands
+ * exited, or after `graceMs`.
+ */
+async function signalRunningCommands(signal, graceMs) {
+    const children = [...running];
+    const exited = children.map((child) => new Promise((resolve) => child.once('close', () => resolve())));
+    for (const child of children) {
+        if (child.pid === undefined)
+            continue;
+        for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
+            try {
+                process.kill(pid, signal);
+            }
+            catch {
+                // Already gone.
+            }
+        }
+    }
+    let timer;
+    const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(exited), grace]);
+    clearTimeout(timer);
+}
+/** Like exec, without opening a log group (for use inside a group of the caller's). */
+function execQuiet(command, args, options = {}) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(command, [...args], {
+            cwd: options.cwd,
+            env: options.env ?? process.env,
+            stdio: ['pipe', 'pipe', 'pipe'],
+            timeout: options.timeoutMs,
+        });
+        running.add(child);
+        const stdout = [];
+        const stderr = [];
+        const output = [];
+        const collect = (sink, echo) => (chunk) => {
+            sink.push(chunk);
+            output.push(chunk);
+            if (!options.silent)
+                echo.write(chunk);
+        };
+        child.stdout.on('data', collect(stdout, process.stdout));
+        child.stderr.on('data', collect(stderr, process.stdout));
+        child.stdin.on('error', () => undefined); // a command that does not read its input
+        child.stdin.end(options.input ?? '');
+        child.on('error', (error) => {
+            running.delete(child);
+            if (error.code === 'ENOENT') {
+                const hint = options.missingHint ? `: ${options.missingHint}` : '';
+                reject(new UserError(`The command "${command}" is not installed${hint}.`));
+            }
+            else {
+                reject(error);
+            }
+        });
+        child.on('close', (code, signal) => {
+            running.delete(child);
+            const result = {
+                code: code ?? 128,
+                stdout: Buffer.concat(stdout).toString(),
+                stderr: Buffer.concat(stderr).toString(),
+                output: Buffer.concat(output).toString(),
+            };
+            if (result.code === 0 || options.allowFailure) {
+                resolve(result);
+                return;
+            }
+            const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
+            const tail = tailOf(result.stderr.trim() ? result.stderr : result.output, options.tailLines ?? 20);
+            reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
+        });
+    });
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/run.ts
 
 
+const PLATFORM_NAMES = {
+    darwin: 'macOS',
+    win32: 'Windows',
+};
 /**
- * The entry of every action: runs `main`, turns any throw into a failed step, and exits
- * explicitly so that a stray socket or timer cannot keep the job hanging.
+ * The failure of a run on anything but Linux (the actions drive Linux tools: makepkg, pacman,
+ * mount, ...), said before anything else is read or run; undefined on Linux.
+ */
+function wrongPlatform(platform) {
+    if (platform === 'linux')
+        return undefined;
+    return `arch-core actions run on Linux runners (this is ${PLATFORM_NAMES[platform] ?? platform})`;
+}
+/**
+ * The entry of every action: fails at once off Linux; otherwise runs `main`, turns any throw
+ * into a failed step, and exits explicitly so that a stray socket or timer cannot keep the job
+ * hanging. `platform` is there for the tests.
  *
  * A UserError fails with its message only; a bug also logs its stack at debug level; an
  * AggregateError reports each of its causes.
  */
-async function runAction(main) {
+async function runAction(main, platform = process.platform) {
+    const wrong = wrongPlatform(platform);
+    if (wrong) {
+        setFailed(wrong);
+        return process.exit(1);
+    }
     try {
         await main();
     }
@@ -55237,10 +55434,74 @@ function reportFailure(thrown) {
         for (const cause of thrown.errors)
             core_error(messageOf(cause));
     }
-    if (!(thrown instanceof UserError) && thrown instanceof Error && thrown.stack) {
+    if (!(thrown instanceof errors_UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
     setFailed(messageOf(thrown));
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/post.ts
+
+
+
+
+/**
+ * Post steps (`runs.post` in action.yml, docs/dev/contracts.md "Post steps"): the same bundle
+ * runs twice. The main step saves `isPost` in GITHUB_STATE first thing, so the second run — the
+ * post step, which the runner gives each saved name as STATE_<name> — knows it is the post step.
+ * What the main step holds (an open update window, mounts, a build copy, temporaries) it records
+ * with `hold` as soon as it holds it and clears with `release` once it gave it back, so the post
+ * step cleans up only after a cancelled or failed run.
+ */
+const POST_FLAG = 'isPost';
+/** How long a cancelled main step waits for the commands it runs to stop before it exits. */
+const COMMANDS_GRACE_MS = 5_000;
+function isPostStep() {
+    return getState(POST_FLAG) === 'true';
+}
+/** Records that the main step holds `value` under `name` (JSON in GITHUB_STATE). */
+function hold(name, value) {
+    saveState(name, JSON.stringify(value));
+}
+/** Records that the main step gave back what it held under `name`. */
+function release(name) {
+    saveState(name, '');
+}
+/** In the post step: what the main step still held under `name` when it ended. */
+function held(name) {
+    const text = getState(name);
+    return text ? JSON.parse(text) : undefined;
+}
+/**
+ * The entry of an action with a post step: `main` in the main step, `post` in the post step.
+ * A cancelled main step (SIGINT, SIGTERM) stops at once: it passes the signal on to the
+ * commands it runs, waits for them briefly, and exits 130 / 143, leaving what it holds recorded
+ * for the post step.
+ */
+function runActionWithPost(main, post) {
+    if (isPostStep()) {
+        void runAction(async () => {
+            try {
+                await post();
+            }
+            catch (error) {
+                setFailed(`Cleaning up failed: ${messageOf(error)}`);
+            }
+        });
+        return;
+    }
+    saveState(POST_FLAG, 'true');
+    process.once('SIGINT', () => void stopCancelled('SIGINT', 130));
+    process.once('SIGTERM', () => void stopCancelled('SIGTERM', 143));
+    void runAction(main);
+}
+async function stopCancelled(signal, code) {
+    // A second signal while waiting below should not kill the process before it says so.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    warning(`Cancelled (${signal}): stopping; the post step releases what this step holds.`);
+    await signalRunningCommands(signal, COMMANDS_GRACE_MS);
+    process.exit(code);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
@@ -55252,11 +55513,11 @@ function parseHostPort(text, defaultPort) {
     const value = text.trim();
     const match = HOST_PORT.exec(value);
     if (!match) {
-        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+        throw new errors_UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
     }
     const port = match[3] === undefined ? defaultPort : Number(match[3]);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+        throw new errors_UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
     }
     return { host: (match[1] ?? match[2]), port };
 }
@@ -55303,7 +55564,7 @@ function parseImageReference(text, what = 'image') {
         digest = rest.slice(at + 1);
         rest = rest.slice(0, at);
         if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+            throw new errors_UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
         }
     }
     let tag;
@@ -55313,7 +55574,7 @@ function parseImageReference(text, what = 'image') {
         tag = rest.slice(colon + 1);
         rest = rest.slice(0, colon);
         if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+            throw new errors_UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
         }
     }
     let registry = 'docker.io';
@@ -55328,12 +55589,12 @@ function parseImageReference(text, what = 'image') {
             registry = first;
             repository = rest.slice(firstSlash + 1);
             if (!isRegistryHostPort(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+                throw new errors_UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
             }
         }
     }
     if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+        throw new errors_UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
     }
     return { registry, repository, tag, digest };
 }
@@ -55505,6 +55766,7 @@ function escapeHtml(text) {
 
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
+var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./actions/core/src/retry.ts
 /**
  * One retry-with-backoff loop for every place that talks to something that can hiccup: the
@@ -55580,7 +55842,7 @@ function wrapConnection(client, name) {
 }
 function checkUsable(link) {
     if (link.closed || link.lost) {
-        throw new UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
+        throw new errors_UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
     }
 }
 function openChannel(link, open, what) {
@@ -55594,7 +55856,7 @@ function openChannel(link, open, what) {
         }
         open((error, stream) => {
             if (error)
-                reject(new UserError(`SSH ${what} on ${link.name} was refused: ${error.message}`));
+                reject(new errors_UserError(`SSH ${what} on ${link.name} was refused: ${error.message}`));
             else
                 resolve(stream);
         });
@@ -55650,7 +55912,7 @@ function ssh_connection_exec(link, argv) {
         }
         link.client.exec(command, (error, stream) => {
             if (error) {
-                reject(new UserError(`SSH exec of "${argv[0]}" on ${link.name} was refused: ${error.message}`));
+                reject(new errors_UserError(`SSH exec of "${argv[0]}" on ${link.name} was refused: ${error.message}`));
                 return;
             }
             collectExecResult(link, stream, argv).then(resolve, reject);
@@ -55669,10 +55931,10 @@ function collectExecResult(link, stream, argv) {
         stream.on('exit', (exitCode, signal) => {
             code = exitCode ?? (signal ? 128 : 255);
         });
-        stream.on('error', (streamError) => reject(new UserError(`SSH exec on ${link.name}: ${streamError.message}`)));
+        stream.on('error', (streamError) => reject(new errors_UserError(`SSH exec on ${link.name}: ${streamError.message}`)));
         stream.once('close', () => {
             if (code === undefined && (link.closed || link.lost)) {
-                reject(new UserError(`The SSH connection to ${link.name} was lost while running "${argv[0]}".`));
+                reject(new errors_UserError(`The SSH connection to ${link.name} was lost while running "${argv[0]}".`));
                 return;
             }
             resolve({
@@ -55745,11 +56007,11 @@ function fingerprintOf(blob) {
  * entries) and the check of a presented host key against them.
  */
 /** The host presented a key other than the one known-hosts holds for it. */
-class HostKeyMismatchError extends UserError {
+class HostKeyMismatchError extends errors_UserError {
     name = 'HostKeyMismatchError';
 }
 /** The host is not in known-hosts at all (strict checking on). */
-class UnknownHostError extends UserError {
+class UnknownHostError extends errors_UserError {
     name = 'UnknownHostError';
 }
 /** Parses known_hosts text; comments and blank lines skipped, a malformed line is an error. */
@@ -55763,17 +56025,17 @@ function parseKnownHosts(text, what = 'known-hosts') {
         let marker;
         if (fields[0]?.startsWith('@')) {
             if (fields[0] !== '@cert-authority' && fields[0] !== '@revoked') {
-                throw new UserError(`${what} line ${index + 1}: unknown marker "${fields[0]}".`);
+                throw new errors_UserError(`${what} line ${index + 1}: unknown marker "${fields[0]}".`);
             }
             marker = fields.shift();
         }
         const [hosts, keyType, keyText] = fields;
         if (!hosts || !keyType || !keyText || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyText)) {
-            throw new UserError(`${what} line ${index + 1} is not a known_hosts line ("host key-type base64-key"): "${truncate(line)}".`);
+            throw new errors_UserError(`${what} line ${index + 1} is not a known_hosts line ("host key-type base64-key"): "${truncate(line)}".`);
         }
         const key = Buffer.from(keyText, 'base64');
         if (keyTypeOf(key) !== keyType) {
-            throw new UserError(`${what} line ${index + 1}: the key is not of the type "${keyType}" it names.`);
+            throw new errors_UserError(`${what} line ${index + 1}: the key is not of the type "${keyType}" it names.`);
         }
         entries.push({ marker, hosts, keyType, key, line: index + 1 });
     });
@@ -55857,6 +56119,8 @@ function truncate(text) {
 ;// CONCATENATED MODULE: ./actions/core/src/ssh-connect.ts
 
 
+// ssh2 is CommonJS: Node's ESM loader (plain node, tsx, @github/local-action) gives it a default
+// export only, so its parts are taken from that rather than imported by name.
 
 
 
@@ -55864,8 +56128,9 @@ function truncate(text) {
 
 
 
+const { Client, utils } = (lib_default());
 /** The server refused the key. */
-class SshAuthenticationError extends UserError {
+class SshAuthenticationError extends errors_UserError {
     name = 'SshAuthenticationError';
 }
 const RETRYABLE_CODES = new Set([
@@ -55879,14 +56144,14 @@ const RETRYABLE_CODES = new Set([
 ]);
 /** Parses the private key; the message never contains the key. */
 function parsePrivateKey(privateKey) {
-    const parsed = lib.utils.parseKey(privateKey);
+    const parsed = utils.parseKey(privateKey);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!key || key instanceof Error) {
         const why = key instanceof Error ? `: ${key.message}` : '';
-        throw new UserError(`The SSH private key cannot be read${why}. Give the unencrypted private key text (OpenSSH or PEM; ed25519, ecdsa or RSA).`);
+        throw new errors_UserError(`The SSH private key cannot be read${why}. Give the unencrypted private key text (OpenSSH or PEM; ed25519, ecdsa or RSA).`);
     }
     if (key.isPrivateKey && !key.isPrivateKey()) {
-        throw new UserError('The SSH key given is a public key; give the private key.');
+        throw new errors_UserError('The SSH key given is a public key; give the private key.');
     }
     return key;
 }
@@ -55909,9 +56174,9 @@ async function connectSsh(options) {
         firstDelayMs: options.retryDelayMs ?? 1000,
         maxDelayMs: 8000,
         onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
-        giveUp: (thrown, attempt, retryable) => thrown instanceof UserError
+        giveUp: (thrown, attempt, retryable) => thrown instanceof errors_UserError
             ? thrown
-            : new UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`),
+            : new errors_UserError(`SSH connection to ${options.user}@${name} failed${retryable ? ` after ${attempt} attempts` : ''}: ${messageOf(thrown)}`),
     });
 }
 /**
@@ -55926,7 +56191,7 @@ function hostKeyAlgorithms(entries, name) {
     ];
     const algorithms = knownTypes.flatMap(algorithmsFor);
     if (knownTypes.length > 0 && algorithms.length === 0) {
-        throw new UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
+        throw new errors_UserError(`known-hosts holds only key types this client cannot verify for ${name} (${knownTypes.join(', ')}); add its ed25519, ecdsa or RSA host key.`);
     }
     return algorithms;
 }
@@ -55941,7 +56206,7 @@ function algorithmsFor(keyType) {
 /** One connection attempt; a network failure rejects with a TransientError. */
 function connectOnce(plan) {
     return new Promise((resolve, reject) => {
-        const client = new lib.Client();
+        const client = new Client();
         let hostKeyFailure;
         let settled = false;
         const fail = (error) => {
@@ -55974,7 +56239,7 @@ function connectOnce(plan) {
             client.setNoDelay(true);
         }
         catch (thrown) {
-            fail(new UserError(`SSH connection to ${plan.name} cannot start: ${messageOf(thrown)}`));
+            fail(new errors_UserError(`SSH connection to ${plan.name} cannot start: ${messageOf(thrown)}`));
         }
     });
 }
@@ -56045,7 +56310,7 @@ var external_node_http_ = __nccwpck_require__(7067);
  */
 const DESIRED_STATES = ['inactive', 'loaded', 'launched'];
 /** An error answer of the fleet API (`{"error":{"code","message"}}`). */
-class FleetApiError extends UserError {
+class FleetApiError extends errors_UserError {
     status;
     request;
     apiMessage;
@@ -56060,7 +56325,7 @@ class FleetApiError extends UserError {
 /** Validates a desiredState before it is sent: fleet accepts a bad one and then breaks the unit. */
 function checkDesiredState(state) {
     if (!DESIRED_STATES.includes(state)) {
-        throw new UserError(`desiredState "${state}" is not one of ${DESIRED_STATES.join(', ')} (fleet would accept it and then fail on the unit).`);
+        throw new errors_UserError(`desiredState "${state}" is not one of ${DESIRED_STATES.join(', ')} (fleet would accept it and then fail on the unit).`);
     }
     return state;
 }
@@ -56131,7 +56396,7 @@ class FleetClient {
             // An empty list comes back as {} with the key missing.
             const list = body[key];
             if (list !== undefined && !Array.isArray(list)) {
-                throw new UserError(`fleet API GET ${resource}: "${key}" is not a list.`);
+                throw new errors_UserError(`fleet API GET ${resource}: "${key}" is not a list.`);
             }
             items.push(...(list ?? []));
             token =
@@ -56141,7 +56406,7 @@ class FleetClient {
             if (!token)
                 return items;
         }
-        throw new UserError(`fleet API GET ${resource}: more than 1000 pages; giving up.`);
+        throw new errors_UserError(`fleet API GET ${resource}: more than 1000 pages; giving up.`);
     }
     expect(response, ok) {
         if (ok.includes(response.status))
@@ -56181,14 +56446,14 @@ function exchange(stream, sent) {
             else
                 resolve(value);
         };
-        const timer = setTimeout(() => finish(new UserError(`fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`)), sent.timeoutMs);
+        const timer = setTimeout(() => finish(new errors_UserError(`fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`)), sent.timeoutMs);
         const request = external_node_http_.request({
             method: sent.method,
             path: sent.path,
             headers: requestHeaders(sent.payload),
             createConnection: () => socket,
         });
-        request.on('error', (error) => finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)));
+        request.on('error', (error) => finish(new errors_UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)));
         request.on('response', (response) => {
             readAnswer(response, label).then((answer) => finish(undefined, answer), (error) => finish(error));
         });
@@ -56212,7 +56477,7 @@ function readAnswer(response, label) {
     return new Promise((resolve, reject) => {
         const chunks = [];
         response.on('data', (chunk) => chunks.push(chunk));
-        response.on('error', (error) => reject(new UserError(`fleet API ${label}: ${error.message}`)));
+        response.on('error', (error) => reject(new errors_UserError(`fleet API ${label}: ${error.message}`)));
         response.on('end', () => {
             const status = response.statusCode ?? 0;
             const text = Buffer.concat(chunks).toString('utf8');
@@ -56223,7 +56488,7 @@ function readAnswer(response, label) {
             }
             catch {
                 if (status < 300) {
-                    reject(new UserError(`fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`));
+                    reject(new errors_UserError(`fleet API ${label}: the answer is not JSON: ${text.slice(0, 120)}`));
                     return;
                 }
                 resolve({ status, json: { error: { message: text.trim().slice(0, 200) } } });
@@ -56297,14 +56562,14 @@ function renderTemplate(template, values, what) {
     const used = placeholdersIn(template);
     const unknown = used.filter((name) => !PLACEHOLDERS.includes(name));
     if (unknown.length > 0) {
-        throw new UserError(`${what}: unknown placeholder ${unknown.map((name) => `{{${name}}}`).join(', ')}; the placeholders are ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
+        throw new errors_UserError(`${what}: unknown placeholder ${unknown.map((name) => `{{${name}}}`).join(', ')}; the placeholders are ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
     }
     const stray = strayBrace(template);
     if (stray !== undefined) {
-        throw new UserError(`${what} line ${stray.line}: "${stray.brace}" is not part of a placeholder; write placeholders whole, as ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
+        throw new errors_UserError(`${what} line ${stray.line}: "${stray.brace}" is not part of a placeholder; write placeholders whole, as ${PLACEHOLDERS.map((name) => `{{${name}}}`).join(', ')}.`);
     }
     if (!used.includes('image')) {
-        throw new UserError(`${what}: the unit never uses {{image}}, so it would not run the image being deployed.`);
+        throw new errors_UserError(`${what}: the unit never uses {{image}}, so it would not run the image being deployed.`);
     }
     return template.replace(PLACEHOLDER, (_whole, name) => values[name]);
 }
@@ -56329,19 +56594,19 @@ function parseUnitFile(text, what) {
         if (line.startsWith('[')) {
             const close = line.indexOf(']');
             if (close < 0)
-                throw new UserError(`${what} line ${index + 1}: no "]" ends the section.`);
+                throw new errors_UserError(`${what} line ${index + 1}: no "]" ends the section.`);
             if (line.slice(close + 1).trim() !== '') {
-                throw new UserError(`${what} line ${index + 1}: text after the section name [${line.slice(1, close)}].`);
+                throw new errors_UserError(`${what} line ${index + 1}: text after the section name [${line.slice(1, close)}].`);
             }
             section = line.slice(1, close);
             continue;
         }
         const equals = line.indexOf('=');
         if (equals < 0) {
-            throw new UserError(`${what} line ${index + 1}: "${line}" is not Name=Value.`);
+            throw new errors_UserError(`${what} line ${index + 1}: "${line}" is not Name=Value.`);
         }
         if (section === undefined) {
-            throw new UserError(`${what} line ${index + 1}: an option before any [Section].`);
+            throw new errors_UserError(`${what} line ${index + 1}: an option before any [Section].`);
         }
         const name = line.slice(0, equals).trim();
         let value = '';
@@ -56361,7 +56626,7 @@ function parseUnitFile(text, what) {
         options.push({ section, name, value });
     }
     if (options.length === 0)
-        throw new UserError(`${what}: the unit has no options.`);
+        throw new errors_UserError(`${what}: the unit has no options.`);
     return options;
 }
 /** The unit text fleet serializes from options (sections in first-seen order). */
@@ -56485,7 +56750,7 @@ function imageInUnit(options, registry, repository) {
 
 
 /** A failed deploy: the message says why; the result holds what is known for the summary. */
-class DeployError extends UserError {
+class DeployError extends errors_UserError {
     result;
     name = 'DeployError';
     constructor(message, result) {
@@ -56519,7 +56784,7 @@ async function waitForFleetApi(fleet, deadline) {
             said = true;
         },
         giveUp: (error, _attempts, retryable) => retryable
-            ? new UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`)
+            ? new errors_UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`)
             : error,
     });
 }
@@ -56553,7 +56818,7 @@ async function waitUntilGone(fleet, name, machines, deadline, pollIntervalMs) {
             return;
         if (Date.now() + pollIntervalMs > deadline) {
             const addresses = new Map(machines.map((machine) => [machine.id, machine.primaryIP]));
-            throw new UserError(`Timed out waiting for the old ${name} to stop: still reported by ${states
+            throw new errors_UserError(`Timed out waiting for the old ${name} to stop: still reported by ${states
                 .map((state) => `${state.machineID} (${addresses.get(state.machineID) ?? '?'}): ${stateText(state)}, hash ${deploy_short(state.hash)}`)
                 .join('; ')}.`);
         }
@@ -56642,7 +56907,7 @@ async function deploy(options, allMachines) {
 function eligibleOrRefused(allMachines, unit) {
     const machines = eligibleMachines(allMachines, unit);
     if (machines.length === 0) {
-        throw new UserError(allMachines.length === 0
+        throw new errors_UserError(allMachines.length === 0
             ? 'fleet knows no machine: no fleetd has registered.'
             : `No machine matches the unit's MachineMetadata (machines: ${allMachines
                 .map((machine) => `${machine.id} ${JSON.stringify(machine.metadata ?? {})}`)
@@ -56793,7 +57058,7 @@ async function fleetStreamOpener(connection, socketPath, mode) {
         return { open: streamlocalOpener(connection, socketPath), mode: 'streamlocal' };
     }
     catch (error) {
-        if (!(error instanceof UserError))
+        if (!(error instanceof errors_UserError))
             throw error;
         info(`tunnel-mode auto: the host refused a streamlocal channel to ${socketPath} (${messageOf(error)}); using fd-forward (fleetctl fd-forward on the host).`);
         return { open: fdForwardOpener(connection, socketPath), mode: 'fd-forward' };
@@ -56851,7 +57116,7 @@ async function readCluster(inputs, unit, connection) {
         ]);
     }
     catch (error) {
-        if (!(error instanceof FleetApiError) && !(error instanceof UserError))
+        if (!(error instanceof FleetApiError) && !(error instanceof errors_UserError))
             throw error;
         const note = error instanceof FleetApiError && error.status === 503
             ? 'not answering (503: etcd is stopped between deploys; a dry run does not start it)'
@@ -56979,7 +57244,7 @@ function planUnit(template, templateText, inputs) {
     const text = renderTemplate(templateText, { image, version, unit: inputs.unitName }, what);
     const options = [...parseUnitFile(text, what), ...metadataOptions(inputs.machineMetadata)];
     if (!isGlobal(options)) {
-        throw new UserError(`${what}: the unit is not global ([X-Fleet] Global=true); deploy-fleet runs one copy on every machine.`);
+        throw new errors_UserError(`${what}: the unit is not global ([X-Fleet] Global=true); deploy-fleet runs one copy on every machine.`);
     }
     return { name: inputs.unitName, text, options, hash: unitHash(options), image, version };
 }
@@ -57033,43 +57298,127 @@ function systemctlArgv(verb, unit) {
 function tail(text) {
     return text.trim().split('\n').slice(-3).join(' / ');
 }
-/** Starts each unit in order; `started` records every unit a start was tried for. */
-async function startServices(connection, units, started) {
+/**
+ * Starts each unit in order; `started` records every unit a start was tried for, and `record`
+ * is told each time before that start (so a cancel during it still knows the unit).
+ */
+async function startServices(connection, units, started, record = () => undefined) {
     if (units.length === 0) {
         info('update-services is empty: nothing to start.');
         return;
     }
     for (const unit of units) {
         started.push(unit);
+        record(started);
         const result = await connection.exec(systemctlArgv('start', unit));
         if (result.code !== 0) {
-            throw new UserError(`Could not start ${unit} on the master (sudo systemctl start exited ${result.code}): ${tail(result.stderr) || 'no message'}`);
+            throw new errors_UserError(`Could not start ${unit} on the master (sudo systemctl start exited ${result.code}): ${tail(result.stderr) || 'no message'}`);
         }
         info(`started ${unit}`);
     }
 }
-/** Stops the units in reverse order; a failure is a warning (the deploy's result stands). */
+/**
+ * After a stop, a unit should be inactive. A failed one (say, a main process that exited non-zero
+ * on SIGTERM) would leave the master degraded: its journal's last lines go into a warning and its
+ * failed state is reset.
+ */
+async function checkStopped(connection, unit) {
+    const state = (await connection.exec(['systemctl', 'is-active', unit])).stdout.trim();
+    if (state === 'inactive') {
+        info(`stopped ${unit}`);
+        return;
+    }
+    const journal = await connection.exec([
+        'sudo',
+        'journalctl',
+        '-u',
+        unit,
+        '-n',
+        '20',
+        '--no-pager',
+    ]);
+    const reset = await connection.exec(['sudo', 'systemctl', 'reset-failed', unit]);
+    const done = reset.code === 0
+        ? `its failed state was reset (systemctl reset-failed ${unit})`
+        : `systemctl reset-failed ${unit} exited ${reset.code}: reset it by hand`;
+    warning(`${unit} on the master ended ${state || 'in an unknown state'} after its stop, not inactive; ${done}. Its journal's last lines:\n${journal.stdout.trim() || journal.stderr.trim() || '(empty)'}`);
+}
+/**
+ * Stops the units in reverse order; a failure is a warning (the deploy's result stands).
+ * Returns the units it could not stop.
+ */
 async function stopServices(connection, units) {
     if (units.length === 0) {
         info('no update-services to stop.');
-        return;
+        return [];
     }
+    const left = [];
     for (const unit of [...units].reverse()) {
         try {
             const result = await connection.exec(systemctlArgv('stop', unit));
             if (result.code === 0)
-                info(`stopped ${unit}`);
+                await checkStopped(connection, unit);
             else {
+                left.push(unit);
                 warning(`Could not stop ${unit} on the master (sudo systemctl stop exited ${result.code}): ${tail(result.stderr) || 'no message'}. Stop it by hand.`);
             }
         }
         catch (error) {
+            left.push(unit);
             warning(`Could not stop ${unit} on the master: ${error.message}. Stop it by hand.`);
         }
     }
+    return left.reverse();
+}
+
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/post.ts
+
+
+
+
+
+
+
+/** The state name of the open update window: where, and which update-services run there. */
+const WINDOW_STATE = 'update-window';
+/**
+ * The post step: after a cancelled or failed run that left the update window open, connects to
+ * the master again (same SSH inputs, host key verified) and stops the update-services still
+ * running there; after a clean run there is nothing to do. Fails naming what is left running.
+ */
+async function post() {
+    const window = held(WINDOW_STATE);
+    if (!window) {
+        info('deploy-fleet post: no update window was left open; nothing to clean up.');
+        return;
+    }
+    const where = `${window.user}@${window.host}:${window.port}`;
+    const services = window.services.join(', ');
+    info(`deploy-fleet post: the update window on ${where} is still open (${services}).`);
+    const { ssh } = parseInputs(rawInputsFromEnv());
+    let left;
+    try {
+        const { host, port, user } = window;
+        const connection = await connectSsh({ ...ssh, host, port, user, readyTimeoutMs: 20_000 });
+        try {
+            left = await stopServices(connection, window.services);
+        }
+        finally {
+            await connection.close();
+        }
+    }
+    catch (error) {
+        throw new errors_UserError(`Could not close the update window on ${where}: ${messageOf(error)}. Still running there: ${services}.`);
+    }
+    if (left.length > 0) {
+        throw new errors_UserError(`Left running on ${where}: ${left.join(', ')}. Stop them by hand.`);
+    }
+    info(`deploy-fleet post: the update window on ${where} is closed.`);
 }
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/main.ts
+
+
 
 
 
@@ -57125,8 +57474,14 @@ function connect(inputs) {
  */
 async function deployWithServices(inputs, unit, connection, deadline) {
     const started = [];
+    const { host, port, user } = inputs.ssh;
+    const record = (services) => {
+        // keep-services-running leaves the window open on purpose: nothing for the post step.
+        if (!inputs.keepServicesRunning)
+            hold(WINDOW_STATE, { host, port, user, services });
+    };
     try {
-        await group('Start update-services on the master', () => startServices(connection, inputs.updateServices, started));
+        await group('Start update-services on the master', () => startServices(connection, inputs.updateServices, started, record));
         const { open, mode } = await fleetStreamOpener(connection, inputs.fleetEndpoint, inputs.tunnelMode);
         info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
         const fleet = new FleetClient(open);
@@ -57143,7 +57498,11 @@ async function deployWithServices(inputs, unit, connection, deadline) {
                 info(`keep-services-running: left running: ${started.join(', ')}.`);
         }
         else {
-            await group('Stop update-services on the master', () => stopServices(connection, started));
+            const left = await group('Stop update-services on the master', () => stopServices(connection, started));
+            if (left.length > 0)
+                record(left);
+            else
+                release(WINDOW_STATE);
         }
     }
 }
@@ -57192,5 +57551,6 @@ async function main_report(inputs, unit, startedAt, result, failure) {
 
 
 
-void runAction(run);
+
+runActionWithPost(run, post);
 

@@ -52217,6 +52217,35 @@ module.exports = {"rE":"1.17.0"};
 /******/ /* webpack/runtime/asset-relocator-loader */
 /******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
 /******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
 /************************************************************************/
 var __webpack_exports__ = {};
 
@@ -52260,7 +52289,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -55071,7 +55100,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -55079,7 +55108,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -55087,7 +55116,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
@@ -55146,9 +55175,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -55190,7 +55219,7 @@ class errors_UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class InputError extends errors_UserError {
+class errors_InputError extends errors_UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55212,17 +55241,185 @@ function messageOf(thrown) {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./actions/core/src/exec.ts
+
+
+
+
+/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
+class ExecError extends errors_UserError {
+    result;
+    name = 'ExecError';
+    constructor(message, result) {
+        super(message);
+        this.result = result;
+    }
+}
+/** The last `count` non-empty lines of `text`. */
+function tailOf(text, count) {
+    return text
+        .split(/\r?\n/)
+        .filter((line) => line.trim() !== '')
+        .slice(-count)
+        .join('\n');
+}
+function quoteForLog(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function commandLine(command, args) {
+    return [command, ...args].map(quoteForLog).join(' ');
+}
+/**
+ * Runs a command from an argument array (never through a shell), in its own log group, and
+ * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
+ */
+async function src_exec_exec(command, args, options = {}) {
+    const line = commandLine(command, args);
+    const title = options.group ?? line;
+    return group(title, async () => {
+        if (options.group)
+            info(`[command]${line}`);
+        return execQuiet(command, args, options);
+    });
+}
+/** The commands running now, for signalRunningCommands. */
+const running = new Set();
+/** The pids of `pid`'s descendants, from /proc (the actions run on Linux). */
+function descendantsOf(pid) {
+    const children = new Map();
+    for (const entry of (0,external_node_fs_namespaceObject.readdirSync)('/proc')) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            // The parent pid is the second field after the ")" that ends the command's name.
+            const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/stat`, 'utf8');
+            const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+        }
+        catch {
+            // The process ended meanwhile.
+        }
+    }
+    const found = [];
+    for (let pending = [pid]; pending.length > 0;) {
+        const next = children.get(pending.pop()) ?? [];
+        found.push(...next);
+        pending.push(...next);
+    }
+    return found;
+}
+/**
+ * Passes `signal` on to every command running now and to everything they started (a cancelled
+ * step: runuser ignores SIGINT, and bash runs its trap only after its foreground command ends,
+ * so the whole tree gets it, as a terminal's Ctrl-C would give it); resolves once the commands
+ * exited, or after `graceMs`.
+ */
+async function signalRunningCommands(signal, graceMs) {
+    const children = [...running];
+    const exited = children.map((child) => new Promise((resolve) => child.once('close', () => resolve())));
+    for (const child of children) {
+        if (child.pid === undefined)
+            continue;
+        for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
+            try {
+                process.kill(pid, signal);
+            }
+            catch {
+                // Already gone.
+            }
+        }
+    }
+    let timer;
+    const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(exited), grace]);
+    clearTimeout(timer);
+}
+/** Like exec, without opening a log group (for use inside a group of the caller's). */
+function execQuiet(command, args, options = {}) {
+    return new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
+            cwd: options.cwd,
+            env: options.env ?? process.env,
+            stdio: ['pipe', 'pipe', 'pipe'],
+            timeout: options.timeoutMs,
+        });
+        running.add(child);
+        const stdout = [];
+        const stderr = [];
+        const output = [];
+        const collect = (sink, echo) => (chunk) => {
+            sink.push(chunk);
+            output.push(chunk);
+            if (!options.silent)
+                echo.write(chunk);
+        };
+        child.stdout.on('data', collect(stdout, process.stdout));
+        child.stderr.on('data', collect(stderr, process.stdout));
+        child.stdin.on('error', () => undefined); // a command that does not read its input
+        child.stdin.end(options.input ?? '');
+        child.on('error', (error) => {
+            running.delete(child);
+            if (error.code === 'ENOENT') {
+                const hint = options.missingHint ? `: ${options.missingHint}` : '';
+                reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
+            }
+            else {
+                reject(error);
+            }
+        });
+        child.on('close', (code, signal) => {
+            running.delete(child);
+            const result = {
+                code: code ?? 128,
+                stdout: Buffer.concat(stdout).toString(),
+                stderr: Buffer.concat(stderr).toString(),
+                output: Buffer.concat(output).toString(),
+            };
+            if (result.code === 0 || options.allowFailure) {
+                resolve(result);
+                return;
+            }
+            const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
+            const tail = tailOf(result.stderr.trim() ? result.stderr : result.output, options.tailLines ?? 20);
+            reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
+        });
+    });
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/run.ts
 
 
+const PLATFORM_NAMES = {
+    darwin: 'macOS',
+    win32: 'Windows',
+};
 /**
- * The entry of every action: runs `main`, turns any throw into a failed step, and exits
- * explicitly so that a stray socket or timer cannot keep the job hanging.
+ * The failure of a run on anything but Linux (the actions drive Linux tools: makepkg, pacman,
+ * mount, ...), said before anything else is read or run; undefined on Linux.
+ */
+function wrongPlatform(platform) {
+    if (platform === 'linux')
+        return undefined;
+    return `arch-core actions run on Linux runners (this is ${PLATFORM_NAMES[platform] ?? platform})`;
+}
+/**
+ * The entry of every action: fails at once off Linux; otherwise runs `main`, turns any throw
+ * into a failed step, and exits explicitly so that a stray socket or timer cannot keep the job
+ * hanging. `platform` is there for the tests.
  *
  * A UserError fails with its message only; a bug also logs its stack at debug level; an
  * AggregateError reports each of its causes.
  */
-async function runAction(main) {
+async function runAction(main, platform = process.platform) {
+    const wrong = wrongPlatform(platform);
+    if (wrong) {
+        setFailed(wrong);
+        return process.exit(1);
+    }
     try {
         await main();
     }
@@ -55243,15 +55440,79 @@ function reportFailure(thrown) {
     setFailed(messageOf(thrown));
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/post.ts
+
+
+
+
+/**
+ * Post steps (`runs.post` in action.yml, docs/dev/contracts.md "Post steps"): the same bundle
+ * runs twice. The main step saves `isPost` in GITHUB_STATE first thing, so the second run — the
+ * post step, which the runner gives each saved name as STATE_<name> — knows it is the post step.
+ * What the main step holds (an open update window, mounts, a build copy, temporaries) it records
+ * with `hold` as soon as it holds it and clears with `release` once it gave it back, so the post
+ * step cleans up only after a cancelled or failed run.
+ */
+const POST_FLAG = 'isPost';
+/** How long a cancelled main step waits for the commands it runs to stop before it exits. */
+const COMMANDS_GRACE_MS = 5_000;
+function isPostStep() {
+    return getState(POST_FLAG) === 'true';
+}
+/** Records that the main step holds `value` under `name` (JSON in GITHUB_STATE). */
+function hold(name, value) {
+    saveState(name, JSON.stringify(value));
+}
+/** Records that the main step gave back what it held under `name`. */
+function release(name) {
+    saveState(name, '');
+}
+/** In the post step: what the main step still held under `name` when it ended. */
+function held(name) {
+    const text = getState(name);
+    return text ? JSON.parse(text) : undefined;
+}
+/**
+ * The entry of an action with a post step: `main` in the main step, `post` in the post step.
+ * A cancelled main step (SIGINT, SIGTERM) stops at once: it passes the signal on to the
+ * commands it runs, waits for them briefly, and exits 130 / 143, leaving what it holds recorded
+ * for the post step.
+ */
+function runActionWithPost(main, post) {
+    if (isPostStep()) {
+        void runAction(async () => {
+            try {
+                await post();
+            }
+            catch (error) {
+                setFailed(`Cleaning up failed: ${messageOf(error)}`);
+            }
+        });
+        return;
+    }
+    saveState(POST_FLAG, 'true');
+    process.once('SIGINT', () => void stopCancelled('SIGINT', 130));
+    process.once('SIGTERM', () => void stopCancelled('SIGTERM', 143));
+    void runAction(main);
+}
+async function stopCancelled(signal, code) {
+    // A second signal while waiting below should not kill the process before it says so.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    warning(`Cancelled (${signal}): stopping; the post step releases what this step holds.`);
+    await signalRunningCommands(signal, COMMANDS_GRACE_MS);
+    process.exit(code);
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./actions/core/src/files.ts
+
+
 
 
 
@@ -55278,10 +55539,48 @@ async function withPrivateTempDir(prefix, work) {
         await promises_namespaceObject.rm(dir, { recursive: true, force: true });
     }
 }
-/** A sibling path for writing before a rename: same directory, so the rename is atomic. */
+/**
+ * A sibling path for writing before a rename: same directory, so the rename is atomic. Hidden, and
+ * named after the writer's pid, so that a later run can tell a killed run's leftovers
+ * (removeLeftoverTemporaries) from a live run's work.
+ */
 function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `.${external_node_path_namespaceObject.basename(target)}.tmp-${suffix}`);
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `${temporaryPrefix(target)}${suffix}`);
+}
+function temporaryPrefix(target) {
+    return `.${external_node_path_namespaceObject.basename(target)}.tmp-`;
+}
+function processIsAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === 'EPERM';
+    }
+}
+/**
+ * Removes the temporary siblings of `target` that a killed run left (their writer's pid is gone);
+ * a live run's are left alone. Says what it removed through `log`. Returns the paths removed.
+ */
+async function removeLeftoverTemporaries(target, log) {
+    const prefix = temporaryPrefix(target);
+    const dir = external_node_path_namespaceObject.dirname(target);
+    const names = await promises_namespaceObject.readdir(dir).catch(() => []);
+    const removed = [];
+    for (const name of names) {
+        const pid = name.startsWith(prefix)
+            ? /^(\d+)\./.exec(name.slice(prefix.length))?.[1]
+            : undefined;
+        if (pid === undefined || processIsAlive(Number(pid)))
+            continue;
+        const leftover = external_node_path_namespaceObject.join(dir, name);
+        await promises_namespaceObject.rm(leftover, { recursive: true, force: true });
+        log(`Removed ${leftover}, left by an earlier run that was stopped (pid ${pid}).`);
+        removed.push(leftover);
+    }
+    return removed;
 }
 /**
  * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
@@ -55291,6 +55590,7 @@ function temporarySibling(target) {
  */
 async function produceAtomically(target, produce) {
     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(target), { recursive: true });
+    await removeLeftoverTemporaries(target, info);
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
@@ -55361,11 +55661,46 @@ function sha256(data) {
 }
 async function files_exists(target) {
     try {
-        await fs.lstat(target);
+        await promises_namespaceObject.lstat(target);
         return true;
     }
     catch {
         return false;
+    }
+}
+/** The path's stat, or undefined when nothing is there (ENOTDIR: a file stands on the way). */
+async function statOrUndefined(target) {
+    try {
+        return await fs.stat(target);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return undefined;
+        throw error;
+    }
+}
+/**
+ * Refuses, before any work is done, an output path that the step could not write at its end: a
+ * directory where a file is to be written, a file where a directory is, or a path under a file.
+ * `input` names the input in the error.
+ */
+async function checkOutputPath(input, target, kind) {
+    const stat = await statOrUndefined(target);
+    if (stat?.isDirectory() && kind === 'file') {
+        throw new InputError(input, `"${target}" is a directory; give the path of a file to write.`);
+    }
+    if (stat && !stat.isDirectory() && kind === 'directory') {
+        throw new InputError(input, `"${target}" is a file; give the path of a directory to write.`);
+    }
+    for (let parent = path.dirname(target);; parent = path.dirname(parent)) {
+        const parentStat = await statOrUndefined(parent);
+        if (parentStat === undefined)
+            continue;
+        if (!parentStat.isDirectory()) {
+            throw new InputError(input, `"${parent}" is a file, so "${target}" cannot be made in it.`);
+        }
+        return;
     }
 }
 /** True when `dir` is absent or an empty directory. */
@@ -55377,18 +55712,22 @@ async function isAbsentOrEmptyDir(dir) {
         return error.code === 'ENOENT';
     }
 }
-/** Total bytes of the regular files under `dir` (hard links counted once). */
-async function directorySize(dir) {
+/**
+ * Total bytes of the regular files under `dir` (hard links counted once). Synchronous on purpose:
+ * one awaited lstat a file costs a thread-pool round trip each (0.2–0.4 s for a 4,400-file root),
+ * the same calls made in a row take a few milliseconds.
+ */
+function directorySize(dir) {
     const seen = new Set();
     let total = 0;
-    const walk = async (current) => {
-        for (const entry of await fs.readdir(current, { withFileTypes: true })) {
+    const walk = (current) => {
+        for (const entry of readdirSync(current, { withFileTypes: true })) {
             const full = path.join(current, entry.name);
             if (entry.isDirectory()) {
-                await walk(full);
+                walk(full);
             }
             else if (entry.isFile()) {
-                const stat = await fs.lstat(full);
+                const stat = lstatSync(full);
                 const id = `${stat.dev}:${stat.ino}`;
                 if (!seen.has(id)) {
                     seen.add(id);
@@ -55397,7 +55736,7 @@ async function directorySize(dir) {
             }
         }
     };
-    await walk(dir);
+    walk(dir);
     return total;
 }
 function humanBytes(bytes) {
@@ -55438,7 +55777,7 @@ function hostPortInput(name, text, defaultPort) {
         return parseHostPort(text, defaultPort);
     }
     catch (error) {
-        throw new InputError(name, messageOf(error));
+        throw new errors_InputError(name, messageOf(error));
     }
 }
 
@@ -55529,10 +55868,10 @@ const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
-        throw new InputError(name, `"${value}" is not ${range}.`);
+        throw new errors_InputError(name, `"${value}" is not ${range}.`);
     const number = Number(value);
     if (number < bounds.min || number > bounds.max) {
-        throw new InputError(name, `${value} is out of range; use ${range}.`);
+        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
     }
     return number;
 }
@@ -55568,7 +55907,7 @@ function inputReader(raw) {
     const required = (name) => {
         const value = optional(name);
         if (value === undefined)
-            throw new InputError(name, 'is required and was not given.');
+            throw new errors_InputError(name, 'is required and was not given.');
         return value;
     };
     return {
@@ -55598,19 +55937,19 @@ function parseBoolean(name, value) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
+    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
 }
 function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
     return lines.map((line) => {
         const equals = line.indexOf('=');
         const key = equals > 0 ? line.slice(0, equals).trim() : '';
         if (equals <= 0 || !keyPattern.test(key)) {
-            throw new InputError(name, `line "${line}" is not of the form key=value.`);
+            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
         }
         return [key, line.slice(equals + 1).trim()];
     });
@@ -55621,7 +55960,7 @@ function parseImageInput(name, text) {
         return parseImageReference(text, 'reference');
     }
     catch (error) {
-        throw new InputError(name, messageOf(error));
+        throw new errors_InputError(name, messageOf(error));
     }
 }
 
@@ -55930,6 +56269,7 @@ function sourceDateEpoch() {
 ;// CONCATENATED MODULE: ./actions/import-image/src/config.ts
 
 
+
 /**
  * Pure functions that turn import-image's inputs and the manifest into the image's tags,
  * labels, platform and config, and into `docker import --change` lines. Unit-tested by tables.
@@ -55953,10 +56293,10 @@ function platformForArch(arch) {
     return table[arch];
 }
 /** `os/arch[/variant]`, e.g. `linux/386`. */
-function parsePlatform(text) {
+function parsePlatform(text, input = 'platform') {
     const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text.trim());
     if (!match) {
-        throw new InputError('platform', `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
+        throw new errors_InputError(input, `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
     }
     return {
         os: match[1],
@@ -55972,6 +56312,37 @@ function versionAsTag(version) {
     const tag = version.replace(/[^\w.-]/g, '_').replace(/^[.-]+/, '');
     return tag.slice(0, 128);
 }
+/** `alpine` and `library/alpine` on Docker Hub are one repository, as Docker reads them. */
+function sameRepository(a, b) {
+    const path = (reference) => reference.registry === 'docker.io' && !reference.repository.includes('/')
+        ? `library/${reference.repository}`
+        : reference.repository;
+    return a.registry === b.registry && path(a) === path(b);
+}
+/**
+ * One item of the `tags` input: a bare tag, or a full reference as docker/metadata-action
+ * writes it (`registry/name:tag`), which must name the image input's repository: one run pushes
+ * one image to one repository, so another repository is refused rather than silently dropped.
+ */
+function tagOfItem(item, image) {
+    if (!item.includes('/') && !item.includes(':'))
+        return item;
+    let named;
+    try {
+        named = parseImageReference(item, 'reference');
+    }
+    catch (error) {
+        throw new errors_InputError('tags', messageOf(error));
+    }
+    const repository = formatImageReference({ ...image, tag: undefined });
+    if (!sameRepository(named, image)) {
+        throw new errors_InputError('tags', `"${item}" names the repository ${formatImageReference({ ...named, tag: undefined, digest: undefined })}, not the image input's ${repository}; one run pushes to one repository.`);
+    }
+    if (!named.tag || named.digest) {
+        throw new errors_InputError('tags', `"${item}" names no tag (write ${repository}:TAG or just TAG).`);
+    }
+    return named.tag;
+}
 /** Tags as given (validated), else the app version from the manifest and `latest`. */
 function resolveTags(given, reference, manifest) {
     let tags = given;
@@ -55982,10 +56353,63 @@ function resolveTags(given, reference, manifest) {
     }
     for (const tag of tags) {
         if (!TAG.test(tag)) {
-            throw new InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
+            throw new errors_InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
         }
     }
     return [...new Set(tags)];
+}
+const ANNOTATION_LEVELS = [
+    'manifest',
+    'index',
+    'manifest-descriptor',
+    'index-descriptor',
+];
+const ANNOTATION_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+/** Parses one `annotations` line; a line without a prefix is a manifest annotation. */
+function parseAnnotation(line) {
+    const equals = line.indexOf('=');
+    const left = equals > 0 ? line.slice(0, equals).trim() : '';
+    const colon = left.indexOf(':');
+    const prefix = colon >= 0 ? left.slice(0, colon) : '';
+    const key = colon >= 0 ? left.slice(colon + 1) : left;
+    const shape = /^([a-z,-]+)(?:\[([^\]]+)\])?$/.exec(prefix);
+    const levels = (shape?.[1] ?? 'manifest').split(',');
+    const known = levels.every((level) => ANNOTATION_LEVELS.includes(level));
+    if (!ANNOTATION_KEY.test(key) || (colon >= 0 && (!shape || !known))) {
+        throw new errors_InputError('annotations', `line "${line}" is not key=value, optionally prefixed by ${ANNOTATION_LEVELS.join(', ')} (comma-separated) and ":".`);
+    }
+    return {
+        levels: levels,
+        ...(shape?.[2] ? { platform: parsePlatformText(shape[2]) } : {}),
+        key,
+        value: line.slice(equals + 1).trim(),
+    };
+}
+function parsePlatformText(text) {
+    return formatPlatform(parsePlatform(text, 'annotations'));
+}
+/**
+ * The annotations of the image manifest, the only level a single-platform push has: lines for
+ * `manifest` (and this platform, when one is named). The index and descriptor levels exist only
+ * in an image index, which import-image does not push; `ignored` says what was left out and why.
+ */
+function manifestAnnotations(annotations, platform) {
+    const manifest = {};
+    const ignored = [];
+    const ours = formatPlatform(platform);
+    for (const annotation of annotations) {
+        if (annotation.platform && annotation.platform !== ours) {
+            ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+            continue;
+        }
+        if (annotation.levels.includes('manifest'))
+            manifest[annotation.key] = annotation.value;
+        const elsewhere = annotation.levels.filter((level) => level !== 'manifest');
+        if (elsewhere.length > 0) {
+            ignored.push(`${annotation.key}: ${elsewhere.join(', ')} level, and a single-platform push has no image index`);
+        }
+    }
+    return { manifest, ignored };
 }
 /** The time the image says it was made: SOURCE_DATE_EPOCH, else the app's commit time. */
 function resolveEpoch(sourceDateEpoch, manifest) {
@@ -56011,18 +56435,23 @@ function isoOf(epoch) {
  * The labels: org.opencontainers.image.* from the manifest's app, one
  * org.archlinux.package.<name>=<version> per package (or, above MAX_PACKAGE_LABELS packages or
  * MAX_PACKAGE_LABEL_BYTES, one org.archlinux.packages label holding {name: version} as JSON),
- * then the user's extra labels, which win.
+ * then the user's extra labels, which win. The revision is the full hash when the app record has
+ * it; the source is the workflow's repository on a runner (as docker/metadata-action sets it),
+ * else the app's.
  */
-function imageLabels(manifest, created, title, extra) {
+function imageLabels(manifest, created, title, extra, runnerRepository) {
     const labels = {};
     labels['org.opencontainers.image.created'] = created;
     labels['org.opencontainers.image.title'] = manifest?.app?.name ?? title;
-    if (manifest?.app?.version)
-        labels['org.opencontainers.image.version'] = manifest.app.version;
-    if (manifest?.app?.hash)
-        labels['org.opencontainers.image.revision'] = manifest.app.hash;
-    if (manifest?.app?.source)
-        labels['org.opencontainers.image.source'] = manifest.app.source;
+    const app = manifest?.app;
+    if (app?.version)
+        labels['org.opencontainers.image.version'] = app.version;
+    const revision = app?.commit ?? app?.hash;
+    if (revision)
+        labels['org.opencontainers.image.revision'] = revision;
+    const source = runnerRepository ?? app?.source;
+    if (source)
+        labels['org.opencontainers.image.source'] = source;
     if (manifest) {
         labels['org.archlinux.arch'] = manifest.arch;
         const packages = manifest.packages;
@@ -56039,6 +56468,12 @@ function imageLabels(manifest, created, title, extra) {
         labels[key] = value;
     return labels;
 }
+/** `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY` on a runner, else undefined. */
+function runnerRepositoryUrl(env) {
+    const server = env.GITHUB_SERVER_URL?.trim().replace(/\/+$/, '');
+    const repository = env.GITHUB_REPOSITORY?.trim();
+    return server && repository ? `${server}/${repository}` : undefined;
+}
 /** `entrypoint`/`cmd`: a JSON array of strings, or one argument per line. */
 function parseArgv(input, text) {
     if (text === undefined || text.trim() === '')
@@ -56050,10 +56485,10 @@ function parseArgv(input, text) {
             value = JSON.parse(trimmed);
         }
         catch {
-            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         return value;
     }
@@ -56073,7 +56508,7 @@ function parsePorts(text) {
         const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(item);
         const port = Number(match?.[1]);
         if (!match || port < 1 || port > 65535) {
-            throw new InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
+            throw new errors_InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
         }
         return `${port}/${match[2] ?? 'tcp'}`;
     });
@@ -56094,7 +56529,7 @@ function checkInsecure(insecure, registry, tunneled) {
     if (insecure === 'false')
         return false;
     if (insecure === 'true' && !tunneled && !isLoopbackRegistry(registry)) {
-        throw new InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
+        throw new errors_InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
     }
     return true;
 }
@@ -56126,110 +56561,167 @@ function dockerChanges(runtime) {
 /** Exactly one of root and tarball. */
 function checkSource(root, tarball) {
     if (root && tarball) {
-        throw new InputError('root', 'give either "root" or "tarball", not both.');
+        throw new errors_InputError('root', 'give either "root" or "tarball", not both.');
     }
     if (!root && !tarball) {
-        throw new InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
+        throw new errors_InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
     }
 }
 function checkImage(reference, tagsGiven) {
     if (reference.digest) {
-        throw new InputError('image', 'name a repository without @digest; the digest is an output.');
+        throw new errors_InputError('image', 'name a repository without @digest; the digest is an output.');
     }
     if (reference.tag && tagsGiven) {
-        throw new InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
+        throw new errors_InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
     }
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./actions/core/src/exec.ts
+;// CONCATENATED MODULE: ./actions/import-image/src/docker-credentials.ts
 
 
 
-/** A command that ran and failed; a UserError since it is usually the user's input that failed. */
-class ExecError extends errors_UserError {
-    result;
-    name = 'ExecError';
-    constructor(message, result) {
-        super(message);
-        this.result = result;
+
+
+
+/** The key Docker stores Docker Hub under. */
+const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
+/** `https://host:port/v1/` → `host:port`; Docker Hub's names → `docker.io`. */
+function registryHostOf(key) {
+    const host = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0] ?? '';
+    return ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host)
+        ? 'docker.io'
+        : host;
+}
+/** The entry of `record` whose key names `registry`: the exact key first, then as Docker compares. */
+function entryFor(record, registry) {
+    if (!record)
+        return undefined;
+    if (record[registry] !== undefined)
+        return [registry, record[registry]];
+    const wanted = registryHostOf(registry);
+    return Object.entries(record).find(([key]) => registryHostOf(key) === wanted);
+}
+function dockerConfigPath(env = process.env) {
+    const dir = env.DOCKER_CONFIG?.trim() || external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), '.docker');
+    return external_node_path_namespaceObject.join(dir, 'config.json');
+}
+async function readDockerConfig(file) {
+    let text;
+    try {
+        text = await promises_namespaceObject.readFile(file, 'utf8');
     }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw new errors_UserError(`The Docker config ${file} cannot be read: ${error.message}`);
+    }
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch (error) {
+        throw new errors_UserError(`The Docker config ${file} is not valid JSON: ${error.message}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new errors_UserError(`The Docker config ${file} is not a JSON object.`);
+    }
+    return value;
 }
-/** The last `count` non-empty lines of `text`. */
-function tailOf(text, count) {
-    return text
-        .split(/\r?\n/)
-        .filter((line) => line.trim() !== '')
-        .slice(-count)
-        .join('\n');
+/** An `auths` entry: base64 `user:password` in `auth` (or plain fields), or an identity token. */
+function credentialOfAuthEntry(entry, from) {
+    if (typeof entry !== 'object' || entry === null) {
+        throw new errors_UserError(`${from} is not an object.`);
+    }
+    let { username, password } = entry;
+    if (entry.auth) {
+        core_setSecret(entry.auth);
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon <= 0)
+            throw new errors_UserError(`${from}: "auth" is not base64 of user:password.`);
+        username = decoded.slice(0, colon);
+        password = decoded.slice(colon + 1);
+    }
+    if (password)
+        core_setSecret(password);
+    if (entry.identitytoken)
+        core_setSecret(entry.identitytoken);
+    if (entry.identitytoken)
+        return { username, identityToken: entry.identitytoken, from };
+    if (username && password !== undefined)
+        return { username, password, from };
+    return undefined;
 }
-function quoteForLog(arg) {
-    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+/** The server address a helper is asked for: Docker Hub's legacy key, else host[:port]. */
+function helperServerAddress(registry) {
+    return registryHostOf(registry) === 'docker.io' ? DOCKER_HUB_KEY : registry;
 }
-function commandLine(command, args) {
-    return [command, ...args].map(quoteForLog).join(' ');
-}
-/**
- * Runs a command from an argument array (never through a shell), in its own log group, and
- * returns what it printed. A non-zero exit throws an ExecError carrying the tail of its output.
- */
-async function src_exec_exec(command, args, options = {}) {
-    const line = commandLine(command, args);
-    const title = options.group ?? line;
-    return group(title, async () => {
-        if (options.group)
-            info(`[command]${line}`);
-        return execQuiet(command, args, options);
+/** `docker-credential-NAME get`; undefined when it has nothing for the registry. */
+async function credentialFromHelper(name, registry, from) {
+    const program = `docker-credential-${name}`;
+    const result = await execQuiet(program, ['get'], {
+        input: helperServerAddress(registry),
+        silent: true,
+        allowFailure: true,
+        missingHint: `it is named by ${from}; put it on PATH or change the Docker config`,
     });
+    if (result.stdout.trim())
+        core_setSecret(result.stdout.trim());
+    if (result.code !== 0) {
+        // Helpers say this when they hold nothing for the server (docker-credential-helpers).
+        if (/credentials not found/i.test(result.output))
+            return undefined;
+        const said = result.stderr.trim().split('\n').slice(-3).join(' ');
+        throw new errors_UserError(`${program} get (${from}) failed with code ${result.code} for ${registry}${said ? `: ${said}` : '.'}`);
+    }
+    let answer;
+    try {
+        answer = JSON.parse(result.stdout);
+    }
+    catch {
+        throw new errors_UserError(`${program} get (${from}) did not print JSON {Username, Secret}.`);
+    }
+    if (typeof answer.Secret !== 'string' || answer.Secret === '')
+        return undefined;
+    core_setSecret(answer.Secret);
+    const username = typeof answer.Username === 'string' ? answer.Username : '';
+    if (username === '<token>')
+        return { identityToken: answer.Secret, from };
+    return { username, password: answer.Secret, from };
 }
-/** Like exec, without opening a log group (for use inside a group of the caller's). */
-function execQuiet(command, args, options = {}) {
-    return new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
-            cwd: options.cwd,
-            env: options.env ?? process.env,
-            stdio: ['pipe', 'pipe', 'pipe'],
-            timeout: options.timeoutMs,
-        });
-        const stdout = [];
-        const stderr = [];
-        const output = [];
-        const collect = (sink, echo) => (chunk) => {
-            sink.push(chunk);
-            output.push(chunk);
-            if (!options.silent)
-                echo.write(chunk);
-        };
-        child.stdout.on('data', collect(stdout, process.stdout));
-        child.stderr.on('data', collect(stderr, process.stdout));
-        child.stdin.on('error', () => undefined); // a command that does not read its input
-        child.stdin.end(options.input ?? '');
-        child.on('error', (error) => {
-            if (error.code === 'ENOENT') {
-                const hint = options.missingHint ? `: ${options.missingHint}` : '';
-                reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
-            }
-            else {
-                reject(error);
-            }
-        });
-        child.on('close', (code, signal) => {
-            const result = {
-                code: code ?? 128,
-                stdout: Buffer.concat(stdout).toString(),
-                stderr: Buffer.concat(stderr).toString(),
-                output: Buffer.concat(output).toString(),
-            };
-            if (result.code === 0 || options.allowFailure) {
-                resolve(result);
-                return;
-            }
-            const how = signal ? `was killed by ${signal}` : `exited with code ${result.code}`;
-            const tail = tailOf(result.stderr.trim() ? result.stderr : result.output, options.tailLines ?? 20);
-            reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
-        });
-    });
+/** The credential for `registry` (host[:port]) in the Docker config, or undefined. */
+async function dockerConfigCredential(registry, env = process.env) {
+    const file = dockerConfigPath(env);
+    const config = await readDockerConfig(file);
+    if (!config)
+        return undefined;
+    const helper = entryFor(config.credHelpers, registry);
+    if (helper) {
+        return credentialFromHelper(helper[1], registry, `${file} credHelpers "${helper[0]}"`);
+    }
+    if (config.credsStore) {
+        const stored = await credentialFromHelper(config.credsStore, registry, `${file} credsStore`);
+        if (stored)
+            return stored;
+    }
+    const auth = entryFor(config.auths, registry);
+    return auth ? credentialOfAuthEntry(auth[1], `${file} auths "${auth[0]}"`) : undefined;
+}
+/** The explicit inputs when given (they win), else what the Docker config holds for `registry`. */
+async function registryCredential(username, password, registry) {
+    if (username)
+        return { username, password };
+    const found = await dockerConfigCredential(registry);
+    if (found)
+        info(`registry credentials for ${registry} from ${found.from}`);
+    return found;
+}
+/** The RegistryClient options of a credential. */
+function clientCredentials(credential) {
+    if (!credential)
+        return {};
+    const { username, password, identityToken, from } = credential;
+    return { username, password, identityToken, credentialsFrom: from };
 }
 
 // EXTERNAL MODULE: external "node:http"
@@ -56321,7 +56813,10 @@ class RegistryClient {
         this.options.log?.(line);
     }
     who() {
-        return this.options.username ? `user "${this.options.username}"` : 'no credentials';
+        const from = this.options.credentialsFrom ? ` (from ${this.options.credentialsFrom})` : '';
+        if (this.options.identityToken)
+            return `an identity token${from}`;
+        return this.options.username ? `user "${this.options.username}"${from}` : 'no credentials';
     }
     /** Runs `attempt` up to retries+1 times while it fails transiently. */
     withRetries(what, attempt) {
@@ -56468,43 +56963,47 @@ class RegistryClient {
     }
     async answerChallenge(challenge, scope) {
         const { scheme, params } = parseChallenge(challenge);
-        if (!this.options.username || this.options.password === undefined) {
-            throw new errors_UserError(`Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password.`);
+        const { username, password, identityToken } = this.options;
+        if (!identityToken && (!username || password === undefined)) {
+            throw new errors_UserError(`Registry ${this.name} requires authentication (HTTP 401); give registry-username and registry-password, or log in with docker login (docker/login-action).`);
         }
-        const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
-        if (scheme === 'basic') {
+        const basic = identityToken
+            ? undefined
+            : `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+        if (scheme === 'basic' && basic) {
             this.authorization.set('', basic);
             return basic;
         }
         if (scheme !== 'bearer' || !params.realm) {
-            throw new errors_UserError(`Registry ${this.name} asks for an unknown authentication: "${challenge}".`);
+            throw new errors_UserError(`Registry ${this.name} asks for an authentication ${this.who()} cannot answer: "${challenge}".`);
         }
         const realm = new URL(params.realm);
-        if (params.service)
-            realm.searchParams.set('service', params.service);
         const wanted = scope || params.scope;
-        if (wanted)
-            realm.searchParams.set('scope', wanted);
-        const token = await this.withRetries('token', async () => {
-            const answer = await this.exchange({ method: 'GET', url: realm.toString() }, basic);
-            if (answer.status === 401 || answer.status === 403) {
-                throw new errors_UserError(`Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`);
-            }
-            if (answer.status === 429 || answer.status >= 500) {
-                throw new TransientError(`token service answered HTTP ${answer.status}`);
-            }
-            if (answer.status !== 200) {
-                throw new errors_UserError(`Registry ${this.name}: the token service answered HTTP ${answer.status}.`);
-            }
-            const json = JSON.parse(answer.body.toString());
-            const value = json.token ?? json.access_token;
-            if (!value)
-                throw new errors_UserError(`Registry ${this.name}: the token service sent no token.`);
-            return value;
-        });
+        const request = identityToken
+            ? refreshTokenRequest(realm, identityToken, params.service, wanted)
+            : basicTokenRequest(realm, basic, params.service, wanted);
+        const token = await this.withRetries('token', () => this.fetchToken(request, realm));
         const bearer = `Bearer ${token}`;
         this.authorization.set(scope, bearer);
         return bearer;
+    }
+    /** One exchange with the token service; its token (GET's `token`, OAuth2's `access_token`). */
+    async fetchToken(request, realm) {
+        const answer = await this.exchange(request.spec, request.authorization);
+        if (answer.status === 401 || answer.status === 403) {
+            throw new errors_UserError(`Registry ${this.name}: the token service ${realm.origin} refused the credentials of ${this.who()} (HTTP ${answer.status}).`);
+        }
+        if (answer.status === 429 || answer.status >= 500) {
+            throw new TransientError(`token service answered HTTP ${answer.status}`);
+        }
+        if (answer.status !== 200) {
+            throw new errors_UserError(`Registry ${this.name}: the token service ${realm.origin} answered HTTP ${answer.status} to ${request.spec.method}.`);
+        }
+        const json = JSON.parse(answer.body.toString());
+        const value = json.token ?? json.access_token;
+        if (!value)
+            throw new errors_UserError(`Registry ${this.name}: the token service sent no token.`);
+        return value;
     }
     /** True when the registry already has the blob. */
     async blobExists(repository, digest) {
@@ -56662,8 +57161,41 @@ function parseChallenge(header) {
     }
     return { scheme: (match[1] ?? '').toLowerCase(), params };
 }
+/** The token spec's GET: service and scope as query parameters, the user's basic credentials. */
+function basicTokenRequest(realm, basic, service, scope) {
+    const url = new URL(realm);
+    if (service)
+        url.searchParams.set('service', service);
+    if (scope)
+        url.searchParams.set('scope', scope);
+    return { spec: { method: 'GET', url: url.toString() }, authorization: basic };
+}
+/**
+ * The OAuth2 form of the token spec, as Docker uses an identity token: a POST of
+ * grant_type=refresh_token with the token, service, scope and a client_id.
+ */
+function refreshTokenRequest(realm, refreshToken, service, scope) {
+    const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: 'arch-core',
+    });
+    if (service)
+        form.set('service', service);
+    if (scope)
+        form.set('scope', scope);
+    return {
+        spec: {
+            method: 'POST',
+            url: realm.toString(),
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: Buffer.from(form.toString()),
+        },
+    };
+}
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/docker.ts
+
 
 
 
@@ -56694,13 +57226,17 @@ function pushedDigest(output) {
 }
 /**
  * mode: docker — `docker import --change ...` of the layer, `docker tag` for each further tag,
- * `docker push` of each, through whatever daemon DOCKER_HOST names. Credentials go to a
+ * `docker push` of each, through whatever daemon DOCKER_HOST names. docker uses the user's own
+ * Docker config (docker/login-action's login counts), unless credentials must be given to it:
+ * explicit inputs, or a tunnel's address the user's config knows nothing of. Those go to a
  * private DOCKER_CONFIG by `docker login --password-stdin`, never on a command line.
  */
 async function dockerImportAndPush(job) {
-    const dockerConfig = external_node_path_namespaceObject.join(job.work, 'docker-config');
-    await promises_namespaceObject.mkdir(dockerConfig, { recursive: true, mode: 0o700 });
-    const env = { ...process.env, DOCKER_CONFIG: dockerConfig };
+    const login = privateLogin(job);
+    const privateConfig = external_node_path_namespaceObject.join(job.work, 'docker-config');
+    if (login)
+        await promises_namespaceObject.mkdir(privateConfig, { recursive: true, mode: 0o700 });
+    const env = login ? { ...process.env, DOCKER_CONFIG: privateConfig } : process.env;
     const local = `${job.pushAddress}/${job.repository}`;
     const [first, ...rest] = job.tags;
     const imported = await src_exec_exec('docker', dockerImportArgs(job.runtime, job.platform, job.layer.file, `${local}:${first}`), { env, missingHint: HINT, group: `docker import ${local}:${first}` });
@@ -56715,10 +57251,10 @@ async function dockerImportAndPush(job) {
     if (!job.push) {
         return { configDigest: id, layerDigest: job.layer.digest, sizeBytes: job.layer.size };
     }
-    if (job.username && job.password !== undefined) {
-        await src_exec_exec('docker', ['login', '--username', job.username, '--password-stdin', job.pushAddress], {
+    if (login) {
+        await src_exec_exec('docker', ['login', '--username', login.username, '--password-stdin', job.pushAddress], {
             env,
-            input: job.password,
+            input: login.password,
             missingHint: HINT,
         });
     }
@@ -56731,8 +57267,7 @@ async function dockerImportAndPush(job) {
     const client = new RegistryClient({
         address: job.pushAddress,
         insecure: job.plainHttp,
-        username: job.username,
-        password: job.password,
+        ...clientCredentials(job.credential),
         log: (line) => info(line),
     });
     try {
@@ -56752,6 +57287,14 @@ async function dockerImportAndPush(job) {
         client.close();
     }
 }
+/** The user and password to `docker login` with privately, or undefined to use the user's config. */
+function privateLogin(job) {
+    const { username, password, from } = job.credential ?? {};
+    if (!job.push || !username || password === undefined)
+        return undefined;
+    const explicit = from === undefined;
+    return explicit || job.pushAddress !== job.registry ? { username, password } : undefined;
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/ssh-inputs.ts
 
@@ -56763,30 +57306,30 @@ function readSshInputs(read, names) {
     const when = names.requiredWhen ? ` ${names.requiredWhen}` : '';
     const hostText = read.optional(names.host);
     if (hostText === undefined)
-        throw new InputError(names.host, `is required${when}.`);
+        throw new errors_InputError(names.host, `is required${when}.`);
     const { host, port: hostPort } = hostPortInput(names.host, hostText, 22);
     let port = hostPort;
     const portText = names.deprecatedPort ? read.optional(names.deprecatedPort) : undefined;
     if (names.deprecatedPort && portText !== undefined) {
         if (hasPort(hostText)) {
-            throw new InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
+            throw new errors_InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
         }
         warning(`Input "${names.deprecatedPort}" is deprecated: write ${names.host}: host:${portText}.`);
         port = read.integer(names.deprecatedPort, { min: 1, max: 65535 });
     }
     const user = read.optional('ssh-user');
     if (user === undefined)
-        throw new InputError('ssh-user', `is required${when}.`);
+        throw new errors_InputError('ssh-user', `is required${when}.`);
     if (!USER_NAME.test(user))
-        throw new InputError('ssh-user', `"${user}" is not a user name.`);
+        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
     const privateKey = read.secret('ssh-key');
     if (privateKey === undefined) {
-        throw new InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
+        throw new errors_InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
     }
     const strict = names.strictHostKeyChecking ? read.boolean(names.strictHostKeyChecking) : true;
     const knownHosts = read.optional('known-hosts');
     if (knownHosts === undefined && strict) {
-        throw new InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+        throw new errors_InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
     }
     return {
         host,
@@ -56814,20 +57357,21 @@ async function existingPath(read, input, kind) {
     const resolved = external_node_path_namespaceObject.resolve(value);
     const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
     if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
-        throw new InputError(input, `${value} is not an existing ${kind}.`);
+        throw new errors_InputError(input, `${value} is not an existing ${kind}.`);
     }
     return resolved;
 }
 /** The image to make and where it goes: image, tags, push, output, mode. */
 function readDestination(read) {
     const image = read.image('image');
-    const tags = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
-    checkImage(image, tags.length > 0);
+    const items = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
+    checkImage(image, items.length > 0);
+    const tags = items.map((item) => tagOfItem(item, image));
     const mode = read.oneOf('mode', ['oci', 'docker']);
     const push = read.boolean('push');
     const output = read.optional('output');
     if (!push && !output && mode === 'oci') {
-        throw new InputError('push', 'is false and no "output" is set: the image would be thrown away.');
+        throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
     }
     return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
 }
@@ -56846,7 +57390,7 @@ function readConnection(read, registry) {
     const username = read.optional('registry-username');
     const password = read.secret('registry-password');
     if (password !== undefined && !username) {
-        throw new InputError('registry-username', 'is required when registry-password is given.');
+        throw new errors_InputError('registry-username', 'is required when registry-password is given.');
     }
     return {
         insecure,
@@ -56860,7 +57404,7 @@ function readImageConfig(read) {
     const platform = read.optional('platform');
     return {
         labels: read.keyValues('labels', LABEL_KEY),
-        annotations: read.keyValues('annotations', LABEL_KEY),
+        annotations: read.list('annotations').map(parseAnnotation),
         entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
         cmd: parseArgv('cmd', read.optional('cmd')),
         env: parseEnv(read.keyValues('env', ENV_KEY)),
@@ -57333,8 +57877,85 @@ async function writeOciLayout(target, image, tags, mtimeClamp) {
     return 'archive';
 }
 
+;// CONCATENATED MODULE: ./actions/import-image/src/post.ts
+
+
+
+
+
+
+
+/** The state name of the private work directory (the layer, a Docker config). */
+const TEMPORARIES_STATE = 'temporaries';
+/** The state name of the SSH tunnel to the registry. */
+const TUNNEL_STATE = 'tunnel';
+/** Records the open tunnel; it lives as long as this process does. */
+function holdTunnel(address, via) {
+    const tunnel = { address, via, pid: process.pid, cmdline: cmdlineOf('self') };
+    hold(TUNNEL_STATE, tunnel);
+}
+function cmdlineOf(pid) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/cmdline`, 'utf8');
+    }
+    catch {
+        return '';
+    }
+}
+/** True while the main step's process (the same pid running the same command line) lives. */
+function stillRunning(tunnel) {
+    return tunnel.cmdline !== '' && cmdlineOf(tunnel.pid) === tunnel.cmdline;
+}
+/**
+ * The post step: after a cancelled or failed run, makes sure the SSH tunnel is closed (it ends
+ * with the main step's process; one still running is sent SIGTERM) and removes the work
+ * directory; after a clean run there is nothing to do. Fails naming exactly what is left.
+ */
+async function post() {
+    const tunnel = held(TUNNEL_STATE);
+    const work = held(TEMPORARIES_STATE);
+    if (!tunnel && !work) {
+        info('import-image post: the run released everything it held; nothing to clean up.');
+        return;
+    }
+    const left = [];
+    if (tunnel && !(await tunnelClosed(tunnel))) {
+        left.push(`the tunnel ${tunnel.address} through ${tunnel.via} in process ${tunnel.pid}`);
+    }
+    if (work && !(await files_exists(work))) {
+        // A failed run removes it on its way out without saying so in the state.
+        info(`import-image post: the work directory ${work} is already gone`);
+    }
+    else if (work) {
+        await promises_namespaceObject.rm(work, { recursive: true, force: true }).catch((error) => {
+            warning(`rm -r ${work}: ${error.message}`);
+        });
+        if (await files_exists(work))
+            left.push(`the work directory ${work}`);
+        else
+            info(`import-image post: removed the work directory ${work}`);
+    }
+    if (left.length > 0)
+        throw new errors_UserError(`Left behind: ${left.join('; ')}.`);
+    info('import-image post: nothing the run held is left.');
+}
+async function tunnelClosed(tunnel) {
+    const what = `the tunnel ${tunnel.address} through ${tunnel.via}`;
+    if (stillRunning(tunnel)) {
+        warning(`${what}: the main step's process ${tunnel.pid} still runs; sending SIGTERM.`);
+        process.kill(tunnel.pid, 'SIGTERM');
+        for (let waited = 0; waited < 5000 && stillRunning(tunnel); waited += 100)
+            await sleep(100);
+        if (stillRunning(tunnel))
+            return false;
+    }
+    info(`import-image post: ${what} is closed (the process that held it has ended).`);
+    return true;
+}
+
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __nccwpck_require__(5472);
+var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 ;// CONCATENATED MODULE: ./actions/core/src/ssh-connection.ts
 
 
@@ -57648,6 +58269,8 @@ function truncate(text) {
 ;// CONCATENATED MODULE: ./actions/core/src/ssh-connect.ts
 
 
+// ssh2 is CommonJS: Node's ESM loader (plain node, tsx, @github/local-action) gives it a default
+// export only, so its parts are taken from that rather than imported by name.
 
 
 
@@ -57655,6 +58278,7 @@ function truncate(text) {
 
 
 
+const { Client, utils } = (lib_default());
 /** The server refused the key. */
 class SshAuthenticationError extends errors_UserError {
     name = 'SshAuthenticationError';
@@ -57670,7 +58294,7 @@ const RETRYABLE_CODES = new Set([
 ]);
 /** Parses the private key; the message never contains the key. */
 function parsePrivateKey(privateKey) {
-    const parsed = lib.utils.parseKey(privateKey);
+    const parsed = utils.parseKey(privateKey);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!key || key instanceof Error) {
         const why = key instanceof Error ? `: ${key.message}` : '';
@@ -57732,7 +58356,7 @@ function algorithmsFor(keyType) {
 /** One connection attempt; a network failure rejects with a TransientError. */
 function connectOnce(plan) {
     return new Promise((resolve, reject) => {
-        const client = new lib.Client();
+        const client = new Client();
         let hostKeyFailure;
         let settled = false;
         const fail = (error) => {
@@ -57880,10 +58504,18 @@ async function openTunnel(ssh, registry, plainHttp) {
 
 
 
+
+
+
 async function run() {
     const inputs = await parseInputs(rawInputsFromEnv());
     const plan = planImage(inputs, await group('Manifest', () => loadManifest(inputs)));
+    // Before any work, so a broken Docker config fails at once.
+    const credential = inputs.push
+        ? await registryCredential(inputs['registry-username'], inputs['registry-password'], inputs.image.registry)
+        : undefined;
     await withPrivateTempDir('import-image', async (work) => {
+        hold(TEMPORARIES_STATE, work);
         const layer = await group('Layer', () => buildLayer(inputs, plan, work));
         const tunnel = await openTunnelIfAsked(inputs);
         try {
@@ -57894,22 +58526,25 @@ async function run() {
                     runtime: plan.runtime,
                     platform: plan.platform,
                     repository: inputs.image.repository,
+                    registry: inputs.image.registry,
                     pushAddress: address,
                     tags: plan.tags,
                     push: inputs.push,
                     plainHttp: inputs.insecure,
-                    username: inputs['registry-username'],
-                    password: inputs['registry-password'],
+                    credential,
                     work,
                 })
-                : await makeOciImage(inputs, plan, layer, address);
+                : await makeOciImage(inputs, plan, layer, { address, credential });
             writeActionOutputs(inputs, plan, result);
             await writeRunSummary(inputs, plan, result);
         }
         finally {
             await tunnel?.close();
+            release(TUNNEL_STATE);
         }
     });
+    // On a failure too the directory is gone; the post step then finds nothing left.
+    release(TEMPORARIES_STATE);
 }
 /** The manifest input, else the one in the root or the tarball; logged either way. */
 async function loadManifest(inputs) {
@@ -57941,7 +58576,10 @@ function planImage(inputs, manifest) {
     const platform = resolvePlatform(inputs, manifest);
     const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
     const created = isoOf(epoch);
-    const labels = imageLabels(manifest, created, inputs.image.repository.split('/').pop() ?? '', inputs.labels);
+    const annotations = manifestAnnotations(inputs.annotations, platform);
+    for (const line of annotations.ignored)
+        notice(`annotations: ignored ${line}.`);
+    const labels = imageLabels(manifest, created, inputs.image.repository.split('/').pop() ?? '', inputs.labels, runnerRepositoryUrl(process.env));
     return {
         manifest,
         tags,
@@ -57958,6 +58596,7 @@ function planImage(inputs, manifest) {
             exposedPorts: inputs['exposed-ports'],
             labels,
         },
+        annotations: annotations.manifest,
     };
 }
 /** The platform input, else the manifest's arch; linux/amd64 when there is no manifest. */
@@ -57986,14 +58625,16 @@ async function openTunnelIfAsked(inputs) {
     const ssh = inputs['ssh-tunnel'];
     if (!inputs.push || !ssh)
         return undefined;
-    return group('SSH tunnel', () => openTunnel(ssh, inputs.image.registry, inputs.insecure));
+    const tunnel = await group('SSH tunnel', () => openTunnel(ssh, inputs.image.registry, inputs.insecure));
+    holdTunnel(tunnel.address, `${ssh.user}@${ssh.host}:${ssh.port}`);
+    return tunnel;
 }
 /** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
-async function makeOciImage(inputs, plan, layer, address) {
-    const image = buildImage(inputs, plan, layer);
+async function makeOciImage(inputs, plan, layer, target) {
+    const image = buildImage(plan, layer);
     info(`image ${image.manifest.digest} (config ${image.config.digest})`);
     const uploadedBytes = inputs.push
-        ? await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, address, image, plan.tags))
+        ? await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, target, image, plan.tags))
         : undefined;
     // Written after a successful push, so a failed run leaves no output behind.
     const layout = inputs.output;
@@ -58011,7 +58652,7 @@ async function makeOciImage(inputs, plan, layer, address) {
     };
 }
 /** The image config and manifest around the layer. */
-function buildImage(inputs, plan, layer) {
+function buildImage(plan, layer) {
     const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
     const config = {
         mediaType: MEDIA_TYPES.config,
@@ -58019,7 +58660,7 @@ function buildImage(inputs, plan, layer) {
         size: configBytes.length,
         bytes: configBytes,
     };
-    const manifestBytes = imageManifestJson(config, [layer], Object.fromEntries(inputs.annotations));
+    const manifestBytes = imageManifestJson(config, [layer], plan.annotations);
     return {
         layer,
         config,
@@ -58089,14 +58730,13 @@ async function writeRunSummary(inputs, plan, result) {
     ]);
 }
 /** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
-async function pushImage(inputs, address, image, tags) {
+async function pushImage(inputs, { address, credential }, image, tags) {
     const client = new RegistryClient({
         address,
         displayName: inputs.image.registry,
         serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
         insecure: inputs.insecure,
-        username: inputs['registry-username'],
-        password: inputs['registry-password'],
+        ...clientCredentials(credential),
         log: (line) => info(line),
         ...chunkingFromEnvironment(),
     });
@@ -58147,5 +58787,6 @@ function chunkingFromEnvironment() {
 
 
 
-void runAction(run);
+
+runActionWithPost(run, post);
 

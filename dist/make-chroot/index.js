@@ -31584,14 +31584,33 @@ function errors_messageOf(thrown) {
 ;// CONCATENATED MODULE: ./actions/core/src/run.ts
 
 
+const PLATFORM_NAMES = {
+    darwin: 'macOS',
+    win32: 'Windows',
+};
 /**
- * The entry of every action: runs `main`, turns any throw into a failed step, and exits
- * explicitly so that a stray socket or timer cannot keep the job hanging.
+ * The failure of a run on anything but Linux (the actions drive Linux tools: makepkg, pacman,
+ * mount, ...), said before anything else is read or run; undefined on Linux.
+ */
+function wrongPlatform(platform) {
+    if (platform === 'linux')
+        return undefined;
+    return `arch-core actions run on Linux runners (this is ${PLATFORM_NAMES[platform] ?? platform})`;
+}
+/**
+ * The entry of every action: fails at once off Linux; otherwise runs `main`, turns any throw
+ * into a failed step, and exits explicitly so that a stray socket or timer cannot keep the job
+ * hanging. `platform` is there for the tests.
  *
  * A UserError fails with its message only; a bug also logs its stack at debug level; an
  * AggregateError reports each of its causes.
  */
-async function runAction(main) {
+async function runAction(main, platform = process.platform) {
+    const wrong = wrongPlatform(platform);
+    if (wrong) {
+        setFailed(wrong);
+        return process.exit(1);
+    }
     try {
         await main();
     }
@@ -31618,7 +31637,10 @@ const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.ur
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./actions/core/src/exec.ts
+
 
 
 
@@ -31658,6 +31680,58 @@ async function src_exec_exec(command, args, options = {}) {
         return execQuiet(command, args, options);
     });
 }
+/** The commands running now, for signalRunningCommands. */
+const running = new Set();
+/** The pids of `pid`'s descendants, from /proc (the actions run on Linux). */
+function descendantsOf(pid) {
+    const children = new Map();
+    for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry))
+            continue;
+        try {
+            // The parent pid is the second field after the ")" that ends the command's name.
+            const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+            const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+        }
+        catch {
+            // The process ended meanwhile.
+        }
+    }
+    const found = [];
+    for (let pending = [pid]; pending.length > 0;) {
+        const next = children.get(pending.pop()) ?? [];
+        found.push(...next);
+        pending.push(...next);
+    }
+    return found;
+}
+/**
+ * Passes `signal` on to every command running now and to everything they started (a cancelled
+ * step: runuser ignores SIGINT, and bash runs its trap only after its foreground command ends,
+ * so the whole tree gets it, as a terminal's Ctrl-C would give it); resolves once the commands
+ * exited, or after `graceMs`.
+ */
+async function signalRunningCommands(signal, graceMs) {
+    const children = [...running];
+    const exited = children.map((child) => new Promise((resolve) => child.once('close', () => resolve())));
+    for (const child of children) {
+        if (child.pid === undefined)
+            continue;
+        for (const pid of [child.pid, ...descendantsOf(child.pid)]) {
+            try {
+                process.kill(pid, signal);
+            }
+            catch {
+                // Already gone.
+            }
+        }
+    }
+    let timer;
+    const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(exited), grace]);
+    clearTimeout(timer);
+}
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
 function execQuiet(command, args, options = {}) {
     return new Promise((resolve, reject) => {
@@ -31667,6 +31741,7 @@ function execQuiet(command, args, options = {}) {
             stdio: ['pipe', 'pipe', 'pipe'],
             timeout: options.timeoutMs,
         });
+        running.add(child);
         const stdout = [];
         const stderr = [];
         const output = [];
@@ -31681,6 +31756,7 @@ function execQuiet(command, args, options = {}) {
         child.stdin.on('error', () => undefined); // a command that does not read its input
         child.stdin.end(options.input ?? '');
         child.on('error', (error) => {
+            running.delete(child);
             if (error.code === 'ENOENT') {
                 const hint = options.missingHint ? `: ${options.missingHint}` : '';
                 reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
@@ -31690,6 +31766,7 @@ function execQuiet(command, args, options = {}) {
             }
         });
         child.on('close', (code, signal) => {
+            running.delete(child);
             const result = {
                 code: code ?? 128,
                 stdout: Buffer.concat(stdout).toString(),
@@ -31709,11 +31786,10 @@ function execQuiet(command, args, options = {}) {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./actions/core/src/files.ts
+
 
 
 
@@ -31741,10 +31817,48 @@ async function withPrivateTempDir(prefix, work) {
         await promises_namespaceObject.rm(dir, { recursive: true, force: true });
     }
 }
-/** A sibling path for writing before a rename: same directory, so the rename is atomic. */
+/**
+ * A sibling path for writing before a rename: same directory, so the rename is atomic. Hidden, and
+ * named after the writer's pid, so that a later run can tell a killed run's leftovers
+ * (removeLeftoverTemporaries) from a live run's work.
+ */
 function temporarySibling(target) {
     const suffix = `${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `.${external_node_path_namespaceObject.basename(target)}.tmp-${suffix}`);
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(target), `${temporaryPrefix(target)}${suffix}`);
+}
+function temporaryPrefix(target) {
+    return `.${external_node_path_namespaceObject.basename(target)}.tmp-`;
+}
+function processIsAlive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === 'EPERM';
+    }
+}
+/**
+ * Removes the temporary siblings of `target` that a killed run left (their writer's pid is gone);
+ * a live run's are left alone. Says what it removed through `log`. Returns the paths removed.
+ */
+async function removeLeftoverTemporaries(target, log) {
+    const prefix = temporaryPrefix(target);
+    const dir = external_node_path_namespaceObject.dirname(target);
+    const names = await promises_namespaceObject.readdir(dir).catch(() => []);
+    const removed = [];
+    for (const name of names) {
+        const pid = name.startsWith(prefix)
+            ? /^(\d+)\./.exec(name.slice(prefix.length))?.[1]
+            : undefined;
+        if (pid === undefined || processIsAlive(Number(pid)))
+            continue;
+        const leftover = external_node_path_namespaceObject.join(dir, name);
+        await promises_namespaceObject.rm(leftover, { recursive: true, force: true });
+        log(`Removed ${leftover}, left by an earlier run that was stopped (pid ${pid}).`);
+        removed.push(leftover);
+    }
+    return removed;
 }
 /**
  * The one way an action publishes output: `produce` writes a temporary sibling of `target` (a
@@ -31753,7 +31867,8 @@ function temporarySibling(target) {
  * mix. On failure the temporary is removed and `target` is untouched.
  */
 async function produceAtomically(target, produce) {
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(target), { recursive: true });
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await removeLeftoverTemporaries(target, core.info);
     const temporary = temporarySibling(target);
     try {
         const result = await produce(temporary);
@@ -31761,26 +31876,26 @@ async function produceAtomically(target, produce) {
         return result;
     }
     catch (error) {
-        await promises_namespaceObject.rm(temporary, { recursive: true, force: true });
+        await fs.rm(temporary, { recursive: true, force: true });
         throw error;
     }
 }
 async function renameReplacing(temporary, target) {
-    const old = await promises_namespaceObject.lstat(target).catch(() => undefined);
+    const old = await fs.lstat(target).catch(() => undefined);
     if (!old?.isDirectory()) {
-        await promises_namespaceObject.rename(temporary, target);
+        await fs.rename(temporary, target);
         return;
     }
     const aside = temporarySibling(target);
-    await promises_namespaceObject.rename(target, aside);
+    await fs.rename(target, aside);
     try {
-        await promises_namespaceObject.rename(temporary, target);
+        await fs.rename(temporary, target);
     }
     catch (error) {
-        await promises_namespaceObject.rename(aside, target);
+        await fs.rename(aside, target);
         throw error;
     }
-    await promises_namespaceObject.rm(aside, { recursive: true, force: true });
+    await fs.rm(aside, { recursive: true, force: true });
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
@@ -32505,6 +32620,33 @@ async function makeLocalRepo(dir, name, packageFiles) {
         missingHint: 'install the Debian package pacman-package-manager (repo-add)',
     });
 }
+/** Parses `pacman -F --machinereadable` output: `repo\0name\0version\0path` lines (pure). */
+function parseFileProviders(output) {
+    return output
+        .split('\n')
+        .map((line) => line.split('\0'))
+        .filter((fields) => fields.length === 4)
+        .map(([repo, name, version, file]) => ({
+        repo: repo,
+        name: name,
+        version: version,
+        file: file,
+    }));
+}
+/**
+ * The packages of the configured repositories that hold a file named like each of `names`, from
+ * their files databases (fetched into `dbPath` with -Fy: a local repository's `<name>.files`,
+ * made by repo-add). Empty when no repository has one: the lookup only helps an error message.
+ */
+async function findFileProviders(configFile, dbPath, names) {
+    await promises_namespaceObject.mkdir(dbPath, { recursive: true });
+    const quiet = { silent: true, allowFailure: true, missingHint: PACMAN_HINT };
+    const sync = await execQuiet('pacman', pacmanArgv(configFile, ['--dbpath', dbPath, '-Fy']), quiet);
+    if (sync.code !== 0 || names.length === 0)
+        return [];
+    const found = await execQuiet('pacman', pacmanArgv(configFile, ['--dbpath', dbPath, '-F', '--machinereadable', ...names]), quiet);
+    return parseFileProviders(found.stdout);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/pkginfo.ts
 
@@ -32579,6 +32721,418 @@ async function readPackageInfo(packageFile) {
     return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
 }
 
+;// CONCATENATED MODULE: ./actions/make-chroot/src/elf.ts
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_INTERP = 3;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+const DT_STRTAB = 5;
+const DT_STRSZ = 10;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+/** More than any real program has: a corrupt count is not followed into a huge read. */
+const MAX_PROGRAM_HEADERS = 4096;
+/** Reads `length` bytes at `offset`; fewer at the end of the file. */
+function readAt(fd, offset, length) {
+    const buffer = Buffer.alloc(length);
+    const read = (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, offset);
+    return buffer.subarray(0, read);
+}
+class ElfReader {
+    bytes;
+    bits;
+    little;
+    constructor(bytes, bits, little) {
+        this.bytes = bytes;
+        this.bits = bits;
+        this.little = little;
+    }
+    half(at) {
+        return this.little ? this.bytes.readUInt16LE(at) : this.bytes.readUInt16BE(at);
+    }
+    word(at) {
+        return this.little ? this.bytes.readUInt32LE(at) : this.bytes.readUInt32BE(at);
+    }
+    /** An address, offset or size: 4 bytes in ELF32, 8 in ELF64. */
+    address(at) {
+        if (this.bits === 32)
+            return this.word(at);
+        const value = this.little ? this.bytes.readBigUInt64LE(at) : this.bytes.readBigUInt64BE(at);
+        return Number(value);
+    }
+}
+/**
+ * The dependencies of the ELF file at `file`, or undefined when it is not an ELF executable or
+ * shared object (any other file, a relocatable object, a core dump, a truncated file).
+ */
+function readElfDependencies(file) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    }
+    catch {
+        return undefined;
+    }
+    try {
+        return readOpenElf(fd);
+    }
+    catch (error) {
+        // A truncated or corrupt file reads past its end, a directory cannot be read: no loadable object.
+        if (error instanceof RangeError || error.code !== undefined) {
+            return undefined;
+        }
+        throw error;
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+function readOpenElf(fd) {
+    const ident = readAt(fd, 0, 64);
+    if (ident.length < 52 || ident.readUInt32BE(0) !== 0x7f454c46)
+        return undefined;
+    const bits = ident[4] === 1 ? 32 : ident[4] === 2 ? 64 : undefined;
+    const little = ident[5] === 1 ? true : ident[5] === 2 ? false : undefined;
+    if (bits === undefined || little === undefined)
+        return undefined;
+    const header = new ElfReader(ident, bits, little);
+    const type = header.half(16);
+    if (type !== 2 && type !== 3)
+        return undefined;
+    const machine = header.half(18);
+    const phoff = header.address(bits === 32 ? 28 : 32);
+    const phentsize = header.half(bits === 32 ? 42 : 54);
+    const phnum = Math.min(header.half(bits === 32 ? 44 : 56), MAX_PROGRAM_HEADERS);
+    const segments = readSegments(fd, bits, little, phoff, phentsize, phnum);
+    const result = { bits, machine, type, needed: [], rpath: [], runpath: [] };
+    const interp = segments.find((segment) => segment.type === PT_INTERP);
+    const interpreter = interp ? cString(readAt(fd, interp.offset, interp.filesz), 0) : '';
+    if (interpreter !== '')
+        result.interpreter = interpreter;
+    const dynamic = segments.find((segment) => segment.type === PT_DYNAMIC);
+    if (dynamic)
+        readDynamic(fd, bits, little, dynamic, segments, result);
+    return result;
+}
+function readSegments(fd, bits, little, phoff, phentsize, phnum) {
+    const table = new ElfReader(readAt(fd, phoff, phentsize * phnum), bits, little);
+    const segments = [];
+    for (let index = 0; index < phnum; index++) {
+        const at = index * phentsize;
+        segments.push(bits === 32
+            ? {
+                type: table.word(at),
+                offset: table.address(at + 4),
+                vaddr: table.address(at + 8),
+                filesz: table.address(at + 16),
+            }
+            : {
+                type: table.word(at),
+                offset: table.address(at + 8),
+                vaddr: table.address(at + 16),
+                filesz: table.address(at + 32),
+            });
+    }
+    return segments;
+}
+function readDynamic(fd, bits, little, dynamic, segments, result) {
+    const entrySize = bits === 32 ? 8 : 16;
+    const entries = new ElfReader(readAt(fd, dynamic.offset, dynamic.filesz), bits, little);
+    const tags = [];
+    let strtab;
+    let strsz = 0;
+    for (let at = 0; at + entrySize <= dynamic.filesz; at += entrySize) {
+        const tag = entries.address(at);
+        const value = entries.address(at + entrySize / 2);
+        if (tag === DT_NULL)
+            break;
+        if (tag === DT_STRTAB)
+            strtab = value;
+        else if (tag === DT_STRSZ)
+            strsz = value;
+        else
+            tags.push([tag, value]);
+    }
+    if (strtab === undefined)
+        return;
+    // DT_STRTAB is an address: the PT_LOAD segment that maps it gives its place in the file.
+    const address = strtab;
+    const load = segments.find((segment) => segment.type === PT_LOAD &&
+        address >= segment.vaddr &&
+        address < segment.vaddr + segment.filesz);
+    if (!load)
+        return;
+    const strings = readAt(fd, load.offset + (address - load.vaddr), strsz);
+    for (const [tag, value] of tags) {
+        if (tag === DT_NEEDED)
+            result.needed.push(cString(strings, value));
+        else if (tag === DT_RPATH)
+            result.rpath.push(...splitPath(cString(strings, value)));
+        else if (tag === DT_RUNPATH)
+            result.runpath.push(...splitPath(cString(strings, value)));
+    }
+}
+function cString(bytes, start) {
+    const end = bytes.indexOf(0, start);
+    return bytes.subarray(start, end < 0 ? bytes.length : end).toString('utf8');
+}
+function splitPath(text) {
+    return text.split(':').filter((entry) => entry !== '');
+}
+
+;// CONCATENATED MODULE: ./actions/make-chroot/src/libraries.ts
+
+
+
+/**
+ * Parts of a root never looked into: pacman's database, kernel file systems if mounted, and
+ * detached debug symbols (ELF files whose segments hold no bytes).
+ */
+const SKIPPED = new Set(['/var/lib/pacman', '/proc', '/sys', '/dev', '/usr/lib/debug']);
+const MAX_SYMLINKS = 40;
+/**
+ * The host path that `inside` (an absolute path in the root) names, symbolic links followed as
+ * they would be with the root as `/`; undefined when nothing is there or the links loop.
+ */
+function resolveInRoot(root, inside) {
+    const pending = inside.split('/').filter((part) => part !== '');
+    const resolved = [];
+    let links = 0;
+    while (pending.length > 0) {
+        const part = pending.shift();
+        if (part === '.')
+            continue;
+        if (part === '..') {
+            resolved.pop();
+            continue;
+        }
+        const host = external_node_path_namespaceObject.join(root, ...resolved, part);
+        let stat;
+        try {
+            stat = (0,external_node_fs_namespaceObject.lstatSync)(host);
+        }
+        catch {
+            return undefined;
+        }
+        if (!stat.isSymbolicLink()) {
+            resolved.push(part);
+            continue;
+        }
+        if (++links > MAX_SYMLINKS)
+            return undefined;
+        const target = (0,external_node_fs_namespaceObject.readlinkSync)(host);
+        if (target.startsWith('/'))
+            resolved.length = 0;
+        pending.unshift(...target.split('/').filter((entry) => entry !== ''));
+    }
+    return external_node_path_namespaceObject.join(root, ...resolved);
+}
+/** The library directories the root's /etc/ld.so.conf names, `include` globs followed. */
+function ldSoConfDirectories(root) {
+    const directories = [];
+    const seen = new Set();
+    const readConf = (inside, depth) => {
+        const host = resolveInRoot(root, inside);
+        if (host === undefined || seen.has(host) || depth > 8)
+            return;
+        seen.add(host);
+        let text;
+        try {
+            text = (0,external_node_fs_namespaceObject.readFileSync)(host, 'utf8');
+        }
+        catch {
+            return;
+        }
+        for (const raw of text.split('\n')) {
+            const line = raw.replace(/#.*/, '').trim();
+            if (line === '' || line.startsWith('hwcap '))
+                continue;
+            const include = /^include\s+(.+)$/.exec(line);
+            if (!include) {
+                directories.push(...line.split(/[\s:,=]+/).filter((entry) => entry.startsWith('/')));
+                continue;
+            }
+            for (const pattern of include[1].split(/\s+/)) {
+                const absolute = pattern.startsWith('/') ? pattern : external_node_path_namespaceObject.posix.join('/etc', pattern);
+                for (const file of globInRoot(root, absolute))
+                    readConf(file, depth + 1);
+            }
+        }
+    };
+    readConf('/etc/ld.so.conf', 0);
+    return directories;
+}
+/** The root paths matching `pattern`, whose last component may hold `*` and `?` wildcards. */
+function globInRoot(root, pattern) {
+    const dir = external_node_path_namespaceObject.posix.dirname(pattern);
+    const base = external_node_path_namespaceObject.posix.basename(pattern);
+    if (!/[*?]/.test(base))
+        return [pattern];
+    const host = resolveInRoot(root, dir);
+    if (host === undefined)
+        return [];
+    const matcher = new RegExp(`^${base
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`);
+    let names;
+    try {
+        names = (0,external_node_fs_namespaceObject.readdirSync)(host);
+    }
+    catch {
+        return [];
+    }
+    return names
+        .filter((name) => matcher.test(name))
+        .sort()
+        .map((name) => external_node_path_namespaceObject.posix.join(dir, name));
+}
+/**
+ * Programs are executable and libraries named *.so*; other files are not opened (a library that is
+ * neither, such as a 0644 file named without .so, is not checked).
+ */
+function mayBeLoadable(root, inside) {
+    if (inside.includes('.so'))
+        return true;
+    return ((0,external_node_fs_namespaceObject.lstatSync)(external_node_path_namespaceObject.join(root, inside)).mode & 0o111) !== 0;
+}
+/** The regular files of the root that may be ELF objects, as root paths, skipped parts left out. */
+function filesOf(root) {
+    const files = [];
+    const walk = (inside) => {
+        let entries;
+        try {
+            entries = (0,external_node_fs_namespaceObject.readdirSync)(external_node_path_namespaceObject.join(root, inside), { withFileTypes: true });
+        }
+        catch {
+            return;
+        }
+        for (const entry of entries) {
+            const child = external_node_path_namespaceObject.posix.join(inside, entry.name);
+            if (entry.isDirectory() && !SKIPPED.has(child))
+                walk(child);
+            else if (entry.isFile() && mayBeLoadable(root, child))
+                files.push(child);
+        }
+    };
+    walk('/');
+    return files.sort();
+}
+/**
+ * The loader's own search directories, which each glibc build compiles in: /usr/lib (and /lib) on
+ * Arch Linux and Arch Linux 32; /lib64 or /lib32 (and their /usr twins) for a multilib build; the
+ * multiarch directories (/lib/x86_64-linux-gnu, /lib/i386-linux-gnu) on Debian-style builds.
+ */
+function builtInDirectories(elf) {
+    const [multilib, triplet] = elf.bits === 64 ? ['lib64', 'x86_64-linux-gnu'] : ['lib32', 'i386-linux-gnu'];
+    return [
+        '/lib',
+        '/usr/lib',
+        `/${multilib}`,
+        `/usr/${multilib}`,
+        `/lib/${triplet}`,
+        `/usr/lib/${triplet}`,
+    ];
+}
+function expandTokens(entry, origin, elf) {
+    const lib = elf.bits === 64 ? 'lib64' : 'lib';
+    const platform = elf.machine === 62 ? 'x86_64' : 'i686';
+    return entry
+        .replace(/\$(?:\{ORIGIN\}|ORIGIN\b)/g, origin)
+        .replace(/\$(?:\{LIB\}|LIB\b)/g, lib)
+        .replace(/\$(?:\{PLATFORM\}|PLATFORM\b)/g, platform);
+}
+/** Checks every ELF object of `root`; gives what was checked and every reference that misses. */
+function checkRootLibraries(root) {
+    const systemDirectories = ldSoConfDirectories(root);
+    const elfCache = new Map();
+    const readElf = (host) => {
+        if (!elfCache.has(host))
+            elfCache.set(host, readElfDependencies(host));
+        return elfCache.get(host);
+    };
+    // A candidate serves only objects of its own class and machine, as with the loader.
+    // Directories resolve once; a candidate then costs one lstat (more only when it is a link).
+    const directories = new Map();
+    const hostPathOf = (inside) => {
+        const dir = external_node_path_namespaceObject.posix.dirname(inside);
+        if (!directories.has(dir))
+            directories.set(dir, resolveInRoot(root, dir));
+        const hostDir = directories.get(dir);
+        if (hostDir === undefined)
+            return undefined;
+        const host = external_node_path_namespaceObject.join(hostDir, external_node_path_namespaceObject.posix.basename(inside));
+        try {
+            if (!(0,external_node_fs_namespaceObject.lstatSync)(host).isSymbolicLink())
+                return host;
+        }
+        catch {
+            return undefined;
+        }
+        return resolveInRoot(root, external_node_path_namespaceObject.posix.join(`/${external_node_path_namespaceObject.relative(root, hostDir)}`, external_node_path_namespaceObject.posix.basename(inside)));
+    };
+    const loadable = new Map();
+    const loads = (inside, elf) => {
+        const key = `${elf.bits}:${elf.machine}:${inside}`;
+        let found = loadable.get(key);
+        if (found === undefined) {
+            const host = hostPathOf(inside);
+            const candidate = host === undefined ? undefined : readElf(host);
+            found = candidate?.bits === elf.bits && candidate.machine === elf.machine;
+            loadable.set(key, found);
+        }
+        return found;
+    };
+    const report = { objects: 0, references: 0, misses: [] };
+    const objects = filesOf(root);
+    // A shared object may need a library that sits off every search path, which the program that
+    // loads it has loaded first (the JDK's libraries need libjvm.so from lib/server/, loaded by the
+    // java launcher): for those, a library of that name anywhere in the root counts.
+    const byName = new Map();
+    for (const object of objects) {
+        const name = external_node_path_namespaceObject.posix.basename(object);
+        byName.set(name, [...(byName.get(name) ?? []), object]);
+    }
+    for (const object of objects) {
+        const elf = readElf(external_node_path_namespaceObject.join(root, object));
+        if (elf === undefined || (elf.interpreter === undefined && elf.needed.length === 0))
+            continue;
+        report.objects++;
+        const real = resolveInRoot(root, object) ?? external_node_path_namespaceObject.join(root, object);
+        const origin = external_node_path_namespaceObject.posix.dirname(`/${external_node_path_namespaceObject.relative(root, real)}`);
+        if (elf.interpreter !== undefined) {
+            report.references++;
+            if (!loads(elf.interpreter, elf)) {
+                report.misses.push({ object, missing: elf.interpreter, kind: 'interpreter' });
+            }
+        }
+        const searched = [
+            ...(elf.runpath.length === 0 ? elf.rpath : []),
+            ...elf.runpath,
+            ...systemDirectories,
+            ...builtInDirectories(elf),
+        ]
+            .map((entry) => expandTokens(entry, origin, elf))
+            .filter((entry) => entry.startsWith('/'));
+        for (const library of elf.needed) {
+            report.references++;
+            const candidates = library.includes('/')
+                ? // relative to the working directory: / in a container
+                    [external_node_path_namespaceObject.posix.join('/', expandTokens(library, origin, elf))]
+                : searched.map((dir) => external_node_path_namespaceObject.posix.join(dir, library));
+            const found = candidates.some((candidate) => loads(candidate, elf)) ||
+                (elf.interpreter === undefined &&
+                    (byName.get(library) ?? []).some((candidate) => loads(candidate, elf)));
+            if (!found) {
+                report.misses.push({ object, missing: library, kind: 'library' });
+            }
+        }
+    }
+    return report;
+}
+
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 // EXTERNAL MODULE: external "node:stream"
@@ -32631,7 +33185,7 @@ function parseNumeric(block, offset, length) {
     return text === '' ? 0 : parseInt(text, 8);
 }
 /** A NUL-terminated (or field-long) string header field. */
-function cString(block, offset, length) {
+function tar_cString(block, offset, length) {
     const raw = block.subarray(offset, offset + length);
     const end = raw.indexOf(0);
     return raw.subarray(0, end < 0 ? length : end).toString('utf8');
@@ -32788,6 +33342,7 @@ function sourceDateEpoch() {
 const PRESETS = ['minimal', 'base'];
 /** The repository the given package files are served from (a reserved name). */
 const INPUT_REPO_NAME = 'arch-core-input';
+const LIBRARY_CHECK_MODES = ['error', 'warn', 'off'];
 /** A pacman package name, optionally `repo/name`. */
 const PACKAGE_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)?[a-z0-9@_+][a-z0-9@._+-]*$/;
 function checkPackageNames(names, input) {
@@ -32865,6 +33420,7 @@ function parseInputs(raw) {
         tarball: tarball === undefined ? undefined : external_node_path_namespaceObject.resolve(tarball),
         signatureLevel,
         allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
+        checkLibraries: read.oneOf('check-libraries', LIBRARY_CHECK_MODES),
         gpgDir: external_node_path_namespaceObject.resolve(read.required('gpg-dir')),
     };
 }
@@ -32929,6 +33485,7 @@ function defaultRoot(arch) {
 }
 
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/main.ts
+
 
 
 
@@ -33063,6 +33620,9 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work);
     const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
     const scriptletFailures = await install(configFile, targets, repos);
+    const libraries = inputs.checkLibraries === 'off'
+        ? undefined
+        : await checkLibraries(rootDir, inputs.checkLibraries, configFile, work);
     // The sync databases are this run's working state, never part of the root.
     await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'sync'), { recursive: true, force: true });
     const installed = await queryInstalled(rootDir, dbPath);
@@ -33076,7 +33636,47 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     }
     const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
     const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
-    return { installed, manifest, scriptletFailures };
+    return { installed, manifest, scriptletFailures, libraries };
+}
+/** How many misses are named one by one in annotations and in the error; the log has them all. */
+const MISSES_NAMED = 10;
+/**
+ * Checks that every program and library in the root can be loaded there. Each miss is logged with
+ * the package that provides the library, when a repository's files database knows one; with
+ * `error` a miss fails the step, with `warn` each is a warning.
+ */
+async function checkLibraries(rootDir, mode, configFile, work) {
+    return group('Check that the programs can load their libraries', async () => {
+        const report = checkRootLibraries(rootDir);
+        info(`${report.objects} ELF programs and libraries, ${report.references} interpreter and library references: ${report.misses.length} missing.`);
+        if (report.misses.length === 0)
+            return report;
+        const names = [...new Set(report.misses.map((miss) => external_node_path_namespaceObject.posix.basename(miss.missing)))];
+        const providers = await findFileProviders(configFile, external_node_path_namespaceObject.join(work, 'files-db'), names);
+        const described = report.misses.map((miss) => describeMiss(miss, providers));
+        for (const line of described)
+            info(line);
+        const more = described.length > MISSES_NAMED
+            ? ` (and ${described.length - MISSES_NAMED} more, listed in the log)`
+            : '';
+        if (mode === 'warn') {
+            for (const line of described.slice(0, MISSES_NAMED))
+                warning(line);
+            if (more)
+                warning(`check-libraries: ${described.length} misses in all${more}.`);
+            return report;
+        }
+        throw new errors_UserError(`The root cannot run what it holds: ${described.slice(0, MISSES_NAMED).join('; ')}${more}. Add the packages that provide them, or set check-libraries: warn.`);
+    });
+}
+function describeMiss(miss, providers) {
+    const name = external_node_path_namespaceObject.posix.basename(miss.missing);
+    const holders = providers.filter((provider) => external_node_path_namespaceObject.posix.basename(provider.file) === name);
+    const inPackages = holders.length === 0
+        ? ''
+        : `, which ${[...new Set(holders.map((holder) => `${holder.name} (${holder.repo})`))].join(' or ')} provides`;
+    const what = miss.kind === 'interpreter' ? 'its interpreter' : 'the library';
+    return `${miss.object} needs ${what} ${miss.missing}, not in the root${inPackages}`;
 }
 /** Every repository to install from, the package files' own one made in `work`; each checked. */
 async function prepareRepositories(inputs, packageFiles, work) {
@@ -33189,16 +33789,29 @@ async function run() {
     checkPrivileges();
     const root = await checkDestination(inputs);
     const packageFiles = await group('Read the package files', () => readPackageFiles(inputs));
-    let rootMade = false;
+    for (const output of [root, inputs.tarball]) {
+        if (output === undefined)
+            continue;
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(output), { recursive: true });
+        await removeLeftoverTemporaries(output, info);
+    }
+    const building = temporarySibling(root);
+    const tarballTemporary = inputs.tarball === undefined ? undefined : temporarySibling(inputs.tarball);
     try {
-        const made = await withPrivateTempDir('make-chroot', (work) => produceAtomically(root, async (temporary) => {
-            const result = await makeRoot(inputs, packageFiles, temporary, work);
+        const made = await withPrivateTempDir('make-chroot', async (work) => {
+            const result = await makeRoot(inputs, packageFiles, building, work);
             reportScriptletFailures(result.scriptletFailures, inputs.allowScriptletFailures);
             return result;
-        }));
-        rootMade = true;
-        const sizeBytes = directorySize(root);
-        const tarballSha = inputs.tarball === undefined ? undefined : await writeTarball(root, inputs.tarball);
+        });
+        const sizeBytes = directorySize(building);
+        // The tarball is written before the root is published, so that a run stopped while writing it
+        // leaves only temporaries (removed by the next run) and no root a rerun would find "not empty".
+        const tarballSha = tarballTemporary === undefined ? undefined : await writeTarball(building, tarballTemporary);
+        await publishRoot(building, root);
+        if (inputs.tarball !== undefined && tarballTemporary !== undefined) {
+            await promises_namespaceObject.rename(tarballTemporary, inputs.tarball);
+            info(`${inputs.tarball}: sha256 ${tarballSha}`);
+        }
         setOutputs({
             root,
             tarball: inputs.tarball ?? '',
@@ -33210,27 +33823,40 @@ async function run() {
         });
         await writeRootSummary(inputs, root, made, sizeBytes, tarballSha);
     }
-    catch (error) {
-        // Nothing half-made stays where a later step would take it for good.
-        if (rootMade)
-            await promises_namespaceObject.rm(root, { recursive: true, force: true });
-        if (inputs.tarball !== undefined && rootMade)
-            await promises_namespaceObject.rm(inputs.tarball, { force: true });
-        throw error;
+    finally {
+        // Whatever happened, no temporary stays where a later step would take it for output.
+        await promises_namespaceObject.rm(building, { recursive: true, force: true });
+        if (tarballTemporary !== undefined)
+            await promises_namespaceObject.rm(tarballTemporary, { force: true });
     }
 }
-/** Writes the root as a deterministic tarball; gives its sha256. */
-function writeTarball(root, tarball) {
+/**
+ * Moves the finished root into place. The root was checked empty or absent at the start; if it is
+ * not now, another run made it meanwhile: that run's root is kept, this one's discarded.
+ */
+async function publishRoot(building, root) {
+    try {
+        await promises_namespaceObject.rmdir(root).catch((error) => {
+            if (error.code !== 'ENOENT')
+                throw error;
+        });
+        await promises_namespaceObject.rename(building, root);
+    }
+    catch (error) {
+        const code = error.code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST')
+            throw error;
+        throw new errors_UserError(`${root} was made by another run while this one was building it: this run's root is discarded and ${root} is left as the other run made it.`);
+    }
+}
+/** Writes the root as a deterministic tarball at `file`; gives its sha256. */
+function writeTarball(root, file) {
     return group('Write the tarball', async () => {
         const owners = tarOwners();
         if (owners === 'root')
             notice('Under fakeroot: every tarball entry is owned by 0:0.');
-        const digest = await produceAtomically(tarball, async (temporary) => {
-            await writeTar(root, temporary, { owners, mtimeClamp: sourceDateEpoch() });
-            return sha256File(temporary);
-        });
-        info(`${tarball}: sha256 ${digest}`);
-        return digest;
+        await writeTar(root, file, { owners, mtimeClamp: sourceDateEpoch() });
+        return sha256File(file);
     });
 }
 async function writeRootSummary(inputs, root, made, sizeBytes, tarballSha) {
@@ -33250,6 +33876,13 @@ async function writeRootSummary(inputs, root, made, sizeBytes, tarballSha) {
         facts.push(['App', `${made.manifest.app.name} ${made.manifest.app.version}`]);
     if (inputs.tarball !== undefined)
         facts.push(['Tarball', `${inputs.tarball} (sha256 ${tarballSha})`]);
+    const libraries = made.libraries;
+    facts.push([
+        'Libraries checked',
+        libraries === undefined
+            ? 'no (check-libraries: off)'
+            : `${libraries.objects} ELF programs and libraries, ${libraries.references} references, ${libraries.misses.length} missing`,
+    ]);
     await writeSummary('make-chroot', facts, [
         {
             title: 'Packages',
