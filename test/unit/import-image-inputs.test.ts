@@ -31,9 +31,9 @@ describe('import-image inputs', () => {
     expect(inputs['ssh-tunnel']).toBeUndefined();
   });
 
-  test('compression defaults to gzip level 6; the level is checked against its range', async () => {
+  test('compression defaults to gzip level 4; the level is checked against its range', async () => {
     const inputs = await parseInputs(actionInputs('import-image', base));
-    expect(inputs).toMatchObject({ compression: 'gzip', 'compression-level': 6 });
+    expect(inputs).toMatchObject({ compression: 'gzip', 'compression-level': 4 });
     const fast = await parseInputs(
       actionInputs('import-image', { ...base, 'compression-level': '1' }),
     );

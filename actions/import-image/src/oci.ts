@@ -82,8 +82,8 @@ export interface CompressionOptions {
   level: number;
 }
 
-/** The default level of each compression: see docs/dev/tool-facts.md for the measurement. */
-export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 6, zstd: 3 };
+/** The default level of each compression, chosen by measurement (docs/dev/layer-format.md). */
+export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3 };
 
 /** The layer media type of each compression. */
 export const LAYER_MEDIA_TYPES: Record<Compression, string> = {
