@@ -1,10 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sha256File } from '../../actions/core/src/files.js';
-import { writeTar } from '../../actions/core/src/tar.js';
+import {
+  USTAR_MAX_SIZE,
+  headerBlocks,
+  parseNumeric,
+  parsePaxRecords,
+  writeTar,
+} from '../../actions/core/src/tar.js';
 
 let work: string;
 
@@ -76,5 +82,40 @@ describe('deterministic tar', () => {
       encoding: 'utf8',
     });
     expect(listing).toMatch(/4242\/4343 .* f$/m);
+  });
+});
+
+describe('sizes over 8 GiB', () => {
+  test('a pax size record carries the size; the ustar field holds 0; GNU tar lists it', async () => {
+    const size = 9 * 1024 ** 3 + 5;
+    expect(size).toBeGreaterThan(USTAR_MAX_SIZE);
+    const blocks = headerBlocks({
+      name: 'big',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size,
+      mtime: 0,
+      type: '0',
+    });
+    expect(blocks).toHaveLength(4);
+    const [pax, body, , main] = blocks as [Buffer, Buffer, Buffer, Buffer];
+    expect(String.fromCharCode(pax[156] as number)).toBe('x');
+    expect(parsePaxRecords(body)).toEqual([['size', String(size)]]);
+    expect(parseNumeric(main, 124, 12)).toBe(0);
+    // The archive stops after the header; tar lists the entry before it finds the data missing.
+    const file = path.join(work, 'big-header.tar');
+    await fs.writeFile(file, Buffer.concat(blocks));
+    const listing = spawnSync('tar', ['-tvf', file], { encoding: 'utf8' });
+    expect(listing.stdout).toMatch(
+      new RegExp(`^-rw-r--r-- 0/0 +${size} 1970-01-01 00:00 big$`, 'm'),
+    );
+  });
+
+  test('a size that fits ustar has no pax header', () => {
+    const header = { name: 'fits', mode: 0o644, uid: 0, gid: 0, mtime: 0, type: '0' as const };
+    const [main] = headerBlocks({ ...header, size: USTAR_MAX_SIZE });
+    expect(headerBlocks({ ...header, size: USTAR_MAX_SIZE })).toHaveLength(1);
+    expect(parseNumeric(main as Buffer, 124, 12)).toBe(USTAR_MAX_SIZE);
   });
 });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseInputs } from '../../actions/import-image/src/inputs.js';
+import { hasZstd } from '../../actions/import-image/src/oci.js';
 import { actionInputs } from '../helpers/action-inputs.js';
 
 const root = os.tmpdir();
@@ -28,6 +29,39 @@ describe('import-image inputs', () => {
       'exposed-ports': [],
     });
     expect(inputs['ssh-tunnel']).toBeUndefined();
+  });
+
+  test('compression defaults to gzip level 4; the level is checked against its range', async () => {
+    const inputs = await parseInputs(actionInputs('import-image', base));
+    expect(inputs).toMatchObject({ compression: 'gzip', 'compression-level': 4 });
+    const fast = await parseInputs(
+      actionInputs('import-image', { ...base, 'compression-level': '1' }),
+    );
+    expect(fast['compression-level']).toBe(1);
+    await expect(
+      parseInputs(actionInputs('import-image', { ...base, 'compression-level': '12' })),
+    ).rejects.toThrow(
+      /^Input "compression-level": 12 is out of range; use an integer from 1 to 9\.$/,
+    );
+    await expect(
+      parseInputs(actionInputs('import-image', { ...base, compression: 'xz' })),
+    ).rejects.toThrow(/^Input "compression": /);
+  });
+
+  // The unit tests run on Node 20, which has no zstd in node:zlib; on a newer Node this checks
+  // the other rule (docker import is given gzip).
+  test('zstd is refused in one line where this Node lacks it, and in mode docker', async () => {
+    const zstd = { ...base, compression: 'zstd' };
+    if (hasZstd()) {
+      expect((await parseInputs(actionInputs('import-image', zstd)))['compression-level']).toBe(3);
+      await expect(
+        parseInputs(actionInputs('import-image', { ...zstd, mode: 'docker' })),
+      ).rejects.toThrow(/^Input "compression": zstd is for mode oci/);
+    } else {
+      await expect(parseInputs(actionInputs('import-image', zstd))).rejects.toThrow(
+        /^Input "compression": zstd needs Node 22\.15 or later \(this is v\d+[.\d]*\); use gzip/,
+      );
+    }
   });
 
   test('ssh-host takes host:port', async () => {

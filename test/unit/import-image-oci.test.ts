@@ -193,3 +193,53 @@ describe('registry authentication', () => {
     }
   });
 });
+
+/**
+ * A fixed tree whose layer digests were recorded with the writer as it was before streaming and
+ * parallel compression: the same root and level must keep giving those bytes.
+ */
+async function makeFixedTree(root: string): Promise<void> {
+  const text = (lines: number): string =>
+    Array.from(
+      { length: lines },
+      (_, i) => `line ${i} of a fixed file ${(i * 7919) % 1000}\n`,
+    ).join('');
+  await fs.mkdir(path.join(root, 'usr/bin'), { recursive: true });
+  await fs.mkdir(path.join(root, 'usr/share', 'n'.repeat(90), 'm'.repeat(40)), { recursive: true });
+  await fs.mkdir(path.join(root, 'etc'), { recursive: true });
+  await fs.writeFile(path.join(root, 'usr/bin/tool'), text(100_000)); // ~4 MiB: several members
+  await fs.chmod(path.join(root, 'usr/bin/tool'), 0o755);
+  await fs.link(path.join(root, 'usr/bin/tool'), path.join(root, 'usr/bin/tool-again'));
+  await fs.symlink('../usr/bin/tool', path.join(root, 'etc/tool-link'));
+  await fs.writeFile(path.join(root, 'usr/share', 'n'.repeat(90), 'm'.repeat(40), 'ü'), 'x\n');
+  await fs.writeFile(path.join(root, 'etc/empty'), '');
+  for (let i = 0; i < 300; i++) await fs.writeFile(path.join(root, `etc/f${i}`), text(i % 37));
+  for (const entry of await fs.readdir(root, { recursive: true })) {
+    const full = path.join(root, entry);
+    if (!(await fs.lstat(full)).isSymbolicLink()) {
+      await fs.chmod(full, (await fs.stat(full)).isDirectory() ? 0o755 : 0o644);
+      await fs.utimes(full, 1_600_000_000, 1_600_000_000);
+    }
+  }
+  await fs.chmod(path.join(root, 'usr/bin/tool'), 0o4755);
+}
+
+describe('fixed layer digests', () => {
+  test.each([
+    [6, 'sha256:3dde6b41a57306b6aa58a8fc4f040af5c16568d8db5023f2fb9215b5b39dc8e9'],
+    [1, 'sha256:08c73e3743bf756748e7e7861f536bed314fc6d320145e82f22670ac9463f768'],
+  ])(
+    'gzip level %i gives the digest recorded before streaming',
+    async (level, digest) => {
+      const root = path.join(work, 'fixed');
+      await fs.rm(root, { recursive: true, force: true });
+      await makeFixedTree(root);
+      const layer = await layerFromRoot(root, path.join(work, `fixed-${level}.tgz`), {
+        mtimeClamp: 1_700_000_000,
+        level,
+      });
+      expect(layer.digest).toBe(digest);
+    },
+    30_000,
+  ); // 300 files and 4 MiB compressed: seconds on a busy machine
+});

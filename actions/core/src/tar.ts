@@ -1,8 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { UserError } from './errors.js';
 
 /**
@@ -10,8 +8,14 @@ import { UserError } from './errors.js';
  * tree gives the same bytes on every run and machine. Entries are sorted by name, owners are
  * numeric, mtimes can be clamped, hard links and symlinks are kept, device nodes and sockets are
  * left out, and no entry can name a path outside the root (the walk never follows a symlink).
- * Long names use POSIX pax headers. The header fields are read and written by the same
- * primitives, for a caller that rewrites a tar stream entry by entry.
+ * Long names and sizes of 8 GiB and more use POSIX pax headers. The header fields are read and
+ * written by the same primitives, for a caller that rewrites a tar stream entry by entry.
+ *
+ * The stream comes in TAR_CHUNK_BYTES buffers, each file read in pieces straight into them, so
+ * memory does not grow with the root or its largest file. The walk uses synchronous calls: an
+ * awaited lstat, open, read and close per file is a chain of thread-pool round trips that leaves
+ * the main thread idle most of the time on many small files, while a synchronous call on a
+ * cached file takes microseconds; the consumer (compression on the pool) keeps running.
  */
 export interface TarOptions {
   /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
@@ -24,10 +28,16 @@ export interface TarOptions {
 
 const BLOCK = 512;
 
+/** Bytes of each buffer of the stream (the last one may be shorter). */
+export const TAR_CHUNK_BYTES = 1024 * 1024;
+
+/** The largest size a ustar size field holds (11 octal digits); above it, a pax `size` record. */
+export const USTAR_MAX_SIZE = 0o77777777777;
+
 /** Regular file, hard link, symlink, directory, FIFO, pax extended header. */
 type EntryType = '0' | '1' | '2' | '5' | '6' | 'x';
 
-interface Header {
+export interface Header {
   name: string;
   mode: number;
   uid: number;
@@ -127,19 +137,70 @@ function headerBlock(header: Header): Buffer {
 }
 
 function padding(size: number): Buffer {
+  return Buffer.alloc(paddingBytes(size));
+}
+
+function paddingBytes(size: number): number {
   const rest = size % BLOCK;
-  return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+  return rest === 0 ? 0 : BLOCK - rest;
+}
+
+/** Collects the tar stream into TAR_CHUNK_BYTES buffers; each full one is handed out once. */
+class Chunker {
+  private chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+  private used = 0;
+
+  /** Copies `bytes` in; yields every chunk it fills. */
+  *add(bytes: Buffer): Generator<Buffer> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const copied = bytes.copy(this.chunk, this.used, offset);
+      offset += copied;
+      this.used += copied;
+      if (this.used === TAR_CHUNK_BYTES) yield this.next();
+    }
+  }
+
+  /** Reads `size` bytes of `fd` straight into the chunks, then the padding; yields full ones. */
+  *addFile(fd: number, size: number, name: string): Generator<Buffer> {
+    let position = 0;
+    while (position < size) {
+      const want = Math.min(TAR_CHUNK_BYTES - this.used, size - position);
+      const read = fs.readSync(fd, this.chunk, this.used, want, position);
+      if (read === 0) throw new UserError(`${name} shrank while it was being read.`);
+      position += read;
+      this.used += read;
+      if (this.used === TAR_CHUNK_BYTES) yield this.next();
+    }
+    yield* this.add(Buffer.alloc(paddingBytes(size)));
+  }
+
+  /** What is left, shorter than a chunk. */
+  rest(): Buffer {
+    return this.chunk.subarray(0, this.used);
+  }
+
+  private next(): Buffer {
+    const full = this.chunk;
+    this.chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    this.used = 0;
+    return full;
+  }
 }
 
 /** The header blocks of one entry: a pax header first when a name does not fit ustar. */
-function headerBlocks(header: Header): Buffer[] {
+export function headerBlocks(header: Header): Buffer[] {
   const records: string[] = [];
   if (!fitsUstar(header.name, 100)) records.push(paxRecord('path', header.name));
   if (header.linkName !== undefined && !fitsUstar(header.linkName, 100)) {
     records.push(paxRecord('linkpath', header.linkName));
   }
+  const bigSize = header.size > USTAR_MAX_SIZE;
+  // As GNU tar's posix format does: the size in the pax record, 0 in the ustar field.
+  if (bigSize) records.push(paxRecord('size', String(header.size)));
   const main = headerBlock({
     ...header,
+    size: bigSize ? 0 : header.size,
     name: records.length ? truncateUtf8(header.name, 100) : header.name,
     linkName: header.linkName === undefined ? undefined : truncateUtf8(header.linkName, 100),
   });
@@ -166,19 +227,23 @@ function byName(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** The tar stream of `root`, as a sequence of buffers ending with the two zero blocks. */
-export async function* tarStream(root: string, options: TarOptions): AsyncGenerator<Buffer> {
+/** The tar stream of `root` in TAR_CHUNK_BYTES buffers, ending with the two zero blocks. */
+export function* tarStream(root: string, options: TarOptions): Generator<Buffer> {
   const firstPathOfInode = new Map<string, string>();
+  const chunker = new Chunker();
   const mtimeOf = (seconds: number): number =>
     options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
+  const headers = function* (header: Header): Generator<Buffer> {
+    for (const block of headerBlocks(header)) yield* chunker.add(block);
+  };
 
-  async function* walk(relativeDir: string): AsyncGenerator<Buffer> {
-    const names = (await fs.readdir(path.join(root, relativeDir))).sort(byName);
+  function* walk(relativeDir: string): Generator<Buffer> {
+    const names = fs.readdirSync(path.join(root, relativeDir)).sort(byName);
     for (const name of names) {
       const relative = relativeDir ? `${relativeDir}/${name}` : name;
       if (options.exclude?.(relative)) continue;
       const full = path.join(root, relative);
-      const stat = await fs.lstat(full);
+      const stat = fs.lstatSync(full);
       const base = {
         mode: stat.mode & 0o7777,
         uid: options.owners === 'root' ? 0 : stat.uid,
@@ -187,37 +252,42 @@ export async function* tarStream(root: string, options: TarOptions): AsyncGenera
         size: 0,
       };
       if (stat.isDirectory()) {
-        yield* headerBlocks({ ...base, name: `${relative}/`, type: '5' });
+        yield* headers({ ...base, name: `${relative}/`, type: '5' });
         yield* walk(relative);
       } else if (stat.isSymbolicLink()) {
-        const target = await fs.readlink(full);
-        yield* headerBlocks({ ...base, name: relative, type: '2', linkName: target });
+        const target = fs.readlinkSync(full);
+        yield* headers({ ...base, name: relative, type: '2', linkName: target });
       } else if (stat.isFile()) {
         const inode = `${stat.dev}:${stat.ino}`;
         const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
         if (first !== undefined) {
-          yield* headerBlocks({ ...base, name: relative, type: '1', linkName: first });
+          yield* headers({ ...base, name: relative, type: '1', linkName: first });
           continue;
         }
         if (stat.nlink > 1) firstPathOfInode.set(inode, relative);
-        const content = await fs.readFile(full);
-        yield* headerBlocks({ ...base, name: relative, type: '0', size: content.length });
-        yield content;
-        yield padding(content.length);
+        yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+        const fd = fs.openSync(full, 'r');
+        try {
+          yield* chunker.addFile(fd, stat.size, full);
+        } finally {
+          fs.closeSync(fd);
+        }
       } else if (stat.isFIFO()) {
-        yield* headerBlocks({ ...base, name: relative, type: '6' });
+        yield* headers({ ...base, name: relative, type: '6' });
       }
       // Device nodes and sockets are never written: a root image must not carry them.
     }
   }
 
   yield* walk('');
-  yield Buffer.alloc(BLOCK * 2);
+  yield* chunker.add(Buffer.alloc(BLOCK * 2));
+  const rest = chunker.rest();
+  if (rest.length > 0) yield rest;
 }
 
 /** Writes the tar of `root` to `file`. */
 export async function writeTar(root: string, file: string, options: TarOptions): Promise<void> {
-  await pipeline(Readable.from(tarStream(root, options)), createWriteStream(file));
+  await pipeline(tarStream(root, options), fs.createWriteStream(file));
 }
 
 /** SOURCE_DATE_EPOCH from the environment, when set; a value that is not seconds is an error. */

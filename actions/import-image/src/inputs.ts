@@ -16,7 +16,7 @@ import {
   tagOfItem,
   type Annotation,
 } from './config.js';
-import type { Platform } from './oci.js';
+import { DEFAULT_LEVEL, hasZstd, type Compression, type Platform } from './oci.js';
 
 /** The SSH connection of the tunnel, as core's SSH input reader gives it. */
 export type SshTunnel = ReturnType<typeof readSshInputs>;
@@ -50,6 +50,9 @@ export interface Inputs {
   /** The tunnel's SSH connection when ssh-tunnel is true. */
   'ssh-tunnel'?: SshTunnel;
   mode: 'oci' | 'docker';
+  compression: Compression;
+  /** Within the compression's range. */
+  'compression-level': number;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -88,6 +91,28 @@ function readDestination(
     );
   }
   return { image, tags, mode, push, output: output ? path.resolve(output) : undefined };
+}
+
+const LEVELS: Record<Compression, [number, number]> = { gzip: [1, 9], zstd: [1, 19] };
+
+/** The layer's compression and level; zstd only where this Node has it, and in mode oci. */
+function readCompression(
+  read: InputReader,
+  mode: Inputs['mode'],
+): Pick<Inputs, 'compression' | 'compression-level'> {
+  const compression = read.oneOf('compression', ['gzip', 'zstd'] as const);
+  if (compression === 'zstd' && !hasZstd()) {
+    throw new InputError(
+      'compression',
+      `zstd needs Node 22.15 or later (this is ${process.version}); use gzip or a newer Node.`,
+    );
+  }
+  if (compression === 'zstd' && mode === 'docker') {
+    throw new InputError('compression', 'zstd is for mode oci; docker import is given gzip.');
+  }
+  const [min, max] = LEVELS[compression];
+  const level = read.optionalInteger('compression-level', { min, max });
+  return { compression, 'compression-level': level ?? DEFAULT_LEVEL[compression] };
 }
 
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
@@ -163,6 +188,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     tarball,
     manifest,
     ...destination,
+    ...readCompression(read, destination.mode),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),
   };

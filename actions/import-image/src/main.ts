@@ -36,6 +36,7 @@ import {
   digestOf,
   imageConfigJson,
   imageManifestJson,
+  compressionParallelism,
   layerFromRoot,
   layerFromTarball,
   readFileFromTarball,
@@ -201,7 +202,12 @@ function resolvePlatform(inputs: Inputs, manifest: Manifest | undefined): Platfo
 async function buildLayer(inputs: Inputs, plan: ImagePlan, work: string): Promise<Layer> {
   core.info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
   const file = path.join(work, 'layer.tar.gz');
-  const options = { mtimeClamp: plan.epoch };
+  const options = {
+    mtimeClamp: plan.epoch,
+    compression: inputs.compression,
+    level: inputs['compression-level'],
+  };
+  core.info(`${inputs.compression} level ${options.level}, ${compressionParallelism()} at once`);
   const layer = inputs.root
     ? await layerFromRoot(inputs.root, file, options)
     : await layerFromTarball(inputs.tarball as string, file, options);

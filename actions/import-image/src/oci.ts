@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +20,7 @@ import {
 } from '../../core/src/tar.js';
 
 /**
- * OCI images made directly, without a container engine: one gzip layer from a root directory
+ * OCI images made directly, without a container engine: one gzip or zstd layer from a root directory
  * (or a tarball), an image config, a manifest, and the OCI image layout (directory or `.tar`
  * archive). The same root and inputs give the same bytes, hence the same digests.
  */
@@ -28,7 +29,6 @@ export const MEDIA_TYPES = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
   index: 'application/vnd.oci.image.index.v1+json',
   config: 'application/vnd.oci.image.config.v1+json',
-  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
 } as const;
 
 export interface Blob {
@@ -50,7 +50,9 @@ export interface Layer extends Blob {
 export interface LayerOptions {
   /** Every mtime clamped to at most this (seconds since 1970): SOURCE_DATE_EPOCH. */
   mtimeClamp: number;
-  /** gzip level (default 6, gzip's own default). */
+  /** Default gzip. */
+  compression?: Compression;
+  /** Default DEFAULT_LEVEL of the compression. */
   level?: number;
   /** Called with each tar entry name and body, for a caller that wants one file's content. */
   watch?: { path: string; found: (content: Buffer) => void };
@@ -66,59 +68,115 @@ class Hasher extends Transform {
   }
 }
 
-/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
+/** Uncompressed bytes per gzip member (or zstd frame) of a layer: fixed, so the output is too. */
 export const GZIP_MEMBER_BYTES = 1024 * 1024;
 
+/** Room for one compressed member in zlib's output buffer: one callback, not 64 of 16 KiB. */
+const COMPRESSED_CHUNK_BYTES = GZIP_MEMBER_BYTES + 64 * 1024;
+
+export type Compression = 'gzip' | 'zstd';
+
+export interface CompressionOptions {
+  compression: Compression;
+  /** gzip 1–9, zstd 1–19. */
+  level: number;
+}
+
+/** The default level of each compression, chosen by measurement (docs/dev/layer-format.md). */
+export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 4, zstd: 3 };
+
+/** The layer media type of each compression. */
+export const LAYER_MEDIA_TYPES: Record<Compression, string> = {
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+
+/** node:zlib's zstd (Node 22.15 and later), typed here: the project's @types/node is Node 20's. */
+interface ZstdZlib {
+  zstdCompress?: (
+    input: Buffer,
+    options: { chunkSize: number; params: Record<number, number> },
+    done: (error: Error | null, result: Buffer) => void,
+  ) => void;
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
+}
+const zstdZlib = zlib as unknown as ZstdZlib;
+
+/** True when this Node has node:zlib's zstd. */
+export function hasZstd(): boolean {
+  return typeof zstdZlib.zstdCompress === 'function';
+}
+
+function compressMember(piece: Buffer, options: CompressionOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (error: Error | null, result: Buffer): void =>
+      error ? reject(error) : resolve(result);
+    if (options.compression === 'gzip') {
+      zlib.gzip(piece, { level: options.level, chunkSize: COMPRESSED_CHUNK_BYTES }, done);
+    } else if (zstdZlib.zstdCompress) {
+      const { ZSTD_c_compressionLevel, ZSTD_c_checksumFlag } = zstdZlib.constants;
+      const params = { [ZSTD_c_compressionLevel]: options.level, [ZSTD_c_checksumFlag]: 1 };
+      zstdZlib.zstdCompress(piece, { chunkSize: COMPRESSED_CHUNK_BYTES, params }, done);
+    } else {
+      reject(new UserError(`zstd needs Node 22.15 or later; this is Node ${process.version}.`));
+    }
+  });
+}
+
+/** Members compressed at once: one per core, as zlib's async calls run on libuv's pool. */
+export function compressionParallelism(): number {
+  return Math.max(2, os.availableParallelism());
+}
+
 /**
- * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
- * compressed as its own gzip member on libuv's thread pool (several at once), and the members
- * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
- * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
+ * Parallel compression: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
+ * compressed as its own gzip member (or zstd frame) on libuv's thread pool, several at once, and
+ * written in order. A series of gzip members is one valid gzip file (RFC 1952, 2.2) and a series
+ * of zstd frames one valid zstd stream (RFC 8878, 3.1), read whole by every reader (Go's, GNU
+ * gzip, zstd, zlib); the same input always gives the same bytes. Each input byte is copied once
+ * (a piece that is exactly one member, as the tar writer's chunks are, not at all).
  */
-export class ParallelGzip extends Transform {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+export class ParallelCompressor extends Transform {
+  private piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+  private used = 0;
   private readonly queue: Array<Promise<Buffer>> = [];
 
   constructor(
-    private readonly level: number,
-    private readonly parallel = 4,
+    private readonly options: CompressionOptions,
+    private readonly parallel = compressionParallelism(),
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.drainFull().then(() => done(), done);
+    this.accept(chunk).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {
-    const rest = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (rest.length > 0) this.queue.push(this.compress(rest));
+    if (this.used > 0)
+      this.queue.push(compressMember(this.piece.subarray(0, this.used), this.options));
     this.emitUntil(0).then(() => done(), done);
   }
 
-  private compress(piece: Buffer): Promise<Buffer> {
-    return new Promise((resolve, reject) =>
-      zlib.gzip(piece, { level: this.level }, (error, result) =>
-        error ? reject(error) : resolve(result),
-      ),
-    );
+  private async accept(chunk: Buffer): Promise<void> {
+    if (this.used === 0 && chunk.length === GZIP_MEMBER_BYTES) return this.dispatch(chunk);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const copied = chunk.copy(this.piece, this.used, offset);
+      offset += copied;
+      this.used += copied;
+      if (this.used === GZIP_MEMBER_BYTES) {
+        const full = this.piece;
+        this.piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+        this.used = 0;
+        await this.dispatch(full);
+      }
+    }
   }
 
-  private async drainFull(): Promise<void> {
-    while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
-      const all = Buffer.concat(this.pending);
-      const piece = all.subarray(0, GZIP_MEMBER_BYTES);
-      const rest = all.subarray(GZIP_MEMBER_BYTES);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.queue.push(this.compress(piece));
-      await this.emitUntil(this.parallel - 1);
-    }
+  private async dispatch(member: Buffer): Promise<void> {
+    this.queue.push(compressMember(member, this.options));
+    await this.emitUntil(this.parallel - 1);
   }
 
   /** Writes finished members in order until at most `left` are still in flight. */
@@ -130,17 +188,17 @@ export class ParallelGzip extends Transform {
   }
 }
 
-async function gzipAndHash(
-  source: AsyncIterable<Buffer> | Readable,
+async function compressAndHash(
+  source: Iterable<Buffer> | AsyncIterable<Buffer> | Readable,
   file: string,
-  level: number,
+  options: CompressionOptions,
 ): Promise<Omit<Layer, 'mediaType' | 'file'>> {
   const uncompressed = new Hasher();
   const compressed = new Hasher();
   await pipeline(
     source,
     uncompressed,
-    new ParallelGzip(level),
+    new ParallelCompressor(options),
     compressed,
     createWriteStream(file),
   );
@@ -150,6 +208,11 @@ async function gzipAndHash(
     digest: `sha256:${compressed.hash.digest('hex')}`,
     size: compressed.bytes,
   };
+}
+
+function layerCompression(options: LayerOptions): CompressionOptions {
+  const compression = options.compression ?? 'gzip';
+  return { compression, level: options.level ?? DEFAULT_LEVEL[compression] };
 }
 
 /**
@@ -164,8 +227,9 @@ export async function layerFromRoot(
   const stat = await fs.stat(root).catch(() => undefined);
   if (!stat?.isDirectory()) throw new UserError(`The root ${root} is not a directory.`);
   const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
-  const facts = await gzipAndHash(tar, file, options.level ?? 6);
-  return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+  const compression = layerCompression(options);
+  const facts = await compressAndHash(tar, file, compression);
+  return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
 }
 
 /** How a tarball is compressed, from its first bytes. */
@@ -214,8 +278,9 @@ export async function layerFromTarball(
 ): Promise<Layer> {
   const input = await decompressed(tarball);
   const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
-  const facts = await gzipAndHash(input.pipe(normalizer), file, options.level ?? 6);
-  return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+  const compression = layerCompression(options);
+  const facts = await compressAndHash(input.pipe(normalizer), file, compression);
+  return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
 }
 
 /** The content of one regular file entry of a tarball (any compression), or undefined. */
@@ -548,7 +613,7 @@ export async function writeOciLayout(
     try {
       await fillLayout(staging, image, tags);
       await pipeline(
-        Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })),
+        tarStream(staging, { owners: 'root', mtimeClamp }),
         createWriteStream(temporary),
       );
     } finally {
