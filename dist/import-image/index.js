@@ -52249,6 +52249,8 @@ module.exports = {"rE":"1.17.0"};
 /************************************************************************/
 var __webpack_exports__ = {};
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: external "node:url"
@@ -55508,8 +55510,6 @@ async function stopCancelled(signal, code) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./actions/core/src/files.ts
 
 
@@ -56069,16 +56069,16 @@ function escapeHtml(text) {
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./actions/core/src/tar.ts
 
 
 
 
-
-
 const BLOCK = 512;
+/** Bytes of each buffer of the stream (the last one may be shorter). */
+const TAR_CHUNK_BYTES = 1024 * 1024;
+/** The largest size a ustar size field holds (11 octal digits); above it, a pax `size` record. */
+const USTAR_MAX_SIZE = 0o77777777777;
 function writeString(block, offset, length, value) {
     block.write(value, offset, length, 'utf8');
 }
@@ -56164,8 +56164,52 @@ function headerBlock(header) {
     return block;
 }
 function padding(size) {
+    return Buffer.alloc(paddingBytes(size));
+}
+function paddingBytes(size) {
     const rest = size % BLOCK;
-    return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+    return rest === 0 ? 0 : BLOCK - rest;
+}
+/** Collects the tar stream into TAR_CHUNK_BYTES buffers; each full one is handed out once. */
+class Chunker {
+    chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    used = 0;
+    /** Copies `bytes` in; yields every chunk it fills. */
+    *add(bytes) {
+        let offset = 0;
+        while (offset < bytes.length) {
+            const copied = bytes.copy(this.chunk, this.used, offset);
+            offset += copied;
+            this.used += copied;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+    }
+    /** Reads `size` bytes of `fd` straight into the chunks, then the padding; yields full ones. */
+    *addFile(fd, size, name) {
+        let position = 0;
+        while (position < size) {
+            const want = Math.min(TAR_CHUNK_BYTES - this.used, size - position);
+            const read = external_node_fs_namespaceObject.readSync(fd, this.chunk, this.used, want, position);
+            if (read === 0)
+                throw new errors_UserError(`${name} shrank while it was being read.`);
+            position += read;
+            this.used += read;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+        yield* this.add(Buffer.alloc(paddingBytes(size)));
+    }
+    /** What is left, shorter than a chunk. */
+    rest() {
+        return this.chunk.subarray(0, this.used);
+    }
+    next() {
+        const full = this.chunk;
+        this.chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+        this.used = 0;
+        return full;
+    }
 }
 /** The header blocks of one entry: a pax header first when a name does not fit ustar. */
 function headerBlocks(header) {
@@ -56175,8 +56219,13 @@ function headerBlocks(header) {
     if (header.linkName !== undefined && !fitsUstar(header.linkName, 100)) {
         records.push(paxRecord('linkpath', header.linkName));
     }
+    const bigSize = header.size > USTAR_MAX_SIZE;
+    // As GNU tar's posix format does: the size in the pax record, 0 in the ustar field.
+    if (bigSize)
+        records.push(paxRecord('size', String(header.size)));
     const main = headerBlock({
         ...header,
+        size: bigSize ? 0 : header.size,
         name: records.length ? truncateUtf8(header.name, 100) : header.name,
         linkName: header.linkName === undefined ? undefined : truncateUtf8(header.linkName, 100),
     });
@@ -56201,18 +56250,23 @@ function truncateUtf8(value, bytes) {
 function byName(a, b) {
     return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
-/** The tar stream of `root`, as a sequence of buffers ending with the two zero blocks. */
-async function* tarStream(root, options) {
+/** The tar stream of `root` in TAR_CHUNK_BYTES buffers, ending with the two zero blocks. */
+function* tarStream(root, options) {
     const firstPathOfInode = new Map();
+    const chunker = new Chunker();
     const mtimeOf = (seconds) => options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
-    async function* walk(relativeDir) {
-        const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, relativeDir))).sort(byName);
+    const headers = function* (header) {
+        for (const block of headerBlocks(header))
+            yield* chunker.add(block);
+    };
+    function* walk(relativeDir) {
+        const names = external_node_fs_namespaceObject.readdirSync(external_node_path_namespaceObject.join(root, relativeDir)).sort(byName);
         for (const name of names) {
             const relative = relativeDir ? `${relativeDir}/${name}` : name;
             if (options.exclude?.(relative))
                 continue;
             const full = external_node_path_namespaceObject.join(root, relative);
-            const stat = await promises_namespaceObject.lstat(full);
+            const stat = external_node_fs_namespaceObject.lstatSync(full);
             const base = {
                 mode: stat.mode & 0o7777,
                 uid: options.owners === 'root' ? 0 : stat.uid,
@@ -56221,39 +56275,46 @@ async function* tarStream(root, options) {
                 size: 0,
             };
             if (stat.isDirectory()) {
-                yield* headerBlocks({ ...base, name: `${relative}/`, type: '5' });
+                yield* headers({ ...base, name: `${relative}/`, type: '5' });
                 yield* walk(relative);
             }
             else if (stat.isSymbolicLink()) {
-                const target = await promises_namespaceObject.readlink(full);
-                yield* headerBlocks({ ...base, name: relative, type: '2', linkName: target });
+                const target = external_node_fs_namespaceObject.readlinkSync(full);
+                yield* headers({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headerBlocks({ ...base, name: relative, type: '1', linkName: first });
+                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                const content = await promises_namespaceObject.readFile(full);
-                yield* headerBlocks({ ...base, name: relative, type: '0', size: content.length });
-                yield content;
-                yield padding(content.length);
+                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                const fd = external_node_fs_namespaceObject.openSync(full, 'r');
+                try {
+                    yield* chunker.addFile(fd, stat.size, full);
+                }
+                finally {
+                    external_node_fs_namespaceObject.closeSync(fd);
+                }
             }
             else if (stat.isFIFO()) {
-                yield* headerBlocks({ ...base, name: relative, type: '6' });
+                yield* headers({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
     }
     yield* walk('');
-    yield Buffer.alloc(BLOCK * 2);
+    yield* chunker.add(Buffer.alloc(BLOCK * 2));
+    const rest = chunker.rest();
+    if (rest.length > 0)
+        yield rest;
 }
 /** Writes the tar of `root` to `file`. */
 async function writeTar(root, file, options) {
-    await pipeline(Readable.from(tarStream(root, options)), createWriteStream(file));
+    await pipeline(tarStream(root, options), fs.createWriteStream(file));
 }
 /** SOURCE_DATE_EPOCH from the environment, when set; a value that is not seconds is an error. */
 function sourceDateEpoch() {
@@ -56732,6 +56793,8 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: external "node:tls"
 var external_node_tls_ = __nccwpck_require__(1692);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./actions/core/src/retry.ts
 /**
  * One retry-with-backoff loop for every place that talks to something that can hiccup: the
@@ -57341,96 +57404,6 @@ function readSshInputs(read, names) {
     };
 }
 
-;// CONCATENATED MODULE: ./actions/import-image/src/inputs.ts
-
-
-
-
-
-
-const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-async function existingPath(read, input, kind) {
-    const value = read.optional(input);
-    if (value === undefined)
-        return undefined;
-    const resolved = external_node_path_namespaceObject.resolve(value);
-    const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
-    if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
-        throw new errors_InputError(input, `${value} is not an existing ${kind}.`);
-    }
-    return resolved;
-}
-/** The image to make and where it goes: image, tags, push, output, mode. */
-function readDestination(read) {
-    const image = read.image('image');
-    const items = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
-    checkImage(image, items.length > 0);
-    const tags = items.map((item) => tagOfItem(item, image));
-    const mode = read.oneOf('mode', ['oci', 'docker']);
-    const push = read.boolean('push');
-    const output = read.optional('output');
-    if (!push && !output && mode === 'oci') {
-        throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
-    }
-    return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
-}
-/** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
-function readConnection(read, registry) {
-    const tunnel = read.boolean('ssh-tunnel');
-    const insecure = checkInsecure(read.oneOf('insecure', ['false', 'true', 'force']), registry, tunnel);
-    // A missing SSH input reads "is required with ssh-tunnel", as docs/troubleshooting.md quotes.
-    const sshTunnel = tunnel
-        ? readSshInputs(read, {
-            host: 'ssh-host',
-            deprecatedPort: 'ssh-port',
-            requiredWhen: 'with ssh-tunnel',
-        })
-        : undefined;
-    const username = read.optional('registry-username');
-    const password = read.secret('registry-password');
-    if (password !== undefined && !username) {
-        throw new errors_InputError('registry-username', 'is required when registry-password is given.');
-    }
-    return {
-        insecure,
-        'ssh-tunnel': sshTunnel,
-        'registry-username': username,
-        'registry-password': password,
-    };
-}
-/** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
-function readImageConfig(read) {
-    const platform = read.optional('platform');
-    return {
-        labels: read.keyValues('labels', LABEL_KEY),
-        annotations: read.list('annotations').map(parseAnnotation),
-        entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
-        cmd: parseArgv('cmd', read.optional('cmd')),
-        env: parseEnv(read.keyValues('env', ENV_KEY)),
-        workdir: read.optional('workdir'),
-        user: read.optional('user'),
-        'exposed-ports': parsePorts(read.optional('exposed-ports')),
-        platform: platform ? parsePlatform(platform) : undefined,
-    };
-}
-async function parseInputs(raw) {
-    const read = inputReader(raw);
-    checkSource(read.optional('root'), read.optional('tarball'));
-    const root = await existingPath(read, 'root', 'directory');
-    const tarball = await existingPath(read, 'tarball', 'file');
-    const manifest = await existingPath(read, 'manifest', 'file');
-    const destination = readDestination(read);
-    return {
-        root,
-        tarball,
-        manifest,
-        ...destination,
-        ...readConnection(read, destination.image.registry),
-        ...readImageConfig(read),
-    };
-}
-
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./actions/import-image/src/oci.ts
@@ -57445,8 +57418,9 @@ var external_node_zlib_ = __nccwpck_require__(8522);
 
 
 
+
 /**
- * OCI images made directly, without a container engine: one gzip layer from a root directory
+ * OCI images made directly, without a container engine: one gzip or zstd layer from a root directory
  * (or a tarball), an image config, a manifest, and the OCI image layout (directory or `.tar`
  * archive). The same root and inputs give the same bytes, hence the same digests.
  */
@@ -57454,7 +57428,6 @@ const MEDIA_TYPES = {
     manifest: 'application/vnd.oci.image.manifest.v1+json',
     index: 'application/vnd.oci.image.index.v1+json',
     config: 'application/vnd.oci.image.config.v1+json',
-    layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
 };
 class Hasher extends external_node_stream_.Transform {
     hash = (0,external_node_crypto_.createHash)('sha256');
@@ -57465,51 +57438,88 @@ class Hasher extends external_node_stream_.Transform {
         done(null, chunk);
     }
 }
-/** Uncompressed bytes per gzip member of a layer: fixed, so the output is deterministic. */
+/** Uncompressed bytes per gzip member (or zstd frame) of a layer: fixed, so the output is too. */
 const GZIP_MEMBER_BYTES = 1024 * 1024;
+/** Room for one compressed member in zlib's output buffer: one callback, not 64 of 16 KiB. */
+const COMPRESSED_CHUNK_BYTES = GZIP_MEMBER_BYTES + 64 * 1024;
+/** The default level of each compression, chosen by measurement (docs/dev/layer-format.md). */
+const DEFAULT_LEVEL = { gzip: 4, zstd: 3 };
+/** The layer media type of each compression. */
+const LAYER_MEDIA_TYPES = {
+    gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+const zstdZlib = external_node_zlib_;
+/** True when this Node has node:zlib's zstd. */
+function hasZstd() {
+    return typeof zstdZlib.zstdCompress === 'function';
+}
+function compressMember(piece, options) {
+    return new Promise((resolve, reject) => {
+        const done = (error, result) => error ? reject(error) : resolve(result);
+        if (options.compression === 'gzip') {
+            external_node_zlib_.gzip(piece, { level: options.level, chunkSize: COMPRESSED_CHUNK_BYTES }, done);
+        }
+        else if (zstdZlib.zstdCompress) {
+            const { ZSTD_c_compressionLevel, ZSTD_c_checksumFlag } = zstdZlib.constants;
+            const params = { [ZSTD_c_compressionLevel]: options.level, [ZSTD_c_checksumFlag]: 1 };
+            zstdZlib.zstdCompress(piece, { chunkSize: COMPRESSED_CHUNK_BYTES, params }, done);
+        }
+        else {
+            reject(new errors_UserError(`zstd needs Node 22.15 or later; this is Node ${process.version}.`));
+        }
+    });
+}
+/** Members compressed at once: one per core, as zlib's async calls run on libuv's pool. */
+function compressionParallelism() {
+    return Math.max(2, external_node_os_namespaceObject.availableParallelism());
+}
 /**
- * gzip in parallel: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
- * compressed as its own gzip member on libuv's thread pool (several at once), and the members
- * are written in order. A series of members is one valid gzip file (RFC 1952, 2.2) that every
- * gzip reader (Go's, GNU gzip, zlib) reads whole; the same input always gives the same bytes.
+ * Parallel compression: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
+ * compressed as its own gzip member (or zstd frame) on libuv's thread pool, several at once, and
+ * written in order. A series of gzip members is one valid gzip file (RFC 1952, 2.2) and a series
+ * of zstd frames one valid zstd stream (RFC 8878, 3.1), read whole by every reader (Go's, GNU
+ * gzip, zstd, zlib); the same input always gives the same bytes. Each input byte is copied once
+ * (a piece that is exactly one member, as the tar writer's chunks are, not at all).
  */
-class ParallelGzip extends external_node_stream_.Transform {
-    level;
+class ParallelCompressor extends external_node_stream_.Transform {
+    options;
     parallel;
-    pending = [];
-    pendingBytes = 0;
+    piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+    used = 0;
     queue = [];
-    constructor(level, parallel = 4) {
+    constructor(options, parallel = compressionParallelism()) {
         super();
-        this.level = level;
+        this.options = options;
         this.parallel = parallel;
     }
     _transform(chunk, _encoding, done) {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        this.drainFull().then(() => done(), done);
+        this.accept(chunk).then(() => done(), done);
     }
     _flush(done) {
-        const rest = Buffer.concat(this.pending);
-        this.pending = [];
-        this.pendingBytes = 0;
-        if (rest.length > 0)
-            this.queue.push(this.compress(rest));
+        if (this.used > 0)
+            this.queue.push(compressMember(this.piece.subarray(0, this.used), this.options));
         this.emitUntil(0).then(() => done(), done);
     }
-    compress(piece) {
-        return new Promise((resolve, reject) => external_node_zlib_.gzip(piece, { level: this.level }, (error, result) => error ? reject(error) : resolve(result)));
-    }
-    async drainFull() {
-        while (this.pendingBytes >= GZIP_MEMBER_BYTES) {
-            const all = Buffer.concat(this.pending);
-            const piece = all.subarray(0, GZIP_MEMBER_BYTES);
-            const rest = all.subarray(GZIP_MEMBER_BYTES);
-            this.pending = rest.length ? [rest] : [];
-            this.pendingBytes = rest.length;
-            this.queue.push(this.compress(piece));
-            await this.emitUntil(this.parallel - 1);
+    async accept(chunk) {
+        if (this.used === 0 && chunk.length === GZIP_MEMBER_BYTES)
+            return this.dispatch(chunk);
+        let offset = 0;
+        while (offset < chunk.length) {
+            const copied = chunk.copy(this.piece, this.used, offset);
+            offset += copied;
+            this.used += copied;
+            if (this.used === GZIP_MEMBER_BYTES) {
+                const full = this.piece;
+                this.piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+                this.used = 0;
+                await this.dispatch(full);
+            }
         }
+    }
+    async dispatch(member) {
+        this.queue.push(compressMember(member, this.options));
+        await this.emitUntil(this.parallel - 1);
     }
     /** Writes finished members in order until at most `left` are still in flight. */
     async emitUntil(left) {
@@ -57519,16 +57529,20 @@ class ParallelGzip extends external_node_stream_.Transform {
         }
     }
 }
-async function gzipAndHash(source, file, level) {
+async function compressAndHash(source, file, options) {
     const uncompressed = new Hasher();
     const compressed = new Hasher();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelGzip(level), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelCompressor(options), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
     return {
         diffId: `sha256:${uncompressed.hash.digest('hex')}`,
         uncompressedSize: uncompressed.bytes,
         digest: `sha256:${compressed.hash.digest('hex')}`,
         size: compressed.bytes,
     };
+}
+function layerCompression(options) {
+    const compression = options.compression ?? 'gzip';
+    return { compression, level: options.level ?? DEFAULT_LEVEL[compression] };
 }
 /**
  * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
@@ -57539,8 +57553,9 @@ async function layerFromRoot(root, file, options) {
     if (!stat?.isDirectory())
         throw new errors_UserError(`The root ${root} is not a directory.`);
     const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
-    const facts = await gzipAndHash(tar, file, options.level ?? 6);
-    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+    const compression = layerCompression(options);
+    const facts = await compressAndHash(tar, file, compression);
+    return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
 }
 /** How a tarball is compressed, from its first bytes. */
 function compressionOf(head) {
@@ -57582,8 +57597,9 @@ async function decompressed(tarball) {
 async function layerFromTarball(tarball, file, options) {
     const input = await decompressed(tarball);
     const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
-    const facts = await gzipAndHash(input.pipe(normalizer), file, options.level ?? 6);
-    return { mediaType: MEDIA_TYPES.layerGzip, file, ...facts };
+    const compression = layerCompression(options);
+    const facts = await compressAndHash(input.pipe(normalizer), file, compression);
+    return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
 }
 /** The content of one regular file entry of a tarball (any compression), or undefined. */
 async function readFileFromTarball(tarball, entryPath) {
@@ -57868,13 +57884,119 @@ async function writeOciLayout(target, image, tags, mtimeClamp) {
         const staging = `${temporary}.d`;
         try {
             await fillLayout(staging, image, tags);
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(tarStream(staging, { owners: 'root', mtimeClamp })), (0,external_node_fs_namespaceObject.createWriteStream)(temporary));
+            await (0,external_node_stream_promises_namespaceObject.pipeline)(tarStream(staging, { owners: 'root', mtimeClamp }), (0,external_node_fs_namespaceObject.createWriteStream)(temporary));
         }
         finally {
             await promises_namespaceObject.rm(staging, { recursive: true, force: true });
         }
     });
     return 'archive';
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/inputs.ts
+
+
+
+
+
+
+
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+async function existingPath(read, input, kind) {
+    const value = read.optional(input);
+    if (value === undefined)
+        return undefined;
+    const resolved = external_node_path_namespaceObject.resolve(value);
+    const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
+    if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
+        throw new errors_InputError(input, `${value} is not an existing ${kind}.`);
+    }
+    return resolved;
+}
+/** The image to make and where it goes: image, tags, push, output, mode. */
+function readDestination(read) {
+    const image = read.image('image');
+    const items = read.list('tags').flatMap((line) => line.split(/[\s,]+/).filter(Boolean));
+    checkImage(image, items.length > 0);
+    const tags = items.map((item) => tagOfItem(item, image));
+    const mode = read.oneOf('mode', ['oci', 'docker']);
+    const push = read.boolean('push');
+    const output = read.optional('output');
+    if (!push && !output && mode === 'oci') {
+        throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
+    }
+    return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
+}
+const LEVELS = { gzip: [1, 9], zstd: [1, 19] };
+/** The layer's compression and level; zstd only where this Node has it, and in mode oci. */
+function readCompression(read, mode) {
+    const compression = read.oneOf('compression', ['gzip', 'zstd']);
+    if (compression === 'zstd' && !hasZstd()) {
+        throw new errors_InputError('compression', `zstd needs Node 22.15 or later (this is ${process.version}); use gzip or a newer Node.`);
+    }
+    if (compression === 'zstd' && mode === 'docker') {
+        throw new errors_InputError('compression', 'zstd is for mode oci; docker import is given gzip.');
+    }
+    const [min, max] = LEVELS[compression];
+    const level = read.optionalInteger('compression-level', { min, max });
+    return { compression, 'compression-level': level ?? DEFAULT_LEVEL[compression] };
+}
+/** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
+function readConnection(read, registry) {
+    const tunnel = read.boolean('ssh-tunnel');
+    const insecure = checkInsecure(read.oneOf('insecure', ['false', 'true', 'force']), registry, tunnel);
+    // A missing SSH input reads "is required with ssh-tunnel", as docs/troubleshooting.md quotes.
+    const sshTunnel = tunnel
+        ? readSshInputs(read, {
+            host: 'ssh-host',
+            deprecatedPort: 'ssh-port',
+            requiredWhen: 'with ssh-tunnel',
+        })
+        : undefined;
+    const username = read.optional('registry-username');
+    const password = read.secret('registry-password');
+    if (password !== undefined && !username) {
+        throw new errors_InputError('registry-username', 'is required when registry-password is given.');
+    }
+    return {
+        insecure,
+        'ssh-tunnel': sshTunnel,
+        'registry-username': username,
+        'registry-password': password,
+    };
+}
+/** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
+function readImageConfig(read) {
+    const platform = read.optional('platform');
+    return {
+        labels: read.keyValues('labels', LABEL_KEY),
+        annotations: read.list('annotations').map(parseAnnotation),
+        entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
+        cmd: parseArgv('cmd', read.optional('cmd')),
+        env: parseEnv(read.keyValues('env', ENV_KEY)),
+        workdir: read.optional('workdir'),
+        user: read.optional('user'),
+        'exposed-ports': parsePorts(read.optional('exposed-ports')),
+        platform: platform ? parsePlatform(platform) : undefined,
+    };
+}
+async function parseInputs(raw) {
+    const read = inputReader(raw);
+    checkSource(read.optional('root'), read.optional('tarball'));
+    const root = await existingPath(read, 'root', 'directory');
+    const tarball = await existingPath(read, 'tarball', 'file');
+    const manifest = await existingPath(read, 'manifest', 'file');
+    const destination = readDestination(read);
+    return {
+        root,
+        tarball,
+        manifest,
+        ...destination,
+        ...readCompression(read, destination.mode),
+        ...readConnection(read, destination.image.registry),
+        ...readImageConfig(read),
+    };
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/post.ts
@@ -58614,7 +58736,12 @@ function resolvePlatform(inputs, manifest) {
 async function buildLayer(inputs, plan, work) {
     info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
     const file = external_node_path_namespaceObject.join(work, 'layer.tar.gz');
-    const options = { mtimeClamp: plan.epoch };
+    const options = {
+        mtimeClamp: plan.epoch,
+        compression: inputs.compression,
+        level: inputs['compression-level'],
+    };
+    info(`${inputs.compression} level ${options.level}, ${compressionParallelism()} at once`);
     const layer = inputs.root
         ? await layerFromRoot(inputs.root, file, options)
         : await layerFromTarball(inputs.tarball, file, options);
@@ -58788,5 +58915,9 @@ function chunkingFromEnvironment() {
 
 
 
+
+// zlib's async calls run on libuv's pool, 4 threads unless told: one a core for the layer's
+// members. Set before anything uses the pool, which starts on first use.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, (0,external_node_os_namespaceObject.availableParallelism)()));
 runActionWithPost(run, post);
 

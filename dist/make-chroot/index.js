@@ -33135,16 +33135,16 @@ function checkRootLibraries(root) {
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./actions/core/src/tar.ts
 
 
 
 
-
-
 const BLOCK = 512;
+/** Bytes of each buffer of the stream (the last one may be shorter). */
+const TAR_CHUNK_BYTES = 1024 * 1024;
+/** The largest size a ustar size field holds (11 octal digits); above it, a pax `size` record. */
+const USTAR_MAX_SIZE = 0o77777777777;
 function writeString(block, offset, length, value) {
     block.write(value, offset, length, 'utf8');
 }
@@ -33230,8 +33230,52 @@ function headerBlock(header) {
     return block;
 }
 function padding(size) {
+    return Buffer.alloc(paddingBytes(size));
+}
+function paddingBytes(size) {
     const rest = size % BLOCK;
-    return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+    return rest === 0 ? 0 : BLOCK - rest;
+}
+/** Collects the tar stream into TAR_CHUNK_BYTES buffers; each full one is handed out once. */
+class Chunker {
+    chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    used = 0;
+    /** Copies `bytes` in; yields every chunk it fills. */
+    *add(bytes) {
+        let offset = 0;
+        while (offset < bytes.length) {
+            const copied = bytes.copy(this.chunk, this.used, offset);
+            offset += copied;
+            this.used += copied;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+    }
+    /** Reads `size` bytes of `fd` straight into the chunks, then the padding; yields full ones. */
+    *addFile(fd, size, name) {
+        let position = 0;
+        while (position < size) {
+            const want = Math.min(TAR_CHUNK_BYTES - this.used, size - position);
+            const read = external_node_fs_namespaceObject.readSync(fd, this.chunk, this.used, want, position);
+            if (read === 0)
+                throw new errors_UserError(`${name} shrank while it was being read.`);
+            position += read;
+            this.used += read;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+        yield* this.add(Buffer.alloc(paddingBytes(size)));
+    }
+    /** What is left, shorter than a chunk. */
+    rest() {
+        return this.chunk.subarray(0, this.used);
+    }
+    next() {
+        const full = this.chunk;
+        this.chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+        this.used = 0;
+        return full;
+    }
 }
 /** The header blocks of one entry: a pax header first when a name does not fit ustar. */
 function headerBlocks(header) {
@@ -33241,8 +33285,13 @@ function headerBlocks(header) {
     if (header.linkName !== undefined && !fitsUstar(header.linkName, 100)) {
         records.push(paxRecord('linkpath', header.linkName));
     }
+    const bigSize = header.size > USTAR_MAX_SIZE;
+    // As GNU tar's posix format does: the size in the pax record, 0 in the ustar field.
+    if (bigSize)
+        records.push(paxRecord('size', String(header.size)));
     const main = headerBlock({
         ...header,
+        size: bigSize ? 0 : header.size,
         name: records.length ? truncateUtf8(header.name, 100) : header.name,
         linkName: header.linkName === undefined ? undefined : truncateUtf8(header.linkName, 100),
     });
@@ -33267,18 +33316,23 @@ function truncateUtf8(value, bytes) {
 function byName(a, b) {
     return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
-/** The tar stream of `root`, as a sequence of buffers ending with the two zero blocks. */
-async function* tarStream(root, options) {
+/** The tar stream of `root` in TAR_CHUNK_BYTES buffers, ending with the two zero blocks. */
+function* tarStream(root, options) {
     const firstPathOfInode = new Map();
+    const chunker = new Chunker();
     const mtimeOf = (seconds) => options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
-    async function* walk(relativeDir) {
-        const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, relativeDir))).sort(byName);
+    const headers = function* (header) {
+        for (const block of headerBlocks(header))
+            yield* chunker.add(block);
+    };
+    function* walk(relativeDir) {
+        const names = external_node_fs_namespaceObject.readdirSync(external_node_path_namespaceObject.join(root, relativeDir)).sort(byName);
         for (const name of names) {
             const relative = relativeDir ? `${relativeDir}/${name}` : name;
             if (options.exclude?.(relative))
                 continue;
             const full = external_node_path_namespaceObject.join(root, relative);
-            const stat = await promises_namespaceObject.lstat(full);
+            const stat = external_node_fs_namespaceObject.lstatSync(full);
             const base = {
                 mode: stat.mode & 0o7777,
                 uid: options.owners === 'root' ? 0 : stat.uid,
@@ -33287,39 +33341,46 @@ async function* tarStream(root, options) {
                 size: 0,
             };
             if (stat.isDirectory()) {
-                yield* headerBlocks({ ...base, name: `${relative}/`, type: '5' });
+                yield* headers({ ...base, name: `${relative}/`, type: '5' });
                 yield* walk(relative);
             }
             else if (stat.isSymbolicLink()) {
-                const target = await promises_namespaceObject.readlink(full);
-                yield* headerBlocks({ ...base, name: relative, type: '2', linkName: target });
+                const target = external_node_fs_namespaceObject.readlinkSync(full);
+                yield* headers({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headerBlocks({ ...base, name: relative, type: '1', linkName: first });
+                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                const content = await promises_namespaceObject.readFile(full);
-                yield* headerBlocks({ ...base, name: relative, type: '0', size: content.length });
-                yield content;
-                yield padding(content.length);
+                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                const fd = external_node_fs_namespaceObject.openSync(full, 'r');
+                try {
+                    yield* chunker.addFile(fd, stat.size, full);
+                }
+                finally {
+                    external_node_fs_namespaceObject.closeSync(fd);
+                }
             }
             else if (stat.isFIFO()) {
-                yield* headerBlocks({ ...base, name: relative, type: '6' });
+                yield* headers({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
     }
     yield* walk('');
-    yield Buffer.alloc(BLOCK * 2);
+    yield* chunker.add(Buffer.alloc(BLOCK * 2));
+    const rest = chunker.rest();
+    if (rest.length > 0)
+        yield rest;
 }
 /** Writes the tar of `root` to `file`. */
 async function writeTar(root, file, options) {
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(external_node_stream_.Readable.from(tarStream(root, options)), (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(tarStream(root, options), external_node_fs_namespaceObject.createWriteStream(file));
 }
 /** SOURCE_DATE_EPOCH from the environment, when set; a value that is not seconds is an error. */
 function sourceDateEpoch() {

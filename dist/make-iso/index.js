@@ -51054,11 +51054,11 @@ function getIDToken(aud) {
  * A mistake the user can fix (bad input, missing tool, failing build): reported as one clear
  * message, without a stack trace. Anything else that is thrown is treated as a bug.
  */
-class UserError extends Error {
+class errors_UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class errors_InputError extends UserError {
+class errors_InputError extends errors_UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -51124,7 +51124,7 @@ function reportFailure(thrown) {
         for (const cause of thrown.errors)
             error(errors_messageOf(cause));
     }
-    if (!(thrown instanceof UserError) && thrown instanceof Error && thrown.stack) {
+    if (!(thrown instanceof errors_UserError) && thrown instanceof Error && thrown.stack) {
         core_debug(thrown.stack);
     }
     setFailed(errors_messageOf(thrown));
@@ -52317,11 +52317,11 @@ function parseHostPort(text, defaultPort) {
     const value = text.trim();
     const match = HOST_PORT.exec(value);
     if (!match) {
-        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+        throw new errors_UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
     }
     const port = match[3] === undefined ? defaultPort : Number(match[3]);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+        throw new errors_UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
     }
     return { host: (match[1] ?? match[2]), port };
 }
@@ -52368,7 +52368,7 @@ function parseImageReference(text, what = 'image') {
         digest = rest.slice(at + 1);
         rest = rest.slice(0, at);
         if (!DIGEST.test(digest) || (digest.startsWith('sha256:') && !SHA256_DIGEST.test(digest))) {
-            throw new UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
+            throw new errors_UserError(`${what} "${text}": "${digest}" is not a digest like sha256:<64 hex>.`);
         }
     }
     let tag;
@@ -52378,7 +52378,7 @@ function parseImageReference(text, what = 'image') {
         tag = rest.slice(colon + 1);
         rest = rest.slice(0, colon);
         if (!TAG.test(tag)) {
-            throw new UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
+            throw new errors_UserError(`${what} "${text}": tag "${tag}" is not valid (letters, digits, _ . -, at most 128, not starting with . or -).`);
         }
     }
     let registry = 'docker.io';
@@ -52393,12 +52393,12 @@ function parseImageReference(text, what = 'image') {
             registry = first;
             repository = rest.slice(firstSlash + 1);
             if (!isRegistryHostPort(registry)) {
-                throw new UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
+                throw new errors_UserError(`${what} "${text}": "${registry}" is not a registry host[:port].`);
             }
         }
     }
     if (!REPOSITORY.test(repository) || repository.length > 255) {
-        throw new UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
+        throw new errors_UserError(`${what} "${text}": repository "${repository}" is not valid (lower-case letters, digits, and . _ - between them, parts separated by /).`);
     }
     return { registry, repository, tag, digest };
 }
@@ -52570,16 +52570,16 @@ function escapeHtml(text) {
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./actions/core/src/tar.ts
 
 
 
 
-
-
 const BLOCK = 512;
+/** Bytes of each buffer of the stream (the last one may be shorter). */
+const TAR_CHUNK_BYTES = (/* unused pure expression or super */ null && (1024 * 1024));
+/** The largest size a ustar size field holds (11 octal digits); above it, a pax `size` record. */
+const USTAR_MAX_SIZE = 0o77777777777;
 function writeString(block, offset, length, value) {
     block.write(value, offset, length, 'utf8');
 }
@@ -52665,8 +52665,52 @@ function headerBlock(header) {
     return block;
 }
 function padding(size) {
+    return Buffer.alloc(paddingBytes(size));
+}
+function paddingBytes(size) {
     const rest = size % BLOCK;
-    return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest);
+    return rest === 0 ? 0 : BLOCK - rest;
+}
+/** Collects the tar stream into TAR_CHUNK_BYTES buffers; each full one is handed out once. */
+class Chunker {
+    chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    used = 0;
+    /** Copies `bytes` in; yields every chunk it fills. */
+    *add(bytes) {
+        let offset = 0;
+        while (offset < bytes.length) {
+            const copied = bytes.copy(this.chunk, this.used, offset);
+            offset += copied;
+            this.used += copied;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+    }
+    /** Reads `size` bytes of `fd` straight into the chunks, then the padding; yields full ones. */
+    *addFile(fd, size, name) {
+        let position = 0;
+        while (position < size) {
+            const want = Math.min(TAR_CHUNK_BYTES - this.used, size - position);
+            const read = fs.readSync(fd, this.chunk, this.used, want, position);
+            if (read === 0)
+                throw new UserError(`${name} shrank while it was being read.`);
+            position += read;
+            this.used += read;
+            if (this.used === TAR_CHUNK_BYTES)
+                yield this.next();
+        }
+        yield* this.add(Buffer.alloc(paddingBytes(size)));
+    }
+    /** What is left, shorter than a chunk. */
+    rest() {
+        return this.chunk.subarray(0, this.used);
+    }
+    next() {
+        const full = this.chunk;
+        this.chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+        this.used = 0;
+        return full;
+    }
 }
 /** The header blocks of one entry: a pax header first when a name does not fit ustar. */
 function headerBlocks(header) {
@@ -52676,8 +52720,13 @@ function headerBlocks(header) {
     if (header.linkName !== undefined && !fitsUstar(header.linkName, 100)) {
         records.push(paxRecord('linkpath', header.linkName));
     }
+    const bigSize = header.size > USTAR_MAX_SIZE;
+    // As GNU tar's posix format does: the size in the pax record, 0 in the ustar field.
+    if (bigSize)
+        records.push(paxRecord('size', String(header.size)));
     const main = headerBlock({
         ...header,
+        size: bigSize ? 0 : header.size,
         name: records.length ? truncateUtf8(header.name, 100) : header.name,
         linkName: header.linkName === undefined ? undefined : truncateUtf8(header.linkName, 100),
     });
@@ -52702,18 +52751,23 @@ function truncateUtf8(value, bytes) {
 function byName(a, b) {
     return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
-/** The tar stream of `root`, as a sequence of buffers ending with the two zero blocks. */
-async function* tarStream(root, options) {
+/** The tar stream of `root` in TAR_CHUNK_BYTES buffers, ending with the two zero blocks. */
+function* tarStream(root, options) {
     const firstPathOfInode = new Map();
+    const chunker = new Chunker();
     const mtimeOf = (seconds) => options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
-    async function* walk(relativeDir) {
-        const names = (await fs.readdir(path.join(root, relativeDir))).sort(byName);
+    const headers = function* (header) {
+        for (const block of headerBlocks(header))
+            yield* chunker.add(block);
+    };
+    function* walk(relativeDir) {
+        const names = fs.readdirSync(path.join(root, relativeDir)).sort(byName);
         for (const name of names) {
             const relative = relativeDir ? `${relativeDir}/${name}` : name;
             if (options.exclude?.(relative))
                 continue;
             const full = path.join(root, relative);
-            const stat = await fs.lstat(full);
+            const stat = fs.lstatSync(full);
             const base = {
                 mode: stat.mode & 0o7777,
                 uid: options.owners === 'root' ? 0 : stat.uid,
@@ -52722,39 +52776,46 @@ async function* tarStream(root, options) {
                 size: 0,
             };
             if (stat.isDirectory()) {
-                yield* headerBlocks({ ...base, name: `${relative}/`, type: '5' });
+                yield* headers({ ...base, name: `${relative}/`, type: '5' });
                 yield* walk(relative);
             }
             else if (stat.isSymbolicLink()) {
-                const target = await fs.readlink(full);
-                yield* headerBlocks({ ...base, name: relative, type: '2', linkName: target });
+                const target = fs.readlinkSync(full);
+                yield* headers({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headerBlocks({ ...base, name: relative, type: '1', linkName: first });
+                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                const content = await fs.readFile(full);
-                yield* headerBlocks({ ...base, name: relative, type: '0', size: content.length });
-                yield content;
-                yield padding(content.length);
+                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                const fd = fs.openSync(full, 'r');
+                try {
+                    yield* chunker.addFile(fd, stat.size, full);
+                }
+                finally {
+                    fs.closeSync(fd);
+                }
             }
             else if (stat.isFIFO()) {
-                yield* headerBlocks({ ...base, name: relative, type: '6' });
+                yield* headers({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
     }
     yield* walk('');
-    yield Buffer.alloc(BLOCK * 2);
+    yield* chunker.add(Buffer.alloc(BLOCK * 2));
+    const rest = chunker.rest();
+    if (rest.length > 0)
+        yield rest;
 }
 /** Writes the tar of `root` to `file`. */
 async function writeTar(root, file, options) {
-    await pipeline(Readable.from(tarStream(root, options)), createWriteStream(file));
+    await pipeline(tarStream(root, options), fs.createWriteStream(file));
 }
 /** SOURCE_DATE_EPOCH from the environment, when set; a value that is not seconds is an error. */
 function sourceDateEpoch() {
@@ -52762,7 +52823,7 @@ function sourceDateEpoch() {
     if (value === undefined || value === '')
         return undefined;
     if (!/^\d+$/.test(value)) {
-        throw new UserError(`SOURCE_DATE_EPOCH "${value}" is not a number of seconds since 1970.`);
+        throw new errors_UserError(`SOURCE_DATE_EPOCH "${value}" is not a number of seconds since 1970.`);
     }
     return Number(value);
 }
@@ -53780,7 +53841,7 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 
 
 /** A command that ran and failed; a UserError since it is usually the user's input that failed. */
-class ExecError extends UserError {
+class ExecError extends errors_UserError {
     result;
     name = 'ExecError';
     constructor(message, result) {
@@ -53894,7 +53955,7 @@ function execQuiet(command, args, options = {}) {
             running.delete(child);
             if (error.code === 'ENOENT') {
                 const hint = options.missingHint ? `: ${options.missingHint}` : '';
-                reject(new UserError(`The command "${command}" is not installed${hint}.`));
+                reject(new errors_UserError(`The command "${command}" is not installed${hint}.`));
             }
             else {
                 reject(error);
@@ -53953,7 +54014,7 @@ function parseVersionTxt(text) {
     }
     const version = values.get('FLATCAR_VERSION') ?? values.get('FLATCAR_VERSION_ID');
     if (!version || !/^\d+\.\d+\.\d+$/.test(version)) {
-        throw new UserError(`version.txt has no FLATCAR_VERSION of the form N.N.N.`);
+        throw new errors_UserError(`version.txt has no FLATCAR_VERSION of the form N.N.N.`);
     }
     return version;
 }
@@ -53986,10 +54047,10 @@ async function fetchText(url) {
         response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
     }
     catch (error) {
-        throw new UserError(`Cannot reach ${url}: ${error.cause ?? error.message}`);
+        throw new errors_UserError(`Cannot reach ${url}: ${error.cause ?? error.message}`);
     }
     if (!response.ok)
-        throw new UserError(`${url} answered ${response.status} ${response.statusText}.`);
+        throw new errors_UserError(`${url} answered ${response.status} ${response.statusText}.`);
     return response.text();
 }
 async function resolveImage(baseUrl) {
@@ -54010,7 +54071,7 @@ async function verifiedDigests(ascUrl, keyFile) {
     const gpg = await execQuiet('gpg', ['--version'], { silent: true, allowFailure: true }).catch(() => undefined);
     if (!gpg || gpg.code !== 0) {
         if (keyFile) {
-            throw new UserError('image-signing-key is set but gpg is not installed: install the Debian package gnupg.');
+            throw new errors_UserError('image-signing-key is set but gpg is not installed: install the Debian package gnupg.');
         }
         return 'gpg is not installed';
     }
@@ -54036,7 +54097,7 @@ async function verifiedDigests(ascUrl, keyFile) {
             const result = await execQuiet('gpg', ['--batch', '--status-fd', '1', '--output', plain, '--decrypt', asc], { env, silent: true, allowFailure: true });
             const valid = /^\[GNUPG:\] VALIDSIG ([0-9A-F]+)/m.exec(result.stdout);
             if (result.code !== 0 || !valid) {
-                throw new UserError(`The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+                throw new errors_UserError(`The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`);
             }
             return { text: await promises_namespaceObject.readFile(plain, 'utf8'), signer: valid[1] };
         }
@@ -54080,12 +54141,12 @@ async function downloadImage(image, signingKey) {
     }
     const expected = parseDigests(digestsText).get('SHA512')?.get(IMAGE_FILE);
     if (!expected)
-        throw new UserError(`${digestsUrl} has no SHA512 line for ${IMAGE_FILE}.`);
+        throw new errors_UserError(`${digestsUrl} has no SHA512 line for ${IMAGE_FILE}.`);
     const downloaded = await downloadTool(image.url);
     try {
         const actual = await sha512File(downloaded);
         if (actual !== expected) {
-            throw new UserError(`${image.url} does not match its DIGESTS: SHA512 ${actual.slice(0, 16)}… instead of ${expected.slice(0, 16)}…; nothing was cached.`);
+            throw new errors_UserError(`${image.url} does not match its DIGESTS: SHA512 ${actual.slice(0, 16)}… instead of ${expected.slice(0, 16)}…; nothing was cached.`);
         }
         const dir = await cacheFile(downloaded, IMAGE_FILE, CACHE_TOOL, image.version, CACHE_ARCH);
         return { path: external_node_path_namespaceObject.join(dir, IMAGE_FILE), fromCache: false, verification };
@@ -54539,7 +54600,7 @@ async function findIsoTool(searchPath = process.env.PATH ?? '') {
         return 'xorriso';
     if (await onPath('genisoimage', searchPath))
         return 'genisoimage';
-    throw new UserError('Neither xorriso nor genisoimage is installed: install the Debian package xorriso (reproducible ISOs) or genisoimage to make config-drive ISOs, or use format: user-data.');
+    throw new errors_UserError('Neither xorriso nor genisoimage is installed: install the Debian package xorriso (reproducible ISOs) or genisoimage to make config-drive ISOs, or use format: user-data.');
 }
 /**
  * Writes a config-drive ISO holding `userData` to `output` (which must not be read until this
@@ -54596,7 +54657,7 @@ function renderAndAudit(inputs) {
         ...audit.schema.map((finding) => `${role} schema: ${finding}`),
     ]);
     if (failures.length > 0) {
-        throw new UserError(`The generated cloud-config fails the lock-down audit: ${failures.join('; ')}`);
+        throw new errors_UserError(`The generated cloud-config fails the lock-down audit: ${failures.join('; ')}`);
     }
     return made;
 }
