@@ -75,3 +75,17 @@ export async function bundleCopyIn(action: string, dir: string): Promise<string>
   await fs.chmod(copy, 0o755);
   return path.join(copy, 'index.js');
 }
+
+/**
+ * The node of bundleNode(), where an unprivileged user can run it: the Node 24 that setup installs
+ * sits in the checkout, which may be under a directory only root can enter, so it is copied into
+ * `dir` (which that user must reach); the system's node is used as it is.
+ */
+export async function bundleNodeIn(dir: string): Promise<string> {
+  const node = bundleNode();
+  if (!node.startsWith(`${projectRoot}${path.sep}`)) return node;
+  const copy = path.join(dir, 'node');
+  await fs.copyFile(node, copy);
+  await fs.chmod(copy, 0o755);
+  return copy;
+}

@@ -7,7 +7,7 @@ import type { AppInfo } from '../../actions/core/src/manifest.js';
 import { withVersionOf } from '../../actions/build-package/src/pkgbuild.js';
 import { parseOutputFile } from '../../actions/cli/src/local-runner.js';
 import { actionInputs } from '../helpers/action-inputs.js';
-import { bundleCopyIn, bundleNode, errorLines, runBundle } from '../helpers/bundle.js';
+import { bundleCopyIn, bundleNodeIn, errorLines, runBundle } from '../helpers/bundle.js';
 import {
   EXAMPLE_APP,
   FIXTURES,
@@ -281,7 +281,8 @@ test('not as root: makepkg runs as the invoking user', async () => {
     ...Object.entries(inputs).map(([name, value]) => `INPUT_${name.toUpperCase()}=${value}`),
   ];
   const bundle = await bundleCopyIn('build-package', dir);
-  const log = run('runuser', ['-u', 'builder', '--', 'env', '-i', ...env, bundleNode(), bundle]);
+  const node = await bundleNodeIn(dir);
+  const log = run('runuser', ['-u', 'builder', '--', 'env', '-i', ...env, node, bundle]);
   expect(log).toContain('Not running as root: makepkg runs as this user');
   const outputs = parseOutputFile(await fs.readFile(outputFile, 'utf8'));
   const file = outputs.packages as string;

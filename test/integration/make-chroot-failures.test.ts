@@ -7,7 +7,14 @@ import { BUILD_USER, buildFixtureRepo, type FixtureRepo } from '../helpers/arch-
 import { actionInputs } from '../helpers/action-inputs.js';
 import { spawn } from 'node:child_process';
 import { inputVariable, readActionMetadata } from '../../actions/cli/src/local-runner.js';
-import { bundleCopyIn, bundleNode, errorLines, projectRoot, runBundle } from '../helpers/bundle.js';
+import {
+  bundleCopyIn,
+  bundleNode,
+  bundleNodeIn,
+  errorLines,
+  projectRoot,
+  runBundle,
+} from '../helpers/bundle.js';
 
 // Failures of make-chroot's bundle (real makepkg packages, real pacman): each says one clear
 // line, exits 1 and leaves no root behind.
@@ -163,11 +170,12 @@ describe('privileges', () => {
     );
     await fs.chmod(work, 0o755); // mkdtemp made it 0700: the user must reach its directory
     const bundle = await bundleCopyIn('make-chroot', work);
+    const node = await bundleNodeIn(work);
     return spawnSync(
       'runuser',
       [
         ...['-u', BUILD_USER, '--', 'env', '-i', ...env, ...wrapper],
-        ...['env', ...inputs, bundleNode(), bundle],
+        ...['env', ...inputs, node, bundle],
       ],
       { encoding: 'utf8' },
     );
