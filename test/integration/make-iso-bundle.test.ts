@@ -239,6 +239,18 @@ describe('bad inputs: one clear line, exit 1, nothing written', () => {
     expect(outputs).toEqual({});
     expect(fs.existsSync(output)).toBe(false);
   });
+
+  test('an output that is a file is refused before anything is made, the file kept', async () => {
+    const output = path.join(work, 'output-is-a-file');
+    fs.writeFileSync(output, 'mine');
+    const { code, log } = await runBundle('make-iso', { ...good, output }, env());
+    expect(code).toBe(1);
+    expect(errorLines(log)).toEqual([
+      `Input "output": "${output}" is a file; give the path of a directory to write.`,
+    ]);
+    expect(fs.readFileSync(output, 'utf8')).toBe('mine');
+    expect(fs.readdirSync(work).filter((name) => name.startsWith('.output-is-a-file'))).toEqual([]);
+  });
 });
 
 test('the audit command passes the samples and fails a weakened copy, naming the point', () => {

@@ -31,6 +31,59 @@ describe('import-image inputs', () => {
     expect(inputs['ssh-tunnel']).toBeUndefined();
   });
 
+  test.each(['/', '/srv/app', '/home/user.d/x-1'])('workdir %j is taken', async (workdir) => {
+    const inputs = await parseInputs(actionInputs('import-image', { ...base, workdir }));
+    expect(inputs.workdir).toBe(workdir);
+  });
+
+  test.each(['../../../etc', 'srv/app', '/srv/../../etc', '/a\nb'])(
+    'workdir %j is refused naming the input',
+    async (workdir) => {
+      await expect(parseInputs(actionInputs('import-image', { ...base, workdir }))).rejects.toThrow(
+        /^Input "workdir": ".*" is not an absolute path inside the image \(e\.g\. \/srv\/app; no "\.\." parts\)\.$/s,
+      );
+    },
+  );
+
+  test.each(['app', '1000', 'app:app', '1000:1000', 'app:100', '_svc.x-1'])(
+    'user %j is taken',
+    async (user) => {
+      expect((await parseInputs(actionInputs('import-image', { ...base, user }))).user).toBe(user);
+    },
+  );
+
+  test.each(['0; rm -rf /', 'a:b:c', ':', 'app:', '-app', 'a b', '$(id)'])(
+    'user %j is refused naming the input',
+    async (user) => {
+      await expect(parseInputs(actionInputs('import-image', { ...base, user }))).rejects.toThrow(
+        /^Input "user": ".*" is not a user: give a name or uid, optionally with :group or :gid/,
+      );
+    },
+  );
+
+  test('an output that is a file where a layout directory goes is refused up front', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'import-image-output-'));
+    try {
+      const file = path.join(dir, 'layout');
+      await fs.writeFile(file, 'mine');
+      await expect(
+        parseInputs(actionInputs('import-image', { ...base, output: file })),
+      ).rejects.toThrow(/^Input "output": ".*layout" is a file; give the path of a directory/);
+      await expect(
+        parseInputs(actionInputs('import-image', { ...base, output: dir + '/layout/x.tar' })),
+      ).rejects.toThrow(
+        /^Input "output": ".*layout" is a file, so ".*x\.tar" cannot be made in it\.$/,
+      );
+      await fs.mkdir(path.join(dir, 'image.tar'));
+      await expect(
+        parseInputs(actionInputs('import-image', { ...base, output: path.join(dir, 'image.tar') })),
+      ).rejects.toThrow(/^Input "output": ".*image\.tar" is a directory; give the path of a file/);
+      expect(await fs.readFile(file, 'utf8')).toBe('mine');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('compression defaults to gzip level 4; the level is checked against its range', async () => {
     const inputs = await parseInputs(actionInputs('import-image', base));
     expect(inputs).toMatchObject({ compression: 'gzip', 'compression-level': 4 });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
+import { checkOutputPath } from '../../core/src/files.js';
 import type { ImageReference } from '../../core/src/image-ref.js';
 import { inputReader, type InputReader, type RawInputs } from '../../core/src/inputs.js';
 import { readSshInputs } from '../../core/src/ssh-inputs.js';
@@ -147,6 +148,33 @@ function readConnection(
   };
 }
 
+/** An OCI runtime starts the process in WorkingDir: an absolute path, and no way out of the root. */
+export function checkWorkdir(workdir: string | undefined): string | undefined {
+  if (workdir === undefined) return undefined;
+  if (!workdir.startsWith('/') || workdir.split('/').includes('..') || /[\0\n\r]/.test(workdir)) {
+    throw new InputError(
+      'workdir',
+      `"${workdir}" is not an absolute path inside the image (e.g. /srv/app; no ".." parts).`,
+    );
+  }
+  return workdir;
+}
+
+const USER_OR_GROUP = /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|\d{1,10})$/;
+
+/** The image config's User: a name or uid, optionally `:group` or `:gid`. */
+export function checkUser(user: string | undefined): string | undefined {
+  if (user === undefined) return undefined;
+  const parts = user.split(':');
+  if (parts.length > 2 || !parts.every((part) => USER_OR_GROUP.test(part))) {
+    throw new InputError(
+      'user',
+      `"${user}" is not a user: give a name or uid, optionally with :group or :gid (e.g. app, 1000, app:app, 1000:1000).`,
+    );
+  }
+  return user;
+}
+
 /** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
 function readImageConfig(
   read: InputReader,
@@ -169,8 +197,8 @@ function readImageConfig(
     entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
     cmd: parseArgv('cmd', read.optional('cmd')),
     env: parseEnv(read.keyValues('env', ENV_KEY)),
-    workdir: read.optional('workdir'),
-    user: read.optional('user'),
+    workdir: checkWorkdir(read.optional('workdir')),
+    user: checkUser(read.optional('user')),
     'exposed-ports': parsePorts(read.optional('exposed-ports')),
     platform: platform ? parsePlatform(platform) : undefined,
   };
@@ -183,6 +211,10 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
   const tarball = await existingPath(read, 'tarball', 'file');
   const manifest = await existingPath(read, 'manifest', 'file');
   const destination = readDestination(read);
+  if (destination.output !== undefined) {
+    const kind = destination.output.endsWith('.tar') ? 'file' : 'directory';
+    await checkOutputPath('output', destination.output, kind);
+  }
   return {
     root,
     tarball,

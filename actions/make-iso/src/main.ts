@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { auditCloudConfig, formatAudit, type AuditResult } from './audit.js';
 import { UserError } from '../../core/src/errors.js';
-import { humanBytes, replaceFileSet, sha256 } from '../../core/src/files.js';
+import { checkOutputPath, humanBytes, replaceFileSet, sha256 } from '../../core/src/files.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { sourceDateEpoch } from '../../core/src/tar.js';
@@ -107,6 +107,7 @@ async function image(
 
 export async function run(): Promise<void> {
   const inputs = parseInputs(rawInputsFromEnv());
+  await checkOutputPath('output', inputs.output, 'directory');
   const made = await core.group('Cloud-configs and their lock-down audit', async () =>
     renderAndAudit(inputs),
   );
