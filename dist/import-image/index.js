@@ -55221,7 +55221,7 @@ class errors_UserError extends Error {
     name = 'UserError';
 }
 /** A bad action input: the message always names the input and says what would be right. */
-class errors_InputError extends errors_UserError {
+class InputError extends errors_UserError {
     input;
     name = 'InputError';
     constructor(input, problem) {
@@ -55671,7 +55671,7 @@ async function files_exists(target) {
 /** The path's stat, or undefined when nothing is there (ENOTDIR: a file stands on the way). */
 async function statOrUndefined(target) {
     try {
-        return await fs.stat(target);
+        return await promises_namespaceObject.stat(target);
     }
     catch (error) {
         const code = error.code;
@@ -55693,7 +55693,7 @@ async function checkOutputPath(input, target, kind) {
     if (stat && !stat.isDirectory() && kind === 'directory') {
         throw new InputError(input, `"${target}" is a file; give the path of a directory to write.`);
     }
-    for (let parent = path.dirname(target);; parent = path.dirname(parent)) {
+    for (let parent = external_node_path_namespaceObject.dirname(target);; parent = external_node_path_namespaceObject.dirname(parent)) {
         const parentStat = await statOrUndefined(parent);
         if (parentStat === undefined)
             continue;
@@ -55777,7 +55777,7 @@ function hostPortInput(name, text, defaultPort) {
         return parseHostPort(text, defaultPort);
     }
     catch (error) {
-        throw new errors_InputError(name, messageOf(error));
+        throw new InputError(name, messageOf(error));
     }
 }
 
@@ -55868,10 +55868,10 @@ const FALSE = ['false', 'False', 'FALSE', 'no', 'off', '0'];
 function parseBoundedInteger(name, value, bounds) {
     const range = `an integer from ${bounds.min} to ${bounds.max}`;
     if (!/^-?\d+$/.test(value))
-        throw new errors_InputError(name, `"${value}" is not ${range}.`);
+        throw new InputError(name, `"${value}" is not ${range}.`);
     const number = Number(value);
     if (number < bounds.min || number > bounds.max) {
-        throw new errors_InputError(name, `${value} is out of range; use ${range}.`);
+        throw new InputError(name, `${value} is out of range; use ${range}.`);
     }
     return number;
 }
@@ -55907,7 +55907,7 @@ function inputReader(raw) {
     const required = (name) => {
         const value = optional(name);
         if (value === undefined)
-            throw new errors_InputError(name, 'is required and was not given.');
+            throw new InputError(name, 'is required and was not given.');
         return value;
     };
     return {
@@ -55937,19 +55937,19 @@ function parseBoolean(name, value) {
         return true;
     if (FALSE.includes(value))
         return false;
-    throw new errors_InputError(name, `"${value}" is not a boolean; use true or false.`);
+    throw new InputError(name, `"${value}" is not a boolean; use true or false.`);
 }
 function parseOneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
-    throw new errors_InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
+    throw new InputError(name, `"${value}" is not one of ${allowed.join(', ')}.`);
 }
 function parseKeyValues(name, lines, keyPattern = /^[^\s=]+$/) {
     return lines.map((line) => {
         const equals = line.indexOf('=');
         const key = equals > 0 ? line.slice(0, equals).trim() : '';
         if (equals <= 0 || !keyPattern.test(key)) {
-            throw new errors_InputError(name, `line "${line}" is not of the form key=value.`);
+            throw new InputError(name, `line "${line}" is not of the form key=value.`);
         }
         return [key, line.slice(equals + 1).trim()];
     });
@@ -55960,7 +55960,7 @@ function parseImageInput(name, text) {
         return parseImageReference(text, 'reference');
     }
     catch (error) {
-        throw new errors_InputError(name, messageOf(error));
+        throw new InputError(name, messageOf(error));
     }
 }
 
@@ -56357,7 +56357,7 @@ function platformForArch(arch) {
 function parsePlatform(text, input = 'platform') {
     const match = /^([a-z0-9]+)\/([a-z0-9_]+)(?:\/([a-z0-9]+))?$/.exec(text.trim());
     if (!match) {
-        throw new errors_InputError(input, `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
+        throw new InputError(input, `"${text}" is not os/architecture[/variant], e.g. linux/386.`);
     }
     return {
         os: match[1],
@@ -56393,14 +56393,14 @@ function tagOfItem(item, image) {
         named = parseImageReference(item, 'reference');
     }
     catch (error) {
-        throw new errors_InputError('tags', messageOf(error));
+        throw new InputError('tags', messageOf(error));
     }
     const repository = formatImageReference({ ...image, tag: undefined });
     if (!sameRepository(named, image)) {
-        throw new errors_InputError('tags', `"${item}" names the repository ${formatImageReference({ ...named, tag: undefined, digest: undefined })}, not the image input's ${repository}; one run pushes to one repository.`);
+        throw new InputError('tags', `"${item}" names the repository ${formatImageReference({ ...named, tag: undefined, digest: undefined })}, not the image input's ${repository}; one run pushes to one repository.`);
     }
     if (!named.tag || named.digest) {
-        throw new errors_InputError('tags', `"${item}" names no tag (write ${repository}:TAG or just TAG).`);
+        throw new InputError('tags', `"${item}" names no tag (write ${repository}:TAG or just TAG).`);
     }
     return named.tag;
 }
@@ -56414,7 +56414,7 @@ function resolveTags(given, reference, manifest) {
     }
     for (const tag of tags) {
         if (!TAG.test(tag)) {
-            throw new errors_InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
+            throw new InputError('tags', `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128 characters, not starting with . or -).`);
         }
     }
     return [...new Set(tags)];
@@ -56437,7 +56437,7 @@ function parseAnnotation(line) {
     const levels = (shape?.[1] ?? 'manifest').split(',');
     const known = levels.every((level) => ANNOTATION_LEVELS.includes(level));
     if (!ANNOTATION_KEY.test(key) || (colon >= 0 && (!shape || !known))) {
-        throw new errors_InputError('annotations', `line "${line}" is not key=value, optionally prefixed by ${ANNOTATION_LEVELS.join(', ')} (comma-separated) and ":".`);
+        throw new InputError('annotations', `line "${line}" is not key=value, optionally prefixed by ${ANNOTATION_LEVELS.join(', ')} (comma-separated) and ":".`);
     }
     return {
         levels: levels,
@@ -56546,10 +56546,10 @@ function parseArgv(input, text) {
             value = JSON.parse(trimmed);
         }
         catch {
-            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-            throw new errors_InputError(input, `"${trimmed}" is not a JSON array of strings.`);
+            throw new InputError(input, `"${trimmed}" is not a JSON array of strings.`);
         }
         return value;
     }
@@ -56569,7 +56569,7 @@ function parsePorts(text) {
         const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(item);
         const port = Number(match?.[1]);
         if (!match || port < 1 || port > 65535) {
-            throw new errors_InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
+            throw new InputError('exposed-ports', `"${item}" is not PORT or PORT/tcp|udp|sctp.`);
         }
         return `${port}/${match[2] ?? 'tcp'}`;
     });
@@ -56590,7 +56590,7 @@ function checkInsecure(insecure, registry, tunneled) {
     if (insecure === 'false')
         return false;
     if (insecure === 'true' && !tunneled && !isLoopbackRegistry(registry)) {
-        throw new errors_InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
+        throw new InputError('insecure', `plain HTTP to ${registry} is allowed only for a loopback registry or through ssh-tunnel; use "force" if you mean it.`);
     }
     return true;
 }
@@ -56622,18 +56622,18 @@ function dockerChanges(runtime) {
 /** Exactly one of root and tarball. */
 function checkSource(root, tarball) {
     if (root && tarball) {
-        throw new errors_InputError('root', 'give either "root" or "tarball", not both.');
+        throw new InputError('root', 'give either "root" or "tarball", not both.');
     }
     if (!root && !tarball) {
-        throw new errors_InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
+        throw new InputError('root', 'give "root" (a directory) or "tarball" (make-chroot\'s output).');
     }
 }
 function checkImage(reference, tagsGiven) {
     if (reference.digest) {
-        throw new errors_InputError('image', 'name a repository without @digest; the digest is an output.');
+        throw new InputError('image', 'name a repository without @digest; the digest is an output.');
     }
     if (reference.tag && tagsGiven) {
-        throw new errors_InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
+        throw new InputError('image', `has the tag "${reference.tag}" and "tags" is set too; use one.`);
     }
 }
 
@@ -57369,30 +57369,30 @@ function readSshInputs(read, names) {
     const when = names.requiredWhen ? ` ${names.requiredWhen}` : '';
     const hostText = read.optional(names.host);
     if (hostText === undefined)
-        throw new errors_InputError(names.host, `is required${when}.`);
+        throw new InputError(names.host, `is required${when}.`);
     const { host, port: hostPort } = hostPortInput(names.host, hostText, 22);
     let port = hostPort;
     const portText = names.deprecatedPort ? read.optional(names.deprecatedPort) : undefined;
     if (names.deprecatedPort && portText !== undefined) {
         if (hasPort(hostText)) {
-            throw new errors_InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
+            throw new InputError(names.deprecatedPort, `is given and ${names.host} has a port too; write the port in ${names.host} only.`);
         }
         warning(`Input "${names.deprecatedPort}" is deprecated: write ${names.host}: host:${portText}.`);
         port = read.integer(names.deprecatedPort, { min: 1, max: 65535 });
     }
     const user = read.optional('ssh-user');
     if (user === undefined)
-        throw new errors_InputError('ssh-user', `is required${when}.`);
+        throw new InputError('ssh-user', `is required${when}.`);
     if (!USER_NAME.test(user))
-        throw new errors_InputError('ssh-user', `"${user}" is not a user name.`);
+        throw new InputError('ssh-user', `"${user}" is not a user name.`);
     const privateKey = read.secret('ssh-key');
     if (privateKey === undefined) {
-        throw new errors_InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
+        throw new InputError('ssh-key', `is required${when}: the private key text itself (from a secret).`);
     }
     const strict = names.strictHostKeyChecking ? read.boolean(names.strictHostKeyChecking) : true;
     const knownHosts = read.optional('known-hosts');
     if (knownHosts === undefined && strict) {
-        throw new errors_InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
+        throw new InputError('known-hosts', `is required${when}: the host's known_hosts lines (e.g. "[${host}]:${port} ssh-ed25519 AAAA..."), so its key can be verified.`);
     }
     return {
         host,
@@ -57901,6 +57901,7 @@ async function writeOciLayout(target, image, tags, mtimeClamp) {
 
 
 
+
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 async function existingPath(read, input, kind) {
@@ -57910,7 +57911,7 @@ async function existingPath(read, input, kind) {
     const resolved = external_node_path_namespaceObject.resolve(value);
     const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
     if (!stat || (kind === 'directory' ? !stat.isDirectory() : !stat.isFile())) {
-        throw new errors_InputError(input, `${value} is not an existing ${kind}.`);
+        throw new InputError(input, `${value} is not an existing ${kind}.`);
     }
     return resolved;
 }
@@ -57924,7 +57925,7 @@ function readDestination(read) {
     const push = read.boolean('push');
     const output = read.optional('output');
     if (!push && !output && mode === 'oci') {
-        throw new errors_InputError('push', 'is false and no "output" is set: the image would be thrown away.');
+        throw new InputError('push', 'is false and no "output" is set: the image would be thrown away.');
     }
     return { image, tags, mode, push, output: output ? external_node_path_namespaceObject.resolve(output) : undefined };
 }
@@ -57933,10 +57934,10 @@ const LEVELS = { gzip: [1, 9], zstd: [1, 19] };
 function readCompression(read, mode) {
     const compression = read.oneOf('compression', ['gzip', 'zstd']);
     if (compression === 'zstd' && !hasZstd()) {
-        throw new errors_InputError('compression', `zstd needs Node 22.15 or later (this is ${process.version}); use gzip or a newer Node.`);
+        throw new InputError('compression', `zstd needs Node 22.15 or later (this is ${process.version}); use gzip or a newer Node.`);
     }
     if (compression === 'zstd' && mode === 'docker') {
-        throw new errors_InputError('compression', 'zstd is for mode oci; docker import is given gzip.');
+        throw new InputError('compression', 'zstd is for mode oci; docker import is given gzip.');
     }
     const [min, max] = LEVELS[compression];
     const level = read.optionalInteger('compression-level', { min, max });
@@ -57957,7 +57958,7 @@ function readConnection(read, registry) {
     const username = read.optional('registry-username');
     const password = read.secret('registry-password');
     if (password !== undefined && !username) {
-        throw new errors_InputError('registry-username', 'is required when registry-password is given.');
+        throw new InputError('registry-username', 'is required when registry-password is given.');
     }
     return {
         insecure,
@@ -57965,6 +57966,26 @@ function readConnection(read, registry) {
         'registry-username': username,
         'registry-password': password,
     };
+}
+/** An OCI runtime starts the process in WorkingDir: an absolute path, and no way out of the root. */
+function checkWorkdir(workdir) {
+    if (workdir === undefined)
+        return undefined;
+    if (!workdir.startsWith('/') || workdir.split('/').includes('..') || /[\0\n\r]/.test(workdir)) {
+        throw new InputError('workdir', `"${workdir}" is not an absolute path inside the image (e.g. /srv/app; no ".." parts).`);
+    }
+    return workdir;
+}
+const USER_OR_GROUP = /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|\d{1,10})$/;
+/** The image config's User: a name or uid, optionally `:group` or `:gid`. */
+function checkUser(user) {
+    if (user === undefined)
+        return undefined;
+    const parts = user.split(':');
+    if (parts.length > 2 || !parts.every((part) => USER_OR_GROUP.test(part))) {
+        throw new InputError('user', `"${user}" is not a user: give a name or uid, optionally with :group or :gid (e.g. app, 1000, app:app, 1000:1000).`);
+    }
+    return user;
 }
 /** The image's config: labels, annotations, entrypoint, cmd, env, workdir, user, ports, platform. */
 function readImageConfig(read) {
@@ -57975,8 +57996,8 @@ function readImageConfig(read) {
         entrypoint: parseArgv('entrypoint', read.optional('entrypoint')),
         cmd: parseArgv('cmd', read.optional('cmd')),
         env: parseEnv(read.keyValues('env', ENV_KEY)),
-        workdir: read.optional('workdir'),
-        user: read.optional('user'),
+        workdir: checkWorkdir(read.optional('workdir')),
+        user: checkUser(read.optional('user')),
         'exposed-ports': parsePorts(read.optional('exposed-ports')),
         platform: platform ? parsePlatform(platform) : undefined,
     };
@@ -57988,6 +58009,10 @@ async function parseInputs(raw) {
     const tarball = await existingPath(read, 'tarball', 'file');
     const manifest = await existingPath(read, 'manifest', 'file');
     const destination = readDestination(read);
+    if (destination.output !== undefined) {
+        const kind = destination.output.endsWith('.tar') ? 'file' : 'directory';
+        await checkOutputPath('output', destination.output, kind);
+    }
     return {
         root,
         tarball,

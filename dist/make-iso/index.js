@@ -52229,7 +52229,7 @@ async function files_exists(target) {
 /** The path's stat, or undefined when nothing is there (ENOTDIR: a file stands on the way). */
 async function statOrUndefined(target) {
     try {
-        return await fs.stat(target);
+        return await promises_namespaceObject.stat(target);
     }
     catch (error) {
         const code = error.code;
@@ -52246,17 +52246,17 @@ async function statOrUndefined(target) {
 async function checkOutputPath(input, target, kind) {
     const stat = await statOrUndefined(target);
     if (stat?.isDirectory() && kind === 'file') {
-        throw new InputError(input, `"${target}" is a directory; give the path of a file to write.`);
+        throw new errors_InputError(input, `"${target}" is a directory; give the path of a file to write.`);
     }
     if (stat && !stat.isDirectory() && kind === 'directory') {
-        throw new InputError(input, `"${target}" is a file; give the path of a directory to write.`);
+        throw new errors_InputError(input, `"${target}" is a file; give the path of a directory to write.`);
     }
-    for (let parent = path.dirname(target);; parent = path.dirname(parent)) {
+    for (let parent = external_node_path_namespaceObject.dirname(target);; parent = external_node_path_namespaceObject.dirname(parent)) {
         const parentStat = await statOrUndefined(parent);
         if (parentStat === undefined)
             continue;
         if (!parentStat.isDirectory()) {
-            throw new InputError(input, `"${parent}" is a file, so "${target}" cannot be made in it.`);
+            throw new errors_InputError(input, `"${parent}" is a file, so "${target}" cannot be made in it.`);
         }
         return;
     }
@@ -54706,6 +54706,7 @@ async function main_image(inputs) {
 }
 async function run() {
     const inputs = parseInputs(rawInputsFromEnv());
+    await checkOutputPath('output', inputs.output, 'directory');
     const made = await group('Cloud-configs and their lock-down audit', async () => renderAndAudit(inputs));
     const tool = inputs.format === 'user-data' ? undefined : await findIsoTool();
     if (tool === 'genisoimage')
