@@ -119,7 +119,46 @@ describe('build-root', () => {
     });
     expect(result.code).toBe(1);
     expect(errorLines(result.log)).toEqual([
-      `Input "build-root": ${work} is not a build root: it has no /usr/bin/makepkg (make one with makepkg and a toolchain in it).`,
+      `Input "build-root": ${work} is not a build root: it has no /usr/bin/makepkg that can be run (make one with makepkg and a toolchain in it).`,
+    ]);
+  });
+
+  /** A root with makepkg (a script) and this machine's bash, env and xz, without their libraries. */
+  async function partialRoot(name: string): Promise<string> {
+    const partial = path.join(work, name);
+    await fs.mkdir(path.join(partial, 'usr/bin'), { recursive: true });
+    await fs.writeFile(path.join(partial, 'usr/bin/makepkg'), '#!/bin/bash\n', { mode: 0o755 });
+    for (const tool of ['bash', 'env', 'xz']) {
+      await fs.copyFile(`/usr/bin/${tool}`, path.join(partial, 'usr/bin', tool));
+    }
+    return partial;
+  }
+
+  test('a program of the root that could not run there is named before anything starts', async () => {
+    const partial = await partialRoot('without-libraries');
+    const result = await runBundle('build-package', {
+      path: path.join(FIXTURES, 'uname-app'),
+      'build-root': partial,
+    });
+    expect(result.code).toBe(1);
+    expect(errorLines(result.log)).toEqual([
+      `Input "build-root": ${partial} is not a build root: /usr/bin/bash cannot run there, it needs the interpreter /lib64/ld-linux-x86-64.so.2, which is not in the root.`,
+    ]);
+    expect(await fs.readdir(partial)).toEqual(['usr']); // nothing made in it
+  });
+
+  test('a link that points out of the root does not count as the program', async () => {
+    const partial = await partialRoot('env-points-out');
+    await fs.rm(path.join(partial, 'usr/bin/env'));
+    // /usr/bin/env on this machine, but inside the root the link names itself.
+    await fs.symlink('/usr/bin/env', path.join(partial, 'usr/bin/env'));
+    const result = await runBundle('build-package', {
+      path: path.join(FIXTURES, 'uname-app'),
+      'build-root': partial,
+    });
+    expect(result.code).toBe(1);
+    expect(errorLines(result.log)).toEqual([
+      `Input "build-root": ${partial} is not a build root: it has no /usr/bin/env that can be run (make one with makepkg and a toolchain in it).`,
     ]);
   });
 });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkRootLibraries } from '../../actions/make-chroot/src/libraries.js';
+import { checkRootLibraries } from '../../actions/core/src/root-libraries.js';
 import { buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 

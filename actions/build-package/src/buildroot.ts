@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { checkRootLibraries, resolveInRoot } from '../../core/src/root-libraries.js';
 import { InputError } from '../../core/src/errors.js';
 import { execQuiet } from '../../core/src/exec.js';
 import { hold, release } from '../../core/src/post.js';
@@ -29,18 +30,31 @@ export async function mountsUnder(root: string): Promise<string[]> {
   return mountPointsUnder(await fs.readFile('/proc/self/mountinfo', 'utf8'), root);
 }
 
-/** Checks that `root` is a build root: makepkg, bash and the compressor for `pkgext` in it. */
+/**
+ * Checks that `root` is a build root: makepkg, bash, env and the compressor for `pkgext` in it, as
+ * files that can run there (links followed inside the root; their interpreter and libraries in the
+ * root too), so that a root lacking one is named as such, not as a failed chroot later.
+ */
 export async function checkBuildRoot(root: string, pkgext: string): Promise<void> {
   const compressor = pkgext.endsWith('.zst') ? 'usr/bin/zstd' : 'usr/bin/xz';
+  const programs: string[] = [];
   for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env', compressor]) {
-    try {
-      await fs.access(path.join(root, tool));
-    } catch {
+    const host = resolveInRoot(root, `/${tool}`);
+    const stat = host === undefined ? undefined : await fs.stat(host).catch(() => undefined);
+    if (host === undefined || !stat?.isFile() || (stat.mode & 0o111) === 0) {
       throw new InputError(
         'build-root',
-        `${root} is not a build root: it has no /${tool} (make one with makepkg and a toolchain in it).`,
+        `${root} is not a build root: it has no /${tool} that can be run (make one with makepkg and a toolchain in it).`,
       );
     }
+    programs.push(`/${path.relative(root, host)}`);
+  }
+  const miss = checkRootLibraries(root, programs).misses[0];
+  if (miss !== undefined) {
+    throw new InputError(
+      'build-root',
+      `${root} is not a build root: ${miss.object} cannot run there, it needs ${miss.kind === 'interpreter' ? 'the interpreter' : 'the library'} ${miss.missing}, which is not in the root.`,
+    );
   }
 }
 

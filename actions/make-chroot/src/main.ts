@@ -38,7 +38,7 @@ import {
   type PacmanRepo,
 } from './pacman.js';
 import { isPackageFileName, readPackageInfo } from '../../core/src/pkginfo.js';
-import { checkRootLibraries, type LibraryMiss, type LibraryReport } from './libraries.js';
+import { checkRootLibraries, type LibraryMiss, type LibraryReport } from '../../core/src/root-libraries.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {
   INPUT_REPO_NAME,

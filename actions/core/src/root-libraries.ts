@@ -184,8 +184,11 @@ function expandTokens(entry: string, origin: string, elf: ElfDependencies): stri
     .replace(/\$(?:\{PLATFORM\}|PLATFORM\b)/g, platform);
 }
 
-/** Checks every ELF object of `root`; gives what was checked and every reference that misses. */
-export function checkRootLibraries(root: string): LibraryReport {
+/**
+ * Checks every ELF object of `root` (or only the regular files `only` names, as root paths);
+ * gives what was checked and every reference that misses.
+ */
+export function checkRootLibraries(root: string, only?: readonly string[]): LibraryReport {
   const systemDirectories = ldSoConfDirectories(root);
   const elfCache = new Map<string, ElfDependencies | undefined>();
   const readElf = (host: string) => {
@@ -224,7 +227,7 @@ export function checkRootLibraries(root: string): LibraryReport {
     return found;
   };
   const report: LibraryReport = { objects: 0, references: 0, misses: [] };
-  const objects = filesOf(root);
+  const objects = only ?? filesOf(root);
   // A shared object may need a library that sits off every search path, which the program that
   // loads it has loaded first (the JDK's libraries need libjvm.so from lib/server/, loaded by the
   // java launcher): for those, a library of that name anywhere in the root counts.
