@@ -32502,7 +32502,423 @@ function uploadArtifactDeprecation(name, stepId) {
     ].join('\n');
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/elf.ts
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_INTERP = 3;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+const DT_STRTAB = 5;
+const DT_STRSZ = 10;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+/** More than any real program has: a corrupt count is not followed into a huge read. */
+const MAX_PROGRAM_HEADERS = 4096;
+/** Reads `length` bytes at `offset`; fewer at the end of the file. */
+function readAt(fd, offset, length) {
+    const buffer = Buffer.alloc(length);
+    const read = (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, offset);
+    return buffer.subarray(0, read);
+}
+class ElfReader {
+    bytes;
+    bits;
+    little;
+    constructor(bytes, bits, little) {
+        this.bytes = bytes;
+        this.bits = bits;
+        this.little = little;
+    }
+    half(at) {
+        return this.little ? this.bytes.readUInt16LE(at) : this.bytes.readUInt16BE(at);
+    }
+    word(at) {
+        return this.little ? this.bytes.readUInt32LE(at) : this.bytes.readUInt32BE(at);
+    }
+    /** An address, offset or size: 4 bytes in ELF32, 8 in ELF64. */
+    address(at) {
+        if (this.bits === 32)
+            return this.word(at);
+        const value = this.little ? this.bytes.readBigUInt64LE(at) : this.bytes.readBigUInt64BE(at);
+        return Number(value);
+    }
+}
+/**
+ * The dependencies of the ELF file at `file`, or undefined when it is not an ELF executable or
+ * shared object (any other file, a relocatable object, a core dump, a truncated file).
+ */
+function readElfDependencies(file) {
+    let fd;
+    try {
+        fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    }
+    catch {
+        return undefined;
+    }
+    try {
+        return readOpenElf(fd);
+    }
+    catch (error) {
+        // A truncated or corrupt file reads past its end, a directory cannot be read: no loadable object.
+        if (error instanceof RangeError || error.code !== undefined) {
+            return undefined;
+        }
+        throw error;
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+function readOpenElf(fd) {
+    const ident = readAt(fd, 0, 64);
+    if (ident.length < 52 || ident.readUInt32BE(0) !== 0x7f454c46)
+        return undefined;
+    const bits = ident[4] === 1 ? 32 : ident[4] === 2 ? 64 : undefined;
+    const little = ident[5] === 1 ? true : ident[5] === 2 ? false : undefined;
+    if (bits === undefined || little === undefined)
+        return undefined;
+    const header = new ElfReader(ident, bits, little);
+    const type = header.half(16);
+    if (type !== 2 && type !== 3)
+        return undefined;
+    const machine = header.half(18);
+    const phoff = header.address(bits === 32 ? 28 : 32);
+    const phentsize = header.half(bits === 32 ? 42 : 54);
+    const phnum = Math.min(header.half(bits === 32 ? 44 : 56), MAX_PROGRAM_HEADERS);
+    const segments = readSegments(fd, bits, little, phoff, phentsize, phnum);
+    const result = { bits, machine, type, needed: [], rpath: [], runpath: [] };
+    const interp = segments.find((segment) => segment.type === PT_INTERP);
+    const interpreter = interp ? cString(readAt(fd, interp.offset, interp.filesz), 0) : '';
+    if (interpreter !== '')
+        result.interpreter = interpreter;
+    const dynamic = segments.find((segment) => segment.type === PT_DYNAMIC);
+    if (dynamic)
+        readDynamic(fd, bits, little, dynamic, segments, result);
+    return result;
+}
+function readSegments(fd, bits, little, phoff, phentsize, phnum) {
+    const table = new ElfReader(readAt(fd, phoff, phentsize * phnum), bits, little);
+    const segments = [];
+    for (let index = 0; index < phnum; index++) {
+        const at = index * phentsize;
+        segments.push(bits === 32
+            ? {
+                type: table.word(at),
+                offset: table.address(at + 4),
+                vaddr: table.address(at + 8),
+                filesz: table.address(at + 16),
+            }
+            : {
+                type: table.word(at),
+                offset: table.address(at + 8),
+                vaddr: table.address(at + 16),
+                filesz: table.address(at + 32),
+            });
+    }
+    return segments;
+}
+function readDynamic(fd, bits, little, dynamic, segments, result) {
+    const entrySize = bits === 32 ? 8 : 16;
+    const entries = new ElfReader(readAt(fd, dynamic.offset, dynamic.filesz), bits, little);
+    const tags = [];
+    let strtab;
+    let strsz = 0;
+    for (let at = 0; at + entrySize <= dynamic.filesz; at += entrySize) {
+        const tag = entries.address(at);
+        const value = entries.address(at + entrySize / 2);
+        if (tag === DT_NULL)
+            break;
+        if (tag === DT_STRTAB)
+            strtab = value;
+        else if (tag === DT_STRSZ)
+            strsz = value;
+        else
+            tags.push([tag, value]);
+    }
+    if (strtab === undefined)
+        return;
+    // DT_STRTAB is an address: the PT_LOAD segment that maps it gives its place in the file.
+    const address = strtab;
+    const load = segments.find((segment) => segment.type === PT_LOAD &&
+        address >= segment.vaddr &&
+        address < segment.vaddr + segment.filesz);
+    if (!load)
+        return;
+    const strings = readAt(fd, load.offset + (address - load.vaddr), strsz);
+    for (const [tag, value] of tags) {
+        if (tag === DT_NEEDED)
+            result.needed.push(cString(strings, value));
+        else if (tag === DT_RPATH)
+            result.rpath.push(...splitPath(cString(strings, value)));
+        else if (tag === DT_RUNPATH)
+            result.runpath.push(...splitPath(cString(strings, value)));
+    }
+}
+function cString(bytes, start) {
+    const end = bytes.indexOf(0, start);
+    return bytes.subarray(start, end < 0 ? bytes.length : end).toString('utf8');
+}
+function splitPath(text) {
+    return text.split(':').filter((entry) => entry !== '');
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/root-libraries.ts
+
+
+
+/**
+ * Parts of a root never looked into: pacman's database, kernel file systems if mounted, and
+ * detached debug symbols (ELF files whose segments hold no bytes).
+ */
+const SKIPPED = new Set(['/var/lib/pacman', '/proc', '/sys', '/dev', '/usr/lib/debug']);
+const MAX_SYMLINKS = 40;
+/**
+ * The host path that `inside` (an absolute path in the root) names, symbolic links followed as
+ * they would be with the root as `/`; undefined when nothing is there or the links loop.
+ */
+function resolveInRoot(root, inside) {
+    const pending = inside.split('/').filter((part) => part !== '');
+    const resolved = [];
+    let links = 0;
+    while (pending.length > 0) {
+        const part = pending.shift();
+        if (part === '.')
+            continue;
+        if (part === '..') {
+            resolved.pop();
+            continue;
+        }
+        const host = external_node_path_namespaceObject.join(root, ...resolved, part);
+        let stat;
+        try {
+            stat = (0,external_node_fs_namespaceObject.lstatSync)(host);
+        }
+        catch {
+            return undefined;
+        }
+        if (!stat.isSymbolicLink()) {
+            resolved.push(part);
+            continue;
+        }
+        if (++links > MAX_SYMLINKS)
+            return undefined;
+        const target = (0,external_node_fs_namespaceObject.readlinkSync)(host);
+        if (target.startsWith('/'))
+            resolved.length = 0;
+        pending.unshift(...target.split('/').filter((entry) => entry !== ''));
+    }
+    return external_node_path_namespaceObject.join(root, ...resolved);
+}
+/** The library directories the root's /etc/ld.so.conf names, `include` globs followed. */
+function ldSoConfDirectories(root) {
+    const directories = [];
+    const seen = new Set();
+    const readConf = (inside, depth) => {
+        const host = resolveInRoot(root, inside);
+        if (host === undefined || seen.has(host) || depth > 8)
+            return;
+        seen.add(host);
+        let text;
+        try {
+            text = (0,external_node_fs_namespaceObject.readFileSync)(host, 'utf8');
+        }
+        catch {
+            return;
+        }
+        for (const raw of text.split('\n')) {
+            const line = raw.replace(/#.*/, '').trim();
+            if (line === '' || line.startsWith('hwcap '))
+                continue;
+            const include = /^include\s+(.+)$/.exec(line);
+            if (!include) {
+                directories.push(...line.split(/[\s:,=]+/).filter((entry) => entry.startsWith('/')));
+                continue;
+            }
+            for (const pattern of include[1].split(/\s+/)) {
+                const absolute = pattern.startsWith('/') ? pattern : external_node_path_namespaceObject.posix.join('/etc', pattern);
+                for (const file of globInRoot(root, absolute))
+                    readConf(file, depth + 1);
+            }
+        }
+    };
+    readConf('/etc/ld.so.conf', 0);
+    return directories;
+}
+/** The root paths matching `pattern`, whose last component may hold `*` and `?` wildcards. */
+function globInRoot(root, pattern) {
+    const dir = external_node_path_namespaceObject.posix.dirname(pattern);
+    const base = external_node_path_namespaceObject.posix.basename(pattern);
+    if (!/[*?]/.test(base))
+        return [pattern];
+    const host = resolveInRoot(root, dir);
+    if (host === undefined)
+        return [];
+    const matcher = new RegExp(`^${base
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`);
+    let names;
+    try {
+        names = (0,external_node_fs_namespaceObject.readdirSync)(host);
+    }
+    catch {
+        return [];
+    }
+    return names
+        .filter((name) => matcher.test(name))
+        .sort()
+        .map((name) => external_node_path_namespaceObject.posix.join(dir, name));
+}
+/**
+ * Programs are executable and libraries named *.so*; other files are not opened (a library that is
+ * neither, such as a 0644 file named without .so, is not checked).
+ */
+function mayBeLoadable(root, inside) {
+    if (inside.includes('.so'))
+        return true;
+    return ((0,external_node_fs_namespaceObject.lstatSync)(external_node_path_namespaceObject.join(root, inside)).mode & 0o111) !== 0;
+}
+/** The regular files of the root that may be ELF objects, as root paths, skipped parts left out. */
+function filesOf(root) {
+    const files = [];
+    const walk = (inside) => {
+        let entries;
+        try {
+            entries = (0,external_node_fs_namespaceObject.readdirSync)(external_node_path_namespaceObject.join(root, inside), { withFileTypes: true });
+        }
+        catch {
+            return;
+        }
+        for (const entry of entries) {
+            const child = external_node_path_namespaceObject.posix.join(inside, entry.name);
+            if (entry.isDirectory() && !SKIPPED.has(child))
+                walk(child);
+            else if (entry.isFile() && mayBeLoadable(root, child))
+                files.push(child);
+        }
+    };
+    walk('/');
+    return files.sort();
+}
+/**
+ * The loader's own search directories, which each glibc build compiles in: /usr/lib (and /lib) on
+ * Arch Linux and Arch Linux 32; /lib64 or /lib32 (and their /usr twins) for a multilib build; the
+ * multiarch directories (/lib/x86_64-linux-gnu, /lib/i386-linux-gnu) on Debian-style builds.
+ */
+function builtInDirectories(elf) {
+    const [multilib, triplet] = elf.bits === 64 ? ['lib64', 'x86_64-linux-gnu'] : ['lib32', 'i386-linux-gnu'];
+    return [
+        '/lib',
+        '/usr/lib',
+        `/${multilib}`,
+        `/usr/${multilib}`,
+        `/lib/${triplet}`,
+        `/usr/lib/${triplet}`,
+    ];
+}
+function expandTokens(entry, origin, elf) {
+    const lib = elf.bits === 64 ? 'lib64' : 'lib';
+    const platform = elf.machine === 62 ? 'x86_64' : 'i686';
+    return entry
+        .replace(/\$(?:\{ORIGIN\}|ORIGIN\b)/g, origin)
+        .replace(/\$(?:\{LIB\}|LIB\b)/g, lib)
+        .replace(/\$(?:\{PLATFORM\}|PLATFORM\b)/g, platform);
+}
+/**
+ * Checks every ELF object of `root` (or only the regular files `only` names, as root paths);
+ * gives what was checked and every reference that misses.
+ */
+function checkRootLibraries(root, only) {
+    const systemDirectories = ldSoConfDirectories(root);
+    const elfCache = new Map();
+    const readElf = (host) => {
+        if (!elfCache.has(host))
+            elfCache.set(host, readElfDependencies(host));
+        return elfCache.get(host);
+    };
+    // A candidate serves only objects of its own class and machine, as with the loader.
+    // Directories resolve once; a candidate then costs one lstat (more only when it is a link).
+    const directories = new Map();
+    const hostPathOf = (inside) => {
+        const dir = external_node_path_namespaceObject.posix.dirname(inside);
+        if (!directories.has(dir))
+            directories.set(dir, resolveInRoot(root, dir));
+        const hostDir = directories.get(dir);
+        if (hostDir === undefined)
+            return undefined;
+        const host = external_node_path_namespaceObject.join(hostDir, external_node_path_namespaceObject.posix.basename(inside));
+        try {
+            if (!(0,external_node_fs_namespaceObject.lstatSync)(host).isSymbolicLink())
+                return host;
+        }
+        catch {
+            return undefined;
+        }
+        return resolveInRoot(root, external_node_path_namespaceObject.posix.join(`/${external_node_path_namespaceObject.relative(root, hostDir)}`, external_node_path_namespaceObject.posix.basename(inside)));
+    };
+    const loadable = new Map();
+    const loads = (inside, elf) => {
+        const key = `${elf.bits}:${elf.machine}:${inside}`;
+        let found = loadable.get(key);
+        if (found === undefined) {
+            const host = hostPathOf(inside);
+            const candidate = host === undefined ? undefined : readElf(host);
+            found = candidate?.bits === elf.bits && candidate.machine === elf.machine;
+            loadable.set(key, found);
+        }
+        return found;
+    };
+    const report = { objects: 0, references: 0, misses: [] };
+    const objects = only ?? filesOf(root);
+    // A shared object may need a library that sits off every search path, which the program that
+    // loads it has loaded first (the JDK's libraries need libjvm.so from lib/server/, loaded by the
+    // java launcher): for those, a library of that name anywhere in the root counts.
+    const byName = new Map();
+    for (const object of objects) {
+        const name = external_node_path_namespaceObject.posix.basename(object);
+        byName.set(name, [...(byName.get(name) ?? []), object]);
+    }
+    for (const object of objects) {
+        const elf = readElf(external_node_path_namespaceObject.join(root, object));
+        if (elf === undefined || (elf.interpreter === undefined && elf.needed.length === 0))
+            continue;
+        report.objects++;
+        const real = resolveInRoot(root, object) ?? external_node_path_namespaceObject.join(root, object);
+        const origin = external_node_path_namespaceObject.posix.dirname(`/${external_node_path_namespaceObject.relative(root, real)}`);
+        if (elf.interpreter !== undefined) {
+            report.references++;
+            if (!loads(elf.interpreter, elf)) {
+                report.misses.push({ object, missing: elf.interpreter, kind: 'interpreter' });
+            }
+        }
+        const searched = [
+            ...(elf.runpath.length === 0 ? elf.rpath : []),
+            ...elf.runpath,
+            ...systemDirectories,
+            ...builtInDirectories(elf),
+        ]
+            .map((entry) => expandTokens(entry, origin, elf))
+            .filter((entry) => entry.startsWith('/'));
+        for (const library of elf.needed) {
+            report.references++;
+            const candidates = library.includes('/')
+                ? // relative to the working directory: / in a container
+                    [external_node_path_namespaceObject.posix.join('/', expandTokens(library, origin, elf))]
+                : searched.map((dir) => external_node_path_namespaceObject.posix.join(dir, library));
+            const found = candidates.some((candidate) => loads(candidate, elf)) ||
+                (elf.interpreter === undefined &&
+                    (byName.get(library) ?? []).some((candidate) => loads(candidate, elf)));
+            if (!found) {
+                report.misses.push({ object, missing: library, kind: 'library' });
+            }
+        }
+    }
+    return report;
+}
+
 ;// CONCATENATED MODULE: ./actions/build-package/src/buildroot.ts
+
 
 
 
@@ -32526,16 +32942,25 @@ function mountPointsUnder(mountinfo, root) {
 async function mountsUnder(root) {
     return mountPointsUnder(await promises_namespaceObject.readFile('/proc/self/mountinfo', 'utf8'), root);
 }
-/** Checks that `root` is a build root: makepkg, bash and the compressor for `pkgext` in it. */
+/**
+ * Checks that `root` is a build root: makepkg, bash, env and the compressor for `pkgext` in it, as
+ * files that can run there (links followed inside the root; their interpreter and libraries in the
+ * root too), so that a root lacking one is named as such, not as a failed chroot later.
+ */
 async function checkBuildRoot(root, pkgext) {
     const compressor = pkgext.endsWith('.zst') ? 'usr/bin/zstd' : 'usr/bin/xz';
+    const programs = [];
     for (const tool of ['usr/bin/makepkg', 'usr/bin/bash', 'usr/bin/env', compressor]) {
-        try {
-            await promises_namespaceObject.access(external_node_path_namespaceObject.join(root, tool));
+        const host = resolveInRoot(root, `/${tool}`);
+        const stat = host === undefined ? undefined : await promises_namespaceObject.stat(host).catch(() => undefined);
+        if (host === undefined || !stat?.isFile() || (stat.mode & 0o111) === 0) {
+            throw new errors_InputError('build-root', `${root} is not a build root: it has no /${tool} that can be run (make one with makepkg and a toolchain in it).`);
         }
-        catch {
-            throw new errors_InputError('build-root', `${root} is not a build root: it has no /${tool} (make one with makepkg and a toolchain in it).`);
-        }
+        programs.push(`/${external_node_path_namespaceObject.relative(root, host)}`);
+    }
+    const miss = checkRootLibraries(root, programs).misses[0];
+    if (miss !== undefined) {
+        throw new errors_InputError('build-root', `${root} is not a build root: ${miss.object} cannot run there, it needs ${miss.kind === 'interpreter' ? 'the interpreter' : 'the library'} ${miss.missing}, which is not in the root.`);
     }
 }
 /** The CARCH of the root's makepkg.conf (its native architecture for packages). */

@@ -32721,7 +32721,7 @@ async function readPackageInfo(packageFile) {
     return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
 }
 
-;// CONCATENATED MODULE: ./actions/make-chroot/src/elf.ts
+;// CONCATENATED MODULE: ./actions/core/src/elf.ts
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -32882,7 +32882,7 @@ function splitPath(text) {
     return text.split(':').filter((entry) => entry !== '');
 }
 
-;// CONCATENATED MODULE: ./actions/make-chroot/src/libraries.ts
+;// CONCATENATED MODULE: ./actions/core/src/root-libraries.ts
 
 
 
@@ -33044,8 +33044,11 @@ function expandTokens(entry, origin, elf) {
         .replace(/\$(?:\{LIB\}|LIB\b)/g, lib)
         .replace(/\$(?:\{PLATFORM\}|PLATFORM\b)/g, platform);
 }
-/** Checks every ELF object of `root`; gives what was checked and every reference that misses. */
-function checkRootLibraries(root) {
+/**
+ * Checks every ELF object of `root` (or only the regular files `only` names, as root paths);
+ * gives what was checked and every reference that misses.
+ */
+function checkRootLibraries(root, only) {
     const systemDirectories = ldSoConfDirectories(root);
     const elfCache = new Map();
     const readElf = (host) => {
@@ -33086,7 +33089,7 @@ function checkRootLibraries(root) {
         return found;
     };
     const report = { objects: 0, references: 0, misses: [] };
-    const objects = filesOf(root);
+    const objects = only ?? filesOf(root);
     // A shared object may need a library that sits off every search path, which the program that
     // loads it has loaded first (the JDK's libraries need libjvm.so from lib/server/, loaded by the
     // java launcher): for those, a library of that name anywhere in the root counts.
