@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { run } from '../../scripts/lib/run.js';
@@ -237,9 +238,30 @@ async function make(target: string, log: (line: string) => void): Promise<void> 
  * The path of a complete i686 build root, made on first use (about a minute and 700 MB) and
  * reused afterwards.
  */
+/**
+ * Mounts a killed earlier run left in the cached root (a test process ended by SIGKILL never
+ * runs the post step): the tests run one at a time, so any mount there now is such a leftover,
+ * and it would fail every test that checks that nothing stays mounted.
+ */
+async function unmountLeftovers(root: string, log: (line: string) => void): Promise<void> {
+  // Mounts may be stacked (one point mounted twice): a few rounds, deepest points first.
+  for (let round = 0; round < 5; round++) {
+    const points = await mountsUnder(root);
+    if (points.length === 0) return;
+    for (const point of points) {
+      log(`unmounting ${point}, left mounted by an earlier run that was killed`);
+      spawnSync('umount', ['--lazy', point], { stdio: 'ignore' });
+    }
+  }
+  throw new Error(
+    `cannot unmount what is left under ${root}: ${(await mountsUnder(root)).join(', ')}`,
+  );
+}
+
 export async function i686BuildRoot(
   log: (line: string) => void = () => undefined,
 ): Promise<string> {
+  await unmountLeftovers(I686_ROOT, log);
   if (await isComplete(I686_ROOT)) return I686_ROOT;
   await fs.mkdir(CACHE_DIR, { recursive: true });
   return withLock(async () => {
