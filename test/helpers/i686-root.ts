@@ -241,7 +241,7 @@ async function make(target: string, log: (line: string) => void): Promise<void> 
 /**
  * Mounts a killed earlier run left in the cached root (a test process ended by SIGKILL never
  * runs the post step): the tests run one at a time, so any mount there now is such a leftover,
- * and it would fail every test that checks that nothing stays mounted.
+ * and it would fail every test that checks that nothing stays mounted (or left in its /tmp).
  */
 async function unmountLeftovers(root: string, log: (line: string) => void): Promise<void> {
   // Mounts may be stacked (one point mounted twice): a few rounds, deepest points first.
@@ -258,10 +258,21 @@ async function unmountLeftovers(root: string, log: (line: string) => void): Prom
   );
 }
 
+/** Build copies a killed earlier run left in the cached root's /tmp (see unmountLeftovers). */
+async function removeLeftoverBuildCopies(root: string, log: (line: string) => void): Promise<void> {
+  const tmp = path.join(root, 'tmp');
+  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+    if (!name.startsWith('arch-core-build-')) continue;
+    log(`removing ${path.join(tmp, name)}, left by an earlier run that was killed`);
+    await fs.rm(path.join(tmp, name), { recursive: true, force: true });
+  }
+}
+
 export async function i686BuildRoot(
   log: (line: string) => void = () => undefined,
 ): Promise<string> {
   await unmountLeftovers(I686_ROOT, log);
+  await removeLeftoverBuildCopies(I686_ROOT, log);
   if (await isComplete(I686_ROOT)) return I686_ROOT;
   await fs.mkdir(CACHE_DIR, { recursive: true });
   return withLock(async () => {

