@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
+import { checkArmoredPrivateKey, checkArmoredPublicKeys } from '../../core/src/gpg.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
 import { splitWords } from './words.js';
@@ -34,6 +35,8 @@ export interface Inputs {
   syncdeps: boolean;
   /** Armored public keys for the build user's keyring (validpgpkeys). */
   pgpKeys?: string;
+  /** An armored private key: the packages and the repository database are signed with it. */
+  gpgKey?: string;
 }
 
 /** A user name useradd accepts, and not root (makepkg refuses to run as root). */
@@ -61,26 +64,6 @@ function checkMakepkgArgs(args: readonly string[]): void {
     if (OWN_OPTIONS.includes(option)) {
       throw new InputError('makepkg-args', `"${arg}" cannot be given: the action sets it.`);
     }
-  }
-}
-
-const PUBLIC_KEY_BLOCK =
-  /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
-
-/** pgp-keys holds armored public key blocks and nothing else (a secret key never). */
-function checkPgpKeys(text: string): void {
-  if (text.includes('PRIVATE KEY BLOCK')) {
-    throw new InputError(
-      'pgp-keys',
-      'holds a private key; give only public keys (gpg --armor --export).',
-    );
-  }
-  const blocks = text.match(PUBLIC_KEY_BLOCK) ?? [];
-  if (blocks.length === 0 || text.replace(PUBLIC_KEY_BLOCK, '').trim() !== '') {
-    throw new InputError(
-      'pgp-keys',
-      'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.',
-    );
   }
 }
 
@@ -114,11 +97,13 @@ export function parseInputs(raw: RawInputs): Inputs {
     buildRoot: absolute(read.optional('build-root')),
     syncdeps: read.boolean('syncdeps'),
     pgpKeys: read.optional('pgp-keys'),
+    gpgKey: read.secret('gpg-key'),
   };
   checkBuildUser(inputs.buildUser);
   checkRepoName(inputs.repoName, 'repo-name');
   checkMakepkgArgs(inputs.makepkgArgs);
   checkSyncdeps(inputs);
-  if (inputs.pgpKeys !== undefined) checkPgpKeys(inputs.pgpKeys);
+  if (inputs.pgpKeys !== undefined) checkArmoredPublicKeys('pgp-keys', inputs.pgpKeys);
+  if (inputs.gpgKey !== undefined) checkArmoredPrivateKey('gpg-key', inputs.gpgKey);
   return inputs;
 }

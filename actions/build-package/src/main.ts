@@ -44,6 +44,7 @@ import {
   withVersionOf,
   type PkgbuildFacts,
 } from './pkgbuild.js';
+import { repoAddSigning, signFile, withSigner, type Signer } from './signing.js';
 import { dependencyTargets, installDependencies } from './syncdeps.js';
 import { ensureBuildUser, type BuildUser } from './user.js';
 import {
@@ -577,26 +578,37 @@ async function publish(
   vcs: VcsFacts | undefined,
   built: BuildResult,
 ): Promise<void> {
-  const outDir = inputs.outputDir ?? inputs.repo ?? path.join(tempRoot(), 'arch-core-packages');
-  const main = mainPackage(built.packages, built.pkgbuild);
-  const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
-  await writeRecords(built, vcs, srcinfoName);
-  const placed = await placeInto(outDir, built, srcinfoName);
-  const repoDb = inputs.repo
-    ? await addToRepo(inputs.repo, inputs.repoName, placed.files)
-    : undefined;
+  await withSigner(inputs.gpgKey, async (signer) => {
+    const outDir = inputs.outputDir ?? inputs.repo ?? path.join(tempRoot(), 'arch-core-packages');
+    const main = mainPackage(built.packages, built.pkgbuild);
+    const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
+    if (signer) await signPackages(signer, built.packages);
+    await writeRecords(built, vcs, srcinfoName);
+    const placed = await placeInto(outDir, built, srcinfoName);
+    const repoDb = inputs.repo
+      ? await addToRepo(inputs.repo, inputs.repoName, placed.files, signer)
+      : undefined;
 
-  const version = main.info.version;
-  setOutputs({
-    packages: placed.files.join('\n'),
-    version,
-    pkgver: pkgverOf(version),
-    revision: vcs?.revision ?? '',
-    hash: vcs?.hash ?? '',
-    'repo-db': repoDb ?? '',
-    srcinfo: placed.srcinfo,
+    const version = main.info.version;
+    setOutputs({
+      packages: placed.files.join('\n'),
+      signatures: signer ? placed.files.map((file) => `${file}.sig`).join('\n') : '',
+      version,
+      pkgver: pkgverOf(version),
+      revision: vcs?.revision ?? '',
+      hash: vcs?.hash ?? '',
+      'repo-db': repoDb ?? '',
+      srcinfo: placed.srcinfo,
+    });
+    await writeBuildSummary(built, version, vcs, repoDb, signer);
   });
-  await writeBuildSummary(built, version, vcs, repoDb);
+}
+
+/** A detached signature beside each package, made before anything is placed. */
+function signPackages(signer: Signer, packages: readonly BuiltPackage[]): Promise<void> {
+  return core.group(`Sign the packages with ${signer.key.fingerprint}`, async () => {
+    for (const entry of packages) core.info(await signFile(signer, entry.file));
+  });
 }
 
 /** The .SRCINFO and each package's app record beside the packages, so a package in place always has its record. */
@@ -633,6 +645,8 @@ function placeInto(
     const srcinfo = await moveInto(path.join(built.pkgdest, srcinfoName), outDir);
     for (const entry of built.packages) {
       await moveInto(appInfoPathFor(entry.file), outDir);
+      // The signature before its package: a package in place always has its signature.
+      if (await exists(`${entry.file}.sig`)) await moveInto(`${entry.file}.sig`, outDir);
       const target = await moveInto(entry.file, outDir);
       core.info(target);
       files.push(target);
@@ -641,8 +655,13 @@ function placeInto(
   });
 }
 
-/** Adds the packages (copied in with their records when they are elsewhere) to the repository; gives its database. */
-async function addToRepo(repo: string, repoName: string, files: string[]): Promise<string> {
+/** Adds the packages (copied in with their records and signatures when they are elsewhere) to the repository; gives its database. */
+async function addToRepo(
+  repo: string,
+  repoName: string,
+  files: string[],
+  signer: Signer | undefined,
+): Promise<string> {
   await fs.mkdir(repo, { recursive: true });
   const inRepo: string[] = [];
   for (const file of files) {
@@ -650,14 +669,26 @@ async function addToRepo(repo: string, repoName: string, files: string[]): Promi
       inRepo.push(file);
     } else {
       await copyInto(appInfoPathFor(file), repo);
+      if (signer) await copyInto(`${file}.sig`, repo);
       inRepo.push(await copyInto(file, repo));
     }
   }
   const repoDb = path.join(repo, `${repoName}.db.tar.gz`);
-  await exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
-    group: `repo-add: ${repoName} in ${repo}`,
+  const signing = repoAddSigning(signer);
+  const result = await exec('repo-add', ['-q', '-R', ...signing.args, repoDb, ...inRepo], {
+    group: `repo-add: ${repoName} in ${repo}${signer ? ', signed' : ''}`,
+    env: signing.env,
+    allowFailure: true,
     missingHint: 'install the Debian package pacman-package-manager',
   });
+  if (result.code !== 0) {
+    const unverified = /signature file verification failed/i.test(result.output);
+    throw new UserError(
+      unverified
+        ? `repo-add refused to update ${repoDb}: its signature does not verify with gpg-key (signed by another key, or changed since). The packages are in ${path.dirname(files[0] ?? repo)}; the database was left as it was.`
+        : `repo-add failed (exit ${result.code}) on ${repoDb}:\n${tailOf(result.output, 10)}`,
+    );
+  }
   return repoDb;
 }
 
@@ -666,8 +697,10 @@ async function writeBuildSummary(
   version: string,
   vcs: VcsFacts | undefined,
   repoDb: string | undefined,
+  signer: Signer | undefined,
 ): Promise<void> {
   const facts: Array<[string, string]> = [['version', version]];
+  if (signer) facts.push(['signed by', `${signer.key.fingerprint} (${signer.key.userId})`]);
   if (vcs) {
     facts.push(
       [

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import { tempRoot } from '../../core/src/files.js';
+import { checkArmoredPublicKeys } from '../../core/src/gpg.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
 import {
@@ -44,6 +45,8 @@ export interface Inputs {
   checkLibraries: LibraryCheckMode;
   /** Absolute. */
   gpgDir: string;
+  /** Armored public keys: every package must be signed by one of them. */
+  keyring?: string;
 }
 
 export const LIBRARY_CHECK_MODES = ['error', 'warn', 'off'] as const;
@@ -125,6 +128,8 @@ export function parseInputs(raw: RawInputs): Inputs {
   const tarball = read.optional('tarball');
   const app = read.optional('app');
   if (app !== undefined) checkPackageNames([app], 'app');
+  const keyring = read.optional('keyring');
+  if (keyring !== undefined) checkArmoredPublicKeys('keyring', keyring);
   return {
     packages,
     packageFiles,
@@ -144,6 +149,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
     checkLibraries: read.oneOf('check-libraries', LIBRARY_CHECK_MODES),
     gpgDir: path.resolve(read.required('gpg-dir')),
+    keyring,
   };
 }
 

@@ -38,7 +38,17 @@ import {
   type PacmanRepo,
 } from './pacman.js';
 import { isPackageFileName, readPackageInfo } from '../../core/src/pkginfo.js';
-import { checkRootLibraries, type LibraryMiss, type LibraryReport } from '../../core/src/root-libraries.js';
+import {
+  describeSignatureProblems,
+  requireSignatures,
+  withKeyring,
+  type Keyring,
+} from './keyring.js';
+import {
+  checkRootLibraries,
+  type LibraryMiss,
+  type LibraryReport,
+} from '../../core/src/root-libraries.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import {
   INPUT_REPO_NAME,
@@ -210,13 +220,19 @@ async function makeRoot(
   const dbPath = path.join(rootDir, 'var/lib/pacman');
   await fs.mkdir(dbPath, { recursive: true });
 
-  const repos = await prepareRepositories(inputs, packageFiles, work);
-  const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work);
-  const targets = installTargets(
-    inputs,
-    packageFiles.map((entry) => entry.name),
+  const unsignedRepos = await prepareRepositories(inputs, packageFiles, work);
+  const { configFile, repos, scriptletFailures } = await withKeyring(
+    inputs.keyring,
+    async (keyring) => {
+      const repos = keyring ? requireSignatures(unsignedRepos, INPUT_REPO_NAME) : unsignedRepos;
+      const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work, keyring);
+      const targets = installTargets(
+        inputs,
+        packageFiles.map((entry) => entry.name),
+      );
+      return { configFile, repos, scriptletFailures: await install(configFile, targets, repos) };
+    },
   );
-  const scriptletFailures = await install(configFile, targets, repos);
   const libraries =
     inputs.checkLibraries === 'off'
       ? undefined
@@ -325,6 +341,7 @@ async function writePacmanConf(
   rootDir: string,
   dbPath: string,
   work: string,
+  keyring: Keyring | undefined,
 ): Promise<string> {
   for (const sub of ['cache', 'hooks']) await fs.mkdir(path.join(work, sub));
   const configFile = path.join(work, 'pacman.conf');
@@ -336,10 +353,10 @@ async function writePacmanConf(
       cacheDir: path.join(work, 'cache'),
       hookDir: path.join(work, 'hooks'),
       logFile: path.join(work, 'pacman.log'),
-      gpgDir: inputs.gpgDir,
+      gpgDir: keyring?.gpgDir ?? inputs.gpgDir,
       arch: inputs.arch,
-      sigLevel: inputs.signatureLevel,
-      localFileSigLevel: 'Optional',
+      sigLevel: keyring ? 'Required' : inputs.signatureLevel,
+      localFileSigLevel: keyring ? 'Required' : 'Optional',
       noExtract: noExtractFor(inputs.strip),
       repos,
     }),
@@ -365,6 +382,9 @@ async function install(
     if (problems.missing.length + problems.unsatisfied.length > 0) {
       throw new UserError(describeTargetProblems(problems, repos.map(describeRepo)));
     }
+    const refused = describeSignatureProblems(result.output);
+    if (refused)
+      throw new UserError(`pacman refused a signature, nothing was installed: ${refused}.`);
     throw new UserError(
       `pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`,
     );

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
 import { exec, execQuiet, type ExecOptions, type ExecResult } from '../../core/src/exec.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
+import { exists } from '../../core/src/files.js';
 
 /**
  * pacman for make-chroot: the pacman.conf it generates (its own repositories, hook, cache,
@@ -351,6 +352,8 @@ export async function makeLocalRepo(
       throw new UserError(`Two package files share the name ${path.basename(file)}.`);
     }
     await fs.symlink(path.resolve(file), link);
+    // repo-add puts a signature beside the package into the database (%PGPSIG%).
+    if (await exists(`${file}.sig`)) await fs.symlink(path.resolve(`${file}.sig`), `${link}.sig`);
     links.push(link);
   }
   await execQuiet('repo-add', ['-q', path.join(dir, `${name}.db.tar.gz`), ...links], {

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
 import { execQuiet } from '../../core/src/exec.js';
-import { withPrivateTempDir } from '../../core/src/files.js';
+import { withGnupgHome } from '../../core/src/gpg.js';
 
 /**
  * The Flatcar VMware image of a channel: its URL and version (from the channel's
@@ -112,48 +112,40 @@ async function verifiedDigests(
     }
     return 'gpg is not installed';
   }
-  return withPrivateTempDir('make-iso-gpg', async (home) => {
+  return withGnupgHome('make-iso-gpg', async (home) => {
     const env = { ...process.env, GNUPGHOME: home };
-    try {
-      let key = keyFile;
-      if (!key) {
-        const exported = await execQuiet(
-          'gpg',
-          ['--batch', '--armor', '--export', FLATCAR_SIGNING_KEY_ID],
-          {
-            silent: true,
-            allowFailure: true,
-          },
-        );
-        if (exported.code !== 0 || !exported.stdout.includes('BEGIN PGP PUBLIC KEY')) {
-          return `the Flatcar signing key ${FLATCAR_SIGNING_KEY_ID} is not in the keyring and image-signing-key is not set`;
-        }
-        key = path.join(home, 'flatcar.asc');
-        await fs.writeFile(key, exported.stdout);
-      }
-      await execQuiet('gpg', ['--batch', '--quiet', '--import', key], { env, silent: true });
-      const asc = path.join(home, 'DIGESTS.asc');
-      await fs.writeFile(asc, await fetchText(ascUrl));
-      const plain = path.join(home, 'DIGESTS');
-      const result = await execQuiet(
+    let key = keyFile;
+    if (!key) {
+      const exported = await execQuiet(
         'gpg',
-        ['--batch', '--status-fd', '1', '--output', plain, '--decrypt', asc],
-        { env, silent: true, allowFailure: true },
+        ['--batch', '--armor', '--export', FLATCAR_SIGNING_KEY_ID],
+        {
+          silent: true,
+          allowFailure: true,
+        },
       );
-      const valid = /^\[GNUPG:\] VALIDSIG ([0-9A-F]+)/m.exec(result.stdout);
-      if (result.code !== 0 || !valid) {
-        throw new UserError(
-          `The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`,
-        );
+      if (exported.code !== 0 || !exported.stdout.includes('BEGIN PGP PUBLIC KEY')) {
+        return `the Flatcar signing key ${FLATCAR_SIGNING_KEY_ID} is not in the keyring and image-signing-key is not set`;
       }
-      return { text: await fs.readFile(plain, 'utf8'), signer: valid[1] as string };
-    } finally {
-      await execQuiet('gpgconf', ['--kill', 'gpg-agent'], {
-        env,
-        silent: true,
-        allowFailure: true,
-      }).catch(() => undefined);
+      key = path.join(home, 'flatcar.asc');
+      await fs.writeFile(key, exported.stdout);
     }
+    await execQuiet('gpg', ['--batch', '--quiet', '--import', key], { env, silent: true });
+    const asc = path.join(home, 'DIGESTS.asc');
+    await fs.writeFile(asc, await fetchText(ascUrl));
+    const plain = path.join(home, 'DIGESTS');
+    const result = await execQuiet(
+      'gpg',
+      ['--batch', '--status-fd', '1', '--output', plain, '--decrypt', asc],
+      { env, silent: true, allowFailure: true },
+    );
+    const valid = /^\[GNUPG:\] VALIDSIG ([0-9A-F]+)/m.exec(result.stdout);
+    if (result.code !== 0 || !valid) {
+      throw new UserError(
+        `The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`,
+      );
+    }
+    return { text: await fs.readFile(plain, 'utf8'), signer: valid[1] as string };
   });
 }
 
