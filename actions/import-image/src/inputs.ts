@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
@@ -18,6 +19,7 @@ import {
   type Annotation,
 } from './config.js';
 import { DEFAULT_LEVEL, hasZstd, type Compression, type Platform } from './oci.js';
+import { parseSigningKey } from './signature.js';
 
 /** The SSH connection of the tunnel, as core's SSH input reader gives it. */
 export type SshTunnel = ReturnType<typeof readSshInputs>;
@@ -54,6 +56,8 @@ export interface Inputs {
   compression: Compression;
   /** Within the compression's range. */
   'compression-level': number;
+  /** sign-key: each pushed manifest digest gets a signature by it. */
+  signKey?: KeyObject;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -114,6 +118,20 @@ function readCompression(
   const [min, max] = LEVELS[compression];
   const level = read.optionalInteger('compression-level', { min, max });
   return { compression, 'compression-level': level ?? DEFAULT_LEVEL[compression] };
+}
+
+/** sign-key, which signs what is pushed: only with push, and in mode oci. */
+function readSigningKey(
+  read: InputReader,
+  destination: Pick<Inputs, 'push' | 'mode'>,
+): KeyObject | undefined {
+  const pem = read.secret('sign-key');
+  if (pem === undefined) return undefined;
+  if (!destination.push) throw new InputError('sign-key', 'signs what is pushed; set push: true.');
+  if (destination.mode === 'docker') {
+    throw new InputError('sign-key', 'works with mode oci only; use mode oci to sign.');
+  }
+  return parseSigningKey(pem);
 }
 
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
@@ -219,6 +237,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     root,
     tarball,
     manifest,
+    signKey: readSigningKey(read, destination),
     ...destination,
     ...readCompression(read, destination.mode),
     ...readConnection(read, destination.image.registry),

@@ -46,6 +46,7 @@ import {
   type Platform,
   type RuntimeConfig,
 } from './oci.js';
+import { pushSignature, type PushedSignature } from './signature.js';
 import { RegistryClient } from './registry.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
@@ -79,6 +80,8 @@ interface Result {
   uploadedBytes?: number;
   /** The OCI layout or archive written (output). */
   layout?: string;
+  /** With sign-key: where the signature was pushed. */
+  signature?: PushedSignature;
 }
 
 export async function run(): Promise<void> {
@@ -236,7 +239,7 @@ async function makeOciImage(
 ): Promise<Result> {
   const image = buildImage(plan, layer);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
-  const uploadedBytes = inputs.push
+  const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
         pushImage(inputs, target, image, plan.tags),
       )
@@ -254,7 +257,8 @@ async function makeOciImage(
     configDigest: image.config.digest,
     layerDigest: layer.digest,
     sizeBytes: layer.size,
-    uploadedBytes,
+    uploadedBytes: pushed?.uploaded,
+    signature: pushed?.signature,
     layout,
   };
 }
@@ -315,6 +319,7 @@ function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): vo
     'layer-digest': result.layerDigest,
     'size-bytes': result.sizeBytes,
     layout: result.layout ?? '',
+    'signature-ref': result.signature?.reference ?? '',
     metadata: JSON.stringify(metadata),
   });
 }
@@ -326,6 +331,14 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
     ['Tags', plan.tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
     ['Platform', formatPlatform(plan.platform)],
     ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+    ...(result.signature
+      ? [
+          ['Signature', `${result.signature.reference} (${result.signature.digest})`] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
     ['Created', `${plan.created} (${plan.epochFrom})`],
   ];
   if (result.uploadedBytes !== undefined) {
@@ -341,13 +354,16 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
   ]);
 }
 
-/** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
+/**
+ * Pushes blobs (skipping those present) and the manifest under every tag, then its signature
+ * with sign-key; gives the bytes of blobs sent and the signature.
+ */
 async function pushImage(
   inputs: Inputs,
   { address, credential }: PushTarget,
   image: BuiltImage,
   tags: string[],
-): Promise<number> {
+): Promise<{ uploaded: number; signature?: PushedSignature }> {
   const client = new RegistryClient({
     address,
     displayName: inputs.image.registry,
@@ -386,7 +402,14 @@ async function pushImage(
       core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
-    return uploaded;
+    const signature = inputs.signKey
+      ? await pushSignature(client, inputs.signKey, {
+          repository,
+          registryRepository: imageName(inputs.image),
+          digest: image.manifest.digest,
+        })
+      : undefined;
+    return { uploaded, signature };
   } finally {
     client.close();
   }

@@ -460,6 +460,18 @@ export class RegistryClient {
     repository: string,
     reference: string,
   ): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
+    const found = await this.findManifest(repository, reference);
+    if (!found) {
+      throw new UserError(`Registry ${this.name} has no manifest ${repository}:${reference}.`);
+    }
+    return found;
+  }
+
+  /** Like getManifest, but undefined when the registry has none under `reference` (404). */
+  async findManifest(
+    repository: string,
+    reference: string,
+  ): Promise<{ bytes: Buffer; mediaType: string; digest?: string } | undefined> {
     return this.withRetries(`GET manifest ${reference}`, async () => {
       const response = await this.request(
         {
@@ -473,8 +485,9 @@ export class RegistryClient {
           },
           repository,
         },
-        [200],
+        [200, 404],
       );
+      if (response.status === 404) return undefined;
       const digest = response.headers['docker-content-digest'];
       return {
         bytes: response.body,
