@@ -242,3 +242,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     stop: () => stopServer(service, dirs.dir),
   };
 }
+
+/** import-image's inputs that push through an SSH tunnel to `sshd` (known_hosts its own unless given). */
+export function sshTunnelInputs(sshd: Sshd, knownHosts = sshd.knownHosts): Record<string, string> {
+  return {
+    'ssh-tunnel': 'true',
+    'ssh-host': sshd.host,
+    'ssh-port': String(sshd.port),
+    'ssh-user': sshd.user,
+    'ssh-key': sshd.privateKey,
+    'known-hosts': knownHosts,
+  };
+}

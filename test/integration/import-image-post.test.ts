@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cancelWhenLogged, errorLines, runBundle } from '../helpers/bundle.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshTunnelInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 // import-image's post step: a push cancelled (SIGINT, as the runner cancels) while the SSH tunnel
 // to the registry is open, through a real sshd, to a "registry" that accepts and never answers
@@ -54,12 +54,7 @@ test('cancelled with the tunnel open: no tunnel, no port, no temporaries after t
       root,
       image: `127.0.0.1:${port}/post/hello`,
       insecure: 'true',
-      'ssh-tunnel': 'true',
-      'ssh-host': '127.0.0.1',
-      'ssh-port': String(sshd.port),
-      'ssh-user': sshd.user,
-      'ssh-key': sshd.privateKey,
-      'known-hosts': sshd.knownHosts,
+      ...sshTunnelInputs(sshd),
     },
     { RUNNER_TEMP: runnerTemp },
     cancelWhenLogged(/is reached at 127\.0\.0\.1:\d+/),

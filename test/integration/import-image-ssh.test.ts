@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshTunnelInputs, startSshd, type Sshd } from '../helpers/sshd.js';
 
 jest.setTimeout(180_000);
 
@@ -35,12 +35,7 @@ function tunnelInputs(knownHosts: string): Record<string, string> {
     // The registry's address as the SSH host sees it (on the master it listens on loopback).
     image: `${registry.address}/tunnel/hello`,
     insecure: 'true',
-    'ssh-tunnel': 'true',
-    'ssh-host': '127.0.0.1',
-    'ssh-port': String(sshd.port),
-    'ssh-user': sshd.user,
-    'ssh-key': sshd.privateKey,
-    'known-hosts': knownHosts,
+    ...sshTunnelInputs(sshd, knownHosts),
   };
 }
 
