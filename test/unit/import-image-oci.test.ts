@@ -2,8 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -17,6 +15,7 @@ import {
   readFileFromTarball,
 } from '../../actions/import-image/src/oci.js';
 import { RegistryClient, parseChallenge } from '../../actions/import-image/src/registry.js';
+import { startTokenRegistry } from '../helpers/token-registry.js';
 
 let work: string;
 beforeAll(async () => {
@@ -134,36 +133,17 @@ describe('registry authentication', () => {
     expect(parseChallenge(header)).toEqual({ scheme, params });
   });
 
-  // A stand-in written from the distribution spec's token flow (docker-registry's token auth needs
-  // a JWT signing setup that the tests cannot get from Debian's package): /v2/ answers 401 with a
-  // Bearer challenge, /token checks basic credentials and hands out a token for the scope.
   test('the Bearer token flow: realm, service and scope, then the token on every request', async () => {
-    const seen: string[] = [];
-    const server = http.createServer((request, response) => {
-      const url = new URL(request.url ?? '/', 'http://x');
-      const auth = request.headers.authorization ?? '';
-      seen.push(`${request.method} ${url.pathname}${url.search} ${auth.split(' ')[0] ?? ''}`);
-      if (url.pathname === '/token') {
-        const ok = auth === `Basic ${Buffer.from('me:pw').toString('base64')}`;
-        response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-        response.end(ok ? JSON.stringify({ token: `tok-${url.searchParams.get('scope')}` }) : '{}');
-        return;
-      }
-      if (auth !== 'Bearer tok-repository:team/app:pull,push') {
-        const { port } = server.address() as AddressInfo;
-        response.writeHead(401, {
-          'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="test"`,
-        });
-        response.end();
-        return;
-      }
-      response.writeHead(url.pathname.includes('/blobs/') ? 404 : 200);
-      response.end();
+    const registry = await startTokenRegistry({
+      grant: ({ authorization, params }) =>
+        authorization === `Basic ${Buffer.from('me:pw').toString('base64')}`
+          ? `tok-${params.get('scope')}`
+          : undefined,
+      accepted: 'tok-repository:team/app:pull,push',
+      withQuery: true,
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
     const client = new RegistryClient({
-      address: `127.0.0.1:${port}`,
+      address: registry.address,
       insecure: true,
       username: 'me',
       password: 'pw',
@@ -171,14 +151,14 @@ describe('registry authentication', () => {
     try {
       await client.ping('team/app');
       expect(await client.blobExists('team/app', `sha256:${'0'.repeat(64)}`)).toBe(false);
-      expect(seen).toEqual([
+      expect(registry.seen).toEqual([
         'GET /v2/ ',
         'GET /token?service=test&scope=repository%3Ateam%2Fapp%3Apull%2Cpush Basic',
         'GET /v2/ Bearer',
         `HEAD /v2/team/app/blobs/sha256:${'0'.repeat(64)} Bearer`,
       ]);
       const wrong = new RegistryClient({
-        address: `127.0.0.1:${port}`,
+        address: registry.address,
         insecure: true,
         username: 'me',
         password: 'no',
@@ -189,7 +169,7 @@ describe('registry authentication', () => {
       wrong.close();
     } finally {
       client.close();
-      server.close();
+      registry.close();
     }
   });
 });

@@ -2,54 +2,22 @@ import { describe, expect, test } from '@jest/globals';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RegistryClient } from '../../actions/import-image/src/registry.js';
+import { startTokenRegistry, type TokenRegistry } from '../helpers/token-registry.js';
 
 /**
- * Identity tokens (Docker's `identitytoken`, OAuth2 refresh tokens). A stand-in written from the
- * distribution spec's OAuth2 token flow, since docker-registry's token auth needs a JWT signing
- * set-up the tests cannot get from Debian's package: /v2/ answers 401 with a Bearer challenge;
- * POST /token takes grant_type=refresh_token and answers an access_token for the scope.
+ * Identity tokens (Docker's `identitytoken`, OAuth2 refresh tokens): the token stand-in takes
+ * POST /token with grant_type=refresh_token and answers an access_token for the scope.
  */
-async function oauthRegistry(refreshToken: string): Promise<{
-  address: string;
-  seen: string[];
-  forms: URLSearchParams[];
-  close: () => void;
-}> {
-  const seen: string[] = [];
-  const forms: URLSearchParams[] = [];
-  const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://x');
-    const auth = request.headers.authorization ?? '';
-    seen.push(`${request.method} ${url.pathname} ${auth.split(' ')[0] ?? ''}`);
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      if (url.pathname === '/token') {
-        const form = new URLSearchParams(Buffer.concat(chunks).toString());
-        forms.push(form);
-        const ok =
-          request.method === 'POST' &&
-          form.get('grant_type') === 'refresh_token' &&
-          form.get('refresh_token') === refreshToken;
-        response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-        response.end(ok ? JSON.stringify({ access_token: `at-${form.get('scope')}` }) : '{}');
-        return;
-      }
-      if (auth !== 'Bearer at-repository:team/app:pull,push') {
-        const { port } = server.address() as AddressInfo;
-        response.writeHead(401, {
-          'www-authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="test"`,
-        });
-        response.end();
-        return;
-      }
-      response.writeHead(200);
-      response.end();
-    });
+function oauthRegistry(refreshToken: string): Promise<TokenRegistry> {
+  return startTokenRegistry({
+    grant: ({ method, params }) =>
+      method === 'POST' &&
+      params.get('grant_type') === 'refresh_token' &&
+      params.get('refresh_token') === refreshToken
+        ? `at-${params.get('scope')}`
+        : undefined,
+    accepted: 'at-repository:team/app:pull,push',
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { address: `127.0.0.1:${port}`, seen, forms, close: () => server.close() };
 }
 
 describe('identity tokens', () => {
@@ -63,7 +31,7 @@ describe('identity tokens', () => {
     try {
       await client.ping('team/app');
       expect(registry.seen).toEqual(['GET /v2/ ', 'POST /token ', 'GET /v2/ Bearer']);
-      expect(Object.fromEntries(registry.forms[0] ?? [])).toEqual({
+      expect(Object.fromEntries(registry.tokenRequests[0] ?? [])).toEqual({
         grant_type: 'refresh_token',
         refresh_token: 'refresh-42',
         client_id: 'arch-core',
