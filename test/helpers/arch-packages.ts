@@ -273,3 +273,18 @@ export function packageFileVersion(file: string): { name: string; version: strin
   if (!name || !version) throw new Error(`pacman -Qp ${file} printed nothing`);
   return { name, version };
 }
+
+/**
+ * A `glibc` fixture package holding this machine's own x86_64 loader and libc (no Arch mirror is
+ * reachable): enough for a dynamically linked program of the host to run in a root.
+ */
+export async function hostGlibcPackage(): Promise<FixturePackage> {
+  const loader = 'lib64/ld-linux-x86-64.so.2';
+  const libc = 'lib/x86_64-linux-gnu/libc.so.6';
+  return {
+    name: 'glibc',
+    version: '2.36',
+    files: { [loader]: await fs.readFile(`/${loader}`), [libc]: await fs.readFile(`/${libc}`) },
+    modes: { [loader]: 0o755, [libc]: 0o755 },
+  };
+}

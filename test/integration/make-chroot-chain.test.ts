@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { appInfoPathFor, parseManifest, type AppInfo } from '../../actions/core/src/manifest.js';
-import { buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
+import { buildFixtureRepo, hostGlibcPackage, type FixtureRepo } from '../helpers/arch-packages.js';
 import { EXAMPLE_APP, hgRepo } from '../helpers/build-package-repos.js';
 import { runBundle } from '../helpers/bundle.js';
 
@@ -35,22 +35,12 @@ beforeAll(async () => {
   if (build.code !== 0) throw new Error(`build-package failed:\n${build.log}`);
   built = build.outputs;
 
-  const loader = '/lib64/ld-linux-x86-64.so.2';
-  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
   system = await buildFixtureRepo({
     dir: path.join(work, 'system'),
     arch: 'x86_64',
     repoName: 'system',
     packages: [
-      {
-        name: 'glibc',
-        version: '2.36',
-        files: {
-          [loader.slice(1)]: await fs.readFile(loader),
-          [libc.slice(1)]: await fs.readFile(libc),
-        },
-        modes: { [loader.slice(1)]: 0o755, [libc.slice(1)]: 0o755 },
-      },
+      await hostGlibcPackage(),
       { name: 'unrelated', files: { 'usr/share/unrelated': 'no\n' } },
     ],
   });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildFixtureRepo, type FixtureRepo } from '../helpers/arch-packages.js';
+import { buildFixtureRepo, hostGlibcPackage, type FixtureRepo } from '../helpers/arch-packages.js';
 import { EXAMPLE_APP, hgRepo } from '../helpers/build-package-repos.js';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 
@@ -90,23 +90,11 @@ beforeAll(async () => {
   other = makeKey('other');
 
   // glibc for the app, signed by the test itself as a distribution would sign its packages.
-  const loader = '/lib64/ld-linux-x86-64.so.2';
-  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
   system = await buildFixtureRepo({
     dir: path.join(work, 'system'),
     arch: 'x86_64',
     repoName: 'system',
-    packages: [
-      {
-        name: 'glibc',
-        version: '2.36',
-        files: {
-          [loader.slice(1)]: await fs.readFile(loader),
-          [libc.slice(1)]: await fs.readFile(libc),
-        },
-        modes: { [loader.slice(1)]: 0o755, [libc.slice(1)]: 0o755 },
-      },
-    ],
+    packages: [await hostGlibcPackage()],
   });
   signAs(signer.fingerprint, system.packageFiles.glibc!);
   execFileSync(
