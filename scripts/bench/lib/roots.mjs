@@ -19,7 +19,7 @@ const APP_PROGRAM = 'usr/bin/benchapp';
 const DB = 'var/lib/pacman/local';
 
 /** Regular files and symlinks of /usr in sorted depth-first order, with their sizes. */
-function* usrFiles(dir = '/usr') {
+export function* usrFiles(dir = '/usr') {
   let names;
   try {
     names = fs.readdirSync(dir).sort();
