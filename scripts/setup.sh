@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The real tools the actions drive and the tests run against (what each is for and how it is
-# used here: docs/dev/tool-facts.md).
+# used here: docs/dev/tool-facts.md); pigz and time are for the benchmarks' reference and RSS.
 packages=(
   pacman-package-manager makepkg arch-install-scripts libarchive-tools fakeroot
   mercurial git build-essential gcc-multilib zstd xz-utils file
@@ -17,6 +17,7 @@ packages=(
   etcd-server etcd-client
   debootstrap util-linux procps iproute2 curl ca-certificates
   systemd-container strace
+  pigz time
 )
 
 missing=()

@@ -1,274 +1,268 @@
-// import-image benchmark. From a generated root of at least 50 MB, measured in the same run
-// against the reference tools, median of several runs:
-//   1. root → pushed image: the action's bundle vs `umoci insert` (make the layout) + `skopeo copy`
-//      (push) of the same root to the same kind of registry (goal: ratio ≤ 1.0);
-//   2. layer creation alone: import-image's layerFromRoot vs `tar --sort=name -c | gzip` (goal ≤ 1.2);
-//   3. re-push of the unchanged image as a fraction of the first push (goal ≤ 0.05), for the push
-//      phase (blobs HEADed and skipped, manifests put) and, for information, the whole action.
-// Usage: node scripts/bench/import-image.mjs [runs] (default 3). Needs docker-registry, umoci,
-// skopeo, tar, gzip.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// import-image benchmark (docs/dev/benchmarks.md). For each root — real files copied from /usr,
+// or 100,000 files of 1 KiB — the bundle dist/import-image/index.js, run as the runner runs it,
+// against the reference tools in the same run, interleaved (one run of every case, then the
+// next run): umoci init/new/insert + skopeo copy to the same kind of loopback registry, and
+// `tar --sort=name | pigz -6`. Every first push goes to a registry started empty. Inputs that
+// the bundle's action.yml does not declare (cache-dir, layers) are reported as skipped.
+//
+// Usage: npm run bench import-image -- [--sizes 50M,500M,2G,100k] [--runs 3] [--zstd 2G]
+//        [--json .cache/bench/import-image.json]
+// Needs docker-registry, umoci, skopeo, tar, pigz and /usr/bin/time (scripts/setup.sh).
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
+import {
+  combine,
+  loadAverage,
+  measure,
+  median,
+  parseOptions,
+  printTable,
+  ratio,
+  Series,
+  writeJson,
+} from './lib/measure.mjs';
+import { bundleRunner } from './lib/bundle.mjs';
+import { makeRoot, SIZES, writeApp } from './lib/roots.mjs';
 
 const project = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const runs = Number(process.argv[2] ?? 3);
-const { layerFromRoot, imageConfigJson, imageManifestJson, digestOf, MEDIA_TYPES } = await tsImport(
-  path.join(project, 'actions/import-image/src/oci.ts'),
+const usage = 'import-image [--sizes 50M,500M,2G,100k] [--runs N] [--zstd SIZES] [--json FILE]';
+const options = parseOptions(
+  process.argv.slice(2),
+  {
+    sizes: Object.keys(SIZES).join(','),
+    runs: 3,
+    zstd: '2G',
+    json: path.join(project, '.cache/bench/import-image.json'),
+  },
+  usage,
+);
+const sizes = options.sizes.split(',');
+for (const size of sizes) {
+  if (!(size in SIZES)) throw new Error(`--sizes: unknown size ${size}; usage: ${usage}`);
+}
+if (!(options.runs >= 1)) throw new Error(`--runs must be a number of at least 1; usage: ${usage}`);
+
+const { startRegistry, startFaultProxy } = await tsImport(
+  path.join(project, 'test/helpers/registry.ts'),
   import.meta.url,
 );
-const { RegistryClient } = await tsImport(
-  path.join(project, 'actions/import-image/src/registry.ts'),
-  import.meta.url,
-);
+const importImage = await bundleRunner(project, 'import-image');
+const hasInput = importImage.hasInput;
+const node = importImage.node;
+const SKIPPED = 'skipped (input not available)';
+const hasPigz = fs.existsSync('/usr/bin/pigz');
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-import-image-'));
-const children = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  fs.rmSync(work, { recursive: true, force: true });
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+
+/** The bundle, as the runner runs it, with SOURCE_DATE_EPOCH fixed. */
+const runImportImage = (inputs) => importImage.run(inputs, { SOURCE_DATE_EPOCH: '1700000000' });
+
+/** Runs `work(registry)` against a registry started with empty storage, then stops it. */
+async function withRegistry(work) {
+  const registry = await startRegistry();
+  try {
+    return await work(registry);
+  } finally {
+    await registry.stop();
+  }
+}
+
+const pushInputs = (root, address, more = {}) => ({
+  root,
+  image: `${address}/bench/app`,
+  tags: 'bench',
+  insecure: 'true',
+  ...more,
 });
 
-/** A seeded generator, so every run and machine benchmarks the same root. */
-function generator(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
+/** The compressed bytes of the layers of the one image in an OCI layout. */
+function layoutLayerBytes(layout) {
+  const blob = (digest) =>
+    JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', digest.slice(7)), 'utf8'));
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+  return blob(index.manifests[0].digest).layers.reduce((sum, layer) => sum + layer.size, 0);
 }
 
-function makeRoot(root) {
-  const random = generator(42);
-  const words = Array.from({ length: 4096 }, () =>
-    Array.from({ length: 3 + Math.floor(random() * 8) }, () =>
-      String.fromCharCode(97 + Math.floor(random() * 26)),
-    ).join(''),
+async function umociAndSkopeo(root, series, bytes) {
+  await withRegistry(async (registry) => {
+    const layout = path.join(work, 'umoci');
+    const umoci = combine(
+      await measure('umoci', ['init', '--layout', layout]),
+      await measure('umoci', ['new', '--image', `${layout}:bench`]),
+      await measure('umoci', ['insert', '--image', `${layout}:bench`, root, '/']),
+    );
+    const skopeo = await measure('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${layout}:bench`,
+      `docker://${registry.address}/bench/app:bench`,
+    ]);
+    series.umoci.add(umoci);
+    series.skopeo.add(skopeo);
+    series.reference.add(combine(umoci, skopeo));
+    bytes.umoci = layoutLayerBytes(layout);
+    fs.rmSync(layout, { recursive: true, force: true });
+  });
+}
+
+/** One run of every case on `root`, in a fixed order. */
+async function oneRun(root, size, series, bytes) {
+  await withRegistry(async (registry) => {
+    const first = series.push.add(await runImportImage(pushInputs(root, registry.address)));
+    bytes.ours = Number(first.outputs['size-bytes']);
+    series.repush.add(await runImportImage(pushInputs(root, registry.address)));
+  });
+  await umociAndSkopeo(root, series, bytes);
+  if (hasPigz) {
+    const tarball = path.join(work, 'layer.tar.gz');
+    const pipeline = 'tar --sort=name -C "$1" -cf - . | pigz -6 > "$2"';
+    series.tarPigz.add(await measure('sh', ['-c', pipeline, 'sh', root, tarball]));
+    bytes.pigz = fs.statSync(tarball).size;
+    fs.rmSync(tarball);
+  }
+  const output = path.join(work, 'layout');
+  series.layout.add(
+    await runImportImage({ root, image: '127.0.0.1:5000/bench/app', push: 'false', output }),
   );
-  const text = (bytes) => {
-    const parts = [];
-    let size = 0;
-    while (size < bytes) {
-      const word = words[Math.floor(random() * words.length)];
-      parts.push(word);
-      size += word.length + 1;
-    }
-    return parts.join(random() < 0.1 ? '\n' : ' ').slice(0, bytes);
-  };
-  // 1500 small text files (~6 MB), 20 text files of 2 MB (40 MB), 5 binary-like files of 2 MB.
-  for (let i = 0; i < 1500; i++) {
-    const dir = path.join(root, 'usr/share/doc', `pkg${i % 60}`);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, `file${i}.txt`), text(1000 + Math.floor(random() * 7000)));
-  }
-  fs.mkdirSync(path.join(root, 'usr/lib/data'), { recursive: true });
-  for (let i = 0; i < 20; i++) {
-    fs.writeFileSync(path.join(root, 'usr/lib/data', `text${i}.dat`), text(2 * 1024 * 1024));
-  }
-  for (let i = 0; i < 5; i++) {
-    const bytes = Buffer.alloc(2 * 1024 * 1024);
-    for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(random() * 256);
-    fs.writeFileSync(path.join(root, 'usr/lib/data', `blob${i}.bin`), bytes);
-  }
-  fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
-  fs.copyFileSync('/bin/true', path.join(root, 'usr/bin/app'));
-}
-
-function rootSize(root) {
-  return Number(execFileSync('du', ['-sb', root], { encoding: 'utf8' }).split('\t')[0]);
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+  fs.rmSync(output, { recursive: true, force: true });
+  if (hasInput('cache-dir')) {
+    await withRegistry(async (registry) => {
+      const cache = fs.mkdtempSync(path.join(work, 'cache-'));
+      const inputs = pushInputs(root, registry.address, { 'cache-dir': cache });
+      series.cachePush.add(await runImportImage(inputs));
+      series.cacheRepush.add(await runImportImage(inputs));
+      fs.rmSync(cache, { recursive: true, force: true });
     });
-  });
-}
-
-async function startRegistry(name) {
-  const dir = path.join(work, `registry-${name}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const config = path.join(dir, 'config.yml');
-  fs.writeFileSync(
-    config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-  );
-  const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-  children.push(child);
-  for (let i = 0; i < 200; i++) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
+  }
+  if (options.zstd.split(',').includes(size)) {
+    await withRegistry(async (registry) => {
+      const inputs = pushInputs(root, registry.address, { compression: 'zstd' });
+      bytes.zstd = Number(series.zstdPush.add(await runImportImage(inputs)).outputs['size-bytes']);
     });
-    if (open) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return {
-    address: `127.0.0.1:${port}`,
-    stop: () => {
-      child.kill('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
-function seconds(start) {
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-function timed(command, args, options = {}) {
-  const start = process.hrtime.bigint();
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...options });
-  const elapsed = seconds(start);
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
+/**
+ * Blob bytes uploaded by the push after an app-only change (a new app version: its program, its
+ * database entry, the manifest), with `layers` single and app, counted by a proxy in front of the
+ * registry. Restores the app's first version.
+ */
+async function appOnlyChange(root, base) {
+  const uploaded = {};
+  for (const layers of ['single', 'app']) {
+    await withRegistry(async (registry) => {
+      const proxy = await startFaultProxy(registry.port);
+      const inputs = pushInputs(root, proxy.address, { layers });
+      writeApp(root, '1.0-1', base);
+      await runImportImage(inputs);
+      const before = proxy.uploadedBytes();
+      writeApp(root, '1.0-2', base);
+      await runImportImage(inputs);
+      uploaded[layers] = proxy.uploadedBytes() - before;
+      await proxy.stop();
+    });
   }
-  return elapsed;
+  writeApp(root, '1.0-1', base);
+  return uploaded;
 }
 
-function runAction(root, image) {
-  const env = { ...process.env, RUNNER_TEMP: path.join(work, 'runner-temp') };
-  for (const key of Object.keys(env)) if (key.startsWith('INPUT_')) delete env[key];
-  Object.assign(env, {
-    INPUT_ROOT: root,
-    INPUT_IMAGE: image,
-    INPUT_INSECURE: 'true',
-    INPUT_PUSH: 'true',
-    INPUT_MODE: 'oci',
-    INPUT_TAGS: 'bench',
-    'INPUT_SSH-TUNNEL': 'false',
-    'INPUT_SSH-PORT': '22',
-    SOURCE_DATE_EPOCH: '1700000000',
-  });
-  fs.mkdirSync(env.RUNNER_TEMP, { recursive: true });
-  return timed(process.execPath, [path.join(project, 'dist/import-image/index.js')], { env });
+async function benchSize(size) {
+  const root = path.join(work, `root-${size}`);
+  const held = makeRoot(root, size);
+  const cases = ['push', 'repush', 'umoci', 'skopeo', 'reference', 'tarPigz', 'layout'];
+  cases.push('cachePush', 'cacheRepush', 'zstdPush');
+  const series = Object.fromEntries(cases.map((name) => [name, new Series()]));
+  const bytes = {};
+  for (let run = 0; run < options.runs; run++) {
+    process.stderr.write(`${size}: run ${run + 1} of ${options.runs} (load ${loadAverage()})\n`);
+    await oneRun(root, size, series, bytes);
+  }
+  const uploaded = hasInput('layers') ? await appOnlyChange(root, held.base) : undefined;
+  fs.rmSync(root, { recursive: true, force: true });
+  return { size, root: { ...held, base: undefined }, series, bytes, uploaded, load: loadAverage() };
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+const mib = (value) => (Number.isFinite(value) ? value.toFixed(0) : '—');
+const secs = (values) => (values.length ? median(values).toFixed(2) : '—');
+
+function caseRow(label, series, against, againstLabel) {
+  if (series.empty) return [label, SKIPPED, '', '', '', ''];
+  return [
+    label,
+    secs(series.seconds),
+    series.seconds.map((value) => value.toFixed(2)).join(' '),
+    mib(Math.max(...series.rssMiB)),
+    against && !against.empty ? ratio(median(series.seconds), median(against.seconds)) : '',
+    against && !against.empty ? againstLabel : '',
+  ];
 }
 
-async function pushPhase(client, repository, layer, config, manifest) {
-  const start = process.hrtime.bigint();
-  await client.pushBlob(repository, { digest: layer.digest, size: layer.size, file: layer.file });
-  await client.pushBlob(repository, {
-    digest: config.digest,
-    size: config.size,
-    bytes: config.bytes,
-  });
-  await client.putManifest(repository, 'bench', MEDIA_TYPES.manifest, manifest);
-  return seconds(start);
-}
-
-const root = path.join(work, 'root');
-makeRoot(root);
-const size = rootSize(root);
-console.log(`root: ${(size / 1e6).toFixed(1)} MB in ${runs} runs (median)`);
-
-const figures = { action: [], umoci: [], skopeo: [], reference: [], layer: [], tarGzip: [] };
-const repush = { first: [], again: [], actionAgain: [] };
-for (let run = 0; run < runs; run++) {
-  // 1. Root → pushed image, each tool to a fresh registry of its own.
-  const ours = await startRegistry(`ours-${run}`);
-  figures.action.push(runAction(root, `${ours.address}/bench/app`));
-  repush.actionAgain.push(runAction(root, `${ours.address}/bench/app`));
-  ours.stop();
-  const theirs = await startRegistry(`theirs-${run}`);
-  const layout = path.join(work, `umoci-${run}`);
-  const umoci =
-    timed('umoci', ['init', '--layout', layout]) +
-    timed('umoci', ['new', '--image', `${layout}:bench`]) +
-    timed('umoci', ['insert', '--image', `${layout}:bench`, root, '/']);
-  const skopeo = timed('skopeo', [
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    `oci:${layout}:bench`,
-    `docker://${theirs.address}/bench/app:bench`,
-  ]);
-  figures.umoci.push(umoci);
-  figures.skopeo.push(skopeo);
-  figures.reference.push(umoci + skopeo);
-  theirs.stop();
-  const blobs = path.join(layout, 'blobs/sha256');
-  figures.umociBytes = Math.max(
-    ...fs.readdirSync(blobs).map((f) => fs.statSync(path.join(blobs, f)).size),
+function printSize(result) {
+  const { series: s, bytes, root, uploaded } = result;
+  console.log(
+    `\n## ${result.size}: ${root.files} files, ${(root.bytes / 1e6).toFixed(1)} MB, largest ` +
+      `${(root.largestFile / 1e6).toFixed(1)} MB; ${options.runs} runs; load at the end ${result.load}`,
   );
-  fs.rmSync(layout, { recursive: true, force: true });
-
-  // 2. Layer creation alone.
-  const ourLayer = path.join(work, `layer-${run}.tar.gz`);
-  let start = process.hrtime.bigint();
-  const layer = await layerFromRoot(root, ourLayer, { mtimeClamp: 1700000000 });
-  figures.layer.push(seconds(start));
-  figures.ourBytes = layer.size;
-  const theirLayer = path.join(work, `tar-${run}.tar.gz`);
-  figures.tarGzip.push(
-    timed('sh', ['-c', 'tar --sort=name -C "$1" -cf - . | gzip > "$2"', 'sh', root, theirLayer]),
+  const rows = [['case', 'median s', 'runs (s)', 'peak RSS MiB', 'ratio', 'of']];
+  rows.push(caseRow('import-image push (gzip default)', s.push, s.reference, 'umoci+skopeo'));
+  rows.push(caseRow('umoci init/new/insert + skopeo copy', s.reference));
+  rows.push(caseRow('  umoci alone', s.umoci));
+  rows.push(caseRow('  skopeo copy alone', s.skopeo));
+  if (hasPigz) {
+    rows.push(caseRow('tar --sort=name | pigz -6', s.tarPigz));
+    const versusPigz = ratio(median(s.push.seconds), median(s.tarPigz.seconds));
+    rows.push(['  import-image push ÷ tar|pigz', '', '', '', versusPigz, '']);
+  }
+  rows.push(caseRow('import-image layout only (push: false)', s.layout, s.umoci, 'umoci alone'));
+  rows.push(caseRow('re-push unchanged, no cache-dir', s.repush, s.push, 'first push'));
+  rows.push(caseRow('cache-dir: first push (cold cache)', s.cachePush));
+  rows.push(caseRow('cache-dir: re-push unchanged', s.cacheRepush, s.cachePush, 'its first push'));
+  if (options.zstd.split(',').includes(result.size)) {
+    rows.push(
+      caseRow('import-image push, compression: zstd', s.zstdPush, s.reference, 'umoci+skopeo'),
+    );
+  }
+  printTable(rows);
+  console.log(
+    `layer bytes: import-image ${bytes.ours}, umoci ${bytes.umoci}, ratio ${ratio(bytes.ours, bytes.umoci)}` +
+      (bytes.pigz ? `; pigz -6 ${bytes.pigz}` : '') +
+      (bytes.zstd ? `; zstd ${bytes.zstd} (ratio to umoci ${ratio(bytes.zstd, bytes.umoci)})` : ''),
   );
-  fs.rmSync(theirLayer, { force: true });
-
-  // 3. Push phase: first push, then the same image again.
-  const registry = await startRegistry(`push-${run}`);
-  const configBytes = imageConfigJson(
-    { os: 'linux', architecture: 'amd64' },
-    '2023-11-14T22:13:20Z',
-    { labels: {} },
-    [layer.diffId],
-  );
-  const config = {
-    mediaType: MEDIA_TYPES.config,
-    digest: digestOf(configBytes),
-    size: configBytes.length,
-    bytes: configBytes,
-  };
-  const manifest = imageManifestJson(config, [layer], {});
-  const client = new RegistryClient({ address: registry.address, insecure: true });
-  repush.first.push(await pushPhase(client, 'bench/app', layer, config, manifest));
-  repush.again.push(await pushPhase(client, 'bench/app', layer, config, manifest));
-  client.close();
-  registry.stop();
-  fs.rmSync(ourLayer, { force: true });
+  if (!uploaded) console.log(`bytes uploaded after an app-only change, layers: app: ${SKIPPED}`);
+  else {
+    console.log(
+      `bytes uploaded after an app-only change: layers app ${uploaded.app}, single ` +
+        `${uploaded.single}, ratio ${ratio(uploaded.app, uploaded.single)} (goal: ≤ app installed ` +
+        `${root.appInstalledBytes} + 262144 = ${root.appInstalledBytes + 262144})`,
+    );
+  }
 }
 
-const m = (values) => median(values);
-const line = (label, value) => console.log(`${label.padEnd(58)} ${value}`);
-line('root → pushed image, import-image (s)', m(figures.action).toFixed(2));
-line(
-  'root → pushed image, umoci insert + skopeo copy (s)',
-  `${m(figures.reference).toFixed(2)} (umoci ${m(figures.umoci).toFixed(2)}, skopeo ${m(figures.skopeo).toFixed(2)})`,
+console.log(
+  `import-image benchmark: node ${node}; sizes ${sizes.join(', ')}; ${options.runs} runs; ` +
+    `${os.availableParallelism()} cores; load ${loadAverage()}` +
+    (hasPigz ? '' : '; pigz is not installed (scripts/setup.sh installs it): no tar|pigz case'),
 );
-line(
-  '  ratio import-image / reference (goal ≤ 1.0)',
-  (m(figures.action) / m(figures.reference)).toFixed(3),
+console.log(
+  'peak RSS: /usr/bin/time -v "Maximum resident set size", the largest single process of the ' +
+    'command (umoci+skopeo: the larger of the two; tar|pigz: the larger of tar and pigz).',
 );
-line(
-  'layer bytes pushed, import-image (gzip -6) / umoci',
-  `${(figures.ourBytes / 1e6).toFixed(1)} MB / ${(figures.umociBytes / 1e6).toFixed(1)} MB`,
-);
-line('layer alone, layerFromRoot (s)', m(figures.layer).toFixed(2));
-line('layer alone, tar --sort=name -c | gzip (s)', m(figures.tarGzip).toFixed(2));
-line(
-  '  ratio layerFromRoot / tar|gzip (goal ≤ 1.2)',
-  (m(figures.layer) / m(figures.tarGzip)).toFixed(3),
-);
-line('push phase, first push (s)', m(repush.first).toFixed(3));
-line('push phase, re-push of the unchanged image (s)', m(repush.again).toFixed(3));
-line('  ratio re-push / first push (goal ≤ 0.05)', (m(repush.again) / m(repush.first)).toFixed(3));
-line(
-  'whole action again on the unchanged root (s, information)',
-  `${m(repush.actionAgain).toFixed(2)} (ratio ${(m(repush.actionAgain) / m(figures.action)).toFixed(3)}: rebuilding the layer dominates)`,
-);
+const results = [];
+for (const size of sizes) {
+  const result = await benchSize(size);
+  printSize(result);
+  results.push(result);
+}
+writeJson(options.json, {
+  date: new Date().toISOString(),
+  node,
+  cores: os.availableParallelism(),
+  runs: options.runs,
+  inputs: { cacheDir: hasInput('cache-dir'), layers: hasInput('layers') },
+  results,
+});
