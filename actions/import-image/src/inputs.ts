@@ -51,6 +51,8 @@ export interface Inputs {
   /** The tunnel's SSH connection when ssh-tunnel is true. */
   'ssh-tunnel'?: SshTunnel;
   mode: 'oci' | 'docker';
+  /** Seconds the whole push (mode oci) may take. */
+  timeout: number;
   compression: Compression;
   /** Within the compression's range. */
   'compression-level': number;
@@ -220,6 +222,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     tarball,
     manifest,
     ...destination,
+    timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     ...readCompression(read, destination.mode),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),

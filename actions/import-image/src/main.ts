@@ -46,7 +46,7 @@ import {
   type Platform,
   type RuntimeConfig,
 } from './oci.js';
-import { RegistryClient } from './registry.js';
+import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
@@ -341,7 +341,11 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
   ]);
 }
 
-/** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
+/**
+ * Pushes blobs (skipping those present) and the manifest under every tag, all within the
+ * `timeout` input; returns bytes sent. At the deadline it fails saying what is in the registry
+ * and what is not (the tags are put last, so no tag names a partial image).
+ */
 async function pushImage(
   inputs: Inputs,
   { address, credential }: PushTarget,
@@ -356,40 +360,67 @@ async function pushImage(
     ...clientCredentials(credential),
     log: (line) => core.info(line),
     ...chunkingFromEnvironment(),
+    deadline: Date.now() + inputs.timeout * 1000,
   });
   const repository = inputs.image.repository;
+  const steps: Array<[string, () => Promise<number>]> = [
+    [`layer ${image.layer.digest}`, () => client.pushBlob(repository, layerBlob(image))],
+    [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
+    ...tags.map((tag): [string, () => Promise<number>] => [
+      `tag ${tag}`,
+      () => putTag(inputs, client, image, tag),
+    ]),
+  ];
+  const done: string[] = [];
   try {
     await client.ping(repository);
     let uploaded = 0;
-    uploaded += await client.pushBlob(repository, {
-      digest: image.layer.digest,
-      size: image.layer.size,
-      file: image.layer.file,
-    });
-    uploaded += await client.pushBlob(repository, {
-      digest: image.config.digest,
-      size: image.config.size,
-      bytes: image.config.bytes,
-    });
-    for (const tag of tags) {
-      const answered = await client.putManifest(
-        repository,
-        tag,
-        MEDIA_TYPES.manifest,
-        image.manifest.bytes,
-      );
-      if (answered && answered !== image.manifest.digest) {
-        throw new UserError(
-          `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`,
-        );
-      }
-      core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+    for (const [what, step] of steps) {
+      uploaded += await step();
+      done.push(what);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
     return uploaded;
+  } catch (error) {
+    if (!(error instanceof DeadlineError)) throw error;
+    const left = steps.slice(done.length).map(([what]) => what);
+    throw new UserError(
+      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${left.join(', ')}.`,
+    );
   } finally {
     client.close();
   }
+}
+
+function layerBlob({ layer }: BuiltImage): PushBlob {
+  return { digest: layer.digest, size: layer.size, file: layer.file };
+}
+
+function configBlob({ config }: BuiltImage): PushBlob {
+  return { digest: config.digest, size: config.size, bytes: config.bytes };
+}
+
+/** The manifest under `tag`, checked to be stored under our digest. */
+async function putTag(
+  inputs: Inputs,
+  client: RegistryClient,
+  image: BuiltImage,
+  tag: string,
+): Promise<number> {
+  const repository = inputs.image.repository;
+  const answered = await client.putManifest(
+    repository,
+    tag,
+    MEDIA_TYPES.manifest,
+    image.manifest.bytes,
+  );
+  if (answered && answered !== image.manifest.digest) {
+    throw new UserError(
+      `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`,
+    );
+  }
+  core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+  return 0;
 }
 
 /**
