@@ -32,17 +32,20 @@ export function runBundle(
 }
 
 /**
- * For runBundle: cancels the run as the runner does (SIGINT to the main step) as soon as its log
- * matches `pattern`, i.e. while it holds what that line says it holds.
+ * For runBundle: cancels the run as the runner does (SIGINT to the main step, or `signal`) as soon
+ * as its log matches `pattern`, i.e. while it holds what that line says it holds.
  */
-export function cancelWhenLogged(pattern: RegExp): Pick<LocalRunOptions, 'cancel' | 'onOutput'> {
+export function cancelWhenLogged(
+  pattern: RegExp,
+  signal: 'SIGINT' | 'SIGTERM' = 'SIGINT',
+): Pick<LocalRunOptions, 'cancel' | 'onOutput'> {
   const controller = new AbortController();
   let log = '';
   return {
     cancel: controller.signal,
     onOutput: (text) => {
       log += text;
-      if (pattern.test(log)) controller.abort('SIGINT');
+      if (pattern.test(log)) controller.abort(signal);
     },
   };
 }

@@ -73,12 +73,12 @@ export async function startRegistry(
   };
 }
 
-export type Fault = 'none' | 'reset-once-mid-upload' | '503-once';
+export type Fault = 'none' | 'reset-once-mid-upload' | '503-once' | 'stall-manifest-put';
 
 /**
  * An HTTP proxy in front of a registry that counts the blob bytes uploaded through it and can
- * inject one fault: reset the connection halfway through the first large upload request, or
- * answer 503 to the first blob upload request.
+ * inject one fault: reset the connection halfway through the first large upload request, answer
+ * 503 to the first blob upload request, or never answer a manifest PUT (a tag).
  */
 export interface FaultProxy {
   port: number;
@@ -105,6 +105,11 @@ export async function startFaultProxy(
     const isUpload =
       (request.method === 'PATCH' || request.method === 'PUT') && url.includes('/blobs/uploads/');
     const length = Number(request.headers['content-length'] ?? 0);
+    if (fault === 'stall-manifest-put' && request.method === 'PUT' && url.includes('/manifests/')) {
+      injected++;
+      request.resume(); // read, and never answered
+      return;
+    }
     if (fault === '503-once' && injected === 0 && isUpload) {
       injected++;
       request.resume();

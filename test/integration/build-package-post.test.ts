@@ -99,3 +99,43 @@ test('cancelled during makepkg on the host: the post step removes the build copy
   await fs.rm(runnerTemp, { recursive: true, force: true });
   expect(left).toEqual([]);
 }, 300_000);
+
+test('SIGTERM during makepkg on the host, then a rerun: it builds, nothing of the first is left', async () => {
+  const dir = path.join(work, 'term-sleeper');
+  await fs.cp(path.join(FIXTURES, 'uname-app'), dir, { recursive: true });
+  const pkgbuild = path.join(dir, 'PKGBUILD');
+  const text = (await fs.readFile(pkgbuild, 'utf8')).replace("arch=('i686')", "arch=('any')");
+  await fs.writeFile(
+    pkgbuild,
+    text.replace('\tuname -m > machine\n', '\techo "building-$((6 * 7))"; sleep 120\n'),
+  );
+  const runnerTemp = await fs.mkdtemp(path.join(os.tmpdir(), 'bp-term-temp-'));
+  await fs.chmod(runnerTemp, 0o755);
+  const out = path.join(work, 'term-out');
+  try {
+    const inputs = { path: dir, vcs: 'none', 'output-dir': out };
+    const killed = await runBundle(
+      'build-package',
+      inputs,
+      { RUNNER_TEMP: runnerTemp },
+      cancelWhenLogged(/building-42/, 'SIGTERM'),
+    );
+    expect(killed.cancelledWith).toBe('SIGTERM');
+    expect(killed.code).not.toBe(0);
+    expect(killed.post?.code).toBe(0);
+    expect(await packageFilesIn(out)).toEqual([]);
+
+    await fs.writeFile(pkgbuild, text);
+    const rerun = await runBundle('build-package', inputs, { RUNNER_TEMP: runnerTemp });
+    expect(errorLines(rerun.log)).toEqual([]);
+    expect(rerun.code).toBe(0);
+    expect(await packageFilesIn(out)).toEqual(['uname-app-0.1-1-any.pkg.tar.xz']);
+    // In the output only the package, its record and the .SRCINFO; no build copy anywhere.
+    expect((await fs.readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);
+    expect((await fs.readdir(runnerTemp)).filter((name) => name.startsWith('arch-core-'))).toEqual(
+      [],
+    );
+  } finally {
+    await fs.rm(runnerTemp, { recursive: true, force: true });
+  }
+}, 300_000);

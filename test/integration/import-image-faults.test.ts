@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorLines, runBundle } from '../helpers/bundle.js';
@@ -161,5 +162,78 @@ describe('import-image against an htpasswd-protected registry', () => {
     expect(errorLines(result.log)[0]).toMatch(
       /requires authentication .* registry-username and registry-password/,
     );
+  });
+});
+
+describe('the push is bounded by timeout', () => {
+  test('a registry that accepts connections and never answers: fails at the deadline, nothing pushed', async () => {
+    const held: net.Socket[] = [];
+    const silent = net.createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const result = await runBundle('import-image', {
+        root,
+        image: `127.0.0.1:${port}/faults/silent`,
+        insecure: 'true',
+        tags: 'v1',
+        timeout: '4',
+      });
+      const seconds = (Date.now() - started) / 1000;
+      expect(result.code).toBe(1);
+      const errors = errorLines(result.log);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        new RegExp(
+          `^The push to 127\\.0\\.0\\.1:${port} did not finish within timeout \\(4 s\\): .*GET /v2/.*\\. Pushed: nothing; not pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}, tag v1\\.$`,
+        ),
+      );
+      expect(held.length).toBeGreaterThan(0);
+      // The layer is made before the push; the deadline ends the push itself within seconds.
+      expect(seconds).toBeLessThan(60);
+      expect(result.outputs).toEqual({});
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  test('a tag PUT never answered: the blobs are in, no tag names the image', async () => {
+    const proxy = await startFaultProxy(registry.port, 'stall-manifest-put');
+    try {
+      const result = await runBundle('import-image', {
+        root,
+        image: `${proxy.address}/faults/stalltag`,
+        insecure: 'true',
+        tags: 'v1 v2',
+        timeout: '8',
+      });
+      expect(result.code).toBe(1);
+      const errors = errorLines(result.log);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /did not finish within timeout \(8 s\): .*PUT \/v2\/faults\/stalltag\/manifests\/v1.*\. Pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}; not pushed: tag v1, tag v2\.$/,
+      );
+      expect(proxy.faults()).toBe(1);
+      for (const tag of ['v1', 'v2']) {
+        expect(() => inspectDigest(`${registry.address}/faults/stalltag:${tag}`)).toThrow();
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test.each(['0', '-1', 'soon'])('timeout %j is an input error', async (timeout) => {
+    const result = await runBundle('import-image', {
+      root,
+      image: `${registry.address}/faults/badtimeout`,
+      insecure: 'true',
+      timeout,
+    });
+    expect(result.code).toBe(1);
+    expect(errorLines(result.log)).toEqual([
+      expect.stringMatching(/^Input "timeout": .* an integer from 1 to 86400/),
+    ]);
   });
 });

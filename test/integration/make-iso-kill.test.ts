@@ -124,4 +124,25 @@ test('killed at random points while replacing its set, a reader never takes a mi
 
   expect(await makeIso(32000)).toBe(0);
   expect(readerSees()).toBe(32000);
+  // Nothing of the killed runs is left where a later step looks: in output only the set, beside
+  // it no staging directory (the last run removed those the killed ones left).
+  expect(fs.readdirSync(output).sort()).toEqual([...FILES, 'make-iso.sha256'].sort());
+  expect(fs.readdirSync(work).filter((name) => name.startsWith('.out.tmp-'))).toEqual([]);
+});
+
+test('a staging directory a killed run left beside output is removed by the next run', async () => {
+  // Killed while writing the ISOs: the staging directory beside output holds a partial one.
+  const full = Date.now();
+  expect(await makeIso(33000)).toBe(0);
+  const fullRunMs = Date.now() - full;
+  let left: string[] = [];
+  for (let attempt = 0; attempt < 5 && left.length === 0; attempt++) {
+    await makeIso(33001, Math.round(fullRunMs * (0.2 + 0.1 * attempt)));
+    left = fs.readdirSync(work).filter((name) => name.startsWith('.out.tmp-'));
+  }
+  expect(left.length).toBeGreaterThan(0);
+  expect(fs.readdirSync(output).filter((name) => name.startsWith('.'))).toEqual([]);
+  expect(await makeIso(33002)).toBe(0);
+  expect(readerSees()).toBe(33002);
+  expect(fs.readdirSync(work).filter((name) => name.startsWith('.out.tmp-'))).toEqual([]);
 });

@@ -25,7 +25,7 @@ describe('input checks', () => {
   ])('build-user %s is refused', (name, message) => {
     expect(parsing({ 'build-user': name })).toThrow(message);
   });
-  test.each(['--config=/x', '-p', '--printsrcinfo'])('makepkg-args %s is refused', (arg) => {
+  test.each(['--config=/x', '-p x', '--printsrcinfo'])('makepkg-args %s is refused', (arg) => {
     expect(parsing({ 'makepkg-args': arg })).toThrow(/^Input "makepkg-args": ".*" cannot be given/);
   });
 

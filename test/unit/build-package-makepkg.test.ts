@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import {
   i686MakepkgConf,
   makepkgArgs,
+  buildUserEnv,
   makepkgEnv,
   pacmanArch,
   resolveArch,
@@ -119,10 +120,10 @@ describe('makepkg arguments and environment', () => {
 
 describe('wrapCommand', () => {
   test.each([
-    [{ setarchI686: false }, ['env', '-C', '/b', 'A=1', 'makepkg', '-x']],
+    [{ setarchI686: false }, ['env', '-i', '-C', '/b', 'A=1', 'makepkg', '-x']],
     [
       { user: 'builder', setarchI686: false },
-      ['runuser', '-u', 'builder', '--', 'env', '-C', '/b', 'A=1', 'makepkg', '-x'],
+      ['runuser', '-u', 'builder', '--', 'env', '-i', '-C', '/b', 'A=1', 'makepkg', '-x'],
     ],
     [
       { user: 'builder', setarchI686: true },
@@ -134,6 +135,7 @@ describe('wrapCommand', () => {
         'builder',
         '--',
         'env',
+        '-i',
         '-C',
         '/b',
         'A=1',
@@ -156,6 +158,7 @@ describe('wrapCommand', () => {
         'builder',
         '--',
         'env',
+        '-i',
         '-C',
         '/b',
         'A=1',
@@ -165,5 +168,37 @@ describe('wrapCommand', () => {
     ],
   ])('%j', (runner, expected) => {
     expect(wrapCommand(runner, '/b', ['A=1'], 'makepkg', ['-x'])).toEqual(expected);
+  });
+});
+
+describe('buildUserEnv', () => {
+  const parent = {
+    PATH: '/runner/bin:/usr/bin',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    SOURCE_DATE_EPOCH: '1700000000',
+    https_proxy: 'http://proxy:3128',
+    ACTIONS_RUNTIME_TOKEN: 'secret',
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'secret',
+    ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token',
+    GITHUB_TOKEN: 'secret',
+    INPUT_PATH: '.',
+    LC_not_a_locale: 'x',
+    HOME: '/root',
+  };
+  test('on the host: its PATH, the allow-listed variables, then the own ones', () => {
+    expect(buildUserEnv(parent, false, ['HOME=/w/home'])).toEqual([
+      'PATH=/runner/bin:/usr/bin',
+      'LANG=C.UTF-8',
+      'LC_ALL=C.UTF-8',
+      'SOURCE_DATE_EPOCH=1700000000',
+      'https_proxy=http://proxy:3128',
+      'HOME=/w/home',
+    ]);
+  });
+  test("in a build root: the root's PATH", () => {
+    expect(buildUserEnv({ PATH: '/runner/bin' }, true, [])).toEqual([
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ]);
   });
 });

@@ -159,3 +159,18 @@ test('removeLeftoverTemporaries says what it removed', async () => {
     `Removed ${dead}, left by an earlier run that was stopped (pid ${deadPid}).`,
   ]);
 });
+
+test("replaceFileSet first removes the staging directory a killed run left beside the set's", async () => {
+  const out = path.join(dir, 'out');
+  const deadPid = Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
+  const dead = path.join(dir, `.out.tmp-${deadPid}.z1`);
+  await fs.mkdir(dead);
+  await fs.writeFile(path.join(dead, 'master.iso'), 'partial');
+  await replaceFileSet(out, 'checksums', async (staging) => {
+    expect(path.dirname(staging)).toBe(dir); // staged beside out, never inside it
+    await fs.writeFile(path.join(staging, 'a'), 'a');
+    return { files: ['a'] };
+  });
+  expect((await fs.readdir(dir)).sort()).toEqual(['out']);
+  expect((await fs.readdir(out)).sort()).toEqual(['a', 'checksums']);
+});

@@ -3,6 +3,7 @@ import { InputError } from '../../core/src/errors.js';
 import { checkArmoredPrivateKey, checkArmoredPublicKeys } from '../../core/src/gpg.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { checkRepoName } from '../../core/src/repo-name.js';
+import { parseMakepkgOptions } from './makepkg-options.js';
 import { splitWords } from './words.js';
 
 export const VCS_VALUES = ['auto', 'hg', 'git', 'none'] as const;
@@ -56,13 +57,16 @@ function checkBuildUser(name: string): void {
 }
 
 /** makepkg options the action sets itself; given again they would break its guarantees. */
-const OWN_OPTIONS = ['--config', '-p', '--printsrcinfo', '--packagelist', '--geninteg', '-g'];
+const OWN_OPTIONS = ['--config', '-p', '--printsrcinfo', '--packagelist', '--geninteg'];
 
+/** Each word makepkg takes, as makepkg parses them; the action's own options refused. */
 function checkMakepkgArgs(args: readonly string[]): void {
-  for (const arg of args) {
-    const option = arg.split('=')[0] ?? arg;
-    if (OWN_OPTIONS.includes(option)) {
-      throw new InputError('makepkg-args', `"${arg}" cannot be given: the action sets it.`);
+  for (const option of parseMakepkgOptions(args).options) {
+    if (OWN_OPTIONS.includes(option.name)) {
+      throw new InputError(
+        'makepkg-args',
+        `"${option.given}" cannot be given: makepkg takes it as ${option.name}, which the action sets itself.`,
+      );
     }
   }
 }

@@ -21,7 +21,9 @@ import { uploadArtifactDeprecation } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
 import { parseInputs, type Inputs } from './inputs.js';
 import { BUILD_COPY_STATE } from './post.js';
+import { makepkgOptionNames } from './makepkg-options.js';
 import {
+  buildUserEnv,
   i686MakepkgConf,
   makepkgArgs,
   makepkgEnv,
@@ -256,7 +258,7 @@ function homeEnv(setting: BuildSetting): string[] {
   return [`HOME=${inner(setting, setting.checkout.home)}`];
 }
 
-/** The command line of `program` run as the build user in the copied PKGBUILD's directory. */
+/** The command line of `program` run as the build user in the copied PKGBUILD's directory, with `env` and the allow-listed variables only. */
 function asBuildUser(
   setting: BuildSetting,
   program: string,
@@ -264,7 +266,8 @@ function asBuildUser(
   env: string[],
 ): [string, string[]] {
   const dir = inner(setting, setting.checkout.buildDir);
-  return split(wrapCommand(setting.runner, dir, env, program, args));
+  const wholeEnv = buildUserEnv(process.env, Boolean(setting.runner.root), env);
+  return split(wrapCommand(setting.runner, dir, wholeEnv, program, args));
 }
 
 async function buildSetting(
@@ -293,7 +296,7 @@ async function buildInCopy(
   const setting = await buildSetting(inputs, checkout, user);
   const pkgbuild = await introspect(setting);
   const arch = resolveArch(inputs.arch, pkgbuild.arches, setting.native, {
-    ignoreArch: inputs.makepkgArgs.includes('--ignorearch') || inputs.makepkgArgs.includes('-A'),
+    ignoreArch: makepkgOptionNames(inputs.makepkgArgs).has('--ignorearch'),
     inBuildRoot: Boolean(inputs.buildRoot),
   });
   setting.runner.setarchI686 = arch.setarchI686;

@@ -1,5 +1,6 @@
 import { InputError } from '../../core/src/errors.js';
 import type { ArchInput, Pkgext } from './inputs.js';
+import { makepkgOptionNames } from './makepkg-options.js';
 
 /**
  * Pure functions that turn the inputs and what the PKGBUILD says into the build: the target
@@ -108,8 +109,8 @@ export interface MakepkgPlan {
 export function makepkgArgs(plan: MakepkgPlan): string[] {
   const args: string[] = [];
   if (plan.config) args.push('--config', plan.config);
-  const syncs = plan.extraArgs.some((arg) => /^(-s|--syncdeps|-\w*s\w*)$/.test(arg));
-  if (!syncs && !plan.extraArgs.some((arg) => arg === '-d' || arg === '--nodeps')) {
+  const given = makepkgOptionNames(plan.extraArgs);
+  if (!given.has('--syncdeps') && !given.has('--nodeps')) {
     args.push('--nodeps');
   }
   args.push('--noconfirm', '--noprogressbar', ...plan.extraArgs);
@@ -141,9 +142,46 @@ export interface Runner {
 export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * The argv that runs `program args` in `cwd` with `env`, as the build user, under the i686
- * personality, inside the build root, as the runner asks:
- * `[setarch i686] [chroot ROOT env -i PATH=..] [runuser -u USER --] env -C CWD VARS program args`.
+ * Variables of the action's environment the build user's commands (makepkg, and so the PKGBUILD)
+ * see, besides PATH, LC_* and what the action sets itself: the locale, the terminal, a
+ * reproducible build date, make's flags, the packager's name, and the proxies sources are
+ * downloaded through. Nothing else passes: not the runner's tokens, not INPUT_*, not GITHUB_*.
+ */
+export const PASSED_VARIABLES = [
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TERM',
+  'SOURCE_DATE_EPOCH',
+  'MAKEFLAGS',
+  'PACKAGER',
+  ...['http_proxy', 'https_proxy', 'ftp_proxy', 'all_proxy', 'no_proxy'].flatMap((name) => [
+    name,
+    name.toUpperCase(),
+  ]),
+];
+
+/**
+ * The whole environment of a build user's command: PATH (the build root's inside one), the
+ * allow-listed variables of `parent`, then `own` (the action's, which win).
+ */
+export function buildUserEnv(
+  parent: NodeJS.ProcessEnv,
+  inBuildRoot: boolean,
+  own: readonly string[],
+): string[] {
+  const passed = Object.keys(parent)
+    .filter((name) => PASSED_VARIABLES.includes(name) || /^LC_[A-Z_]+$/.test(name))
+    .sort()
+    .map((name) => `${name}=${parent[name] ?? ''}`);
+  const pathValue = inBuildRoot ? ROOT_PATH : (parent.PATH ?? ROOT_PATH);
+  return [`PATH=${pathValue}`, ...passed, ...own];
+}
+
+/**
+ * The argv that runs `program args` in `cwd` with `env` and nothing else of the environment, as
+ * the build user, under the i686 personality, inside the build root, as the runner asks:
+ * `[setarch i686] [chroot ROOT env -i PATH=..] [runuser -u USER --] env -i -C CWD VARS program args`.
  */
 export function wrapCommand(
   runner: Runner,
@@ -156,6 +194,6 @@ export function wrapCommand(
   if (runner.setarchI686) argv.push('setarch', 'i686');
   if (runner.root) argv.push('chroot', runner.root, '/usr/bin/env', '-i', `PATH=${ROOT_PATH}`);
   if (runner.user) argv.push('runuser', '-u', runner.user, '--');
-  argv.push('env', '-C', cwd, ...env, program, ...args);
+  argv.push('env', '-i', '-C', cwd, ...env, program, ...args);
   return argv;
 }

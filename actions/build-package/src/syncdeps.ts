@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
 import { exec, tailOf } from '../../core/src/exec.js';
+import { makepkgOptionNames } from './makepkg-options.js';
 import type { PkgbuildFacts } from './pkgbuild.js';
 
 /**
@@ -11,15 +12,13 @@ import type { PkgbuildFacts } from './pkgbuild.js';
  * install scriptlets there; the root needs no pacman of its own.
  */
 
-/** makepkg's options that skip check(), whose checkdepends are then not needed. */
-const NO_CHECK = ['--nocheck'];
-
 /** What pacman is asked for: depends, makedepends, and checkdepends unless check() is skipped (pure). */
 export function dependencyTargets(
   pkgbuild: Pick<PkgbuildFacts, 'depends' | 'makedepends' | 'checkdepends'>,
   makepkgArgs: readonly string[],
 ): string[] {
-  const skipsCheck = makepkgArgs.some((arg) => NO_CHECK.includes(arg));
+  // --nocheck skips check(), whose checkdepends are then not needed.
+  const skipsCheck = makepkgOptionNames(makepkgArgs).has('--nocheck');
   const all = [
     ...pkgbuild.depends,
     ...pkgbuild.makedepends,

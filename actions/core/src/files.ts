@@ -129,7 +129,8 @@ export interface FileSet {
 
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
- * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * written in a private staging directory beside it (`.<name>.tmp-<pid>.*`, never inside it, and
+ * removed by the next run when a killed run left it); then the set's checksum file (sha256sum
  * format, named `checksums`) is removed, each file renamed into place, and the checksum file
  * written last. A complete set is one whose checksum file exists and matches
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
@@ -140,6 +141,7 @@ export async function replaceFileSet(
   produce: (staging: string) => Promise<FileSet>,
 ): Promise<Record<string, string>> {
   await fs.mkdir(directory, { recursive: true });
+  await removeLeftoverTemporaries(directory, core.info);
   const staging = temporarySibling(directory);
   await fs.mkdir(staging, { mode: 0o700 });
   try {

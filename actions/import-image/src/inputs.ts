@@ -53,6 +53,8 @@ export interface Inputs {
   /** The tunnel's SSH connection when ssh-tunnel is true. */
   'ssh-tunnel'?: SshTunnel;
   mode: 'oci' | 'docker';
+  /** Seconds the whole push (mode oci) may take. */
+  timeout: number;
   compression: Compression;
   /** Within the compression's range. */
   'compression-level': number;
@@ -239,6 +241,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     manifest,
     signKey: readSigningKey(read, destination),
     ...destination,
+    timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     ...readCompression(read, destination.mode),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),

@@ -47,7 +47,7 @@ import {
   type RuntimeConfig,
 } from './oci.js';
 import { pushSignature, type PushedSignature } from './signature.js';
-import { RegistryClient } from './registry.js';
+import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
@@ -355,8 +355,10 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
 }
 
 /**
- * Pushes blobs (skipping those present) and the manifest under every tag, then its signature
- * with sign-key; gives the bytes of blobs sent and the signature.
+ * Pushes blobs (skipping those present), the manifest under every tag, then its signature with
+ * sign-key, all within the `timeout` input; gives the bytes of blobs sent and the signature. At
+ * the deadline it fails saying what is in the registry and what is not (the tags are put after
+ * the blobs, so no tag names a partial image).
  */
 async function pushImage(
   inputs: Inputs,
@@ -372,34 +374,24 @@ async function pushImage(
     ...clientCredentials(credential),
     log: (line) => core.info(line),
     ...chunkingFromEnvironment(),
+    deadline: Date.now() + inputs.timeout * 1000,
   });
   const repository = inputs.image.repository;
+  const steps: Array<[string, () => Promise<number>]> = [
+    [`layer ${image.layer.digest}`, () => client.pushBlob(repository, layerBlob(image))],
+    [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
+    ...tags.map((tag): [string, () => Promise<number>] => [
+      `tag ${tag}`,
+      () => putTag(inputs, client, image, tag),
+    ]),
+  ];
+  const done: string[] = [];
   try {
     await client.ping(repository);
     let uploaded = 0;
-    uploaded += await client.pushBlob(repository, {
-      digest: image.layer.digest,
-      size: image.layer.size,
-      file: image.layer.file,
-    });
-    uploaded += await client.pushBlob(repository, {
-      digest: image.config.digest,
-      size: image.config.size,
-      bytes: image.config.bytes,
-    });
-    for (const tag of tags) {
-      const answered = await client.putManifest(
-        repository,
-        tag,
-        MEDIA_TYPES.manifest,
-        image.manifest.bytes,
-      );
-      if (answered && answered !== image.manifest.digest) {
-        throw new UserError(
-          `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`,
-        );
-      }
-      core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+    for (const [what, step] of steps) {
+      uploaded += await step();
+      done.push(what);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
     const signature = inputs.signKey
@@ -409,10 +401,48 @@ async function pushImage(
           digest: image.manifest.digest,
         })
       : undefined;
+    if (signature) done.push(`signature ${signature.reference}`);
     return { uploaded, signature };
+  } catch (error) {
+    if (!(error instanceof DeadlineError)) throw error;
+    const left = steps.slice(done.length).map(([what]) => what);
+    throw new UserError(
+      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...(inputs.signKey ? ['the signature'] : [])].join(', ')}.`,
+    );
   } finally {
     client.close();
   }
+}
+
+function layerBlob({ layer }: BuiltImage): PushBlob {
+  return { digest: layer.digest, size: layer.size, file: layer.file };
+}
+
+function configBlob({ config }: BuiltImage): PushBlob {
+  return { digest: config.digest, size: config.size, bytes: config.bytes };
+}
+
+/** The manifest under `tag`, checked to be stored under our digest. */
+async function putTag(
+  inputs: Inputs,
+  client: RegistryClient,
+  image: BuiltImage,
+  tag: string,
+): Promise<number> {
+  const repository = inputs.image.repository;
+  const answered = await client.putManifest(
+    repository,
+    tag,
+    MEDIA_TYPES.manifest,
+    image.manifest.bytes,
+  );
+  if (answered && answered !== image.manifest.digest) {
+    throw new UserError(
+      `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`,
+    );
+  }
+  core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+  return 0;
 }
 
 /**

@@ -37,8 +37,11 @@ export interface RegistryOptions {
   backoffMs?: number;
   /** A connection not established within this fails (default 15 s). */
   connectTimeoutMs?: number;
-  /** A connection silent for this long fails (default 120 s). */
+  /** A request silent for this long fails, and is retried (default 30 s). */
   idleTimeoutMs?: number;
+  /** Epoch milliseconds by which everything must be done: a request then running is ended,
+   * no retry starts, and the call fails with a DeadlineError. */
+  deadline?: number;
   /** Blobs up to this size are uploaded with one PUT (default 16 MiB). */
   monolithicMax?: number;
   /** Chunk size of chunked uploads (default 16 MiB). */
@@ -86,6 +89,11 @@ const TRANSIENT_CODES = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
+/** The client's deadline passed: nothing more was sent. */
+export class DeadlineError extends UserError {
+  override name = 'DeadlineError';
+}
+
 export class RegistryClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
@@ -122,20 +130,24 @@ export class RegistryClient {
   /** Runs `attempt` up to retries+1 times while it fails transiently. */
   withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
     const retries = this.options.retries ?? 5;
+    const deadline = this.options.deadline;
     return withRetries(attempt, {
       retries,
+      deadline,
       firstDelayMs: this.options.backoffMs ?? 500,
       maxDelayMs: 8000,
       onRetry: (error, retry, delay) =>
         this.log(
           `registry ${this.name}: ${what}: ${messageOf(error)}; retry ${retry} of ${retries} in ${(delay / 1000).toFixed(1)} s`,
         ),
-      giveUp: (error, attempts, retryable) =>
-        retryable
-          ? new UserError(
-              `Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`,
-            )
-          : error,
+      giveUp: (error, attempts, retryable) => {
+        if (!retryable) return error;
+        const outOfTime = deadline !== undefined && attempts <= retries;
+        const message = `Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`;
+        return outOfTime
+          ? new DeadlineError(`${message}; no time left for another`)
+          : new UserError(message);
+      },
     });
   }
 
@@ -167,7 +179,7 @@ export class RegistryClient {
         agent: ours ? this.agent : undefined,
         ...(ours ? this.tlsIdentity() : {}),
       });
-      this.watchTimeouts(request);
+      this.watchTimeouts(request, `${spec.method} ${url.pathname}`);
       request.on('error', (error: NodeJS.ErrnoException) =>
         fail(this.failureOf(error, `${spec.method} ${url.pathname}`)),
       );
@@ -221,12 +233,29 @@ export class RegistryClient {
     };
   }
 
-  /** Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT). */
-  private watchTimeouts(request: http.ClientRequest): void {
+  /**
+   * Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT), and ends it
+   * at the deadline (a DeadlineError).
+   */
+  private watchTimeouts(request: http.ClientRequest, what: string): void {
     const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
-    request.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => {
-      request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
+    const idleTimeout = this.options.idleTimeoutMs ?? 30_000;
+    request.setTimeout(idleTimeout, () => {
+      request.destroy(
+        Object.assign(new Error(`no answer within ${idleTimeout / 1000} s`), { code: 'ETIMEDOUT' }),
+      );
     });
+    const deadline = this.options.deadline;
+    if (deadline !== undefined) {
+      const timer = setTimeout(
+        () =>
+          request.destroy(
+            new DeadlineError(`Registry ${this.name}: ${what} was still running at the deadline`),
+          ),
+        Math.max(0, deadline - Date.now()),
+      );
+      request.once('close', () => clearTimeout(timer));
+    }
     request.on('socket', (socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(() => {
@@ -244,6 +273,7 @@ export class RegistryClient {
 
   /** A network error of `what` (method and path): transient, a TLS failure, or final. */
   private failureOf(error: NodeJS.ErrnoException, what: string): Error {
+    if (error instanceof DeadlineError) return error;
     if (error.code && TRANSIENT_CODES.has(error.code)) {
       return new TransientError(`${what}: ${error.code} (${error.message})`);
     }
