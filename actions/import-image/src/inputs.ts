@@ -54,6 +54,10 @@ export interface Inputs {
   compression: Compression;
   /** Within the compression's range. */
   'compression-level': number;
+  /** `app` only with root and mode oci. */
+  layers: 'single' | 'app';
+  /** Absolute; a directory or not there yet. */
+  'cache-dir'?: string;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -114,6 +118,35 @@ function readCompression(
   const [min, max] = LEVELS[compression];
   const level = read.optionalInteger('compression-level', { min, max });
   return { compression, 'compression-level': level ?? DEFAULT_LEVEL[compression] };
+}
+
+/** How the root is cut into layers, and where compressed layers are cached. */
+async function readLayering(
+  read: InputReader,
+  mode: Inputs['mode'],
+  fromTarball: boolean,
+): Promise<Pick<Inputs, 'layers' | 'cache-dir'>> {
+  const layers = read.oneOf('layers', ['single', 'app'] as const);
+  if (layers === 'app' && fromTarball) {
+    throw new InputError(
+      'layers',
+      "app needs root (pacman's database tells the files apart), not tarball.",
+    );
+  }
+  if (layers === 'app' && mode === 'docker') {
+    throw new InputError('layers', 'app is for mode oci; docker import makes one layer.');
+  }
+  const cacheDir = read.optional('cache-dir');
+  if (cacheDir === undefined) return { layers };
+  const resolved = path.resolve(cacheDir);
+  const stat = await fs.stat(resolved).catch(() => undefined);
+  if (stat && !stat.isDirectory()) {
+    throw new InputError(
+      'cache-dir',
+      `${cacheDir} is not a directory (give a directory, made if missing).`,
+    );
+  }
+  return { layers, 'cache-dir': resolved };
 }
 
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
@@ -221,6 +254,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     manifest,
     ...destination,
     ...readCompression(read, destination.mode),
+    ...(await readLayering(read, destination.mode, tarball !== undefined)),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),
   };
