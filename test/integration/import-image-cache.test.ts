@@ -168,6 +168,34 @@ describe('cache-dir', () => {
     },
   );
 
+  test('cache-fingerprint: an unchanged tree is not even read; a changed one is', async () => {
+    const tree = path.join(work, 'fingerprinted');
+    execFileSync('cp', ['-a', root, tree]);
+    const cacheDir = path.join(work, 'cache-fingerprint');
+    const run = () =>
+      runBundle('import-image', {
+        root: tree,
+        image: `${registry.address}/cache/fingerprint`,
+        insecure: 'true',
+        tags: 'v1',
+        'cache-dir': cacheDir,
+        'cache-fingerprint': 'true',
+      });
+    const first = await run();
+    expect(errorLines(first.log)).toEqual([]);
+    expect(first.log).not.toMatch(/fingerprint is known/);
+    const second = await run();
+    expect(second.log).toMatch(/layer: the tree's fingerprint is known; its tar was not read/);
+    expect(second.log).toMatch(/compressed nothing: every layer came from the cache/);
+    expect(second.outputs.digest).toBe(first.outputs.digest);
+    await fs.appendFile(path.join(tree, 'etc/hello.conf'), 'changed = yes\n');
+    const changed = await run();
+    expect(errorLines(changed.log)).toEqual([]);
+    expect(changed.log).not.toMatch(/fingerprint is known/);
+    expect(changed.log).not.toMatch(/compressed nothing/);
+    expect(changed.outputs['layer-digest']).not.toBe(first.outputs['layer-digest']);
+  });
+
   test('a cache-dir that is a file is refused', async () => {
     const file = path.join(work, 'not-a-dir');
     await fs.writeFile(file, 'x');

@@ -58,6 +58,8 @@ export interface Inputs {
   layers: 'single' | 'app';
   /** Absolute; a directory or not there yet. */
   'cache-dir'?: string;
+  /** Only with cache-dir and root. */
+  'cache-fingerprint': boolean;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -125,7 +127,7 @@ async function readLayering(
   read: InputReader,
   mode: Inputs['mode'],
   fromTarball: boolean,
-): Promise<Pick<Inputs, 'layers' | 'cache-dir'>> {
+): Promise<Pick<Inputs, 'layers' | 'cache-dir' | 'cache-fingerprint'>> {
   const layers = read.oneOf('layers', ['single', 'app'] as const);
   if (layers === 'app' && fromTarball) {
     throw new InputError(
@@ -137,7 +139,11 @@ async function readLayering(
     throw new InputError('layers', 'app is for mode oci; docker import makes one layer.');
   }
   const cacheDir = read.optional('cache-dir');
-  if (cacheDir === undefined) return { layers };
+  const fingerprint = read.boolean('cache-fingerprint');
+  if (fingerprint && (cacheDir === undefined || fromTarball)) {
+    throw new InputError('cache-fingerprint', 'is for a root directory, with cache-dir set.');
+  }
+  if (cacheDir === undefined) return { layers, 'cache-fingerprint': false };
   const resolved = path.resolve(cacheDir);
   const stat = await fs.stat(resolved).catch(() => undefined);
   if (stat && !stat.isDirectory()) {
@@ -146,7 +152,7 @@ async function readLayering(
       `${cacheDir} is not a directory (give a directory, made if missing).`,
     );
   }
-  return { layers, 'cache-dir': resolved };
+  return { layers, 'cache-dir': resolved, 'cache-fingerprint': fingerprint };
 }
 
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */

@@ -34,6 +34,7 @@ export type Lookup = { layer: Layer } | { miss: string; corrupt: boolean };
 
 export class LayerCache {
   private readonly used = new Set<string>();
+  private readonly usedDiffIds = new Set<string>();
 
   constructor(private readonly dir: string) {}
 
@@ -81,6 +82,29 @@ export class LayerCache {
     return digest === entry.digest ? undefined : `its blob's sha256 is ${digest}`;
   }
 
+  private fingerprintPath(fingerprint: string): string {
+    return path.join(this.dir, 'fingerprints', `${fingerprint}.json`);
+  }
+
+  /** The tar facts recorded for a tree's fingerprint (cache-fingerprint), if any. */
+  async factsOf(fingerprint: string): Promise<TarFacts | undefined> {
+    const text = await fs.readFile(this.fingerprintPath(fingerprint), 'utf8').catch(() => '');
+    const facts = parseFacts(text);
+    if (facts) this.usedDiffIds.add(facts.diffId);
+    return facts;
+  }
+
+  /** Records that a tree with this fingerprint has this tar stream. */
+  async rememberFingerprint(fingerprint: string, facts: TarFacts): Promise<void> {
+    const file = this.fingerprintPath(fingerprint);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const temporary = temporarySibling(file);
+    const record = { diffId: facts.diffId, uncompressedSize: facts.uncompressedSize };
+    await fs.writeFile(temporary, `${JSON.stringify(record)}\n`);
+    await fs.rename(temporary, file);
+    this.usedDiffIds.add(facts.diffId);
+  }
+
   /** A path in the cache to compress a new layer into (renamed by `store`). */
   async temporaryBlob(): Promise<string> {
     await fs.mkdir(path.join(this.dir, 'blobs', 'sha256'), { recursive: true });
@@ -118,18 +142,21 @@ export class LayerCache {
     let kept = 0;
     let removed = { entries: 0, bytes: 0 };
     const keep = new Set<string>();
+    const keptDiffIds = new Set(this.usedDiffIds);
     for (const entry of entries.sort((a, b) => b.mtimeMs - a.mtimeMs)) {
       const mine = this.used.has(entry.file);
       const recent = Date.now() - entry.mtimeMs < IN_USE_MS;
       if (mine || recent || kept + entry.size <= KEEP_FACTOR * usedBytes) {
         if (!mine) kept += entry.size;
         keep.add(entry.digest);
+        keptDiffIds.add(entry.diffId);
       } else {
         await fs.rm(entry.file, { force: true });
         removed = { entries: removed.entries + 1, bytes: removed.bytes + entry.size };
       }
     }
     await this.removeUnnamedBlobs(keep);
+    await this.removeStaleFingerprints(keptDiffIds);
     return removed;
   }
 
@@ -160,9 +187,30 @@ export class LayerCache {
       if (stat && Date.now() - stat.mtimeMs > IN_USE_MS) await fs.rm(file, { force: true });
     }
   }
+
+  private async removeStaleFingerprints(keptDiffIds: Set<string>): Promise<void> {
+    const dir = path.join(this.dir, 'fingerprints');
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      const file = path.join(dir, name);
+      const facts = parseFacts(await fs.readFile(file, 'utf8').catch(() => ''));
+      if (facts && keptDiffIds.has(facts.diffId)) continue;
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > IN_USE_MS) await fs.rm(file, { force: true });
+    }
+  }
 }
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+function parseFacts(text: string): TarFacts | undefined {
+  try {
+    const facts = JSON.parse(text) as Partial<TarFacts>;
+    const valid = DIGEST.test(facts.diffId ?? '') && Number.isInteger(facts.uncompressedSize);
+    return valid ? (facts as TarFacts) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function parseEntry(text: string): Entry | undefined {
   try {

@@ -32,6 +32,7 @@ import {
 } from './docker-credentials.js';
 import { parseInputs, type Inputs } from './inputs.js';
 import { splitByOrigin } from './app-layers.js';
+import { treeFingerprint } from './fingerprint.js';
 import { LayerCache } from './layer-cache.js';
 import {
   MEDIA_TYPES,
@@ -213,6 +214,8 @@ interface LayerPlan {
   name: string;
   comment: string;
   source: TarSource;
+  /** The root's metadata digest (cache-fingerprint); for a root only. */
+  fingerprint?: () => string;
 }
 
 /** The layers, bottom first: the root as one, or (layers: app) the dependencies, then the app. */
@@ -220,10 +223,12 @@ async function planLayers(inputs: Inputs, plan: ImagePlan): Promise<LayerPlan[]>
   if (inputs.layers === 'single') {
     core.info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
     const options = { mtimeClamp: plan.epoch };
-    const source = inputs.root
-      ? await rootTarSource(inputs.root, options)
+    const { root } = inputs;
+    const source = root
+      ? await rootTarSource(root, options)
       : tarballTarSource(inputs.tarball as string, options);
-    return [{ name: 'layer', comment: 'the root as one layer', source }];
+    const fingerprint = root ? () => treeFingerprint(root, options) : undefined;
+    return [{ name: 'layer', comment: 'the root as one layer', source, fingerprint }];
   }
   const root = inputs.root as string;
   const app = plan.manifest?.app?.name;
@@ -236,17 +241,20 @@ async function planLayers(inputs: Inputs, plan: ImagePlan): Promise<LayerPlan[]>
   core.info(
     `layers: app: ${app}'s ${split.appPaths} paths, pacman's database and the manifest on top; mtimes clamped to ${isoOf(split.mtimeClamp)} (the earlier of ${plan.created} and the other packages' newest build date); every entry owned by root`,
   );
-  const below = (relative: string): boolean => !split.inAppLayer(relative);
+  const below = { mtimeClamp: split.mtimeClamp, select: (p: string) => !split.inAppLayer(p) };
+  const above = { mtimeClamp: split.mtimeClamp, select: split.inAppLayer };
   return [
     {
       name: 'dependencies',
       comment: `the packages below ${app}`,
-      source: await rootTarSource(root, { mtimeClamp: split.mtimeClamp, select: below }),
+      source: await rootTarSource(root, below),
+      fingerprint: () => treeFingerprint(root, below),
     },
     {
       name: 'app',
       comment: `${app}, pacman's database and the manifest`,
-      source: await rootTarSource(root, { mtimeClamp: split.mtimeClamp, select: split.inAppLayer }),
+      source: await rootTarSource(root, above),
+      fingerprint: () => treeFingerprint(root, above),
     },
   ];
 }
@@ -267,9 +275,11 @@ async function buildLayers(
   );
   const layers: Layer[] = [];
   let compressed = 0;
-  for (const { name, comment, source } of planned) {
+  for (const layerPlan of planned) {
+    const { name, comment, source } = layerPlan;
+    const fingerprint = inputs['cache-fingerprint'] ? layerPlan.fingerprint : undefined;
     const made = cache
-      ? await cachedLayer(cache, name, source, compression)
+      ? await cachedLayer(cache, { name, source, fingerprint }, compression)
       : {
           layer: await compressLayer(source, path.join(work, `${name}.tar.gz`), compression),
           compressed: true,
@@ -288,11 +298,14 @@ async function buildLayers(
 /** The layer from the cache when it holds it (checked), else compressed into the cache. */
 async function cachedLayer(
   cache: LayerCache,
-  name: string,
-  source: TarSource,
+  { name, source, fingerprint }: Omit<LayerPlan, 'comment'>,
   compression: CompressionOptions,
 ): Promise<{ layer: Layer; compressed: boolean }> {
-  const facts = await hashTar(source);
+  const treeDigest = fingerprint?.();
+  const known = treeDigest ? await cache.factsOf(treeDigest) : undefined;
+  if (known) core.info(`${name}: the tree's fingerprint is known; its tar was not read`);
+  const facts = known ?? (await hashTar(source));
+  if (treeDigest && !known) await cache.rememberFingerprint(treeDigest, facts);
   const found = await cache.lookup(facts, compression);
   if ('layer' in found) {
     core.info(`${name}: ${found.layer.digest} from the cache (diffID ${facts.diffId})`);
@@ -306,6 +319,10 @@ async function cachedLayer(
       await compressLayer(source, temporary, compression),
       compression,
     );
+    // A fingerprint that named another tar (the tree changed unseen) is put right.
+    if (treeDigest && layer.diffId !== facts.diffId) {
+      await cache.rememberFingerprint(treeDigest, layer);
+    }
     return { layer, compressed: true };
   } finally {
     await fs.rm(temporary, { force: true });
