@@ -85,6 +85,35 @@ describe('deterministic tar', () => {
   });
 });
 
+describe('select: a root cut into two tars', () => {
+  test('each holds its entries and their parent directories, with the same headers', async () => {
+    const root = path.join(work, 'select');
+    await makeTree(root);
+    const upper = (relative: string): boolean => relative === 'usr/bin/app' || relative === 'etc';
+    const [lowerTar, upperTar] = [path.join(work, 'lower.tar'), path.join(work, 'upper.tar')];
+    const options = { owners: 'root' as const, mtimeClamp: 1_700_000_000 };
+    await writeTar(root, lowerTar, { ...options, select: (relative) => !upper(relative) });
+    await writeTar(root, upperTar, { ...options, select: upper });
+    const list = (file: string): string[] =>
+      execFileSync('tar', ['-tvf', file], { encoding: 'utf8' }).trim().split('\n');
+    const names = (file: string): string[] =>
+      execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    // etc/ itself is selected above, so its symlink (not selected) is below with etc/ before it.
+    expect(names(upperTar)).toEqual(['etc/', 'usr/', 'usr/bin/', 'usr/bin/app']);
+    expect(names(lowerTar)).toContain('etc/app-link');
+    expect(names(lowerTar)).toContain('etc/');
+    expect(names(lowerTar)).not.toContain('usr/bin/app');
+    // The hard link's first path is in the upper tar, so below it is a file of its own.
+    expect(list(lowerTar).find((line) => line.endsWith('usr/bin/app-again'))).toMatch(
+      /^-rwsr-xr-x/,
+    );
+    const header = (file: string, name: string): string | undefined =>
+      list(file).find((line) => line.endsWith(` ${name}`));
+    expect(header(upperTar, 'usr/bin/')).toBe(header(lowerTar, 'usr/bin/'));
+    expect(header(upperTar, 'usr/')).toBe(header(lowerTar, 'usr/'));
+  });
+});
+
 describe('sizes over 8 GiB', () => {
   test('a pax size record carries the size; the ustar field holds 0; GNU tar lists it', async () => {
     const size = 9 * 1024 ** 3 + 5;

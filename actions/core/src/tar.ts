@@ -24,6 +24,12 @@ export interface TarOptions {
   owners: 'preserve' | 'root';
   /** Relative paths (no leading `./`, directories without the trailing `/`) to leave out. */
   exclude?: (relativePath: string) => boolean;
+  /**
+   * Only the entries this returns true for (relative paths as for `exclude`). A directory it
+   * returns false for is still walked, and written (with the same header) when something inside
+   * it is, so every written entry has its parent directories before it.
+   */
+  select?: (relativePath: string) => boolean;
 }
 
 const BLOCK = 512;
@@ -237,6 +243,14 @@ export function* tarStream(root: string, options: TarOptions): Generator<Buffer>
     for (const block of headerBlocks(header)) yield* chunker.add(block);
   };
 
+  // Directories not selected themselves, walked into, and not written yet (outermost first).
+  const unwrittenDirs: Header[] = [];
+  const entry = function* (header: Header): Generator<Buffer> {
+    for (const dir of unwrittenDirs) yield* headers(dir);
+    unwrittenDirs.length = 0;
+    yield* headers(header);
+  };
+
   function* walk(relativeDir: string): Generator<Buffer> {
     const names = fs.readdirSync(path.join(root, relativeDir)).sort(byName);
     for (const name of names) {
@@ -251,21 +265,28 @@ export function* tarStream(root: string, options: TarOptions): Generator<Buffer>
         mtime: mtimeOf(Math.floor(stat.mtimeMs / 1000)),
         size: 0,
       };
+      const selected = options.select?.(relative) ?? true;
       if (stat.isDirectory()) {
-        yield* headers({ ...base, name: `${relative}/`, type: '5' });
+        const header: Header = { ...base, name: `${relative}/`, type: '5' };
+        if (selected) yield* entry(header);
+        else unwrittenDirs.push(header);
         yield* walk(relative);
-      } else if (stat.isSymbolicLink()) {
+        if (unwrittenDirs[unwrittenDirs.length - 1] === header) unwrittenDirs.pop();
+        continue;
+      }
+      if (!selected) continue;
+      if (stat.isSymbolicLink()) {
         const target = fs.readlinkSync(full);
-        yield* headers({ ...base, name: relative, type: '2', linkName: target });
+        yield* entry({ ...base, name: relative, type: '2', linkName: target });
       } else if (stat.isFile()) {
         const inode = `${stat.dev}:${stat.ino}`;
         const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
         if (first !== undefined) {
-          yield* headers({ ...base, name: relative, type: '1', linkName: first });
+          yield* entry({ ...base, name: relative, type: '1', linkName: first });
           continue;
         }
         if (stat.nlink > 1) firstPathOfInode.set(inode, relative);
-        yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+        yield* entry({ ...base, name: relative, type: '0', size: stat.size });
         const fd = fs.openSync(full, 'r');
         try {
           yield* chunker.addFile(fd, stat.size, full);
@@ -273,7 +294,7 @@ export function* tarStream(root: string, options: TarOptions): Generator<Buffer>
           fs.closeSync(fd);
         }
       } else if (stat.isFIFO()) {
-        yield* headers({ ...base, name: relative, type: '6' });
+        yield* entry({ ...base, name: relative, type: '6' });
       }
       // Device nodes and sockets are never written: a root image must not carry them.
     }

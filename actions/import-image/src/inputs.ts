@@ -60,6 +60,12 @@ export interface Inputs {
   'compression-level': number;
   /** sign-key: each pushed manifest digest gets a signature by it. */
   signKey?: KeyObject;
+  /** `app` only with root and mode oci. */
+  layers: 'single' | 'app';
+  /** Absolute; a directory or not there yet. */
+  'cache-dir'?: string;
+  /** Only with cache-dir and root. */
+  'cache-fingerprint': boolean;
 }
 
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -134,6 +140,39 @@ function readSigningKey(
     throw new InputError('sign-key', 'works with mode oci only; use mode oci to sign.');
   }
   return parseSigningKey(pem);
+}
+
+/** How the root is cut into layers, and where compressed layers are cached. */
+async function readLayering(
+  read: InputReader,
+  mode: Inputs['mode'],
+  fromTarball: boolean,
+): Promise<Pick<Inputs, 'layers' | 'cache-dir' | 'cache-fingerprint'>> {
+  const layers = read.oneOf('layers', ['single', 'app'] as const);
+  if (layers === 'app' && fromTarball) {
+    throw new InputError(
+      'layers',
+      "app needs root (pacman's database tells the files apart), not tarball.",
+    );
+  }
+  if (layers === 'app' && mode === 'docker') {
+    throw new InputError('layers', 'app is for mode oci; docker import makes one layer.');
+  }
+  const cacheDir = read.optional('cache-dir');
+  const fingerprint = read.boolean('cache-fingerprint');
+  if (fingerprint && (cacheDir === undefined || fromTarball)) {
+    throw new InputError('cache-fingerprint', 'is for a root directory, with cache-dir set.');
+  }
+  if (cacheDir === undefined) return { layers, 'cache-fingerprint': false };
+  const resolved = path.resolve(cacheDir);
+  const stat = await fs.stat(resolved).catch(() => undefined);
+  if (stat && !stat.isDirectory()) {
+    throw new InputError(
+      'cache-dir',
+      `${cacheDir} is not a directory (give a directory, made if missing).`,
+    );
+  }
+  return { layers, 'cache-dir': resolved, 'cache-fingerprint': fingerprint };
 }
 
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
@@ -243,6 +282,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     ...destination,
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     ...readCompression(read, destination.mode),
+    ...(await readLayering(read, destination.mode, tarball !== undefined)),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),
   };

@@ -31,20 +31,28 @@ import {
   type RegistryCredential,
 } from './docker-credentials.js';
 import { parseInputs, type Inputs } from './inputs.js';
+import { splitByOrigin } from './app-layers.js';
+import { treeFingerprint } from './fingerprint.js';
+import { LayerCache } from './layer-cache.js';
 import {
   MEDIA_TYPES,
+  compressLayer,
+  compressionParallelism,
   digestOf,
+  hashTar,
   imageConfigJson,
   imageManifestJson,
-  compressionParallelism,
-  layerFromRoot,
-  layerFromTarball,
+  layerCompression,
   readFileFromTarball,
+  rootTarSource,
+  tarballTarSource,
   writeOciLayout,
   type BuiltImage,
+  type CompressionOptions,
   type Layer,
   type Platform,
   type RuntimeConfig,
+  type TarSource,
 } from './oci.js';
 import { pushSignature, type PushedSignature } from './signature.js';
 import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
@@ -97,14 +105,15 @@ export async function run(): Promise<void> {
     : undefined;
   await withPrivateTempDir('import-image', async (work) => {
     hold(TEMPORARIES_STATE, work);
-    const layer = await core.group('Layer', () => buildLayer(inputs, plan, work));
+    const cache = inputs['cache-dir'] ? new LayerCache(inputs['cache-dir']) : undefined;
+    const layers = await core.group('Layer', () => buildLayers(inputs, plan, work, cache));
     const tunnel = await openTunnelIfAsked(inputs);
     try {
       const address = tunnel?.address ?? inputs.image.registry;
       const result =
         inputs.mode === 'docker'
           ? await dockerImportAndPush({
-              layer,
+              layer: layers[0] as Layer,
               runtime: plan.runtime,
               platform: plan.platform,
               repository: inputs.image.repository,
@@ -116,9 +125,10 @@ export async function run(): Promise<void> {
               credential,
               work,
             })
-          : await makeOciImage(inputs, plan, layer, { address, credential });
+          : await makeOciImage(inputs, plan, layers, { address, credential });
       writeActionOutputs(inputs, plan, result);
       await writeRunSummary(inputs, plan, result);
+      if (cache) await pruneCache(cache);
     } finally {
       await tunnel?.close();
       release(TUNNEL_STATE);
@@ -202,22 +212,131 @@ function resolvePlatform(inputs: Inputs, manifest: Manifest | undefined): Platfo
   return platform;
 }
 
-async function buildLayer(inputs: Inputs, plan: ImagePlan, work: string): Promise<Layer> {
-  core.info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
-  const file = path.join(work, 'layer.tar.gz');
-  const options = {
-    mtimeClamp: plan.epoch,
+/** A layer to make: its name in the log, its history comment, its tar stream. */
+interface LayerPlan {
+  name: string;
+  comment: string;
+  source: TarSource;
+  /** The root's metadata digest (cache-fingerprint); for a root only. */
+  fingerprint?: () => string;
+}
+
+/** The layers, bottom first: the root as one, or (layers: app) the dependencies, then the app. */
+async function planLayers(inputs: Inputs, plan: ImagePlan): Promise<LayerPlan[]> {
+  if (inputs.layers === 'single') {
+    core.info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
+    const options = { mtimeClamp: plan.epoch };
+    const { root } = inputs;
+    const source = root
+      ? await rootTarSource(root, options)
+      : tarballTarSource(inputs.tarball as string, options);
+    const fingerprint = root ? () => treeFingerprint(root, options) : undefined;
+    return [{ name: 'layer', comment: 'the root as one layer', source, fingerprint }];
+  }
+  const root = inputs.root as string;
+  const app = plan.manifest?.app?.name;
+  if (!app) {
+    throw new UserError(
+      "layers: app needs the manifest's app (make-chroot's app input) to know which package is on top.",
+    );
+  }
+  const split = await splitByOrigin(root, app, plan.epoch);
+  core.info(
+    `layers: app: ${app}'s ${split.appPaths} paths, pacman's database and the manifest on top; mtimes clamped to ${isoOf(split.mtimeClamp)} (the earlier of ${plan.created} and the other packages' newest build date); every entry owned by root`,
+  );
+  const below = { mtimeClamp: split.mtimeClamp, select: (p: string) => !split.inAppLayer(p) };
+  const above = { mtimeClamp: split.mtimeClamp, select: split.inAppLayer };
+  return [
+    {
+      name: 'dependencies',
+      comment: `the packages below ${app}`,
+      source: await rootTarSource(root, below),
+      fingerprint: () => treeFingerprint(root, below),
+    },
+    {
+      name: 'app',
+      comment: `${app}, pacman's database and the manifest`,
+      source: await rootTarSource(root, above),
+      fingerprint: () => treeFingerprint(root, above),
+    },
+  ];
+}
+
+async function buildLayers(
+  inputs: Inputs,
+  plan: ImagePlan,
+  work: string,
+  cache: LayerCache | undefined,
+): Promise<Layer[]> {
+  const planned = await planLayers(inputs, plan);
+  const compression = layerCompression({
     compression: inputs.compression,
     level: inputs['compression-level'],
-  };
-  core.info(`${inputs.compression} level ${options.level}, ${compressionParallelism()} at once`);
-  const layer = inputs.root
-    ? await layerFromRoot(inputs.root, file, options)
-    : await layerFromTarball(inputs.tarball as string, file, options);
+  });
   core.info(
-    `${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`,
+    `${compression.compression} level ${compression.level}, ${compressionParallelism()} at once`,
   );
-  return layer;
+  const layers: Layer[] = [];
+  let compressed = 0;
+  for (const layerPlan of planned) {
+    const { name, comment, source } = layerPlan;
+    const fingerprint = inputs['cache-fingerprint'] ? layerPlan.fingerprint : undefined;
+    const made = cache
+      ? await cachedLayer(cache, { name, source, fingerprint }, compression)
+      : {
+          layer: await compressLayer(source, path.join(work, `${name}.tar.gz`), compression),
+          compressed: true,
+        };
+    if (made.compressed) compressed++;
+    const { layer } = made;
+    core.info(
+      `${name} ${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`,
+    );
+    layers.push({ ...layer, comment });
+  }
+  if (cache && compressed === 0) core.info('compressed nothing: every layer came from the cache');
+  return layers;
+}
+
+/** The layer from the cache when it holds it (checked), else compressed into the cache. */
+async function cachedLayer(
+  cache: LayerCache,
+  { name, source, fingerprint }: Omit<LayerPlan, 'comment'>,
+  compression: CompressionOptions,
+): Promise<{ layer: Layer; compressed: boolean }> {
+  const treeDigest = fingerprint?.();
+  const known = treeDigest ? await cache.factsOf(treeDigest) : undefined;
+  if (known) core.info(`${name}: the tree's fingerprint is known; its tar was not read`);
+  const facts = known ?? (await hashTar(source));
+  if (treeDigest && !known) await cache.rememberFingerprint(treeDigest, facts);
+  const found = await cache.lookup(facts, compression);
+  if ('layer' in found) {
+    core.info(`${name}: ${found.layer.digest} from the cache (diffID ${facts.diffId})`);
+    return { layer: found.layer, compressed: false };
+  }
+  if (found.corrupt) core.warning(`cache-dir: ${name}: ${found.miss}`);
+  else core.info(`${name}: diffID ${facts.diffId} ${found.miss}; compressing it`);
+  const temporary = await cache.temporaryBlob();
+  try {
+    const layer = await cache.store(
+      await compressLayer(source, temporary, compression),
+      compression,
+    );
+    // A fingerprint that named another tar (the tree changed unseen) is put right.
+    if (treeDigest && layer.diffId !== facts.diffId) {
+      await cache.rememberFingerprint(treeDigest, layer);
+    }
+    return { layer, compressed: true };
+  } finally {
+    await fs.rm(temporary, { force: true });
+  }
+}
+
+async function pruneCache(cache: LayerCache): Promise<void> {
+  const removed = await cache.prune();
+  if (removed.entries > 0) {
+    core.info(`cache-dir: pruned ${removed.entries} older entries (${humanBytes(removed.bytes)})`);
+  }
 }
 
 async function openTunnelIfAsked(inputs: Inputs): Promise<Tunnel | undefined> {
@@ -234,10 +353,10 @@ async function openTunnelIfAsked(inputs: Inputs): Promise<Tunnel | undefined> {
 async function makeOciImage(
   inputs: Inputs,
   plan: ImagePlan,
-  layer: Layer,
+  layers: Layer[],
   target: PushTarget,
 ): Promise<Result> {
-  const image = buildImage(plan, layer);
+  const image = buildImage(plan, layers);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
@@ -255,26 +374,32 @@ async function makeOciImage(
   return {
     digest: image.manifest.digest,
     configDigest: image.config.digest,
-    layerDigest: layer.digest,
-    sizeBytes: layer.size,
+    layerDigest: (layers[layers.length - 1] as Layer).digest,
+    sizeBytes: layers.reduce((total, layer) => total + layer.size, 0),
     uploadedBytes: pushed?.uploaded,
     signature: pushed?.signature,
     layout,
   };
 }
 
-/** The image config and manifest around the layer. */
-function buildImage(plan: ImagePlan, layer: Layer): BuiltImage {
-  const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
+/** The image config and manifest around the layers. */
+function buildImage(plan: ImagePlan, layers: Layer[]): BuiltImage {
+  const configBytes = imageConfigJson(
+    plan.platform,
+    plan.created,
+    plan.runtime,
+    layers.map((layer) => layer.diffId),
+    layers.map((layer) => layer.comment ?? 'the root as one layer'),
+  );
   const config = {
     mediaType: MEDIA_TYPES.config,
     digest: digestOf(configBytes),
     size: configBytes.length,
     bytes: configBytes,
   };
-  const manifestBytes = imageManifestJson(config, [layer], plan.annotations);
+  const manifestBytes = imageManifestJson(config, layers, plan.annotations);
   return {
-    layer,
+    layers,
     config,
     manifest: {
       mediaType: MEDIA_TYPES.manifest,
@@ -378,7 +503,10 @@ async function pushImage(
   });
   const repository = inputs.image.repository;
   const steps: Array<[string, () => Promise<number>]> = [
-    [`layer ${image.layer.digest}`, () => client.pushBlob(repository, layerBlob(image))],
+    ...image.layers.map((layer): [string, () => Promise<number>] => [
+      `layer ${layer.digest}`,
+      () => client.pushBlob(repository, layerBlob(layer)),
+    ]),
     [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
     ...tags.map((tag): [string, () => Promise<number>] => [
       `tag ${tag}`,
@@ -414,7 +542,7 @@ async function pushImage(
   }
 }
 
-function layerBlob({ layer }: BuiltImage): PushBlob {
+function layerBlob(layer: Layer): PushBlob {
   return { digest: layer.digest, size: layer.size, file: layer.file };
 }
 

@@ -45,6 +45,8 @@ export interface Layer extends Blob {
   file: string;
   /** Bytes of the uncompressed tar. */
   uncompressedSize: number;
+  /** The image config's history comment of the layer. */
+  comment?: string;
 }
 
 export interface LayerOptions {
@@ -56,6 +58,18 @@ export interface LayerOptions {
   level?: number;
   /** Called with each tar entry name and body, for a caller that wants one file's content. */
   watch?: { path: string; found: (content: Buffer) => void };
+  /** A root's entries to put in this layer (tar.ts's `select`); default all. */
+  select?: (relativePath: string) => boolean;
+}
+
+/** Where a layer's tar stream comes from: each call starts the stream afresh. */
+export type TarSource = () => Promise<Iterable<Buffer> | AsyncIterable<Buffer> | Readable>;
+
+/** What a layer's tar stream is, before any compression. */
+export interface TarFacts {
+  /** `sha256:<hex>` of the tar stream. */
+  diffId: string;
+  uncompressedSize: number;
 }
 
 class Hasher extends Transform {
@@ -189,14 +203,14 @@ export class ParallelCompressor extends Transform {
 }
 
 async function compressAndHash(
-  source: Iterable<Buffer> | AsyncIterable<Buffer> | Readable,
+  source: TarSource,
   file: string,
   options: CompressionOptions,
 ): Promise<Omit<Layer, 'mediaType' | 'file'>> {
   const uncompressed = new Hasher();
   const compressed = new Hasher();
   await pipeline(
-    source,
+    await source(),
     uncompressed,
     new ParallelCompressor(options),
     compressed,
@@ -210,26 +224,50 @@ async function compressAndHash(
   };
 }
 
-function layerCompression(options: LayerOptions): CompressionOptions {
+/** The digest and size of a tar stream, without compressing it. */
+export async function hashTar(source: TarSource): Promise<TarFacts> {
+  const hasher = new Hasher();
+  await pipeline(await source(), hasher, new Writable({ write: (_c, _e, done) => done() }));
+  return { diffId: `sha256:${hasher.hash.digest('hex')}`, uncompressedSize: hasher.bytes };
+}
+
+/** Compresses a tar stream into `file`: the layer, both digests computed in the same pass. */
+export async function compressLayer(
+  source: TarSource,
+  file: string,
+  options: Pick<LayerOptions, 'compression' | 'level'>,
+): Promise<Layer> {
+  const compression = layerCompression(options);
+  const facts = await compressAndHash(source, file, compression);
+  return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+}
+
+export function layerCompression(
+  options: Pick<LayerOptions, 'compression' | 'level'>,
+): CompressionOptions {
   const compression = options.compression ?? 'gzip';
   return { compression, level: options.level ?? DEFAULT_LEVEL[compression] };
 }
 
-/**
- * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
- * gzip-compressed; both digests computed in the same single pass that writes `file`.
- */
+/** The tar stream of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped. */
+export async function rootTarSource(root: string, options: LayerOptions): Promise<TarSource> {
+  const stat = await fs.stat(root).catch(() => undefined);
+  if (!stat?.isDirectory()) throw new UserError(`The root ${root} is not a directory.`);
+  const tarOptions = {
+    owners: 'root' as const,
+    mtimeClamp: options.mtimeClamp,
+    select: options.select,
+  };
+  return () => Promise.resolve(tarStream(root, tarOptions));
+}
+
+/** The layer of a root directory, compressed into `file`. */
 export async function layerFromRoot(
   root: string,
   file: string,
   options: LayerOptions,
 ): Promise<Layer> {
-  const stat = await fs.stat(root).catch(() => undefined);
-  if (!stat?.isDirectory()) throw new UserError(`The root ${root} is not a directory.`);
-  const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
-  const compression = layerCompression(options);
-  const facts = await compressAndHash(tar, file, compression);
-  return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+  return compressLayer(await rootTarSource(root, options), file, options);
 }
 
 /** How a tarball is compressed, from its first bytes. */
@@ -270,17 +308,21 @@ async function decompressed(tarball: string): Promise<Readable> {
   return child.stdout;
 }
 
-/** The layer of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+/** The tar stream of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+export function tarballTarSource(tarball: string, options: LayerOptions): TarSource {
+  return async () => {
+    const input = await decompressed(tarball);
+    return input.pipe(new TarNormalizer(options.mtimeClamp, tarball, options.watch));
+  };
+}
+
+/** The layer of an existing tarball, compressed into `file`. */
 export async function layerFromTarball(
   tarball: string,
   file: string,
   options: LayerOptions,
 ): Promise<Layer> {
-  const input = await decompressed(tarball);
-  const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
-  const compression = layerCompression(options);
-  const facts = await compressAndHash(input.pipe(normalizer), file, compression);
-  return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+  return compressLayer(tarballTarSource(tarball, options), file, options);
 }
 
 /** The content of one regular file entry of a tarball (any compression), or undefined. */
@@ -497,6 +539,7 @@ export function imageConfigJson(
   created: string,
   runtime: RuntimeConfig,
   diffIds: string[],
+  comments: string[] = ['the root as one layer'],
 ): Buffer {
   const config: Record<string, unknown> = {};
   if (runtime.user) config.User = runtime.user;
@@ -517,7 +560,11 @@ export function imageConfigJson(
     os: platform.os,
     config,
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: [{ created, created_by: 'arch-core import-image', comment: 'the root as one layer' }],
+    history: comments.map((comment) => ({
+      created,
+      created_by: 'arch-core import-image',
+      comment,
+    })),
   };
   return Buffer.from(JSON.stringify(image));
 }
@@ -556,7 +603,8 @@ export function digestOf(bytes: Buffer): string {
 
 /** An image ready to be written or pushed: its blobs as files or bytes. */
 export interface BuiltImage {
-  layer: Layer;
+  /** Bottom first. */
+  layers: Layer[];
   config: Blob & { bytes: Buffer };
   manifest: Blob & { bytes: Buffer };
   platform: Platform;
@@ -570,7 +618,7 @@ function blobPath(dir: string, digest: string): string {
 async function fillLayout(dir: string, image: BuiltImage, tags: string[]): Promise<void> {
   await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await fs.copyFile(image.layer.file, blobPath(dir, image.layer.digest));
+  for (const layer of image.layers) await fs.copyFile(layer.file, blobPath(dir, layer.digest));
   await fs.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
   await fs.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
   const descriptor = {
