@@ -5,6 +5,7 @@ import type { SshConnection } from '../../core/src/ssh-connection.js';
 import { eligibleMachines } from './deploy.js';
 import { FleetApiError, FleetClient } from './fleet.js';
 import type { Inputs, PlannedUnit } from './inputs.js';
+import { recordFacts } from './record.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { imageInUnit, unitHash } from './unit.js';
 
@@ -26,6 +27,7 @@ export async function dryRun(
     'Read the cluster (dry run: nothing is started or changed)',
     () => readCluster(inputs, unit, connection),
   );
+  facts.push(...(await recordFacts(connection, inputs, unit.name)));
   const plan = planSteps(inputs, unit);
   core.info('Dry run: the plan (nothing was changed):');
   plan.forEach((step, index) => core.info(`  ${index + 1}. ${step}`));
@@ -92,11 +94,13 @@ function planSteps(inputs: Inputs, unit: PlannedUnit): string[] {
     services.length > 0
       ? `start ${services.join(', ')} on the master (sudo systemctl start)`
       : 'start no service',
+    `take the deploy lock of ${unit.name} in etcd (${inputs.forceUnlock ? 'removing a lock another run holds' : 'waiting while another run holds it'})`,
     inputs.strategy === 'replace'
       ? `destroy ${unit.name} if present and wait until it is gone from every machine`
       : `replace the content of ${unit.name} in place`,
     `start ${unit.name} (global, hash ${unit.hash.slice(0, 7)}) and wait until every eligible machine runs it active/running`,
     `time limit ${inputs.timeout} s; on failure ${inputs.rollback ? 'start the previous unit again' : 'leave it (rollback: false)'}`,
+    'write the deploy record and release the lock',
     services.length > 0 && !inputs.keepServicesRunning
       ? `stop ${[...services].reverse().join(', ')} (also on failure)`
       : 'leave the services as they are',

@@ -5,6 +5,7 @@ import {
   imageBaseName,
   type ImageReference,
 } from '../../core/src/image-ref.js';
+import { hostPortInput, type HostPort } from '../../core/src/host-port.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { readSshInputs } from '../../core/src/ssh-inputs.js';
 import type { TunnelMode } from './tunnel.js';
@@ -44,6 +45,10 @@ export interface Inputs {
   timeout: number;
   dryRun: boolean;
   rollback: boolean;
+  /** The master's etcd as seen from the master: the deploy lock and record live there. */
+  etcdEndpoint: HostPort;
+  /** Remove a lock another run holds (a stale one) before taking it. */
+  forceUnlock: boolean;
 }
 
 /** The unit to deploy, made from the template and the inputs. */
@@ -153,5 +158,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     dryRun: read.boolean('dry-run'),
     rollback: read.boolean('rollback'),
+    etcdEndpoint: hostPortInput('etcd-endpoint', read.required('etcd-endpoint'), 2379),
+    forceUnlock: read.boolean('force-unlock'),
   };
 }

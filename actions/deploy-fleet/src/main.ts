@@ -12,6 +12,17 @@ import { parseInputs, planUnit, readTemplate, type Inputs, type PlannedUnit } fr
 import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { WINDOW_STATE } from './post.js';
+import { openEtcd } from './etcd.js';
+import { LockHeldError, acquireLock, nextHolder } from './lock.js';
+import { newRecord, readRecord, recordText, writeRecord, type DeployRecord } from './record.js';
+
+/** The deploy record before this deploy (once read), and the one it wrote (after a success). */
+interface Records {
+  before?: DeployRecord | undefined;
+  after?: DeployRecord;
+  /** Another run that holds the deploy lock now and needs the update window open. */
+  windowNeededBy?: string;
+}
 
 /** deploy-fleet: the image as a global fleet unit on every machine, through SSH to the master. */
 export async function run(): Promise<void> {
@@ -26,8 +37,15 @@ export async function run(): Promise<void> {
       return;
     }
     const deadline = startedAt + inputs.timeout * 1000;
-    const { result, failure } = await deployWithServices(inputs, unit, connection, deadline);
-    await report(inputs, unit, startedAt, result, failure);
+    const records: Records = {};
+    const { result, failure } = await deployWithServices(
+      inputs,
+      unit,
+      connection,
+      deadline,
+      records,
+    );
+    await report(inputs, unit, startedAt, result, failure, records);
     if (failure !== undefined) throw failure;
   } finally {
     await connection.close();
@@ -65,6 +83,7 @@ async function deployWithServices(
   unit: PlannedUnit,
   connection: SshConnection,
   deadline: number,
+  records: Records,
 ): Promise<{ result?: DeployResult; failure?: unknown }> {
   const started: string[] = [];
   const { host, port, user } = inputs.ssh;
@@ -76,22 +95,21 @@ async function deployWithServices(
     await core.group('Start update-services on the master', () =>
       startServices(connection, inputs.updateServices, started, record),
     );
-    const { open, mode } = await fleetStreamOpener(
-      connection,
-      inputs.fleetEndpoint,
-      inputs.tunnelMode,
-    );
-    core.info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
-    const fleet = new FleetClient(open);
-    const machines = await waitForFleetApi(fleet, deadline);
-    const { strategy, rollback, image } = inputs;
-    return { result: await deploy({ fleet, unit, strategy, deadline, rollback, image }, machines) };
+    const reopenWindow = () => startServices(connection, inputs.updateServices, []);
+    return {
+      result: await deployLocked(inputs, unit, connection, deadline, records, reopenWindow),
+    };
   } catch (thrown) {
+    // The holder of the lock deploys with the same update window, and closes it when done.
+    if (thrown instanceof LockHeldError) records.windowNeededBy = 'the run holding the lock';
     return { result: thrown instanceof DeployError ? thrown.result : undefined, failure: thrown };
   } finally {
     if (inputs.keepServicesRunning) {
       if (started.length > 0)
         core.info(`keep-services-running: left running: ${started.join(', ')}.`);
+    } else if (records.windowNeededBy) {
+      core.info(`update-services left running for ${records.windowNeededBy}, which stops them.`);
+      release(WINDOW_STATE);
     } else {
       const left = await core.group('Stop update-services on the master', () =>
         stopServices(connection, started),
@@ -102,12 +120,89 @@ async function deployWithServices(
   }
 }
 
+/**
+ * Under the unit's deploy lock (in the master's etcd, reached through the SSH connection):
+ * reads the deploy record, deploys, writes the new record after a success.
+ */
+async function deployLocked(
+  inputs: Inputs,
+  unit: PlannedUnit,
+  connection: SshConnection,
+  deadline: number,
+  records: Records,
+  reopenWindow: () => Promise<void>,
+): Promise<DeployResult> {
+  const { etcd, close } = await openEtcd(connection, inputs.etcdEndpoint);
+  try {
+    const { host, port, user } = inputs.ssh;
+    const where = { host, port, user, etcd: inputs.etcdEndpoint };
+    const lock = await core.group(`Take the deploy lock of ${unit.name}`, () =>
+      acquireLock(etcd, {
+        unit: unit.name,
+        image: unit.image,
+        forceUnlock: inputs.forceUnlock,
+        deadline,
+        where,
+        reopenWindow,
+      }),
+    );
+    try {
+      records.before = await readRecord(etcd, unit.name);
+      core.info(`Was running (deploy record): ${recordText(records.before)}.`);
+      const result = await deployToFleet(inputs, unit, connection, deadline);
+      // An unchanged unit keeps its record: it tells when that version was deployed.
+      if (!result.changed && records.before?.hash === unit.hash) records.after = records.before;
+      else {
+        const record = newRecord(unit, inputs.image, result.machines.length);
+        await writeRecord(etcd, record).then(
+          () => (records.after = record),
+          (error: unknown) =>
+            core.warning(
+              `The deploy succeeded, but writing its record failed: ${messageOf(error)}`,
+            ),
+        );
+      }
+      return result;
+    } finally {
+      await lock.release().then(
+        async () => (records.windowNeededBy = await nextHolder(etcd, unit.name)),
+        (error: unknown) =>
+          core.warning(
+            `Releasing the deploy lock failed (${messageOf(error)}); the post step tries again.`,
+          ),
+      );
+    }
+  } finally {
+    await close();
+  }
+}
+
+/** Waits until the fleet API answers through the SSH connection, then deploys. */
+async function deployToFleet(
+  inputs: Inputs,
+  unit: PlannedUnit,
+  connection: SshConnection,
+  deadline: number,
+): Promise<DeployResult> {
+  const { open, mode } = await fleetStreamOpener(
+    connection,
+    inputs.fleetEndpoint,
+    inputs.tunnelMode,
+  );
+  core.info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
+  const fleet = new FleetClient(open);
+  const machines = await waitForFleetApi(fleet, deadline);
+  const { strategy, rollback, image } = inputs;
+  return deploy({ fleet, unit, strategy, deadline, rollback, image }, machines);
+}
+
 async function report(
   inputs: Inputs,
   unit: PlannedUnit,
   startedAt: number,
   result: DeployResult | undefined,
   failure: unknown,
+  records: Records,
 ): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   const machines = result?.machines ?? [];
@@ -117,6 +212,7 @@ async function report(
     states: JSON.stringify(machines),
     'duration-seconds': seconds.toFixed(1),
     'previous-image': result?.previousImage ?? '',
+    'deploy-record': records.after ? JSON.stringify(records.after) : '',
   });
   const facts: Array<[string, string]> = [
     [
@@ -131,6 +227,15 @@ async function report(
     ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
     ['Previous image', result?.previousImage ?? (result?.previousHash ? 'not recognised' : 'none')],
     ['Machines', String(machines.length)],
+    [
+      'Was running (deploy record)',
+      // No key at all: the run stopped before it read the record (e.g. it never got the lock).
+      'before' in records ? recordText(records.before) : 'not read',
+    ],
+    [
+      'Now running (deploy record)',
+      records.after ? recordText(records.after) : 'record unchanged: this deploy did not succeed',
+    ],
     ['Total time', `${seconds.toFixed(1)} s`],
   ];
   if (result?.rollback) facts.push(['Rollback', result.rollback.message]);

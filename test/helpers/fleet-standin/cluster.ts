@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { projectRoot } from '../../../scripts/lib/project-root.js';
+import { freePort, startService, waitForPort, type Service } from '../process.js';
 import { startSshd, type Sshd, type SshdOptions } from '../sshd.js';
 import { startFleetStandin, type FleetStandin, type StandinOptions } from './api.js';
 
@@ -11,6 +12,8 @@ const COMMANDS_DIR = path.join(projectRoot, 'test', 'fixtures', 'fleet-standin')
 export interface FleetCluster {
   sshd: Sshd;
   standin: FleetStandin;
+  /** A real etcd (v2 API) on loopback, where the deploy lock and record go. */
+  etcd: { port: number; url: string; service: Service };
   /** The fleet socket on the "master". */
   socketPath: string;
   /** The recorded sudo/systemctl calls, one per line. */
@@ -51,11 +54,44 @@ async function installCommands(sshd: Sshd): Promise<string> {
   return stateDir;
 }
 
-function clusterHandle(sshd: Sshd, standin: FleetStandin, stateDir: string): FleetCluster {
+/**
+ * A real etcd with the v2 API on 127.0.0.1 (one member, data in the sshd's directory). It runs
+ * for the whole cluster's life: the systemctl stand-in only marks arch-core-etcd.service started.
+ */
+async function startEtcd(dir: string): Promise<FleetCluster['etcd']> {
+  const port = await freePort();
+  const peerPort = await freePort();
+  const client = `http://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const service = startService('etcd', [
+    `--data-dir=${path.join(dir, 'etcd-data')}`,
+    '--enable-v2=true',
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=default=${peer}`,
+  ]);
+  try {
+    await waitForPort(port, 20_000);
+  } catch (error) {
+    await service.stop();
+    throw new Error(`etcd did not start: ${service.log().slice(-2000)}`, { cause: error });
+  }
+  return { port, url: client, service };
+}
+
+function clusterHandle(
+  sshd: Sshd,
+  standin: FleetStandin,
+  stateDir: string,
+  etcd: FleetCluster['etcd'],
+): FleetCluster {
   const log = path.join(stateDir, 'calls.log');
   return {
     sshd,
     standin,
+    etcd,
     socketPath: standin.socketPath,
     async calls() {
       const text = await fs.readFile(log, 'utf8').catch(() => '');
@@ -72,11 +108,13 @@ function clusterHandle(sshd: Sshd, standin: FleetStandin, stateDir: string): Fle
         'ssh-key': sshd.privateKey,
         'known-hosts': sshd.knownHosts,
         'fleet-endpoint': standin.socketPath,
+        'etcd-endpoint': `127.0.0.1:${etcd.port}`,
         ...extra,
       };
     },
     async stop() {
       await standin.close();
+      await etcd.service.stop();
       await sshd.stop();
     },
   };
@@ -85,10 +123,12 @@ function clusterHandle(sshd: Sshd, standin: FleetStandin, stateDir: string): Fle
 /** A real sshd + the fleet stand-in behind it + fleetctl/sudo/systemctl stand-ins. */
 export async function startFleetCluster(options: FleetClusterOptions): Promise<FleetCluster> {
   const sshd = await startSshd(options.sshd);
+  let etcd: FleetCluster['etcd'] | undefined;
   try {
     const runDir = path.join(sshd.dir, 'run');
     await fs.mkdir(runDir, { mode: 0o755 });
     const stateDir = await installCommands(sshd);
+    etcd = await startEtcd(sshd.dir);
     const etcdUnit = options.etcdUnit ?? 'arch-core-etcd.service';
     const standin = await startFleetStandin({
       ...options,
@@ -96,8 +136,9 @@ export async function startFleetCluster(options: FleetClusterOptions): Promise<F
       socketGid: sshd.gid,
       registered: etcdUnit ? () => existsSync(path.join(stateDir, etcdUnit)) : undefined,
     });
-    return clusterHandle(sshd, standin, stateDir);
+    return clusterHandle(sshd, standin, stateDir, etcd);
   } catch (error) {
+    await etcd?.service.stop();
     await sshd.stop();
     throw error;
   }
