@@ -42,6 +42,8 @@ export interface Inputs {
   strategy: (typeof STRATEGIES)[number];
   /** Seconds for the whole deploy. */
   timeout: number;
+  /** Seconds the rollback may take, from when it starts (it may outlast `timeout`). */
+  rollbackTimeout: number;
   dryRun: boolean;
   rollback: boolean;
 }
@@ -151,6 +153,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     keepServicesRunning: read.boolean('keep-services-running'),
     strategy: read.oneOf('strategy', STRATEGIES),
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
+    rollbackTimeout: read.integer('rollback-timeout', { min: 1, max: 86_400 }),
     dryRun: read.boolean('dry-run'),
     rollback: read.boolean('rollback'),
   };

@@ -4,11 +4,12 @@ import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { hold, release } from '../../core/src/post.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';
-import type { SshConnection } from '../../core/src/ssh-connection.js';
 import { DeployError, deploy, waitForFleetApi, type DeployResult } from './deploy.js';
 import { dryRun } from './dry-run.js';
 import { FleetClient } from './fleet.js';
 import { parseInputs, planUnit, readTemplate, type Inputs, type PlannedUnit } from './inputs.js';
+import { MasterLink } from './link.js';
+import type { Outcome } from './outcome.js';
 import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { WINDOW_STATE } from './post.js';
@@ -19,7 +20,13 @@ export async function run(): Promise<void> {
   const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
   const startedAt = Date.now();
   await showUnit(inputs, unit);
-  const connection = await connect(inputs);
+  let connection: MasterLink;
+  try {
+    connection = await connect(inputs);
+  } catch (error) {
+    if (!inputs.dryRun) await report(inputs, unit, startedAt, undefined, error);
+    throw error;
+  }
   try {
     if (inputs.dryRun) {
       await dryRun(inputs, unit, connection, startedAt);
@@ -45,15 +52,16 @@ async function showUnit(inputs: Inputs, unit: PlannedUnit): Promise<void> {
   });
 }
 
-function connect(inputs: Inputs): Promise<SshConnection> {
+function connect(inputs: Inputs): Promise<MasterLink> {
   const { ssh } = inputs;
-  return core.group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, () =>
-    connectSsh({
+  return core.group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, async () => {
+    const options = {
       ...ssh,
       // A short deploy timeout also shortens each connection attempt.
       readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
-    }),
-  );
+    };
+    return new MasterLink(options, await connectSsh(options));
+  });
 }
 
 /**
@@ -63,7 +71,7 @@ function connect(inputs: Inputs): Promise<SshConnection> {
 async function deployWithServices(
   inputs: Inputs,
   unit: PlannedUnit,
-  connection: SshConnection,
+  connection: MasterLink,
   deadline: number,
 ): Promise<{ result?: DeployResult; failure?: unknown }> {
   const started: string[] = [];
@@ -82,10 +90,16 @@ async function deployWithServices(
       inputs.tunnelMode,
     );
     core.info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
-    const fleet = new FleetClient(open);
-    const machines = await waitForFleetApi(fleet, deadline);
+    const fleet = new FleetClient(open, { deadline });
+    const machines = await waitForFleetApi(fleet);
     const { strategy, rollback, image } = inputs;
-    return { result: await deploy({ fleet, unit, strategy, deadline, rollback, image }, machines) };
+    const rollbackTimeoutMs = inputs.rollbackTimeout * 1000;
+    return {
+      result: await deploy(
+        { fleet, unit, strategy, deadline, rollback, rollbackTimeoutMs, image },
+        machines,
+      ),
+    };
   } catch (thrown) {
     return { result: thrown instanceof DeployError ? thrown.result : undefined, failure: thrown };
   } finally {
@@ -102,6 +116,26 @@ async function deployWithServices(
   }
 }
 
+/** What the log and the summary say of each end. */
+function outcomeText(outcome: Outcome, result: DeployResult | undefined, failure: unknown): string {
+  if (outcome === 'deployed') {
+    return result?.changed === false
+      ? 'deployed: already running on every machine, unchanged'
+      : 'deployed: the new unit runs on every machine';
+  }
+  const why = `FAILED: ${messageOf(failure)}`;
+  if (outcome === 'unknown') {
+    return `unknown: neither the new nor the previous unit is known to run on every machine (listed below). ${why}`;
+  }
+  return result?.changed
+    ? `rolled-back: ${result.rollback?.message ?? ''} ${why}`
+    : `rolled-back: nothing was changed in fleet, the cluster is as it was. ${why}`;
+}
+
+/**
+ * Sets the outputs (result first: a failed step still has it), says the end in the log and
+ * writes the summary.
+ */
 async function report(
   inputs: Inputs,
   unit: PlannedUnit,
@@ -111,22 +145,23 @@ async function report(
 ): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   const machines = result?.machines ?? [];
+  // Without a result, the step failed before it changed anything in fleet.
+  const outcome: Outcome = result?.outcome ?? (failure === undefined ? 'deployed' : 'rolled-back');
   setOutputs({
+    result: outcome,
     'unit-name': unit.name,
     machines: machines.length,
     states: JSON.stringify(machines),
     'duration-seconds': seconds.toFixed(1),
     'previous-image': result?.previousImage ?? '',
   });
+  const text = outcomeText(outcome, result, failure);
+  core.info(`Result: ${text}`);
+  const now = result?.machinesNow ?? [];
+  for (const machine of now)
+    core.warning(`${machine.machineID} (${machine.address}): ${machine.runs}`);
   const facts: Array<[string, string]> = [
-    [
-      'Result',
-      failure === undefined
-        ? result?.changed === false
-          ? 'already running, unchanged'
-          : 'running on every machine'
-        : `FAILED: ${messageOf(failure)}`,
-    ],
+    ['Result', text],
     ['Image', unit.image],
     ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
     ['Previous image', result?.previousImage ?? (result?.previousHash ? 'not recognised' : 'none')],
@@ -134,8 +169,9 @@ async function report(
     ['Total time', `${seconds.toFixed(1)} s`],
   ];
   if (result?.rollback) facts.push(['Rollback', result.rollback.message]);
-  await writeSummary(`deploy-fleet: ${unit.name}`, facts, [
+  const tables = [
     {
+      title: 'The deploy, as last seen',
       headers: ['Machine', 'Address', 'State', 'Unit hash', 'Time to running'],
       rows: machines.map((machine) => [
         machine.machineID,
@@ -145,5 +181,13 @@ async function report(
         machine.secondsToRunning === undefined ? '-' : `${machine.secondsToRunning.toFixed(1)} s`,
       ]),
     },
-  ]);
+  ];
+  if (now.length > 0) {
+    tables.push({
+      title: 'What each machine runs now (result unknown)',
+      headers: ['Machine', 'Address', 'Runs'],
+      rows: now.map((machine) => [machine.machineID, machine.address, machine.runs]),
+    });
+  }
+  await writeSummary(`deploy-fleet: ${unit.name}`, facts, tables);
 }
