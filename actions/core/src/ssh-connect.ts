@@ -45,6 +45,8 @@ export interface SshOptions {
   readyTimeoutMs?: number;
   /** First backoff delay; doubles per retry, at most 8 s (default 1 s). */
   retryDelayMs?: number;
+  /** Epoch milliseconds after which no further attempt starts (default: none). */
+  deadline?: number;
 }
 
 /** The server refused the key. */
@@ -108,6 +110,7 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
   const attempts = Math.max(1, options.connectAttempts ?? 4);
   return withRetries(() => connectOnce(plan), {
     retries: attempts - 1,
+    deadline: options.deadline,
     firstDelayMs: options.retryDelayMs ?? 1000,
     maxDelayMs: 8000,
     onRetry: (thrown, retry, delay) =>

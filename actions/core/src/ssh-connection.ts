@@ -19,6 +19,14 @@ export interface SshConnection {
   close(): Promise<void>;
 }
 
+/**
+ * The connection was already closed or lost when a call was made: nothing was sent, so a caller
+ * that reconnects may make the same call again.
+ */
+export class SshConnectionLostError extends UserError {
+  override name = 'SshConnectionLostError';
+}
+
 /** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
 export function shellQuote(argument: string): string {
   return `'${argument.replace(/'/g, `'\\''`)}'`;
@@ -78,7 +86,7 @@ export function wrapConnection(client: Client, name: string): SshConnection {
 
 function checkUsable(link: Link): void {
   if (link.closed || link.lost) {
-    throw new UserError(
+    throw new SshConnectionLostError(
       `The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`,
     );
   }

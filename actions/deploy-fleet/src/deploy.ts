@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { UserError, messageOf } from '../../core/src/errors.js';
-import { sleep, withRetries } from '../../core/src/retry.js';
+import { sleep } from '../../core/src/retry.js';
 import {
   FleetApiError,
   type FleetClient,
@@ -9,6 +9,7 @@ import {
   type FleetUnitState,
 } from './fleet.js';
 import type { PlannedUnit } from './inputs.js';
+import { machinesNow, type MachineNow, type Outcome } from './outcome.js';
 import { imageInUnit, machineMatches, requiredMetadata, unitHash } from './unit.js';
 
 /**
@@ -21,7 +22,7 @@ import { imageInUnit, machineMatches, requiredMetadata, unitHash } from './unit.
  */
 export type FleetApi = Pick<
   FleetClient,
-  'machines' | 'getUnit' | 'putUnit' | 'deleteUnit' | 'unitStates'
+  'machines' | 'getUnit' | 'putUnit' | 'deleteUnit' | 'unitStates' | 'until'
 >;
 
 export interface MachineReport {
@@ -48,6 +49,9 @@ export interface DeployResult {
   /** false when the same unit already ran everywhere and nothing was changed. */
   changed: boolean;
   rollback?: RollbackReport;
+  /** How it ended (set once it has); `unknown` comes with every machine in `machinesNow`. */
+  outcome?: Outcome;
+  machinesNow?: MachineNow[];
 }
 
 /** A failed deploy: the message says why; the result holds what is known for the summary. */
@@ -71,7 +75,7 @@ export interface DeployOptions {
   /** For previous-image: the repository the image comes from. */
   image: { registry: string; repository: string };
   pollIntervalMs?: number;
-  /** Extra time the rollback may take after the deadline (default 60 s, at least 30 s). */
+  /** The rollback's own budget, from when it starts (default 60 s): it may outlast the deadline. */
   rollbackTimeoutMs?: number;
 }
 
@@ -89,30 +93,21 @@ function stateText(state: FleetUnitState | undefined): string {
   return state ? `${state.systemdActiveState}/${state.systemdSubState}` : 'no state reported';
 }
 
-/** Waits until the fleet API answers (503 until fleetd registered in etcd). */
-export async function waitForFleetApi(fleet: FleetApi, deadline: number): Promise<FleetMachine[]> {
-  const etcdUnreachable = (error: unknown): error is FleetApiError =>
-    error instanceof FleetApiError && error.status === 503;
-  let said = false;
-  return withRetries(() => fleet.machines(), {
-    deadline,
-    firstDelayMs: 250,
-    maxDelayMs: 2000,
-    retryable: etcdUnreachable,
-    onRetry: (error) => {
-      if (!said)
-        core.info(
-          `fleet API not ready yet (503: ${(error as FleetApiError).apiMessage}); waiting.`,
-        );
-      said = true;
-    },
-    giveUp: (error, _attempts, retryable) =>
-      retryable
-        ? new UserError(
-            `The fleet API still answers 503 (${(error as FleetApiError).apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`,
-          )
-        : error,
-  });
+/**
+ * The machines, once the fleet API answers: the client retries its 503 (fleetd has not
+ * registered in etcd yet) until the deadline; then the likely cause is named.
+ */
+export async function waitForFleetApi(fleet: FleetApi): Promise<FleetMachine[]> {
+  try {
+    return await fleet.machines();
+  } catch (error) {
+    if (error instanceof FleetApiError && error.status === 503) {
+      throw new UserError(
+        `The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`,
+      );
+    }
+    throw error;
+  }
 }
 
 /** The machines a unit would run on (fleet's MachineMetadata rules). */
@@ -270,14 +265,15 @@ export async function deploy(
   let strategy = options.strategy;
   if (previous.unit && previous.hash === unit.hash && previous.unit.desiredState === 'launched') {
     const unchanged = await unchangedResult(fleet, unit, machines, partial);
-    if (unchanged) return unchanged;
+    if (unchanged) return { ...unchanged, outcome: 'deployed' };
     core.info(
       'The same unit is in fleet but not running everywhere: destroying and starting it again.',
     );
     strategy = 'replace';
   }
   try {
-    return await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+    const result = await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+    return { ...result, outcome: 'deployed' };
   } catch (thrown) {
     throw await deployFailure(thrown, options, previous, machines, allMachines, partial);
   }
@@ -352,8 +348,9 @@ async function rollOut(
     await core.group(
       `Destroy ${unit.name} and wait until it is gone from every machine`,
       async () => {
-        await fleet.deleteUnit(unit.name);
+        // Marked before the call: its answer may be lost after fleet acted on it.
         partial.changed = true;
+        await fleet.deleteUnit(unit.name);
         const started = Date.now();
         await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
         core.info(`Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
@@ -364,8 +361,8 @@ async function rollOut(
   const machinesReport = await core.group(
     `Start ${unit.name} (hash ${short(unit.hash)}) and wait until every machine runs it`,
     async () => {
-      const status = await fleet.putUnit(unit.name, 'launched', unit.options);
       partial.changed = true;
+      const status = await fleet.putUnit(unit.name, 'launched', unit.options);
       core.info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
       return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
     },
@@ -393,24 +390,56 @@ async function deployFailure(
   if (failure.result.changed) {
     failure.result.rollback = await rollBack(options, previous.unit, allMachines);
   }
+  const result = failure.result;
+  result.outcome = !result.changed || result.rollback?.ok ? 'rolled-back' : 'unknown';
+  if (result.outcome === 'unknown') {
+    // No budget is left: one read, and for a machine it cannot reach, the state last seen.
+    const lastSeen = new Map(
+      result.machines
+        .filter((machine) => machine.hash !== '')
+        .map((machine) => [machine.machineID, unitState(options.unit.name, machine)]),
+    );
+    result.machinesNow = await machinesNow(
+      () => options.fleet.until(0).unitStates(options.unit.name),
+      allMachines,
+      { name: options.unit.name, newHash: options.unit.hash, previousHash: previous.hash },
+      lastSeen,
+    );
+  }
   return failure;
 }
 
-/** Puts the previous unit back (or removes the new one when there was none). */
+function unitState(name: string, machine: MachineReport): FleetUnitState {
+  return {
+    name,
+    machineID: machine.machineID,
+    hash: machine.hash,
+    systemdLoadState: machine.loadState,
+    systemdActiveState: machine.activeState,
+    systemdSubState: machine.subState,
+  };
+}
+
+/**
+ * Puts the previous unit back (or removes the new one when there was none), with a client that
+ * retries within the rollback's own budget, so a deploy that used up its deadline still rolls back.
+ */
 async function rollBack(
   options: DeployOptions,
   previous: FleetUnit | undefined,
   allMachines: FleetMachine[],
 ): Promise<RollbackReport> {
-  const { fleet, unit } = options;
+  const { unit } = options;
   if (!options.rollback) {
     const message = 'rollback is false: the new unit was left as it is.';
     core.warning(message);
     return { done: false, ok: false, message };
   }
   const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
-  const deadline = Date.now() + Math.max(30_000, options.rollbackTimeoutMs ?? 60_000);
-  return core.group('Roll back', async () => {
+  const budgetMs = options.rollbackTimeoutMs ?? 60_000;
+  const deadline = Date.now() + budgetMs;
+  const fleet = options.fleet.until(deadline);
+  return core.group(`Roll back (within ${Math.round(budgetMs / 1000)} s)`, async () => {
     try {
       await fleet.deleteUnit(unit.name);
       await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);

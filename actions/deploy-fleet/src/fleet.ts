@@ -1,7 +1,9 @@
+import * as core from '@actions/core';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { UserError } from '../../core/src/errors.js';
+import { UserError, messageOf } from '../../core/src/errors.js';
+import { withRetries } from '../../core/src/retry.js';
 import type { UnitOption } from './unit.js';
 
 /**
@@ -42,19 +44,52 @@ export class FleetApiError extends UserError {
     readonly status: number,
     readonly request: string,
     readonly apiMessage: string,
+    /** Appended, e.g. how long the request was retried. */
+    note = '',
   ) {
-    super(`fleet API ${request} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}.`);
+    super(
+      `fleet API ${request} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}${note ? ` ${note}` : ''}.`,
+    );
   }
 }
 
-/** Opens a fresh byte stream to the fleet API server (one per request). */
-export type StreamOpener = () => Promise<Duplex>;
+/** No answer came: the stream broke (a dropped SSH connection, fleetd restarting) or stayed silent. */
+export class FleetTransportError extends UserError {
+  override name = 'FleetTransportError';
+}
+
+/**
+ * Opens a fresh byte stream to the fleet API server (one per request); `deadline` bounds any
+ * reconnect it needs first.
+ */
+export type StreamOpener = (deadline?: number) => Promise<Duplex>;
 
 export interface FleetClientOptions {
-  /** Per-request time limit (default 30 s). */
+  /** Per-request time limit (default 30 s; never beyond the deadline, but at least 2 s). */
   requestTimeoutMs?: number;
   /** The API prefix (default /fleet/v1). */
   prefix?: string;
+  /**
+   * Epoch milliseconds until which a 5xx answer or a broken stream is retried with backoff;
+   * without it every request is tried once.
+   */
+  deadline?: number;
+}
+
+/** The backoff between attempts: doubling from the first delay up to the cap. */
+export const RETRY_FIRST_DELAY_MS = 250;
+export const RETRY_MAX_DELAY_MS = 2000;
+const MIN_REQUEST_TIMEOUT_MS = 2000;
+
+/**
+ * Worth another attempt: a 5xx (fleet's 503 "unable to communicate with etcd" while etcd is
+ * away, a 500 while it recovers) or no answer at all. A 4xx is an answer about the request
+ * itself and is never retried.
+ */
+export function isRetryable(error: unknown): boolean {
+  return (
+    error instanceof FleetTransportError || (error instanceof FleetApiError && error.status >= 500)
+  );
 }
 
 /** Validates a desiredState before it is sent: fleet accepts a bad one and then breaks the unit. */
@@ -93,15 +128,22 @@ export function apiPath(
 export class FleetClient {
   private readonly timeoutMs: number;
   private readonly prefix: string;
+  private readonly deadline?: number;
   /** How many HTTP requests were made (each on its own stream). */
   requests = 0;
 
   constructor(
     private readonly open: StreamOpener,
-    options: FleetClientOptions = {},
+    private readonly options: FleetClientOptions = {},
   ) {
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.prefix = options.prefix ?? '/fleet/v1';
+    this.deadline = options.deadline;
+  }
+
+  /** The same client, retrying until another deadline (the rollback's budget). */
+  until(deadline: number): FleetClient {
+    return new FleetClient(this.open, { ...this.options, deadline });
   }
 
   async machines(): Promise<FleetMachine[]> {
@@ -171,11 +213,16 @@ export class FleetClient {
 
   private expect(response: { status: number; json: unknown; request: string }, ok: number[]): void {
     if (ok.includes(response.status)) return;
-    const error = (response.json as { error?: { message?: string } } | undefined)?.error;
-    throw new FleetApiError(response.status, response.request, error?.message ?? '');
+    throw this.apiError(response);
   }
 
-  /** One HTTP request on a fresh stream. */
+  /**
+   * One request, retried with backoff until the deadline while it fails in a retryable way
+   * (isRetryable). Every request this client makes may be repeated: GETs read; a PUT sets the
+   * whole unit (or its desiredState) to a value, so a second one finds it so and answers 204; a
+   * DELETE that already happened answers 404, which deleteUnit takes as "gone". So an attempt
+   * whose answer was lost leaves the same end state when it is made again.
+   */
   async request(
     method: string,
     resource: string,
@@ -183,17 +230,72 @@ export class FleetClient {
     body?: unknown,
   ): Promise<{ status: number; json: unknown; request: string }> {
     const label = `${method} ${resource}`;
-    const stream = await this.open();
+    const started = Date.now();
+    let attempts = 0;
+    const answer = await withRetries(
+      async () => {
+        attempts++;
+        const response = await this.requestOnce(method, resource, query, body);
+        if (response.status >= 500) throw this.apiError(response);
+        return response;
+      },
+      {
+        deadline: this.deadline ?? 0,
+        firstDelayMs: RETRY_FIRST_DELAY_MS,
+        maxDelayMs: RETRY_MAX_DELAY_MS,
+        retryable: isRetryable,
+        onRetry: (error, retry, delayMs) => {
+          const say = retry === 1 ? core.info : core.debug;
+          say(
+            `${messageOf(error)} Retrying in ${(delayMs / 1000).toFixed(1)} s (until the deadline).`,
+          );
+        },
+        giveUp: (error, made, retryable) =>
+          retryable && made > 1 ? retriedError(error, made, Date.now() - started) : error,
+      },
+    );
+    if (attempts > 1) {
+      core.info(
+        `fleet API ${label} answered ${answer.status} after ${attempts} attempts (${((Date.now() - started) / 1000).toFixed(1)} s).`,
+      );
+    }
+    return answer;
+  }
+
+  private apiError(response: { status: number; json: unknown; request: string }): FleetApiError {
+    const error = (response.json as { error?: { message?: string } } | undefined)?.error;
+    return new FleetApiError(response.status, response.request, error?.message ?? '');
+  }
+
+  /** One HTTP request on a fresh stream. */
+  private async requestOnce(
+    method: string,
+    resource: string,
+    query: Record<string, string | undefined>,
+    body?: unknown,
+  ): Promise<{ status: number; json: unknown; request: string }> {
+    const label = `${method} ${resource}`;
+    const stream = await this.open(this.deadline);
     this.requests++;
+    const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
     const answer = await exchange(stream, {
       method,
       path: apiPath(this.prefix, resource, query),
       label,
       payload: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
-      timeoutMs: this.timeoutMs,
+      timeoutMs: Math.min(this.timeoutMs, Math.max(MIN_REQUEST_TIMEOUT_MS, left)),
     });
     return { ...answer, request: label };
   }
+}
+
+/** The last error of a retried request, saying for how long it was tried. */
+function retriedError(error: unknown, attempts: number, elapsedMs: number): unknown {
+  const note = `(${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s, until the deadline)`;
+  if (error instanceof FleetApiError) {
+    return new FleetApiError(error.status, error.request, error.apiMessage, note);
+  }
+  return new FleetTransportError(`${messageOf(error).replace(/\.$/, '')} ${note}.`);
 }
 
 /** One request as sent; `label` (`GET /machines`) names it in messages. */
@@ -227,7 +329,7 @@ function exchange(stream: Duplex, sent: HttpExchange): Promise<HttpAnswer> {
     const timer = setTimeout(
       () =>
         finish(
-          new UserError(
+          new FleetTransportError(
             `fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`,
           ),
         ),
@@ -240,7 +342,11 @@ function exchange(stream: Duplex, sent: HttpExchange): Promise<HttpAnswer> {
       createConnection: () => socket,
     });
     request.on('error', (error) =>
-      finish(new UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)),
+      finish(
+        new FleetTransportError(
+          `fleet API ${label} failed: ${describeStreamFailure(stream, error)}.`,
+        ),
+      ),
     );
     request.on('response', (response) => {
       readAnswer(response, label).then(
@@ -270,7 +376,9 @@ function readAnswer(response: http.IncomingMessage, label: string): Promise<Http
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.on('error', (error) => reject(new UserError(`fleet API ${label}: ${error.message}`)));
+    response.on('error', (error) =>
+      reject(new FleetTransportError(`fleet API ${label}: ${error.message}.`)),
+    );
     response.on('end', () => {
       const status = response.statusCode ?? 0;
       const text = Buffer.concat(chunks).toString('utf8');

@@ -43,6 +43,8 @@ export interface Inputs {
   strategy: (typeof STRATEGIES)[number];
   /** Seconds for the whole deploy. */
   timeout: number;
+  /** Seconds the rollback may take, from when it starts (it may outlast `timeout`). */
+  rollbackTimeout: number;
   dryRun: boolean;
   rollback: boolean;
   /** The master's etcd as seen from the master: the deploy lock and record live there. */
@@ -156,6 +158,7 @@ export function parseInputs(raw: RawInputs): Inputs {
     keepServicesRunning: read.boolean('keep-services-running'),
     strategy: read.oneOf('strategy', STRATEGIES),
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
+    rollbackTimeout: read.integer('rollback-timeout', { min: 1, max: 86_400 }),
     dryRun: read.boolean('dry-run'),
     rollback: read.boolean('rollback'),
     etcdEndpoint: hostPortInput('etcd-endpoint', read.required('etcd-endpoint'), 2379),

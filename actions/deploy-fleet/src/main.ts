@@ -4,11 +4,12 @@ import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { hold, release } from '../../core/src/post.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';
-import type { SshConnection } from '../../core/src/ssh-connection.js';
 import { DeployError, deploy, waitForFleetApi, type DeployResult } from './deploy.js';
 import { dryRun } from './dry-run.js';
 import { FleetClient } from './fleet.js';
 import { parseInputs, planUnit, readTemplate, type Inputs, type PlannedUnit } from './inputs.js';
+import { MasterLink } from './link.js';
+import type { Outcome } from './outcome.js';
 import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { WINDOW_STATE } from './post.js';
@@ -30,7 +31,13 @@ export async function run(): Promise<void> {
   const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
   const startedAt = Date.now();
   await showUnit(inputs, unit);
-  const connection = await connect(inputs);
+  let connection: MasterLink;
+  try {
+    connection = await connect(inputs);
+  } catch (error) {
+    if (!inputs.dryRun) await report(inputs, unit, startedAt, undefined, error, {});
+    throw error;
+  }
   try {
     if (inputs.dryRun) {
       await dryRun(inputs, unit, connection, startedAt);
@@ -63,15 +70,16 @@ async function showUnit(inputs: Inputs, unit: PlannedUnit): Promise<void> {
   });
 }
 
-function connect(inputs: Inputs): Promise<SshConnection> {
+function connect(inputs: Inputs): Promise<MasterLink> {
   const { ssh } = inputs;
-  return core.group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, () =>
-    connectSsh({
+  return core.group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, async () => {
+    const options = {
       ...ssh,
       // A short deploy timeout also shortens each connection attempt.
       readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
-    }),
-  );
+    };
+    return new MasterLink(options, await connectSsh(options));
+  });
 }
 
 /**
@@ -81,7 +89,7 @@ function connect(inputs: Inputs): Promise<SshConnection> {
 async function deployWithServices(
   inputs: Inputs,
   unit: PlannedUnit,
-  connection: SshConnection,
+  connection: MasterLink,
   deadline: number,
   records: Records,
 ): Promise<{ result?: DeployResult; failure?: unknown }> {
@@ -127,7 +135,7 @@ async function deployWithServices(
 async function deployLocked(
   inputs: Inputs,
   unit: PlannedUnit,
-  connection: SshConnection,
+  connection: MasterLink,
   deadline: number,
   records: Records,
   reopenWindow: () => Promise<void>,
@@ -181,7 +189,7 @@ async function deployLocked(
 async function deployToFleet(
   inputs: Inputs,
   unit: PlannedUnit,
-  connection: SshConnection,
+  connection: MasterLink,
   deadline: number,
 ): Promise<DeployResult> {
   const { open, mode } = await fleetStreamOpener(
@@ -190,12 +198,33 @@ async function deployToFleet(
     inputs.tunnelMode,
   );
   core.info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
-  const fleet = new FleetClient(open);
-  const machines = await waitForFleetApi(fleet, deadline);
+  const fleet = new FleetClient(open, { deadline });
+  const machines = await waitForFleetApi(fleet);
   const { strategy, rollback, image } = inputs;
-  return deploy({ fleet, unit, strategy, deadline, rollback, image }, machines);
+  const rollbackTimeoutMs = inputs.rollbackTimeout * 1000;
+  return deploy({ fleet, unit, strategy, deadline, rollback, rollbackTimeoutMs, image }, machines);
 }
 
+/** What the log and the summary say of each end. */
+function outcomeText(outcome: Outcome, result: DeployResult | undefined, failure: unknown): string {
+  if (outcome === 'deployed') {
+    return result?.changed === false
+      ? 'deployed: already running on every machine, unchanged'
+      : 'deployed: the new unit runs on every machine';
+  }
+  const why = `FAILED: ${messageOf(failure)}`;
+  if (outcome === 'unknown') {
+    return `unknown: neither the new nor the previous unit is known to run on every machine (listed below). ${why}`;
+  }
+  return result?.changed
+    ? `rolled-back: ${result.rollback?.message ?? ''} ${why}`
+    : `rolled-back: nothing was changed in fleet, the cluster is as it was. ${why}`;
+}
+
+/**
+ * Sets the outputs (result first: a failed step still has it), says the end in the log and
+ * writes the summary.
+ */
 async function report(
   inputs: Inputs,
   unit: PlannedUnit,
@@ -206,7 +235,10 @@ async function report(
 ): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   const machines = result?.machines ?? [];
+  // Without a result, the step failed before it changed anything in fleet.
+  const outcome: Outcome = result?.outcome ?? (failure === undefined ? 'deployed' : 'rolled-back');
   setOutputs({
+    result: outcome,
     'unit-name': unit.name,
     machines: machines.length,
     states: JSON.stringify(machines),
@@ -214,15 +246,13 @@ async function report(
     'previous-image': result?.previousImage ?? '',
     'deploy-record': records.after ? JSON.stringify(records.after) : '',
   });
+  const text = outcomeText(outcome, result, failure);
+  core.info(`Result: ${text}`);
+  const now = result?.machinesNow ?? [];
+  for (const machine of now)
+    core.warning(`${machine.machineID} (${machine.address}): ${machine.runs}`);
   const facts: Array<[string, string]> = [
-    [
-      'Result',
-      failure === undefined
-        ? result?.changed === false
-          ? 'already running, unchanged'
-          : 'running on every machine'
-        : `FAILED: ${messageOf(failure)}`,
-    ],
+    ['Result', text],
     ['Image', unit.image],
     ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
     ['Previous image', result?.previousImage ?? (result?.previousHash ? 'not recognised' : 'none')],
@@ -239,8 +269,9 @@ async function report(
     ['Total time', `${seconds.toFixed(1)} s`],
   ];
   if (result?.rollback) facts.push(['Rollback', result.rollback.message]);
-  await writeSummary(`deploy-fleet: ${unit.name}`, facts, [
+  const tables = [
     {
+      title: 'The deploy, as last seen',
       headers: ['Machine', 'Address', 'State', 'Unit hash', 'Time to running'],
       rows: machines.map((machine) => [
         machine.machineID,
@@ -250,5 +281,13 @@ async function report(
         machine.secondsToRunning === undefined ? '-' : `${machine.secondsToRunning.toFixed(1)} s`,
       ]),
     },
-  ]);
+  ];
+  if (now.length > 0) {
+    tables.push({
+      title: 'What each machine runs now (result unknown)',
+      headers: ['Machine', 'Address', 'Runs'],
+      rows: now.map((machine) => [machine.machineID, machine.address, machine.runs]),
+    });
+  }
+  await writeSummary(`deploy-fleet: ${unit.name}`, facts, tables);
 }

@@ -1,8 +1,8 @@
 import * as core from '@actions/core';
 import type { Duplex } from 'node:stream';
 import { UserError, messageOf } from '../../core/src/errors.js';
-import type { SshConnection } from '../../core/src/ssh-connection.js';
 import type { StreamOpener } from './fleet.js';
+import type { MasterLink } from './link.js';
 
 /**
  * The two ways to the fleet socket over one SSH connection (docs/dev/fleet-api.md):
@@ -19,9 +19,12 @@ export function fdForwardArgv(socketPath: string): string[] {
   return ['fleetctl', 'fd-forward', socketPath];
 }
 
-function fdForwardOpener(connection: SshConnection, socketPath: string): StreamOpener {
-  return async () => {
-    const stream = await connection.execStream(fdForwardArgv(socketPath));
+/** A link that reconnects within a deadline, or a plain connection (which does not). */
+type Connection = Pick<MasterLink, 'openUnixSocket' | 'execStream'>;
+
+function fdForwardOpener(connection: Connection, socketPath: string): StreamOpener {
+  return async (deadline) => {
+    const stream = await connection.execStream(fdForwardArgv(socketPath), deadline);
     const stderr: Buffer[] = [];
     const channel = stream as Duplex & { stderr?: NodeJS.ReadableStream };
     channel.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -37,13 +40,13 @@ function fdForwardOpener(connection: SshConnection, socketPath: string): StreamO
   };
 }
 
-function streamlocalOpener(connection: SshConnection, socketPath: string): StreamOpener {
-  return () => connection.openUnixSocket(socketPath);
+function streamlocalOpener(connection: Connection, socketPath: string): StreamOpener {
+  return (deadline) => connection.openUnixSocket(socketPath, deadline);
 }
 
 /** Chooses the way to the fleet socket; `auto` probes streamlocal once. */
 export async function fleetStreamOpener(
-  connection: SshConnection,
+  connection: Connection,
   socketPath: string,
   mode: TunnelMode,
 ): Promise<{ open: StreamOpener; mode: Exclude<TunnelMode, 'auto'> }> {
