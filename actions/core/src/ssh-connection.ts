@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { UserError } from './errors.js';
+import { UserError, messageOf } from './errors.js';
 
 /** An open, authenticated SSH connection: commands, a local port forward, unix sockets. */
 export interface SshConnection {
@@ -11,6 +11,8 @@ export interface SshConnection {
     remoteHost: string,
     remotePort: number,
   ): Promise<{ port: number; close(): Promise<void> }>;
+  /** A direct-tcpip channel to remoteHost:remotePort as the host sees it. */
+  openTcpStream(remoteHost: string, remotePort: number): Promise<Duplex>;
   /** OpenSSH direct-streamlocal@openssh.com channel to a unix socket on the host. */
   openUnixSocket(socketPath: string): Promise<Duplex>;
   /** An exec session running argv (each argument single-quoted for the remote shell). */
@@ -64,7 +66,20 @@ export function wrapConnection(client: Client, name: string): SshConnection {
     link.closed = true;
   });
   return {
-    forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+    forwardLocalPort: async (remoteHost, remotePort) => {
+      checkUsable(link);
+      const forward = await serveLocalPort(
+        () => openTcpStream(link, remoteHost, remotePort),
+        `${remoteHost}:${remotePort} via ${link.name}`,
+      );
+      const close = async (): Promise<void> => {
+        link.forwards.delete(close);
+        await forward.close();
+      };
+      link.forwards.add(close);
+      return { port: forward.port, close };
+    },
+    openTcpStream: (remoteHost, remotePort) => openTcpStream(link, remoteHost, remotePort),
     openUnixSocket: (socketPath) =>
       openChannel(
         link,
@@ -107,19 +122,40 @@ function openChannel(link: Link, open: ChannelOpener, what: string): Promise<Cli
   });
 }
 
-async function forwardLocalPort(
-  link: Link,
-  remoteHost: string,
-  remotePort: number,
+function openTcpStream(link: Link, remoteHost: string, remotePort: number): Promise<Duplex> {
+  return openChannel(
+    link,
+    (callback) => link.client.forwardOut('127.0.0.1', 0, remoteHost, remotePort, callback),
+    `direct-tcpip channel to ${remoteHost}:${remotePort}`,
+  );
+}
+
+/**
+ * A port on 127.0.0.1 whose every connection is carried through a stream `open` gives (an SSH
+ * channel), e.g. for an HTTP client that needs a host and port. `what` names it in warnings.
+ */
+export async function serveLocalPort(
+  open: () => Promise<Duplex>,
+  what: string,
 ): Promise<{ port: number; close(): Promise<void> }> {
-  checkUsable(link);
   const sockets = new Set<net.Socket>();
   // Half-open allowed: a client that ends its request still gets the whole reply.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    tunnelSocket(link, socket, remoteHost, remotePort);
+    open().then(
+      (stream) => {
+        stream.on('error', () => socket.destroy());
+        stream.once('close', () => socket.destroy());
+        socket.once('close', () => stream.destroy());
+        socket.pipe(stream).pipe(socket);
+      },
+      (error: unknown) => {
+        core.warning(`SSH tunnel to ${what} refused a connection: ${messageOf(error)}`);
+        socket.destroy();
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -127,40 +163,10 @@ async function forwardLocalPort(
   });
   const { port } = server.address() as net.AddressInfo;
   const close = async (): Promise<void> => {
-    link.forwards.delete(close);
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  link.forwards.add(close);
   return { port, close };
-}
-
-/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
-function tunnelSocket(
-  link: Link,
-  socket: net.Socket,
-  remoteHost: string,
-  remotePort: number,
-): void {
-  link.client.forwardOut(
-    '127.0.0.1',
-    socket.remotePort ?? 0,
-    remoteHost,
-    remotePort,
-    (error, stream) => {
-      if (error) {
-        core.warning(
-          `SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`,
-        );
-        socket.destroy();
-        return;
-      }
-      stream.on('error', () => socket.destroy());
-      stream.once('close', () => socket.destroy());
-      socket.once('close', () => stream.destroy());
-      socket.pipe(stream).pipe(socket);
-    },
-  );
 }
 
 function exec(

@@ -2,7 +2,11 @@ import * as core from '@actions/core';
 import type { Duplex } from 'node:stream';
 import { messageOf } from '../../core/src/errors.js';
 import { connectSsh, type SshOptions } from '../../core/src/ssh-connect.js';
-import { SshConnectionLostError, type SshConnection } from '../../core/src/ssh-connection.js';
+import {
+  SshConnectionLostError,
+  serveLocalPort,
+  type SshConnection,
+} from '../../core/src/ssh-connection.js';
 
 /** How long one reconnect's handshake may take at most. */
 const RECONNECT_READY_TIMEOUT_MS = 20_000;
@@ -23,11 +27,19 @@ export class MasterLink implements SshConnection {
     private current: SshConnection,
   ) {}
 
+  /** A local port whose connections go through whichever connection is current (etcd's). */
   forwardLocalPort(
     remoteHost: string,
     remotePort: number,
   ): Promise<{ port: number; close(): Promise<void> }> {
-    return this.use((connection) => connection.forwardLocalPort(remoteHost, remotePort));
+    return serveLocalPort(
+      () => this.openTcpStream(remoteHost, remotePort),
+      `${remoteHost}:${remotePort} on the master`,
+    );
+  }
+
+  openTcpStream(remoteHost: string, remotePort: number): Promise<Duplex> {
+    return this.use((connection) => connection.openTcpStream(remoteHost, remotePort));
   }
 
   /** A streamlocal channel; `deadline` bounds a reconnect it needs first. */
