@@ -22,6 +22,7 @@ import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot
 import { parseInputs, type Inputs } from './inputs.js';
 import { BUILD_COPY_STATE } from './post.js';
 import {
+  defaultFlagsMakepkgConf,
   i686MakepkgConf,
   makepkgArgs,
   makepkgEnv,
@@ -376,16 +377,22 @@ async function introspect(setting: BuildSetting): Promise<PkgbuildFacts> {
   return parseIntrospection(introspection.stdout);
 }
 
+/** The makepkg.conf of the host, or of the build root as seen inside it. */
+const SYSTEM_MAKEPKG_CONF = '/etc/makepkg.conf';
+
 async function planMakepkg(
   setting: BuildSetting,
   arch: ArchPlan,
   work: string,
 ): Promise<MakepkgPlan> {
   const { inputs, checkout } = setting;
+  const text = arch.multilib
+    ? i686MakepkgConf(SYSTEM_MAKEPKG_CONF)
+    : defaultFlagsMakepkgConf(SYSTEM_MAKEPKG_CONF, arch.carch ?? setting.native);
   let config: string | undefined;
-  if (arch.multilib) {
-    config = path.join(work, 'makepkg-i686.conf');
-    await fs.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
+  if (text) {
+    config = path.join(work, arch.multilib ? 'makepkg-i686.conf' : 'makepkg.conf');
+    await fs.writeFile(config, text, { mode: 0o644 });
   }
   return {
     buildDir: inner(setting, checkout.buildDir),
