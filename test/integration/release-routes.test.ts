@@ -7,12 +7,14 @@ import { runActionLocally } from '../../actions/cli/src/local-runner.js';
 import { readPackageInfo } from '../../actions/core/src/pkginfo.js';
 import { bundleNode, projectRoot } from '../helpers/bundle.js';
 import { i686BuildRoot } from '../helpers/i686-root.js';
+import { startSshd } from '../helpers/sshd.js';
 import { readWorkflow, type Step } from '../helpers/workflows-lint.js';
 
 // The build job of workflows-examples/release.yml, run step by step as the runner would, on an
 // app made of examples/hello's sources and workflows-examples/samples/no-pkgver/PKGBUILD (no
 // pkgver() of its own), tagged v1.0. Its checkout comes two ways: the Mercurial step's own
-// script cloning from `hg serve` on loopback, or — in place of actions/checkout, which cannot
+// script cloning from `hg serve` on loopback (and over ssh from the project's real sshd, its
+// host key checked), or — in place of actions/checkout, which cannot
 // run here — a full clone of a local git remote at the tag. Then the build-package step's bundle
 // runs with the step's inputs, for i686 in the test's i686 build root, which has neither hg nor
 // git: the version comes from the VCS read on the host.
@@ -214,6 +216,43 @@ describe('release.yml build job', () => {
     });
     expect(result.code).toBe(1);
     expect(result.output).toContain('::error::tip is not a tag of');
+  });
+
+  test('Mercurial over ssh: the host key is verified, a wrong one refused', async () => {
+    const sshd = await startSshd();
+    try {
+      const repo = path.join(sshd.home, 'hg-hello');
+      const hash = hgRepository(repo);
+      run('chown', ['-R', `${sshd.uid}:${sshd.gid}`, repo], tmp);
+      const workspace = path.join(tmp, 'ssh-job', 'workspace');
+      fs.mkdirSync(workspace, { recursive: true });
+      const source = `ssh://${sshd.user}@${sshd.host}:${sshd.port}/${repo}`;
+      const other = await sshd.makeKeyPair();
+      const wrongHost = sshd.knownHosts.replace(
+        /ssh-ed25519 \S+/g,
+        other.publicKey.split(' ').slice(0, 2).join(' '),
+      );
+      const refused = runHgStep(workspace, {
+        HG_SOURCE: source,
+        HG_TAG: 'v1.0',
+        HG_SSH_KEY: sshd.privateKey,
+        HG_KNOWN_HOSTS: wrongHost,
+      });
+      expect(refused.code).not.toBe(0);
+      expect(refused.output).toMatch(/host key verification failed/i);
+      const clone = runHgStep(workspace, {
+        HG_SOURCE: source,
+        HG_TAG: 'v1.0',
+        HG_SSH_KEY: sshd.privateKey,
+        HG_KNOWN_HOSTS: sshd.knownHosts,
+      });
+      expect(clone.output).not.toContain('PRIVATE KEY');
+      expect(clone.code).toBe(0);
+      expect(clone.output).toContain(`Cloned 0:${hash}, tag v1.0`);
+      expect(fs.readdirSync(path.join(tmp, 'runner-tmp'))).toEqual([]); // the key is gone
+    } finally {
+      await sshd.stop();
+    }
   });
 
   test('git: a full clone of the remote at the tag builds in the i686 root, versioned from git', async () => {
