@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import {
+  defaultFlagsMakepkgConf,
   i686MakepkgConf,
   makepkgArgs,
   buildUserEnv,
@@ -115,6 +116,20 @@ describe('makepkg arguments and environment', () => {
     expect(conf).toMatch(/^CARCH="i686"$/m);
     expect(conf).toMatch(/^CFLAGS="-m32 /m);
     expect(conf).toMatch(/^LDFLAGS="-m32 /m);
+  });
+});
+
+describe('defaultFlagsMakepkgConf', () => {
+  test("fills only the flags the system's makepkg.conf leaves empty", () => {
+    const conf = defaultFlagsMakepkgConf('/etc/makepkg.conf', 'x86_64') as string;
+    expect(conf).toMatch(/^source '\/etc\/makepkg.conf'$/m);
+    expect(conf).toMatch(/^\[\[ -n \$\{CFLAGS-\} \]\] \|\| CFLAGS="-march=x86-64 .* -O2 /m);
+    expect(conf).toMatch(/^\[\[ -n \$\{LDFLAGS-\} \]\] \|\| LDFLAGS="-Wl,-O1 /m);
+    expect(defaultFlagsMakepkgConf('/etc/makepkg.conf', 'i686')).toContain('-march=i686 ');
+  });
+
+  test('gives nothing for an arch without Arch defaults', () => {
+    expect(defaultFlagsMakepkgConf('/etc/makepkg.conf', 'aarch64')).toBeUndefined();
   });
 });
 

@@ -70,8 +70,11 @@ describe('release.yml', () => {
   const using = (job: string, action: string) =>
     steps(job).filter((step) => archCoreUse(step.uses)?.action === action);
 
-  test('runs on a pushed version tag', () => {
-    expect(workflow.on).toEqual({ push: { tags: ['v*'] } });
+  test('runs on a pushed version tag, or by hand with the tag', () => {
+    expect(workflow.on).toEqual({
+      push: { tags: ['v*'] },
+      workflow_dispatch: { inputs: { tag: expect.objectContaining({ required: true }) } },
+    });
   });
 
   test('builds for i686 inside the build root, on the self-hosted x86_64 runner', () => {

@@ -20,10 +20,12 @@ import { isPackageFileName, readPackageInfo, type PackageInfo } from '../../core
 import { uploadArtifactDeprecation } from './artifact.js';
 import { buildRootCarch, checkBuildRoot, withBuildRootMounts } from './buildroot.js';
 import { parseInputs, type Inputs } from './inputs.js';
+import { pacmanOwners, unlistedLibraries } from './linked-libraries.js';
 import { BUILD_COPY_STATE } from './post.js';
 import { makepkgOptionNames } from './makepkg-options.js';
 import {
   buildUserEnv,
+  defaultFlagsMakepkgConf,
   i686MakepkgConf,
   makepkgArgs,
   makepkgEnv,
@@ -318,6 +320,7 @@ async function buildInCopy(
   if (vcs) reportVcs(vcs);
 
   const packages = await readBuiltPackages(checkout.pkgdest);
+  await warnUnlistedLibraries(setting, packages, work);
   // The .SRCINFO with the version built (pkgver() ran during the build).
   const main = mainPackage(packages, pkgbuild);
   const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
@@ -380,16 +383,22 @@ async function introspect(setting: BuildSetting): Promise<PkgbuildFacts> {
   return parseIntrospection(introspection.stdout);
 }
 
+/** The makepkg.conf of the host, or of the build root as seen inside it. */
+const SYSTEM_MAKEPKG_CONF = '/etc/makepkg.conf';
+
 async function planMakepkg(
   setting: BuildSetting,
   arch: ArchPlan,
   work: string,
 ): Promise<MakepkgPlan> {
   const { inputs, checkout } = setting;
+  const text = arch.multilib
+    ? i686MakepkgConf(SYSTEM_MAKEPKG_CONF)
+    : defaultFlagsMakepkgConf(SYSTEM_MAKEPKG_CONF, arch.carch ?? setting.native);
   let config: string | undefined;
-  if (arch.multilib) {
-    config = path.join(work, 'makepkg-i686.conf');
-    await fs.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
+  if (text) {
+    config = path.join(work, arch.multilib ? 'makepkg-i686.conf' : 'makepkg.conf');
+    await fs.writeFile(config, text, { mode: 0o644 });
   }
   return {
     buildDir: inner(setting, checkout.buildDir),
@@ -533,6 +542,38 @@ async function readBuiltPackages(pkgdest: string): Promise<BuiltPackage[]> {
   }
   if (packages.length === 0) throw new UserError(`makepkg finished but made no package file.`);
   return packages;
+}
+
+/**
+ * A warning on the PKGBUILD for each library a built package links that no package in its
+ * depends is known to provide (linked-libraries.ts); make-chroot's check then fails the root.
+ */
+async function warnUnlistedLibraries(
+  setting: BuildSetting,
+  packages: BuiltPackage[],
+  work: string,
+): Promise<void> {
+  const buildRoot = setting.inputs.buildRoot;
+  const place = { root: buildRoot ?? '/', onHost: !buildRoot };
+  const owners = await pacmanOwners(place.root);
+  const pkgbuild = annotationPath(path.join(setting.inputs.path, 'PKGBUILD'));
+  for (const [index, entry] of packages.entries()) {
+    const unpackDir = path.join(work, `unpacked-${index}`);
+    const problems = await unlistedLibraries(
+      entry.file,
+      entry.info.depends,
+      place,
+      owners,
+      unpackDir,
+    );
+    for (const problem of problems) {
+      core.warning(`${entry.info.name}: ${problem}`, {
+        title: 'A library not in depends',
+        file: pkgbuild,
+      });
+    }
+    await fs.rm(unpackDir, { recursive: true, force: true });
+  }
 }
 
 function split(argv: string[]): [string, string[]] {

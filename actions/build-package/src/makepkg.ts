@@ -69,18 +69,64 @@ export function pacmanArch(nodeArch: string): string {
   return nodeArch;
 }
 
+/** Compiler and linker flags as makepkg exports them to build(). */
+export interface BuildFlags {
+  cflags: string;
+  cxxflags: string;
+  ldflags: string;
+}
+
+/**
+ * The defaults of Arch's makepkg.conf for each arch: Arch Linux's for x86_64 (hardening, frame
+ * pointers, packed relocations), Arch Linux 32's for i686. Debian's and Ubuntu's makepkg.conf
+ * ship these commented out, so a build there would get none (see docs/dev/tool-facts.md).
+ */
+export const ARCH_BUILD_FLAGS: Readonly<Record<string, BuildFlags>> = {
+  x86_64: {
+    cflags:
+      '-march=x86-64 -mtune=generic -O2 -pipe -fno-plt -fexceptions -Wp,-D_FORTIFY_SOURCE=3 -Wformat -Werror=format-security -fstack-clash-protection -fcf-protection -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer',
+    cxxflags: '$CFLAGS -Wp,-D_GLIBCXX_ASSERTIONS',
+    ldflags:
+      '-Wl,-O1 -Wl,--sort-common -Wl,--as-needed -Wl,-z,relro -Wl,-z,now -Wl,-z,pack-relative-relocs',
+  },
+  i686: {
+    cflags:
+      '-march=i686 -mtune=generic -O2 -pipe -fno-plt -fexceptions -Wp,-D_FORTIFY_SOURCE=2 -Wformat -Werror=format-security -fstack-clash-protection',
+    cxxflags: '$CFLAGS -Wp,-D_GLIBCXX_ASSERTIONS',
+    ldflags: '-Wl,-O1,--sort-common,--as-needed,-z,relro,-z,now',
+  },
+};
+
 /**
  * A makepkg.conf for i686 with the host's multilib compiler: the system's, then CARCH/CHOST and
- * 32-bit compiler and linker flags on top (makepkg exports them to build()).
+ * Arch Linux 32's flags with -m32 on top (makepkg exports them to build()).
  */
 export function i686MakepkgConf(systemConf: string): string {
+  const flags = ARCH_BUILD_FLAGS.i686 as BuildFlags;
   return [
     `source ${quoteBash(systemConf)}`,
     'CARCH="i686"',
     'CHOST="i686-pc-linux-gnu"',
-    'CFLAGS="-m32 -march=i686 -mtune=generic -O2 -pipe -fno-plt"',
-    'CXXFLAGS="$CFLAGS"',
-    'LDFLAGS="-m32 -Wl,-O1,--sort-common,--as-needed,-z,relro,-z,now"',
+    `CFLAGS="-m32 ${flags.cflags}"`,
+    `CXXFLAGS="${flags.cxxflags}"`,
+    `LDFLAGS="-m32 ${flags.ldflags}"`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * A makepkg.conf that reads the system's, then gives `carch` Arch's flags for each of CFLAGS,
+ * CXXFLAGS and LDFLAGS the system's leaves unset or empty; undefined for an arch without them.
+ */
+export function defaultFlagsMakepkgConf(systemConf: string, carch: string): string | undefined {
+  const flags = ARCH_BUILD_FLAGS[carch];
+  if (!flags) return undefined;
+  const orDefault = (name: string, value: string) => `[[ -n \${${name}-} ]] || ${name}="${value}"`;
+  return [
+    `source ${quoteBash(systemConf)}`,
+    orDefault('CFLAGS', flags.cflags),
+    orDefault('CXXFLAGS', flags.cxxflags),
+    orDefault('LDFLAGS', flags.ldflags),
     '',
   ].join('\n');
 }
@@ -97,7 +143,7 @@ export interface MakepkgPlan {
   srcdest: string;
   pkgext: Pkgext;
   arch: ArchPlan;
-  /** A makepkg.conf of the action's (the i686 multilib one). */
+  /** A makepkg.conf of the action's (the i686 multilib one, or Arch's default flags). */
   config?: string;
   /** Extra makepkg arguments of the user's. */
   extraArgs: readonly string[];

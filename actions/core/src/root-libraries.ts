@@ -273,3 +273,24 @@ export function checkRootLibraries(root: string, only?: readonly string[]): Libr
   }
   return report;
 }
+
+/**
+ * Where the loader of `root` finds `library` (a DT_NEEDED name without a slash) for an object of
+ * `elf`'s class and machine, searching ld.so.conf's and the built-in directories (not the
+ * object's RPATH): the library's path in the root with its directory's links followed, or
+ * undefined.
+ */
+export function findLibraryInRoot(
+  root: string,
+  library: string,
+  elf: ElfDependencies,
+): string | undefined {
+  for (const dir of [...ldSoConfDirectories(root), ...builtInDirectories(elf)]) {
+    const host = resolveInRoot(root, path.posix.join(dir, library));
+    const candidate = host === undefined ? undefined : readElfDependencies(host);
+    if (candidate?.bits !== elf.bits || candidate.machine !== elf.machine) continue;
+    const realDir = resolveInRoot(root, dir) ?? path.join(root, dir);
+    return path.posix.join(`/${path.relative(root, realDir)}`, library);
+  }
+  return undefined;
+}
