@@ -47,6 +47,8 @@ import {
   type RuntimeConfig,
 } from './oci.js';
 import { RegistryClient } from './registry.js';
+import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
+import { findSbomArtifacts } from './sbom-artifacts.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
@@ -79,6 +81,8 @@ interface Result {
   uploadedBytes?: number;
   /** The OCI layout or archive written (output). */
   layout?: string;
+  /** The artifacts attached to the pushed image (the SBOMs; mode oci only), as descriptors. */
+  referrers?: Descriptor[];
 }
 
 export async function run(): Promise<void> {
@@ -236,9 +240,10 @@ async function makeOciImage(
 ): Promise<Result> {
   const image = buildImage(plan, layer);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
-  const uploadedBytes = inputs.push
+  const artifacts = inputs.push ? await findSbomArtifacts(inputs, plan.created) : [];
+  const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
-        pushImage(inputs, target, image, plan.tags),
+        pushImage(inputs, target, image, plan.tags, artifacts),
       )
     : undefined;
   // Written after a successful push, so a failed run leaves no output behind.
@@ -254,8 +259,9 @@ async function makeOciImage(
     configDigest: image.config.digest,
     layerDigest: layer.digest,
     sizeBytes: layer.size,
-    uploadedBytes,
+    uploadedBytes: pushed?.uploaded,
     layout,
+    referrers: pushed?.referrers ?? [],
   };
 }
 
@@ -316,7 +322,18 @@ function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): vo
     'size-bytes': result.sizeBytes,
     layout: result.layout ?? '',
     metadata: JSON.stringify(metadata),
+    ...referrerOutputs(result.referrers ?? []),
   });
+}
+
+/** sbom-spdx-digest and sbom-cyclonedx-digest: each empty when that SBOM was not attached. */
+function referrerOutputs(referrers: readonly Descriptor[]): Record<string, string> {
+  const digestOf = (type: string): string =>
+    referrers.find((referrer) => referrer.artifactType === type)?.digest ?? '';
+  return {
+    'sbom-spdx-digest': digestOf('application/spdx+json'),
+    'sbom-cyclonedx-digest': digestOf('application/vnd.cyclonedx+json'),
+  };
 }
 
 async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result): Promise<void> {
@@ -332,6 +349,9 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
     facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
   }
   if (result.layout) facts.push(['OCI layout', result.layout]);
+  for (const referrer of result.referrers ?? []) {
+    facts.push([`Attached ${referrer.artifactType}`, referrer.digest]);
+  }
   await writeSummary('import-image', facts, [
     {
       title: 'Constituent packages',
@@ -341,13 +361,17 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
   ]);
 }
 
-/** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
+/**
+ * Pushes blobs (skipping those present), the manifest under every tag, then the artifacts
+ * referring to it; gives the blob bytes sent and the artifacts' descriptors.
+ */
 async function pushImage(
   inputs: Inputs,
   { address, credential }: PushTarget,
   image: BuiltImage,
   tags: string[],
-): Promise<number> {
+  artifacts: readonly Artifact[],
+): Promise<{ uploaded: number; referrers: Descriptor[] }> {
   const client = new RegistryClient({
     address,
     displayName: inputs.image.registry,
@@ -386,7 +410,13 @@ async function pushImage(
       core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
-    return uploaded;
+    const referrers: Descriptor[] = [];
+    for (const artifact of artifacts) {
+      const referrer = await attachArtifact(client, repository, image.manifest, artifact);
+      core.info(`${artifact.artifactType} attached as ${referrer.digest}`);
+      referrers.push(referrer);
+    }
+    return { uploaded, referrers };
   } finally {
     client.close();
   }
