@@ -35,6 +35,8 @@ export interface FixturePackage {
   /** Package arch (default: the repository's arch; `any` for data-only packages if you like). */
   arch?: FixtureArch | 'any';
   depends?: string[];
+  /** The PKGBUILD's `license` entries (default `MIT`). */
+  licenses?: string[];
   /** Files to ship: path inside the package (no leading `/`) → content (text or bytes). */
   files?: Record<string, string | Uint8Array>;
   /** Modes of some of `files` (default 0644), e.g. `{ 'lib64/ld-linux-x86-64.so.2': 0o755 }`. */
@@ -130,7 +132,7 @@ export function fixturePkgbuild(spec: FixturePackage, repoArch: FixtureArch): st
     `pkgrel=${spec.release ?? '1'}`,
     `pkgdesc='arch-core test fixture ${spec.name}'`,
     `arch=('${arch}')`,
-    `license=('MIT')`,
+    `license=${bashArray(spec.licenses ?? ['MIT'])}`,
     `depends=${bashArray(spec.depends ?? [])}`,
     // Keep man pages and locales as given (no zipman), so strip tests see the exact paths.
     `options=('!debug' '!zipman')`,

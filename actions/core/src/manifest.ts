@@ -48,6 +48,9 @@ export interface Manifest {
 
 export const MANIFEST_PATH_IN_ROOT = 'usr/share/arch-core/manifest.json';
 export const APP_INFO_SUFFIX = '.arch-core.json';
+/** make-chroot's bills of materials of the root, beside the manifest (docs/dev/sbom.md). */
+export const SBOM_SPDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.spdx.json';
+export const SBOM_CYCLONEDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.cdx.json';
 
 export function appInfoPathFor(packageFile: string): string {
   return `${packageFile}${APP_INFO_SUFFIX}`;

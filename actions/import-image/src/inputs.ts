@@ -32,6 +32,9 @@ export interface Inputs {
   tarball?: string;
   /** Absolute. */
   manifest?: string;
+  /** Absolute: the SBOMs to attach, when not those in the root or tarball. */
+  'sbom-spdx'?: string;
+  'sbom-cyclonedx'?: string;
   image: ImageReference;
   tags: string[];
   labels: Array<[string, string]>;
@@ -269,6 +272,8 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
   const root = await existingPath(read, 'root', 'directory');
   const tarball = await existingPath(read, 'tarball', 'file');
   const manifest = await existingPath(read, 'manifest', 'file');
+  const sbomSpdx = await existingPath(read, 'sbom-spdx', 'file');
+  const sbomCyclonedx = await existingPath(read, 'sbom-cyclonedx', 'file');
   const destination = readDestination(read);
   if (destination.output !== undefined) {
     const kind = destination.output.endsWith('.tar') ? 'file' : 'directory';
@@ -279,6 +284,8 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     tarball,
     manifest,
     signKey: readSigningKey(read, destination),
+    'sbom-spdx': sbomSpdx,
+    'sbom-cyclonedx': sbomCyclonedx,
     ...destination,
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     ...readCompression(read, destination.mode),

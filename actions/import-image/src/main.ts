@@ -56,6 +56,8 @@ import {
 } from './oci.js';
 import { pushSignature, type PushedSignature } from './signature.js';
 import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
+import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
+import { findSbomArtifacts } from './sbom-artifacts.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
@@ -90,6 +92,8 @@ interface Result {
   layout?: string;
   /** With sign-key: where the signature was pushed. */
   signature?: PushedSignature;
+  /** The artifacts attached to the pushed image (the SBOMs; mode oci only), as descriptors. */
+  referrers?: Descriptor[];
 }
 
 export async function run(): Promise<void> {
@@ -358,9 +362,10 @@ async function makeOciImage(
 ): Promise<Result> {
   const image = buildImage(plan, layers);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
+  const artifacts = inputs.push ? await findSbomArtifacts(inputs, plan.created) : [];
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
-        pushImage(inputs, target, image, plan.tags),
+        pushImage(inputs, target, image, plan.tags, artifacts),
       )
     : undefined;
   // Written after a successful push, so a failed run leaves no output behind.
@@ -379,6 +384,7 @@ async function makeOciImage(
     uploadedBytes: pushed?.uploaded,
     signature: pushed?.signature,
     layout,
+    referrers: pushed?.referrers ?? [],
   };
 }
 
@@ -446,7 +452,18 @@ function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): vo
     layout: result.layout ?? '',
     'signature-ref': result.signature?.reference ?? '',
     metadata: JSON.stringify(metadata),
+    ...referrerOutputs(result.referrers ?? []),
   });
+}
+
+/** sbom-spdx-digest and sbom-cyclonedx-digest: each empty when that SBOM was not attached. */
+function referrerOutputs(referrers: readonly Descriptor[]): Record<string, string> {
+  const digestOf = (type: string): string =>
+    referrers.find((referrer) => referrer.artifactType === type)?.digest ?? '';
+  return {
+    'sbom-spdx-digest': digestOf('application/spdx+json'),
+    'sbom-cyclonedx-digest': digestOf('application/vnd.cyclonedx+json'),
+  };
 }
 
 async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result): Promise<void> {
@@ -470,6 +487,9 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
     facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
   }
   if (result.layout) facts.push(['OCI layout', result.layout]);
+  for (const referrer of result.referrers ?? []) {
+    facts.push([`Attached ${referrer.artifactType}`, referrer.digest]);
+  }
   await writeSummary('import-image', facts, [
     {
       title: 'Constituent packages',
@@ -480,17 +500,19 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
 }
 
 /**
- * Pushes blobs (skipping those present), the manifest under every tag, then its signature with
- * sign-key, all within the `timeout` input; gives the bytes of blobs sent and the signature. At
- * the deadline it fails saying what is in the registry and what is not (the tags are put after
- * the blobs, so no tag names a partial image).
+ * Pushes blobs (skipping those present), the manifest under every tag, then the artifacts
+ * referring to it and its signature with sign-key, all within the `timeout` input; gives the
+ * bytes of blobs sent, the artifacts' descriptors and the signature. At the deadline it fails
+ * saying what is in the registry and what is not (the tags are put after the blobs, so no tag
+ * names a partial image).
  */
 async function pushImage(
   inputs: Inputs,
   { address, credential }: PushTarget,
   image: BuiltImage,
   tags: string[],
-): Promise<{ uploaded: number; signature?: PushedSignature }> {
+  artifacts: readonly Artifact[],
+): Promise<{ uploaded: number; referrers: Descriptor[]; signature?: PushedSignature }> {
   const client = new RegistryClient({
     address,
     displayName: inputs.image.registry,
@@ -522,6 +544,13 @@ async function pushImage(
       done.push(what);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
+    const referrers: Descriptor[] = [];
+    for (const artifact of artifacts) {
+      const referrer = await attachArtifact(client, repository, image.manifest, artifact);
+      core.info(`${artifact.artifactType} attached as ${referrer.digest}`);
+      referrers.push(referrer);
+      done.push(`${artifact.artifactType} ${referrer.digest}`);
+    }
     const signature = inputs.signKey
       ? await pushSignature(client, inputs.signKey, {
           repository,
@@ -530,12 +559,16 @@ async function pushImage(
         })
       : undefined;
     if (signature) done.push(`signature ${signature.reference}`);
-    return { uploaded, signature };
+    return { uploaded, referrers, signature };
   } catch (error) {
     if (!(error instanceof DeadlineError)) throw error;
     const left = steps.slice(done.length).map(([what]) => what);
+    const later = [
+      ...artifacts.slice(Math.max(0, done.length - steps.length)).map((a) => a.artifactType),
+      ...(inputs.signKey ? ['the signature'] : []),
+    ];
     throw new UserError(
-      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...(inputs.signKey ? ['the signature'] : [])].join(', ')}.`,
+      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...later].join(', ')}.`,
     );
   } finally {
     client.close();

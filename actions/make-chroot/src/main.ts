@@ -17,6 +17,8 @@ import {
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import {
   MANIFEST_PATH_IN_ROOT,
+  SBOM_CYCLONEDX_PATH_IN_ROOT,
+  SBOM_SPDX_PATH_IN_ROOT,
   readAppInfo,
   type AppInfo,
   type Manifest,
@@ -50,6 +52,7 @@ import {
   type LibraryReport,
 } from '../../core/src/root-libraries.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
+import { readLocalPackages, writeSboms } from './sbom.js';
 import {
   INPUT_REPO_NAME,
   defaultRoot,
@@ -243,6 +246,8 @@ async function makeRoot(
   const installed = await queryInstalled(rootDir, dbPath);
   const epoch = sourceDateEpoch();
   if (epoch !== undefined) await clampInstallDates(dbPath, epoch);
+  // Read before the database may be removed: the SBOMs list what it records.
+  const sbomPackages = await readLocalPackages(dbPath);
   if (!inputs.keepPackageDb) {
     await fs.rm(path.join(dbPath, 'local'), { recursive: true, force: true });
     await removeIfEmpty(dbPath);
@@ -250,6 +255,12 @@ async function makeRoot(
   }
   const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
   const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
+  await writeSboms(rootDir, {
+    arch: manifest.arch,
+    app: manifest.app,
+    created: manifest.created,
+    packages: sbomPackages,
+  });
   return { installed, manifest, scriptletFailures, libraries };
 }
 
@@ -493,6 +504,8 @@ export async function run(): Promise<void> {
       tarball: inputs.tarball ?? '',
       'tarball-sha256': tarballSha ?? '',
       manifest: path.join(root, MANIFEST_PATH_IN_ROOT),
+      'sbom-spdx': path.join(root, SBOM_SPDX_PATH_IN_ROOT),
+      'sbom-cyclonedx': path.join(root, SBOM_CYCLONEDX_PATH_IN_ROOT),
       packages: made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n'),
       'size-bytes': sizeBytes,
       'package-count': made.installed.length,
