@@ -246,9 +246,18 @@ describe('layers: app', () => {
         ]),
       ) as { config: { digest: string } }
     ).config.digest;
-    // The registry's own access log: the app layer and the config, nothing else.
+    // The registry's own access log: of the image, the app layer and the config, nothing else;
+    // besides, the new root's two SBOM documents, attached as artifacts referring to it.
+    const sboms = await Promise.all(
+      ['usr/share/arch-core/sbom.spdx.json', 'usr/share/arch-core/sbom.cdx.json'].map(
+        async (file) =>
+          `sha256:${createHash('sha256')
+            .update(await fs.readFile(path.join(rootB, file)))
+            .digest('hex')}`,
+      ),
+    );
     expect(uploadedDigests(registry.log().slice(logBefore)).sort()).toEqual(
-      [appB?.digest, configB].sort(),
+      [appB?.digest, configB, ...sboms].sort(),
     );
     expect(after.log).toMatch(
       new RegExp(`blob ${(belowB?.digest ?? '').slice(0, 19)} \\(\\d+ bytes\\) is already there`),

@@ -1,13 +1,17 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
-import { MANIFEST_PATH_IN_ROOT } from '../../core/src/manifest.js';
+import {
+  MANIFEST_PATH_IN_ROOT,
+  SBOM_CYCLONEDX_PATH_IN_ROOT,
+  SBOM_SPDX_PATH_IN_ROOT,
+} from '../../core/src/manifest.js';
 
 /**
  * `layers: app`: the root split by origin, from its pacman database (var/lib/pacman/local/*:
  * `desc` names the package, `files` lists what it installed, directories ending in `/`). The
  * upper layer holds the app package's files, the directories only it owns, the whole local
- * database and the manifest; the lower layer everything else. Both are cut from one walk of the
+ * database, the manifest and the SBOMs; the lower layer everything else. Both are cut from one walk of the
  * root (tar.ts's `select`), so a directory both need is written twice with the same header.
  */
 export const LOCAL_DB = 'var/lib/pacman/local';
@@ -80,7 +84,13 @@ export async function splitByOrigin(root: string, app: string, epoch: number): P
   }
   const others = packages.filter((entry) => entry !== appPackage);
   const dirsOfOthers = new Set(others.flatMap((entry) => entry.files.filter(isDirectoryPath)));
-  const upper = new Set<string>([MANIFEST_PATH_IN_ROOT, LOCAL_DB]);
+  // The SBOMs list the app's version as the manifest does: they change with it.
+  const upper = new Set<string>([
+    MANIFEST_PATH_IN_ROOT,
+    SBOM_SPDX_PATH_IN_ROOT,
+    SBOM_CYCLONEDX_PATH_IN_ROOT,
+    LOCAL_DB,
+  ]);
   for (const file of appPackage.files) {
     if (!isDirectoryPath(file)) upper.add(file);
     else if (!dirsOfOthers.has(file)) upper.add(file.slice(0, -1));
