@@ -2,13 +2,37 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { messageOf } from '../../actions/core/src/errors.js';
-import { runPipeline, type Arch } from './pipeline.js';
+import { runPipeline, type Arch, type OwnApp } from './pipeline.js';
 
 /**
  * `bash scripts/demo.sh`: the main job, end to end, on the bundled example app. Prints each
  * stage as it goes and a final summary; stops every process it started, also on failure or
  * Ctrl-C. DEMO_ARCH=x86_64 builds for x86_64 instead of i686; DEMO_KEEP=1 keeps the work dir.
+ * `--app PATH [--repo NAME=DIR]... [--cmd JSON] [--run JSON]` rehearses the user's own app
+ * (docs/rehearse-own-app.md).
  */
+
+const USAGE =
+  'usage: bash scripts/demo.sh [--app PATH [--repo NAME=DIR]... [--cmd JSON] [--run JSON]]';
+
+/** The command line: nothing (the example) or the user's app. */
+function parseArgs(args: string[]): OwnApp | undefined {
+  const app: Partial<OwnApp> & { repos: string[] } = { repos: [] };
+  for (let index = 0; index < args.length; index += 2) {
+    const [flag, value] = [args[index], args[index + 1]];
+    if (value === undefined) throw new Error(USAGE);
+    if (flag === '--app') app.dir = value;
+    else if (flag === '--repo') app.repos.push(value);
+    else if (flag === '--cmd') app.cmd = value;
+    else if (flag === '--run') app.runCmd = value;
+    else throw new Error(`${flag}? ${USAGE}`);
+  }
+  if (app.dir === undefined) {
+    if (args.length > 0) throw new Error(`--repo, --cmd and --run go with --app. ${USAGE}`);
+    return undefined;
+  }
+  return app as OwnApp;
+}
 
 const cleanups: Array<() => Promise<void>> = [];
 let cleaning: Promise<void> | undefined;
@@ -35,6 +59,13 @@ async function main(): Promise<number> {
     console.error(`DEMO_ARCH "${arch}" is not i686 or x86_64.`);
     return 1;
   }
+  let app: OwnApp | undefined;
+  try {
+    app = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(messageOf(error));
+    return 1;
+  }
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'arch-core-demo-'));
   await fs.chmod(workDir, 0o755); // the build user must reach the app's copy
   if (!process.env.DEMO_KEEP) {
@@ -45,6 +76,7 @@ async function main(): Promise<number> {
     const result = await runPipeline({
       workDir,
       arch,
+      app,
       say: (line) => console.log(line),
       onCleanup: (cleanup) => cleanups.push(cleanup),
     });

@@ -26,10 +26,24 @@ import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js
 
 export type Arch = 'x86_64' | 'i686';
 
+/** The user's own app in place of examples/hello (`scripts/demo.sh --app PATH`). */
+export interface OwnApp {
+  /** Its directory: the PKGBUILD at the root of a git or Mercurial repository (copied first). */
+  dir: string;
+  /** More repositories for make-chroot, `name=directory` lines (packages built with build-package). */
+  repos: string[];
+  /** The image's command, JSON (default `["/usr/bin/<pkgname>"]`). */
+  cmd?: string;
+  /** The one-shot `podman run` command, JSON (default the image's command). */
+  runCmd?: string;
+}
+
 export interface PipelineOptions {
   /** A directory of the pipeline's own (created; removed by the caller). */
   workDir: string;
   arch: Arch;
+  /** The user's app; the bundled example when absent. */
+  app?: OwnApp;
   /** Progress lines for a person to read. */
   say: (line: string) => void;
   /** Registers a clean-up to run at the end, also on failure or Ctrl-C. */
@@ -121,13 +135,12 @@ async function hostGlibcRepo(workDir: string, arch: Arch): Promise<string> {
  * Pulls the pushed image and runs it with podman the way it works in this container (vfs storage,
  * cgroupfs, runc, no network; docs/dev/tool-facts.md); returns what the app printed.
  */
-function runImage(workDir: string, reference: string, arch: Arch): string {
+function runImage(workDir: string, reference: string, arch: Arch, command: string[]): string {
   const podman = (args: string[]): string =>
     run('podman', [...podmanGlobalArgs(path.join(workDir, 'podman')), ...args]);
   const goArch = arch === 'i686' ? '386' : 'amd64';
   podman(['pull', '--quiet', '--tls-verify=false', '--arch', goArch, reference]);
-  // The one-shot form of the app: print the greeting and exit.
-  return podman(['run', ...PODMAN_RUN_ARGS, reference, '/usr/bin/hello']).trim();
+  return podman(['run', ...PODMAN_RUN_ARGS, reference, ...command]).trim();
 }
 
 /** An SSH key pair for the cluster's `core` user (the demo's own, made with ssh-keygen). */
@@ -167,6 +180,19 @@ async function exampleAppRepository(workDir: string, say: (line: string) => void
   return app;
 }
 
+/** A copy of the user's app (its .hg or .git too): nothing is written into their tree. */
+async function ownAppRepository(app: OwnApp, workDir: string, say: (line: string) => void) {
+  const copy = path.join(workDir, 'app');
+  await fs.cp(path.resolve(app.dir), copy, { recursive: true });
+  say(`your app: ${app.dir}, copied to ${copy}`);
+  return copy;
+}
+
+/** The package's name from its file name, `<name>-<pkgver>-<pkgrel>-<arch>.pkg.tar.*`. */
+function packageName(file: string): string {
+  return path.basename(file).split('-').slice(0, -3).join('-');
+}
+
 async function buildPackage(stage: Stage, options: PipelineOptions, app: string): Promise<Outputs> {
   const built = await stage('Build the package', 'build-package', {
     path: app,
@@ -184,7 +210,7 @@ async function makeRoot(stage: Stage, options: PipelineOptions, built: Outputs):
   const systemRepo = await hostGlibcRepo(workDir, arch);
   const rooted = await stage('Make the minimal root', 'make-chroot', {
     'package-files': built.packages ?? '',
-    repos: `system=${systemRepo}`,
+    repos: [`system=${systemRepo}`, ...(options.app?.repos ?? [])].join('\n'),
     mirror: 'none',
     arch,
     root: path.join(workDir, 'root'),
@@ -198,6 +224,7 @@ async function pushImage(
   stage: Stage,
   options: PipelineOptions,
   rooted: Outputs,
+  app: { name: string; cmd: string },
 ): Promise<Outputs> {
   const { say } = options;
   const registry: TestRegistry = await startRegistry();
@@ -205,10 +232,9 @@ async function pushImage(
   say(`\nregistry: docker-registry on ${registry.address}`);
   const image = await stage('Make and push the image', 'import-image', {
     root: rooted.root ?? '',
-    image: `${registry.address}/arch-core/hello`,
+    image: `${registry.address}/arch-core/${app.name}`,
     insecure: 'true',
-    // As a service: the app keeps running after its greeting (deploy-fleet waits for running).
-    cmd: '["/usr/bin/hello", "--serve"]',
+    cmd: app.cmd,
   });
   say(`    ${image['image-ref']}`);
   say(`    tags: ${(image.tags ?? '').split('\n').join(', ')}`);
@@ -287,23 +313,32 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     return outputs[action] as Outputs;
   };
 
-  say(`arch-core demo: the example app, ${arch}, in ${workDir}`);
-  const app = await exampleAppRepository(workDir, say);
+  const own = options.app;
+  say(`arch-core demo: ${own ? `your app ${own.dir}` : 'the example app'}, ${arch}, in ${workDir}`);
+  const app = own
+    ? await ownAppRepository(own, workDir, say)
+    : await exampleAppRepository(workDir, say);
   const built = await buildPackage(stage, options, app);
+  const name = packageName(built.packages?.split('\n')[0] ?? '');
+  // The example runs as a service (deploy-fleet waits for running); its one-shot form greets.
+  const cmd = own
+    ? (own.cmd ?? JSON.stringify([`/usr/bin/${name}`]))
+    : '["/usr/bin/hello", "--serve"]';
+  const runCmd = JSON.parse(own ? (own.runCmd ?? cmd) : '["/usr/bin/hello"]') as string[];
   const rooted = await makeRoot(stage, options, built);
-  const image = await pushImage(stage, options, rooted);
+  const image = await pushImage(stage, options, rooted, { name, cmd });
   const cluster = await writeClusterConfigs(stage, options);
   const { deployed, states } = await deploy(stage, options, image);
 
   say('\n==> Run the image as a machine of the cluster would (podman pull + run)');
   const ranStarted = Date.now();
-  const greeting = runImage(workDir, image['image-ref'] ?? '', arch);
+  const greeting = runImage(workDir, image['image-ref'] ?? '', arch, runCmd);
   const ranSeconds = (Date.now() - ranStarted) / 1000;
   stages.push({ name: 'Run the image', seconds: ranSeconds, outputs: { greeting } });
   say(`    the container printed: ${greeting}`);
 
   const summaryLines = [
-    `app version     ${built.version} (hg r${built.revision}, ${built.hash})`,
+    `app version     ${built.version} (r${built.revision}, ${built.hash})`,
     `package         ${path.basename(built.packages ?? '')}`,
     `root            ${rooted['package-count']} packages, ${rooted['size-bytes']} bytes`,
     `image           ${image['image-ref']}`,

@@ -305,6 +305,22 @@ test('dry-run prints the unit and the plan and changes nothing', async () => {
   expect(fleet.standin.requests.filter((request) => request.method !== 'GET')).toEqual([]);
   expect(fleet.standin.unit('hello.service')?.hash).toBe(oldHash);
   expect(await fleet.calls()).toEqual([]);
+  expect(result.log).not.toContain('loopback registry');
+});
+
+test('an image on a loopback registry is a warning: the machines cannot pull it', async () => {
+  const fleet = await start();
+  for (const registry of ['127.0.0.1:5000', '127.1.2.3:5000', 'localhost:5000', '[::1]:5000']) {
+    const result = await runBundle(
+      'deploy-fleet',
+      fleet.inputs({ image: `${registry}/team/hello:1.0`, 'dry-run': 'true' }),
+    );
+    expect(result.code).toBe(0);
+    const warnings = result.log.split('\n').filter((line) => line.startsWith('::warning'));
+    expect(warnings).toEqual([
+      expect.stringContaining(`::image names the loopback registry ${registry}: each machine`),
+    ]);
+  }
 });
 
 test('machine-metadata restricts the unit to matching machines; tunnel-mode auto falls back to fd-forward', async () => {

@@ -69,6 +69,18 @@ describe('import-image survives transient registry failures', () => {
     },
   );
 
+  test("a plain-HTTP registry without insecure gets a hint, not OpenSSL's error", async () => {
+    const result = await runBundle('import-image', {
+      root,
+      image: `${registry.address}/plain/app`,
+    });
+    expect(result.code).toBe(1);
+    expect(errorLines(result.log)).toEqual([
+      `The registry at ${registry.address} answers plain HTTP: set insecure: true (only for a loopback registry or one reached through the SSH tunnel).`,
+    ]);
+    expect(result.log).not.toContain('wrong version number');
+  });
+
   test('an unreachable registry fails clearly in bounded time', async () => {
     const port = await freePort();
     const started = Date.now();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { parseImageReference } from '../../actions/core/src/image-ref.js';
+import { isLoopbackRegistry, parseImageReference } from '../../actions/core/src/image-ref.js';
 import type { Manifest } from '../../actions/core/src/manifest.js';
 import {
   MAX_PACKAGE_LABELS,
@@ -7,7 +7,6 @@ import {
   checkSource,
   dockerChanges,
   imageLabels,
-  isLoopbackRegistry,
   parseArgv,
   parsePlatform,
   parsePorts,

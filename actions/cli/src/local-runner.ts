@@ -57,8 +57,11 @@ export interface LocalRunOptions {
   inputs: Record<string, string>;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Stream the action's log to this process's stdout instead of capturing it only. */
-  echo?: boolean;
+  /**
+   * Told the log of both steps as it comes, by stream (the CLI's RunnerLog shows it masked);
+   * told `flush()` at the end of each step.
+   */
+  echo?: LogSink;
   /** Told each piece of the main step's log as it comes. */
   onOutput?: (text: string) => void;
   /**
@@ -69,6 +72,11 @@ export interface LocalRunOptions {
   cancel?: AbortSignal;
   /** The node binary to run the bundle with (default: the one running this code). */
   node?: string;
+}
+
+export interface LogSink {
+  push(chunk: Buffer, stream: 'stdout' | 'stderr'): void;
+  flush(): void;
 }
 
 export interface StepResult {
@@ -185,13 +193,13 @@ function runStep(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
-    const collect = (chunk: Buffer) => {
+    const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
       chunks.push(chunk);
-      if (options.echo) process.stdout.write(chunk);
+      options.echo?.push(chunk, stream);
       onOutput?.(chunk.toString());
     };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
+    child.stdout.on('data', collect('stdout'));
+    child.stderr.on('data', collect('stderr'));
     let cancelledWith: NodeJS.Signals | undefined;
     const timers: NodeJS.Timeout[] = [];
     const onCancel = () => {
@@ -206,6 +214,7 @@ function runStep(
     child.on('close', (exitCode, signal) => {
       for (const timer of timers) clearTimeout(timer);
       cancel?.removeEventListener('abort', onCancel);
+      options.echo?.flush();
       const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1);
       resolve({ code, log: Buffer.concat(chunks).toString(), cancelledWith });
     });

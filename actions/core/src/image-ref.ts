@@ -91,3 +91,14 @@ export function formatImageReference(reference: ImageReference): string {
 export function imageBaseName(reference: ImageReference): string {
   return reference.repository.split('/').pop() as string;
 }
+
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.startsWith('[')
+    ? registry.slice(1, registry.indexOf(']'))
+    : (registry.split(':')[0] ?? '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

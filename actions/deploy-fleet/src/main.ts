@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { messageOf } from '../../core/src/errors.js';
+import { isLoopbackRegistry } from '../../core/src/image-ref.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { hold, release } from '../../core/src/post.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
@@ -30,6 +31,7 @@ export async function run(): Promise<void> {
   const inputs = parseInputs(rawInputsFromEnv());
   const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
   const startedAt = Date.now();
+  warnOfLoopbackRegistry(inputs);
   await showUnit(inputs, unit);
   let connection: MasterLink;
   try {
@@ -57,6 +59,16 @@ export async function run(): Promise<void> {
   } finally {
     await connection.close();
   }
+}
+
+/** Each machine pulls the image itself: from its own loopback, a loopback registry has none. */
+function warnOfLoopbackRegistry(inputs: Inputs): void {
+  const { registry } = inputs.image;
+  if (!isLoopbackRegistry(registry)) return;
+  core.warning(
+    `image names the loopback registry ${registry}: each machine would pull from its own loopback, where no registry runs. Fine for a rehearsal on one machine; for a cluster, name the registry as the machines reach it (e.g. the master's private address).`,
+    { title: 'deploy-fleet' },
+  );
 }
 
 async function showUnit(inputs: Inputs, unit: PlannedUnit): Promise<void> {

@@ -3,6 +3,7 @@ import { messageOf } from '../../core/src/errors.js';
 import {
   TAG,
   formatImageReference,
+  isLoopbackRegistry,
   parseImageReference,
   type ImageReference,
 } from '../../core/src/image-ref.js';
@@ -302,14 +303,6 @@ export function parsePorts(text: string | undefined): string[] {
 /** `env`: KEY=value lines. */
 export function parseEnv(lines: Array<[string, string]>): string[] {
   return lines.map(([key, value]) => `${key}=${value}`);
-}
-
-/** True for 127.0.0.0/8, ::1 and localhost (with or without a port). */
-export function isLoopbackRegistry(registry: string): boolean {
-  const host = registry.startsWith('[')
-    ? registry.slice(1, registry.indexOf(']'))
-    : (registry.split(':')[0] ?? '');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export type Insecure = 'false' | 'true' | 'force';

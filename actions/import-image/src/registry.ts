@@ -274,6 +274,12 @@ export class RegistryClient {
   /** A network error of `what` (method and path): transient, a TLS failure, or final. */
   private failureOf(error: NodeJS.ErrnoException, what: string): Error {
     if (error instanceof DeadlineError) return error;
+    // OpenSSL reads an HTTP answer to its hello as a record of a wrong version.
+    if (error.code === 'EPROTO' && /wrong version number|http request/i.test(error.message)) {
+      return new UserError(
+        `The registry at ${this.name} answers plain HTTP: set insecure: true (only for a loopback registry or one reached through the SSH tunnel).`,
+      );
+    }
     if (error.code && TRANSIENT_CODES.has(error.code)) {
       return new TransientError(`${what}: ${error.code} (${error.message})`);
     }
