@@ -31963,13 +31963,15 @@ async function renameReplacing(temporary, target) {
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
- * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * written in a private staging directory beside it (`.<name>.tmp-<pid>.*`, never inside it, and
+ * removed by the next run when a killed run left it); then the set's checksum file (sha256sum
  * format, named `checksums`) is removed, each file renamed into place, and the checksum file
  * written last. A complete set is one whose checksum file exists and matches
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
  */
 async function replaceFileSet(directory, checksums, produce) {
     await fs.mkdir(directory, { recursive: true });
+    await removeLeftoverTemporaries(directory, core.info);
     const staging = temporarySibling(directory);
     await fs.mkdir(staging, { mode: 0o700 });
     try {
@@ -32194,6 +32196,16 @@ function formatImageReference(reference) {
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
 }
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+function isLoopbackRegistry(registry) {
+    const host = registry.startsWith('[')
+        ? registry.slice(1, registry.indexOf(']'))
+        : (registry.split(':')[0] ?? '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
@@ -32311,6 +32323,9 @@ function parseImageInput(name, text) {
 
 const MANIFEST_PATH_IN_ROOT = 'usr/share/arch-core/manifest.json';
 const APP_INFO_SUFFIX = '.arch-core.json';
+/** make-chroot's bills of materials of the root, beside the manifest (docs/dev/sbom.md). */
+const SBOM_SPDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.spdx.json';
+const SBOM_CYCLONEDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.cdx.json';
 function appInfoPathFor(packageFile) {
     return `${packageFile}${APP_INFO_SUFFIX}`;
 }
@@ -32916,6 +32931,23 @@ function checkRootLibraries(root, only) {
     }
     return report;
 }
+/**
+ * Where the loader of `root` finds `library` (a DT_NEEDED name without a slash) for an object of
+ * `elf`'s class and machine, searching ld.so.conf's and the built-in directories (not the
+ * object's RPATH): the library's path in the root with its directory's links followed, or
+ * undefined.
+ */
+function findLibraryInRoot(root, library, elf) {
+    for (const dir of [...ldSoConfDirectories(root), ...builtInDirectories(elf)]) {
+        const host = resolveInRoot(root, external_node_path_namespaceObject.posix.join(dir, library));
+        const candidate = host === undefined ? undefined : readElfDependencies(host);
+        if (candidate?.bits !== elf.bits || candidate.machine !== elf.machine)
+            continue;
+        const realDir = resolveInRoot(root, dir) ?? external_node_path_namespaceObject.join(root, dir);
+        return external_node_path_namespaceObject.posix.join(`/${external_node_path_namespaceObject.relative(root, realDir)}`, library);
+    }
+    return undefined;
+}
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/buildroot.ts
 
@@ -33025,6 +33057,107 @@ async function withBuildRootMounts(root, work) {
     }
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/gpg.ts
+
+
+
+
+
+
+/**
+ * Private GnuPG homes and the armored keys that go into them (docs/dev/signing.md). A home is
+ * made under the system temp dir, not RUNNER_TEMP: gpg-agent's socket lives in it, and a Unix
+ * socket path may not be longer than 107 bytes.
+ */
+const PUBLIC_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
+const PRIVATE_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]+?-----END PGP PRIVATE KEY BLOCK-----/g;
+/** `text` holds armored public key blocks and nothing else (a private key never). */
+function checkArmoredPublicKeys(input, text) {
+    if (text.includes('PRIVATE KEY BLOCK')) {
+        throw new errors_InputError(input, 'holds a private key; give only public keys (gpg --armor --export).');
+    }
+    const blocks = text.match(PUBLIC_BLOCK) ?? [];
+    if (blocks.length === 0 || text.replace(PUBLIC_BLOCK, '').trim() !== '') {
+        throw new errors_InputError(input, 'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.');
+    }
+}
+/** `text` is one armored private key block (as `gpg --armor --export-secret-keys` writes it). */
+function checkArmoredPrivateKey(input, text) {
+    const blocks = text.match(PRIVATE_BLOCK) ?? [];
+    if (blocks.length !== 1 || text.replace(PRIVATE_BLOCK, '').trim() !== '') {
+        throw new errors_InputError(input, 'give one armored private key block (-----BEGIN PGP PRIVATE KEY BLOCK----- … as gpg --armor --export-secret-keys KEYID writes it) and nothing else.');
+    }
+}
+/** Stops every daemon gpg started for `home` (gpg-agent above all) and removes the home. */
+async function removeGnupgHome(home) {
+    await execQuiet('gpgconf', ['--homedir', home, '--kill', 'all'], {
+        silent: true,
+        allowFailure: true,
+    }).catch(() => undefined);
+    await promises_namespaceObject.rm(home, { recursive: true, force: true });
+}
+/** Runs `work` with a new private GnuPG home, removed with its agent afterwards, whatever happens. */
+async function withGnupgHome(prefix, work, tracking) {
+    const home = await makePrivateTempDir(prefix, external_node_os_namespaceObject.tmpdir());
+    tracking?.made(home);
+    try {
+        return await work(home);
+    }
+    finally {
+        await removeGnupgHome(home);
+        tracking?.removed();
+    }
+}
+/**
+ * The keys an armored block holds, read without importing them (`gpg --show-keys`), or those of
+ * the home's keyring when `armoredFile` is undefined (`kind` says which keyring).
+ */
+async function listKeys(home, kind, armoredFile) {
+    const list = kind === 'secret' ? '--list-secret-keys' : '--list-keys';
+    const args = armoredFile ? ['--show-keys', armoredFile] : [list];
+    const result = await execQuiet('gpg', ['--homedir', home, '--batch', '--with-colons', ...args], {
+        silent: true,
+        missingHint: 'install the Debian package gnupg',
+    });
+    return parseColonKeys(result.stdout);
+}
+/** `gpg --with-colons` listing → keys (pure). A primary key is a `pub`/`sec` record. */
+function parseColonKeys(listing) {
+    const keys = [];
+    let current;
+    let expectPrimaryFingerprint = false;
+    for (const line of listing.split('\n')) {
+        const fields = line.split(':');
+        const type = fields[0];
+        if (type === 'pub' || type === 'sec') {
+            current = { fingerprint: '', userId: '' };
+            keys.push(current);
+            expectPrimaryFingerprint = true;
+        }
+        else if (type === 'sub' || type === 'ssb') {
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'fpr' && current && expectPrimaryFingerprint) {
+            current.fingerprint = fields[9] ?? '';
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'uid' && current && current.userId === '') {
+            current.userId = unescapeColonField(fields[9] ?? '');
+        }
+    }
+    return keys.filter((key) => key.fingerprint !== '');
+}
+/** gpg escapes `:` and other bytes in colon listings as `\xHH`. */
+function unescapeColonField(field) {
+    return field.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+}
+/** Writes armored key text into `dir` for gpg to read; gives the file. */
+async function writeKeyFile(dir, name, text) {
+    const file = external_node_path_namespaceObject.join(dir, name);
+    await promises_namespaceObject.writeFile(file, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o600 });
+    return file;
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/repo-name.ts
 
 /** A repository name pacman accepts in a section header (and not a reserved one). */
@@ -33038,6 +33171,170 @@ function checkRepoName(name, input, line = name) {
     if (!REPO_NAME.test(name)) {
         throw new errors_InputError(input, `"${line}": "${name}" is not a repository name (letters, digits, ".", "_", "-").`);
     }
+}
+
+;// CONCATENATED MODULE: ./actions/build-package/src/makepkg-options.ts
+
+/**
+ * makepkg's command line read the way makepkg reads it (its `parseopts`, a getopt_long work-alike;
+ * docs/dev/tool-facts.md): a long option may be cut to any unambiguous prefix (`--confi`), takes
+ * its argument as `--opt=value` or as the next word; short options bundle (`-cf`) and one that
+ * takes an argument takes the rest of its word (`-pPATH`) or the next word (`-cp PATH`).
+ */
+/** makepkg's short options; a colon follows those that take an argument. */
+const SHORT_OPTIONS = 'AcCdefFghiLmop:rRsSV';
+/** makepkg's long options (its own, then those it passes to pacman); `:` takes an argument. */
+const LONG_OPTIONS = [
+    'allsource',
+    'check',
+    'clean',
+    'cleanbuild',
+    'config:',
+    'force',
+    'geninteg',
+    'help',
+    'holdver',
+    'ignorearch',
+    'install',
+    'key:',
+    'log',
+    'noarchive',
+    'nobuild',
+    'nocolor',
+    'nocheck',
+    'nodeps',
+    'noextract',
+    'noprepare',
+    'nosign',
+    'packagelist',
+    'printsrcinfo',
+    'repackage',
+    'rmdeps',
+    'sign',
+    'skipchecksums',
+    'skipinteg',
+    'skippgpcheck',
+    'source',
+    'syncdeps',
+    'verifysource',
+    'version',
+    'asdeps',
+    'noconfirm',
+    'needed',
+    'noprogressbar',
+];
+/** The long option a short one means to makepkg; `-F` and `-p` have none. */
+const SHORT_MEANS = {
+    A: 'ignorearch',
+    c: 'clean',
+    C: 'cleanbuild',
+    d: 'nodeps',
+    e: 'noextract',
+    f: 'force',
+    g: 'geninteg',
+    h: 'help',
+    i: 'install',
+    L: 'log',
+    m: 'nocolor',
+    o: 'nobuild',
+    r: 'rmdeps',
+    R: 'repackage',
+    s: 'syncdeps',
+    S: 'source',
+    V: 'version',
+};
+function fail(problem) {
+    throw new errors_InputError('makepkg-args', `${problem}; see makepkg --help for what it takes.`);
+}
+/** The long option `--prefix` names: itself when exact, else the one option it begins. */
+function matchLong(prefix) {
+    const names = LONG_OPTIONS.map((option) => option.replace(/:$/, ''));
+    const exact = names.indexOf(prefix);
+    const matches = exact >= 0 ? [exact] : names.flatMap((n, i) => (n.startsWith(prefix) ? [i] : []));
+    if (matches.length === 0)
+        fail(`"--${prefix}" is not a makepkg option`);
+    if (matches.length > 1) {
+        const list = matches.map((i) => `--${names[i]}`).join(', ');
+        fail(`"--${prefix}" is ambiguous to makepkg (${list})`);
+    }
+    const option = LONG_OPTIONS[matches[0]];
+    return { name: `--${option.replace(/:$/, '')}`, takesValue: option.endsWith(':') };
+}
+/** The options in `-abc` (and what comes after it when the last one takes an argument). */
+function parseShortWord(word, next) {
+    const options = [];
+    for (let i = 1; i < word.length; i++) {
+        const letter = word[i];
+        const at = SHORT_OPTIONS.indexOf(letter);
+        if (at < 0 || letter === ':')
+            fail(`"-${letter}" (in "${word}") is not a makepkg option`);
+        const name = SHORT_MEANS[letter] ? `--${SHORT_MEANS[letter]}` : `-${letter}`;
+        if (SHORT_OPTIONS[at + 1] !== ':') {
+            options.push({ name, given: word });
+            continue;
+        }
+        if (i < word.length - 1) {
+            options.push({ name, given: word, value: word.slice(i + 1) });
+            return { options, used: 1 };
+        }
+        if (next === undefined)
+            fail(`"-${letter}" (in "${word}") needs an argument`);
+        options.push({ name, given: `${word} ${next}`, value: next });
+        return { options, used: 2 };
+    }
+    return { options, used: 1 };
+}
+function parseLongWord(word, next) {
+    const equals = word.indexOf('=');
+    const prefix = equals < 0 ? word.slice(2) : word.slice(2, equals);
+    const { name, takesValue } = matchLong(prefix);
+    if (!takesValue) {
+        if (equals >= 0)
+            fail(`"${word}": ${name} takes no argument`);
+        return { option: { name, given: word }, used: 1 };
+    }
+    if (equals >= 0)
+        return { option: { name, given: word, value: word.slice(equals + 1) }, used: 1 };
+    if (next === undefined)
+        fail(`"${word}" (${name}) needs an argument`);
+    return { option: { name, given: `${word} ${next}`, value: next }, used: 2 };
+}
+/**
+ * The options makepkg takes from `args`, in order, and its other words (after `--`, and words
+ * not starting with `-`; makepkg takes those of the form `NAME=value` as variables for the build).
+ * What makepkg would refuse (an unknown option, an ambiguous prefix, a missing argument) is an
+ * InputError naming makepkg-args.
+ */
+function parseMakepkgOptions(args) {
+    const options = [];
+    const operands = [];
+    for (let i = 0; i < args.length;) {
+        const word = args[i];
+        const next = args[i + 1];
+        if (word === '--') {
+            operands.push(...args.slice(i + 1));
+            break;
+        }
+        if (word.startsWith('--')) {
+            const parsed = parseLongWord(word, next);
+            options.push(parsed.option);
+            i += parsed.used;
+        }
+        else if (word.startsWith('-') && word.length > 1) {
+            const parsed = parseShortWord(word, next);
+            options.push(...parsed.options);
+            i += parsed.used;
+        }
+        else {
+            operands.push(word);
+            i += 1;
+        }
+    }
+    return { options, operands };
+}
+/** The names (as in MakepkgOption.name) of the options in `args`. */
+function makepkgOptionNames(args) {
+    return new Set(parseMakepkgOptions(args).options.map((option) => option.name));
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/words.ts
@@ -33133,6 +33430,8 @@ function unclosed(name, text, at) {
 
 
 
+
+
 const VCS_VALUES = ['auto', 'hg', 'git', 'none'];
 const ARCH_VALUES = ['auto', 'i686', 'x86_64', 'any'];
 const PKGEXT_VALUES = ['.pkg.tar.xz', '.pkg.tar.zst'];
@@ -33146,24 +33445,13 @@ function checkBuildUser(name) {
     }
 }
 /** makepkg options the action sets itself; given again they would break its guarantees. */
-const OWN_OPTIONS = ['--config', '-p', '--printsrcinfo', '--packagelist', '--geninteg', '-g'];
+const OWN_OPTIONS = ['--config', '-p', '--printsrcinfo', '--packagelist', '--geninteg'];
+/** Each word makepkg takes, as makepkg parses them; the action's own options refused. */
 function checkMakepkgArgs(args) {
-    for (const arg of args) {
-        const option = arg.split('=')[0] ?? arg;
-        if (OWN_OPTIONS.includes(option)) {
-            throw new errors_InputError('makepkg-args', `"${arg}" cannot be given: the action sets it.`);
+    for (const option of parseMakepkgOptions(args).options) {
+        if (OWN_OPTIONS.includes(option.name)) {
+            throw new errors_InputError('makepkg-args', `"${option.given}" cannot be given: makepkg takes it as ${option.name}, which the action sets itself.`);
         }
-    }
-}
-const PUBLIC_KEY_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
-/** pgp-keys holds armored public key blocks and nothing else (a secret key never). */
-function checkPgpKeys(text) {
-    if (text.includes('PRIVATE KEY BLOCK')) {
-        throw new errors_InputError('pgp-keys', 'holds a private key; give only public keys (gpg --armor --export).');
-    }
-    const blocks = text.match(PUBLIC_KEY_BLOCK) ?? [];
-    if (blocks.length === 0 || text.replace(PUBLIC_KEY_BLOCK, '').trim() !== '') {
-        throw new errors_InputError('pgp-keys', 'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.');
     }
 }
 /** syncdeps installs into a build root; a host build has no root of its own to install into. */
@@ -33191,17 +33479,171 @@ function parseInputs(raw) {
         buildRoot: absolute(read.optional('build-root')),
         syncdeps: read.boolean('syncdeps'),
         pgpKeys: read.optional('pgp-keys'),
+        gpgKey: read.secret('gpg-key'),
     };
     checkBuildUser(inputs.buildUser);
     checkRepoName(inputs.repoName, 'repo-name');
     checkMakepkgArgs(inputs.makepkgArgs);
     checkSyncdeps(inputs);
     if (inputs.pgpKeys !== undefined)
-        checkPgpKeys(inputs.pgpKeys);
+        checkArmoredPublicKeys('pgp-keys', inputs.pgpKeys);
+    if (inputs.gpgKey !== undefined)
+        checkArmoredPrivateKey('gpg-key', inputs.gpgKey);
     return inputs;
 }
 
+;// CONCATENATED MODULE: ./actions/build-package/src/linked-libraries.ts
+
+
+
+
+
+/** glibc's own libraries: on a host without a pacman database, `glibc` in depends covers them. */
+const GLIBC_SONAMES = new Set([
+    'libc.so.6',
+    'libm.so.6',
+    'libpthread.so.0',
+    'libdl.so.2',
+    'librt.so.1',
+    'libresolv.so.2',
+    'libutil.so.1',
+    'libmvec.so.1',
+]);
+/** The sections of a pacman database entry (`%NAME%` lines, then values up to a blank line). */
+function sections(text) {
+    const result = new Map();
+    for (const block of text.split(/\n\s*\n/)) {
+        const [header, ...values] = block.trim().split('\n');
+        const name = /^%(.+)%$/.exec(header ?? '')?.[1];
+        if (name)
+            result.set(name, values);
+    }
+    return result;
+}
+/** File (root path) → the package that owns it, from `root`'s pacman local database. */
+async function pacmanOwners(root) {
+    const local = external_node_path_namespaceObject.join(root, 'var/lib/pacman/local');
+    const owners = new Map();
+    const entries = await promises_namespaceObject.readdir(local, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.filter((candidate) => candidate.isDirectory())) {
+        const [desc, files] = await Promise.all(['desc', 'files'].map((file) => promises_namespaceObject.readFile(external_node_path_namespaceObject.join(local, entry.name, file), 'utf8').catch(() => '')));
+        const facts = sections(desc ?? '');
+        const name = facts.get('NAME')?.[0];
+        if (!name)
+            continue;
+        const owner = {
+            name,
+            provides: (facts.get('PROVIDES') ?? []).map((value) => value.split(/[<>=]/)[0]),
+        };
+        for (const file of sections(files ?? '').get('FILES') ?? [])
+            owners.set(`/${file}`, owner);
+    }
+    return owners;
+}
+/** A dependency string's name: `ncurses>=6` → `ncurses`. */
+function dependencyName(dependency) {
+    return dependency.split(/[<>=]/)[0];
+}
+/** One line for each library of `packageFile` that no package in `depends` is known to provide. */
+async function unlistedLibraries(packageFile, depends, place, owners, unpackDir) {
+    await promises_namespaceObject.mkdir(unpackDir, { recursive: true });
+    await execQuiet('bsdtar', ['-xf', packageFile, '-C', unpackDir, '--exclude', '.*']);
+    const listed = new Set(depends.map(dependencyName));
+    const where = place.onHost ? 'the host' : 'the build root';
+    const problems = new Map();
+    for (const miss of checkRootLibraries(unpackDir).misses) {
+        if (miss.kind !== 'library' || problems.has(miss.missing))
+            continue;
+        const elf = readElfDependencies(external_node_path_namespaceObject.join(unpackDir, miss.object));
+        if (!elf)
+            continue;
+        const found = findLibraryInRoot(place.root, miss.missing, elf);
+        const needs = `${miss.object} needs ${miss.missing}`;
+        // Not where the build ran (a library off every search path): nothing to say; make-chroot
+        // checks the root.
+        if (!found)
+            continue;
+        const owner = owners.get(found);
+        if (owner) {
+            if (listed.has(owner.name) || owner.provides.some((name) => listed.has(name)))
+                continue;
+            problems.set(miss.missing, `${needs}, which package ${owner.name} provides in ${where}, but ${owner.name} is not in depends: add it, or the minimal root will lack ${miss.missing}.`);
+        }
+        else if (place.onHost && !(listed.has('glibc') && GLIBC_SONAMES.has(miss.missing))) {
+            problems.set(miss.missing, `${needs}, found only on the host (${found}): a host build links the host's libraries, which no package in depends provides. Add the Arch package that holds ${miss.missing} to depends, and build in a build-root to link Arch's own.`);
+        }
+    }
+    return [...problems.values()];
+}
+
+;// CONCATENATED MODULE: ./actions/build-package/src/signing.ts
+
+
+
+
+
+
+/**
+ * gpg-key: the packages and the repository database signed on the host, after makepkg, in a
+ * GnuPG home of this run's (docs/dev/signing.md). makepkg --sign would sign inside the build,
+ * where the PKGBUILD runs: the private key never goes there.
+ */
+/** The state name of the signing home, which the post step removes after a cancelled run. */
+const SIGNING_HOME_STATE = 'signing-home';
+/** Runs `work` with the signer of `armoredKey` (undefined without one); its home removed after. */
+function withSigner(armoredKey, work) {
+    if (armoredKey === undefined)
+        return work(undefined);
+    return withGnupgHome('arch-core-signing', async (home) => work(await importSigningKey(home, armoredKey)), { made: (home) => hold(SIGNING_HOME_STATE, home), removed: () => release(SIGNING_HOME_STATE) });
+}
+async function importSigningKey(home, armoredKey) {
+    const file = await writeKeyFile(home, 'gpg-key.asc', armoredKey);
+    const result = await execQuiet('gpg', ['--homedir', home, '--batch', '--import', file], {
+        silent: true,
+        allowFailure: true,
+        missingHint: 'install the Debian package gnupg',
+    });
+    await promises_namespaceObject.rm(file, { force: true });
+    if (result.code !== 0) {
+        throw new errors_InputError('gpg-key', `gpg could not import it: ${tailOf(result.stderr, 1)}`);
+    }
+    const keys = await listKeys(home, 'secret');
+    const key = keys[0];
+    if (keys.length !== 1 || key === undefined) {
+        throw new errors_InputError('gpg-key', `holds ${keys.length} secret keys; give exactly one.`);
+    }
+    info(`Signing with ${key.fingerprint} (${key.userId})`);
+    return { home, key };
+}
+/** Signs `file` as makepkg --sign does: a binary detached signature beside it, `FILE.sig`. */
+async function signFile(signer, file) {
+    const signature = `${file}.sig`;
+    const args = ['--homedir', signer.home, '--batch', '--pinentry-mode', 'loopback'];
+    // An empty passphrase: a protected key fails here at once instead of waiting for a pinentry.
+    args.push('--passphrase', '', '--local-user', signer.key.fingerprint);
+    args.push('--detach-sign', '--no-armor', '--output', signature, file);
+    const result = await execQuiet('gpg', args, { silent: true, allowFailure: true });
+    if (result.code === 0)
+        return signature;
+    await promises_namespaceObject.rm(signature, { force: true });
+    if (/passphrase/i.test(result.stderr)) {
+        throw new errors_InputError('gpg-key', 'the key is protected by a passphrase; give a signing key (or subkey) exported without one, kept in a secret.');
+    }
+    throw new errors_UserError(`gpg could not sign ${file}: ${tailOf(result.stderr, 3)}`);
+}
+/** repo-add's arguments and environment for a signed database: the old one's signature checked. */
+function repoAddSigning(signer) {
+    if (!signer)
+        return { args: [] };
+    return {
+        args: ['--sign', '--verify', '--key', signer.key.fingerprint],
+        env: { ...process.env, GNUPGHOME: signer.home },
+    };
+}
+
 ;// CONCATENATED MODULE: ./actions/build-package/src/post.ts
+
+
 
 
 
@@ -33212,17 +33654,25 @@ function parseInputs(raw) {
 const BUILD_COPY_STATE = 'build-copy';
 /**
  * The post step: after a cancelled or failed run, unmounts what the build mounted in the build
- * root and removes the build directory; after a clean run the main step released both and
- * there is nothing to do. Fails naming exactly what it could not clean.
+ * root and removes the build directory and the signing key's GnuPG home; after a clean run the
+ * main step released them all and there is nothing to do. Fails naming exactly what it could
+ * not clean.
  */
 async function post() {
     const mounts = held(MOUNTS_STATE);
     const copy = held(BUILD_COPY_STATE);
-    if (!mounts && !copy) {
+    const signingHome = held(SIGNING_HOME_STATE);
+    if (!mounts && !copy && !signingHome) {
         info('build-package post: the build released everything it held; nothing to clean up.');
         return;
     }
     const left = [];
+    if (signingHome) {
+        info(`build-package post: removing the signing key's GnuPG home ${signingHome}`);
+        await removeGnupgHome(signingHome);
+        if (await files_exists(signingHome))
+            left.push(`the signing home ${signingHome} is still there`);
+    }
     if (mounts) {
         info(`build-package post: still mounted in ${mounts.root}: ${mounts.points.join(', ')}`);
         const stillMounted = await unmountAll(mounts.root, mounts.points);
@@ -33246,6 +33696,7 @@ async function post() {
 }
 
 ;// CONCATENATED MODULE: ./actions/build-package/src/makepkg.ts
+
 
 /**
  * The architecture to build for. `auto`: the PKGBUILD's single arch, else the native one (the
@@ -33290,17 +33741,52 @@ function pacmanArch(nodeArch) {
     return nodeArch;
 }
 /**
+ * The defaults of Arch's makepkg.conf for each arch: Arch Linux's for x86_64 (hardening, frame
+ * pointers, packed relocations), Arch Linux 32's for i686. Debian's and Ubuntu's makepkg.conf
+ * ship these commented out, so a build there would get none (see docs/dev/tool-facts.md).
+ */
+const ARCH_BUILD_FLAGS = {
+    x86_64: {
+        cflags: '-march=x86-64 -mtune=generic -O2 -pipe -fno-plt -fexceptions -Wp,-D_FORTIFY_SOURCE=3 -Wformat -Werror=format-security -fstack-clash-protection -fcf-protection -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer',
+        cxxflags: '$CFLAGS -Wp,-D_GLIBCXX_ASSERTIONS',
+        ldflags: '-Wl,-O1 -Wl,--sort-common -Wl,--as-needed -Wl,-z,relro -Wl,-z,now -Wl,-z,pack-relative-relocs',
+    },
+    i686: {
+        cflags: '-march=i686 -mtune=generic -O2 -pipe -fno-plt -fexceptions -Wp,-D_FORTIFY_SOURCE=2 -Wformat -Werror=format-security -fstack-clash-protection',
+        cxxflags: '$CFLAGS -Wp,-D_GLIBCXX_ASSERTIONS',
+        ldflags: '-Wl,-O1,--sort-common,--as-needed,-z,relro,-z,now',
+    },
+};
+/**
  * A makepkg.conf for i686 with the host's multilib compiler: the system's, then CARCH/CHOST and
- * 32-bit compiler and linker flags on top (makepkg exports them to build()).
+ * Arch Linux 32's flags with -m32 on top (makepkg exports them to build()).
  */
 function i686MakepkgConf(systemConf) {
+    const flags = ARCH_BUILD_FLAGS.i686;
     return [
         `source ${quoteBash(systemConf)}`,
         'CARCH="i686"',
         'CHOST="i686-pc-linux-gnu"',
-        'CFLAGS="-m32 -march=i686 -mtune=generic -O2 -pipe -fno-plt"',
-        'CXXFLAGS="$CFLAGS"',
-        'LDFLAGS="-m32 -Wl,-O1,--sort-common,--as-needed,-z,relro,-z,now"',
+        `CFLAGS="-m32 ${flags.cflags}"`,
+        `CXXFLAGS="${flags.cxxflags}"`,
+        `LDFLAGS="-m32 ${flags.ldflags}"`,
+        '',
+    ].join('\n');
+}
+/**
+ * A makepkg.conf that reads the system's, then gives `carch` Arch's flags for each of CFLAGS,
+ * CXXFLAGS and LDFLAGS the system's leaves unset or empty; undefined for an arch without them.
+ */
+function defaultFlagsMakepkgConf(systemConf, carch) {
+    const flags = ARCH_BUILD_FLAGS[carch];
+    if (!flags)
+        return undefined;
+    const orDefault = (name, value) => `[[ -n \${${name}-} ]] || ${name}="${value}"`;
+    return [
+        `source ${quoteBash(systemConf)}`,
+        orDefault('CFLAGS', flags.cflags),
+        orDefault('CXXFLAGS', flags.cxxflags),
+        orDefault('LDFLAGS', flags.ldflags),
         '',
     ].join('\n');
 }
@@ -33312,8 +33798,8 @@ function makepkgArgs(plan) {
     const args = [];
     if (plan.config)
         args.push('--config', plan.config);
-    const syncs = plan.extraArgs.some((arg) => /^(-s|--syncdeps|-\w*s\w*)$/.test(arg));
-    if (!syncs && !plan.extraArgs.some((arg) => arg === '-d' || arg === '--nodeps')) {
+    const given = makepkgOptionNames(plan.extraArgs);
+    if (!given.has('--syncdeps') && !given.has('--nodeps')) {
         args.push('--nodeps');
     }
     args.push('--noconfirm', '--noprogressbar', ...plan.extraArgs);
@@ -33336,9 +33822,40 @@ function makepkgEnv(plan) {
 /** The PATH inside a build root (a chroot starts with a clean environment). */
 const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /**
- * The argv that runs `program args` in `cwd` with `env`, as the build user, under the i686
- * personality, inside the build root, as the runner asks:
- * `[setarch i686] [chroot ROOT env -i PATH=..] [runuser -u USER --] env -C CWD VARS program args`.
+ * Variables of the action's environment the build user's commands (makepkg, and so the PKGBUILD)
+ * see, besides PATH, LC_* and what the action sets itself: the locale, the terminal, a
+ * reproducible build date, make's flags, the packager's name, and the proxies sources are
+ * downloaded through. Nothing else passes: not the runner's tokens, not INPUT_*, not GITHUB_*.
+ */
+const PASSED_VARIABLES = [
+    'LANG',
+    'LANGUAGE',
+    'TZ',
+    'TERM',
+    'SOURCE_DATE_EPOCH',
+    'MAKEFLAGS',
+    'PACKAGER',
+    ...['http_proxy', 'https_proxy', 'ftp_proxy', 'all_proxy', 'no_proxy'].flatMap((name) => [
+        name,
+        name.toUpperCase(),
+    ]),
+];
+/**
+ * The whole environment of a build user's command: PATH (the build root's inside one), the
+ * allow-listed variables of `parent`, then `own` (the action's, which win).
+ */
+function buildUserEnv(parent, inBuildRoot, own) {
+    const passed = Object.keys(parent)
+        .filter((name) => PASSED_VARIABLES.includes(name) || /^LC_[A-Z_]+$/.test(name))
+        .sort()
+        .map((name) => `${name}=${parent[name] ?? ''}`);
+    const pathValue = inBuildRoot ? ROOT_PATH : (parent.PATH ?? ROOT_PATH);
+    return [`PATH=${pathValue}`, ...passed, ...own];
+}
+/**
+ * The argv that runs `program args` in `cwd` with `env` and nothing else of the environment, as
+ * the build user, under the i686 personality, inside the build root, as the runner asks:
+ * `[setarch i686] [chroot ROOT env -i PATH=..] [runuser -u USER --] env -i -C CWD VARS program args`.
  */
 function wrapCommand(runner, cwd, env, program, args) {
     const argv = [];
@@ -33348,7 +33865,7 @@ function wrapCommand(runner, cwd, env, program, args) {
         argv.push('chroot', runner.root, '/usr/bin/env', '-i', `PATH=${ROOT_PATH}`);
     if (runner.user)
         argv.push('runuser', '-u', runner.user, '--');
-    argv.push('env', '-C', cwd, ...env, program, ...args);
+    argv.push('env', '-i', '-C', cwd, ...env, program, ...args);
     return argv;
 }
 
@@ -33481,17 +33998,17 @@ function replacePath(text, from, to) {
 
 
 
+
 /**
  * The `syncdeps` input: the PKGBUILD's dependencies installed into the build root before
  * makepkg, as devtools' makechrootpkg does. The host's pacman runs chrooted into the root
  * (`--sysroot`), so it reads the root's own pacman.conf, database and repositories, and runs
  * install scriptlets there; the root needs no pacman of its own.
  */
-/** makepkg's options that skip check(), whose checkdepends are then not needed. */
-const NO_CHECK = ['--nocheck'];
 /** What pacman is asked for: depends, makedepends, and checkdepends unless check() is skipped (pure). */
 function dependencyTargets(pkgbuild, makepkgArgs) {
-    const skipsCheck = makepkgArgs.some((arg) => NO_CHECK.includes(arg));
+    // --nocheck skips check(), whose checkdepends are then not needed.
+    const skipsCheck = makepkgOptionNames(makepkgArgs).has('--nocheck');
     const all = [
         ...pkgbuild.depends,
         ...pkgbuild.makedepends,
@@ -33769,6 +34286,9 @@ async function detectVcs(dir, wanted) {
 
 
 
+
+
+
 /** A user's mistake at a place in a file: reported as an annotation there. */
 class AnnotatedError extends errors_UserError {
     properties;
@@ -33928,10 +34448,11 @@ function inner(setting, file) {
 function homeEnv(setting) {
     return [`HOME=${inner(setting, setting.checkout.home)}`];
 }
-/** The command line of `program` run as the build user in the copied PKGBUILD's directory. */
+/** The command line of `program` run as the build user in the copied PKGBUILD's directory, with `env` and the allow-listed variables only. */
 function asBuildUser(setting, program, args, env) {
     const dir = inner(setting, setting.checkout.buildDir);
-    return split(wrapCommand(setting.runner, dir, env, program, args));
+    const wholeEnv = buildUserEnv(process.env, Boolean(setting.runner.root), env);
+    return split(wrapCommand(setting.runner, dir, wholeEnv, program, args));
 }
 async function buildSetting(inputs, checkout, user) {
     const buildRoot = inputs.buildRoot;
@@ -33949,7 +34470,7 @@ async function buildInCopy(inputs, checkout, user, work) {
     const setting = await buildSetting(inputs, checkout, user);
     const pkgbuild = await introspect(setting);
     const arch = resolveArch(inputs.arch, pkgbuild.arches, setting.native, {
-        ignoreArch: inputs.makepkgArgs.includes('--ignorearch') || inputs.makepkgArgs.includes('-A'),
+        ignoreArch: makepkgOptionNames(inputs.makepkgArgs).has('--ignorearch'),
         inBuildRoot: Boolean(inputs.buildRoot),
     });
     setting.runner.setarchI686 = arch.setarchI686;
@@ -33969,6 +34490,7 @@ async function buildInCopy(inputs, checkout, user, work) {
     if (vcs)
         reportVcs(vcs);
     const packages = await readBuiltPackages(checkout.pkgdest);
+    await warnUnlistedLibraries(setting, packages, work);
     // The .SRCINFO with the version built (pkgver() ran during the build).
     const main = mainPackage(packages, pkgbuild);
     const builtVersion = { pkgver: pkgverOf(main.info.version), pkgrel: pkgrelOf(main.info.version) };
@@ -34016,12 +34538,17 @@ async function introspect(setting) {
     }
     return parseIntrospection(introspection.stdout);
 }
+/** The makepkg.conf of the host, or of the build root as seen inside it. */
+const SYSTEM_MAKEPKG_CONF = '/etc/makepkg.conf';
 async function planMakepkg(setting, arch, work) {
     const { inputs, checkout } = setting;
+    const text = arch.multilib
+        ? i686MakepkgConf(SYSTEM_MAKEPKG_CONF)
+        : defaultFlagsMakepkgConf(SYSTEM_MAKEPKG_CONF, arch.carch ?? setting.native);
     let config;
-    if (arch.multilib) {
-        config = external_node_path_namespaceObject.join(work, 'makepkg-i686.conf');
-        await promises_namespaceObject.writeFile(config, i686MakepkgConf('/etc/makepkg.conf'), { mode: 0o644 });
+    if (text) {
+        config = external_node_path_namespaceObject.join(work, arch.multilib ? 'makepkg-i686.conf' : 'makepkg.conf');
+        await promises_namespaceObject.writeFile(config, text, { mode: 0o644 });
     }
     return {
         buildDir: inner(setting, checkout.buildDir),
@@ -34123,6 +34650,27 @@ async function readBuiltPackages(pkgdest) {
         throw new errors_UserError(`makepkg finished but made no package file.`);
     return packages;
 }
+/**
+ * A warning on the PKGBUILD for each library a built package links that no package in its
+ * depends is known to provide (linked-libraries.ts); make-chroot's check then fails the root.
+ */
+async function warnUnlistedLibraries(setting, packages, work) {
+    const buildRoot = setting.inputs.buildRoot;
+    const place = { root: buildRoot ?? '/', onHost: !buildRoot };
+    const owners = await pacmanOwners(place.root);
+    const pkgbuild = annotationPath(external_node_path_namespaceObject.join(setting.inputs.path, 'PKGBUILD'));
+    for (const [index, entry] of packages.entries()) {
+        const unpackDir = external_node_path_namespaceObject.join(work, `unpacked-${index}`);
+        const problems = await unlistedLibraries(entry.file, entry.info.depends, place, owners, unpackDir);
+        for (const problem of problems) {
+            warning(`${entry.info.name}: ${problem}`, {
+                title: 'A library not in depends',
+                file: pkgbuild,
+            });
+        }
+        await promises_namespaceObject.rm(unpackDir, { recursive: true, force: true });
+    }
+}
 function split(argv) {
     return [argv[0], argv.slice(1)];
 }
@@ -34155,25 +34703,37 @@ async function checkCommittedSrcinfo(dir, generated, versionFromVcs) {
     throw new AnnotatedError(`${file} differs from makepkg --printsrcinfo at line ${difference.line}: it has ${show(difference.expected)}, the PKGBUILD gives ${show(difference.actual)}. Regenerate it with makepkg --printsrcinfo > .SRCINFO.`, { title: '.SRCINFO is stale', file: annotationPath(file), startLine: difference.line });
 }
 async function publish(inputs, vcs, built) {
-    const outDir = inputs.outputDir ?? inputs.repo ?? external_node_path_namespaceObject.join(tempRoot(), 'arch-core-packages');
-    const main = mainPackage(built.packages, built.pkgbuild);
-    const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
-    await writeRecords(built, vcs, srcinfoName);
-    const placed = await placeInto(outDir, built, srcinfoName);
-    const repoDb = inputs.repo
-        ? await addToRepo(inputs.repo, inputs.repoName, placed.files)
-        : undefined;
-    const version = main.info.version;
-    setOutputs({
-        packages: placed.files.join('\n'),
-        version,
-        pkgver: pkgverOf(version),
-        revision: vcs?.revision ?? '',
-        hash: vcs?.hash ?? '',
-        'repo-db': repoDb ?? '',
-        srcinfo: placed.srcinfo,
+    await withSigner(inputs.gpgKey, async (signer) => {
+        const outDir = inputs.outputDir ?? inputs.repo ?? external_node_path_namespaceObject.join(tempRoot(), 'arch-core-packages');
+        const main = mainPackage(built.packages, built.pkgbuild);
+        const srcinfoName = `${built.pkgbuild.pkgbase}.SRCINFO`;
+        if (signer)
+            await signPackages(signer, built.packages);
+        await writeRecords(built, vcs, srcinfoName);
+        const placed = await placeInto(outDir, built, srcinfoName);
+        const repoDb = inputs.repo
+            ? await addToRepo(inputs.repo, inputs.repoName, placed.files, signer)
+            : undefined;
+        const version = main.info.version;
+        setOutputs({
+            packages: placed.files.join('\n'),
+            signatures: signer ? placed.files.map((file) => `${file}.sig`).join('\n') : '',
+            version,
+            pkgver: pkgverOf(version),
+            revision: vcs?.revision ?? '',
+            hash: vcs?.hash ?? '',
+            'repo-db': repoDb ?? '',
+            srcinfo: placed.srcinfo,
+        });
+        await writeBuildSummary(built, version, vcs, repoDb, signer);
     });
-    await writeBuildSummary(built, version, vcs, repoDb);
+}
+/** A detached signature beside each package, made before anything is placed. */
+function signPackages(signer, packages) {
+    return group(`Sign the packages with ${signer.key.fingerprint}`, async () => {
+        for (const entry of packages)
+            info(await signFile(signer, entry.file));
+    });
 }
 /** The .SRCINFO and each package's app record beside the packages, so a package in place always has its record. */
 async function writeRecords(built, vcs, srcinfoName) {
@@ -34200,6 +34760,9 @@ function placeInto(outDir, built, srcinfoName) {
         const srcinfo = await moveInto(external_node_path_namespaceObject.join(built.pkgdest, srcinfoName), outDir);
         for (const entry of built.packages) {
             await moveInto(appInfoPathFor(entry.file), outDir);
+            // The signature before its package: a package in place always has its signature.
+            if (await files_exists(`${entry.file}.sig`))
+                await moveInto(`${entry.file}.sig`, outDir);
             const target = await moveInto(entry.file, outDir);
             info(target);
             files.push(target);
@@ -34207,8 +34770,8 @@ function placeInto(outDir, built, srcinfoName) {
         return { files, srcinfo };
     });
 }
-/** Adds the packages (copied in with their records when they are elsewhere) to the repository; gives its database. */
-async function addToRepo(repo, repoName, files) {
+/** Adds the packages (copied in with their records and signatures when they are elsewhere) to the repository; gives its database. */
+async function addToRepo(repo, repoName, files, signer) {
     await promises_namespaceObject.mkdir(repo, { recursive: true });
     const inRepo = [];
     for (const file of files) {
@@ -34217,18 +34780,31 @@ async function addToRepo(repo, repoName, files) {
         }
         else {
             await copyInto(appInfoPathFor(file), repo);
+            if (signer)
+                await copyInto(`${file}.sig`, repo);
             inRepo.push(await copyInto(file, repo));
         }
     }
     const repoDb = external_node_path_namespaceObject.join(repo, `${repoName}.db.tar.gz`);
-    await src_exec_exec('repo-add', ['-q', '-R', repoDb, ...inRepo], {
-        group: `repo-add: ${repoName} in ${repo}`,
+    const signing = repoAddSigning(signer);
+    const result = await src_exec_exec('repo-add', ['-q', '-R', ...signing.args, repoDb, ...inRepo], {
+        group: `repo-add: ${repoName} in ${repo}${signer ? ', signed' : ''}`,
+        env: signing.env,
+        allowFailure: true,
         missingHint: 'install the Debian package pacman-package-manager',
     });
+    if (result.code !== 0) {
+        const unverified = /signature file verification failed/i.test(result.output);
+        throw new errors_UserError(unverified
+            ? `repo-add refused to update ${repoDb}: its signature does not verify with gpg-key (signed by another key, or changed since). The packages are in ${external_node_path_namespaceObject.dirname(files[0] ?? repo)}; the database was left as it was.`
+            : `repo-add failed (exit ${result.code}) on ${repoDb}:\n${tailOf(result.output, 10)}`);
+    }
     return repoDb;
 }
-async function writeBuildSummary(built, version, vcs, repoDb) {
+async function writeBuildSummary(built, version, vcs, repoDb, signer) {
     const facts = [['version', version]];
+    if (signer)
+        facts.push(['signed by', `${signer.key.fingerprint} (${signer.key.userId})`]);
     if (vcs) {
         facts.push([
             'vcs',

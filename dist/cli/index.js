@@ -17342,14 +17342,13 @@ function runStep(bundle, env, options, isMain = false) {
             stdio: ['ignore', 'pipe', 'pipe'],
         });
         const chunks = [];
-        const collect = (chunk) => {
+        const collect = (stream) => (chunk) => {
             chunks.push(chunk);
-            if (options.echo)
-                process.stdout.write(chunk);
+            options.echo?.push(chunk, stream);
             onOutput?.(chunk.toString());
         };
-        child.stdout.on('data', collect);
-        child.stderr.on('data', collect);
+        child.stdout.on('data', collect('stdout'));
+        child.stderr.on('data', collect('stderr'));
         let cancelledWith;
         const timers = [];
         const onCancel = () => {
@@ -17367,13 +17366,122 @@ function runStep(bundle, env, options, isMain = false) {
             for (const timer of timers)
                 clearTimeout(timer);
             cancel?.removeEventListener('abort', onCancel);
+            options.echo?.flush();
             const code = exitCode ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1);
             resolve({ code, log: Buffer.concat(chunks).toString(), cancelledWith });
         });
     });
 }
 
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
+;// CONCATENATED MODULE: ./actions/cli/src/runner-log.ts
+
+const ANNOTATIONS = new Set(['error', 'warning', 'notice']);
+/** A command's data or message, as @actions/core escapes it (`%25`, `%0D`, `%0A`). */
+function decodeData(text) {
+    return text.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%');
+}
+/** A command's property value, which also escapes `:` and `,`. */
+function decodeProperty(text) {
+    return decodeData(text.replace(/%3A/gi, ':').replace(/%2C/gi, ','));
+}
+/** `::name key=value,...::data` taken apart, or undefined for an ordinary line. */
+function parseCommand(line) {
+    const match = /^::([A-Za-z-]+)(?: ([^:]*))?::(.*)$/s.exec(line);
+    if (!match)
+        return undefined;
+    const [, name, rawProperties = '', data = ''] = match;
+    const properties = {};
+    for (const pair of rawProperties.split(',')) {
+        const equals = pair.indexOf('=');
+        if (equals > 0)
+            properties[pair.slice(0, equals).trim()] = decodeProperty(pair.slice(equals + 1));
+    }
+    return { name: name, properties, data: decodeData(data) };
+}
+class RunnerLog {
+    options;
+    secrets = new Set();
+    decoders = {
+        stdout: new external_node_string_decoder_namespaceObject.StringDecoder('utf8'),
+        stderr: new external_node_string_decoder_namespaceObject.StringDecoder('utf8'),
+    };
+    pending = { stdout: '', stderr: '' };
+    /** The token of `::stop-commands::`: commands are shown as written until `::TOKEN::`. */
+    stoppedUntil;
+    constructor(options) {
+        this.options = options;
+    }
+    /** Registers a secret as `::add-mask::` does: the whole value and each of its lines. */
+    addMask(value) {
+        for (const secret of [value, ...value.split(/\r?\n/)].map((part) => part.trim())) {
+            if (secret !== '')
+                this.secrets.add(secret);
+        }
+    }
+    /** `text` with every secret replaced by `***`, longest first. */
+    mask(text) {
+        const secrets = [...this.secrets].sort((a, b) => b.length - a.length);
+        return secrets.reduce((masked, secret) => masked.split(secret).join('***'), text);
+    }
+    push(chunk, stream) {
+        const text = this.pending[stream] + this.decoders[stream].write(chunk);
+        const lines = text.split('\n');
+        this.pending[stream] = lines.pop() ?? '';
+        for (const line of lines)
+            this.line(line, stream);
+    }
+    /** The end of a step: its unterminated last lines. */
+    flush() {
+        for (const stream of ['stdout', 'stderr']) {
+            const rest = this.pending[stream] + this.decoders[stream].end();
+            this.pending[stream] = '';
+            if (rest !== '')
+                this.line(rest, stream);
+        }
+    }
+    line(raw, stream) {
+        const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+        const shown = this.interpret(line);
+        if (shown !== undefined)
+            this.options.write(`${this.mask(shown)}\n`, stream);
+    }
+    /** What a line shows (undefined: nothing); a command's effect happens here. */
+    interpret(line) {
+        if (this.stoppedUntil !== undefined) {
+            if (line === `::${this.stoppedUntil}::`)
+                this.stoppedUntil = undefined;
+            return this.stoppedUntil === undefined ? undefined : line;
+        }
+        const command = parseCommand(line);
+        if (!command)
+            return line;
+        const { name, properties, data } = command;
+        if (name === 'add-mask') {
+            this.addMask(data);
+            return undefined;
+        }
+        if (name === 'stop-commands') {
+            this.stoppedUntil = data;
+            return undefined;
+        }
+        if (name === 'group')
+            return `==> ${data}`;
+        if (name === 'debug')
+            return this.options.verbose ? `debug: ${data}` : undefined;
+        if (ANNOTATIONS.has(name)) {
+            const where = [properties.file, properties.line, properties.col].filter(Boolean).join(':');
+            const title = properties.title ? `${properties.title}: ` : '';
+            return `${name}: ${where ? `${where}: ` : ''}${title}${data}`;
+        }
+        // endgroup, echo, save-state, set-output and any other command: nothing to show.
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/cli/src/index.ts
+
 
 
 
@@ -17394,37 +17502,81 @@ function actionNames() {
 }
 function usage() {
     return [
-        'usage: arch-core <action> [--<input> <value>]...   (also --<input>=<value>)',
-        '       arch-core <action> --help',
+        'usage: arch-core <action> [--<input> <value>]... [--verbose]   (also --<input>=<value>)',
+        '       arch-core <action> --help      the inputs (required ones marked) and outputs',
         '       arch-core audit-cloud-config [--allow-default-ports] FILE...',
+        '       arch-core --version',
         `actions: ${actionNames().join(', ')}`,
+        "--verbose also shows the action's debug lines.",
     ].join('\n');
 }
-function parseInputs(args) {
-    const inputs = {};
+function version() {
+    const versionOf = (dir) => JSON.parse(external_node_fs_namespaceObject.readFileSync(external_node_path_namespaceObject.join(dir, 'package.json'), 'utf8'))
+        .version;
+    return [
+        `arch-core ${versionOf(external_node_path_namespaceObject.join(actionsDir, 'cli'))}`,
+        ...actionNames().map((name) => `  ${name} ${versionOf(external_node_path_namespaceObject.join(actionsDir, name))}`),
+    ].join('\n');
+}
+/** The number of one-character edits from a to b. */
+function editDistance(a, b) {
+    let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+    for (let i = 1; i <= a.length; i++) {
+        const current = [i];
+        for (let j = 1; j <= b.length; j++) {
+            const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+            current.push(Math.min(substitution, previous[j] + 1, current[j - 1] + 1));
+        }
+        previous = current;
+    }
+    return previous[b.length];
+}
+/** `; did you mean "x"?` for the nearest of `known` when it is close, else nothing. */
+function didYouMean(word, known, prefix = '') {
+    const nearest = known
+        .map((name) => ({ name, distance: editDistance(word, name) }))
+        .sort((a, b) => a.distance - b.distance)[0];
+    const close = nearest && nearest.distance <= Math.max(2, Math.floor(word.length / 3));
+    return close ? `; did you mean "${prefix}${nearest.name}"?` : '';
+}
+/** The words after the action: `--name value` or `--name=value` for each input, once each. */
+function parseCommandLine(args, known) {
+    const line = { inputs: {}, verbose: false, help: false };
     for (let index = 0; index < args.length; index++) {
         const arg = args[index];
-        if (!arg.startsWith('--'))
+        if (arg === '--verbose')
+            line.verbose = true;
+        else if (arg === '--help' || arg === '-h')
+            line.help = true;
+        else if (!arg.startsWith('--'))
             throw new Error(`"${arg}" is not an --input.`);
-        const equals = arg.indexOf('=');
-        if (equals > 0) {
-            inputs[arg.slice(2, equals)] = arg.slice(equals + 1);
-        }
         else {
-            const value = args[++index];
+            const equals = arg.indexOf('=');
+            const name = equals > 0 ? arg.slice(2, equals) : arg.slice(2);
+            if (!known.includes(name)) {
+                throw new Error(`no input --${name}${didYouMean(name, known, '--')}`);
+            }
+            if (name in line.inputs)
+                throw new Error(`--${name} is given twice; give it once.`);
+            const value = equals > 0 ? arg.slice(equals + 1) : args[++index];
             if (value === undefined)
-                throw new Error(`${arg} needs a value.`);
-            inputs[arg.slice(2)] = value;
+                throw new Error(`--${name} needs a value.`);
+            line.inputs[name] = value;
         }
     }
-    return inputs;
+    return line;
 }
 async function src_describe(actionDir) {
     const metadata = await readActionMetadata(external_node_path_namespaceObject.join(actionDir, 'action.yml'));
     const lines = [`${metadata.name}`, '', 'inputs:'];
     for (const [name, spec] of Object.entries(metadata.inputs)) {
-        const fallback = spec.default === undefined ? '' : ` (default: ${JSON.stringify(spec.default)})`;
-        lines.push(`  --${name}${fallback}`, `      ${(spec.description ?? '').trim().split('\n')[0]}`);
+        const hasDefault = spec.default !== undefined && spec.default !== '';
+        const note = spec.required
+            ? ' (required)'
+            : hasDefault
+                ? ` (default: ${JSON.stringify(spec.default)})`
+                : '';
+        lines.push(`  --${name}${note}`, `      ${(spec.description ?? '').trim().split('\n')[0]}`);
     }
     lines.push('', 'outputs:', ...Object.keys(metadata.outputs).map((name) => `  ${name}`));
     return lines.join('\n');
@@ -17461,36 +17613,62 @@ async function main(args) {
     const [action, ...rest] = args;
     if (action === 'audit-cloud-config')
         return auditFiles(rest);
-    if (action === undefined || action === '--help' || action === '-h') {
-        console.log(usage());
-        return action === undefined ? 1 : 0;
-    }
-    if (!actionNames().includes(action)) {
-        console.error(`arch-core: no action "${action}".\n${usage()}`);
+    if (action === undefined) {
+        console.error(usage());
         return 1;
     }
-    const actionDir = external_node_path_namespaceObject.join(actionsDir, action);
-    if (rest.includes('--help')) {
+    if (['--help', '-h', 'help'].includes(action) && rest.length === 0) {
+        console.log(usage());
+        return 0;
+    }
+    if (action === '--version') {
+        console.log(version());
+        return 0;
+    }
+    const named = action === 'help' ? rest[0] : action;
+    if (!actionNames().includes(named)) {
+        const known = [...actionNames(), 'audit-cloud-config'];
+        console.error(`arch-core: no action "${named}"${didYouMean(named, known)}\n${usage()}`);
+        return 1;
+    }
+    const actionDir = external_node_path_namespaceObject.join(actionsDir, named);
+    const metadata = await readActionMetadata(external_node_path_namespaceObject.join(actionDir, 'action.yml'));
+    const line = parseCommandLine(action === 'help' ? ['--help'] : rest, Object.keys(metadata.inputs));
+    if (line.help) {
         console.log(await src_describe(actionDir));
         return 0;
     }
+    return runOnTerminal(named, actionDir, line);
+}
+/** Runs the action with its log shown as the runner shows it; the exit code is the action's. */
+async function runOnTerminal(action, actionDir, line) {
+    const log = new RunnerLog({
+        verbose: line.verbose,
+        write: (text, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+    });
     const result = await runActionLocally({
         actionDir,
         bundle: external_node_path_namespaceObject.join(projectRoot, 'dist', action, 'index.js'),
-        inputs: parseInputs(rest),
-        echo: true,
+        inputs: line.inputs,
+        echo: log,
         cancel: cancelOnSignals(),
     });
     if (result.cancelledWith) {
         console.error(`\narch-core: ${action} was cancelled (${result.cancelledWith}).`);
         return result.cancelledWith === 'SIGTERM' ? 143 : 130;
     }
-    console.log(`\n${action} outputs:`);
-    for (const [name, value] of Object.entries(result.outputs)) {
-        const shown = value.includes('\n') ? `\n    ${value.split('\n').join('\n    ')}` : ` ${value}`;
-        console.log(`  ${name}:${shown}`);
+    const code = result.code || (result.post?.code ?? 0);
+    if (code !== 0) {
+        console.error(`\narch-core: ${action} failed (exit ${code}).`);
+        return code;
     }
-    return result.code || (result.post?.code ?? 0);
+    const shown = Object.entries(result.outputs).map(([name, value]) => {
+        const text = log.mask(value);
+        return `  ${name}:${text.includes('\n') ? `\n    ${text.split('\n').join('\n    ')}` : ` ${text}`}`;
+    });
+    if (shown.length > 0)
+        console.log(`\n${action} outputs:\n${shown.join('\n')}`);
+    return 0;
 }
 /**
  * Ctrl-C (SIGINT) or SIGTERM cancels the run as the runner cancels a job: the signal goes on to

@@ -55606,6 +55606,16 @@ function formatImageReference(reference) {
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
 }
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+function isLoopbackRegistry(registry) {
+    const host = registry.startsWith('[')
+        ? registry.slice(1, registry.indexOf(']'))
+        : (registry.split(':')[0] ?? '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
@@ -55808,6 +55818,13 @@ var external_node_net_ = __nccwpck_require__(7030);
 
 
 
+/**
+ * The connection was already closed or lost when a call was made: nothing was sent, so a caller
+ * that reconnects may make the same call again.
+ */
+class SshConnectionLostError extends errors_UserError {
+    name = 'SshConnectionLostError';
+}
 /** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
 function shellQuote(argument) {
     return `'${argument.replace(/'/g, `'\\''`)}'`;
@@ -55830,7 +55847,17 @@ function wrapConnection(client, name) {
         link.closed = true;
     });
     return {
-        forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+        forwardLocalPort: async (remoteHost, remotePort) => {
+            checkUsable(link);
+            const forward = await serveLocalPort(() => openTcpStream(link, remoteHost, remotePort), `${remoteHost}:${remotePort} via ${link.name}`);
+            const close = async () => {
+                link.forwards.delete(close);
+                await forward.close();
+            };
+            link.forwards.add(close);
+            return { port: forward.port, close };
+        },
+        openTcpStream: (remoteHost, remotePort) => openTcpStream(link, remoteHost, remotePort),
         openUnixSocket: (socketPath) => openChannel(link, (callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`),
         execStream: (argv) => {
             const command = remoteCommand(argv);
@@ -55842,7 +55869,7 @@ function wrapConnection(client, name) {
 }
 function checkUsable(link) {
     if (link.closed || link.lost) {
-        throw new errors_UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
+        throw new SshConnectionLostError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
     }
 }
 function openChannel(link, open, what) {
@@ -55862,15 +55889,29 @@ function openChannel(link, open, what) {
         });
     });
 }
-async function forwardLocalPort(link, remoteHost, remotePort) {
-    checkUsable(link);
+function openTcpStream(link, remoteHost, remotePort) {
+    return openChannel(link, (callback) => link.client.forwardOut('127.0.0.1', 0, remoteHost, remotePort, callback), `direct-tcpip channel to ${remoteHost}:${remotePort}`);
+}
+/**
+ * A port on 127.0.0.1 whose every connection is carried through a stream `open` gives (an SSH
+ * channel), e.g. for an HTTP client that needs a host and port. `what` names it in warnings.
+ */
+async function serveLocalPort(open, what) {
     const sockets = new Set();
     // Half-open allowed: a client that ends its request still gets the whole reply.
     const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         socket.on('error', () => socket.destroy());
-        tunnelSocket(link, socket, remoteHost, remotePort);
+        open().then((stream) => {
+            stream.on('error', () => socket.destroy());
+            stream.once('close', () => socket.destroy());
+            socket.once('close', () => stream.destroy());
+            socket.pipe(stream).pipe(socket);
+        }, (error) => {
+            warning(`SSH tunnel to ${what} refused a connection: ${messageOf(error)}`);
+            socket.destroy();
+        });
     });
     await new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -55878,27 +55919,11 @@ async function forwardLocalPort(link, remoteHost, remotePort) {
     });
     const { port } = server.address();
     const close = async () => {
-        link.forwards.delete(close);
         for (const socket of sockets)
             socket.destroy();
         await new Promise((resolve) => server.close(() => resolve()));
     };
-    link.forwards.add(close);
     return { port, close };
-}
-/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
-function tunnelSocket(link, socket, remoteHost, remotePort) {
-    link.client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
-        if (error) {
-            warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`);
-            socket.destroy();
-            return;
-        }
-        stream.on('error', () => socket.destroy());
-        stream.once('close', () => socket.destroy());
-        socket.once('close', () => stream.destroy());
-        socket.pipe(stream).pipe(socket);
-    });
 }
 function ssh_connection_exec(link, argv) {
     const command = remoteCommand(argv);
@@ -56171,6 +56196,7 @@ async function connectSsh(options) {
     const attempts = Math.max(1, options.connectAttempts ?? 4);
     return withRetries(() => connectOnce(plan), {
         retries: attempts - 1,
+        deadline: options.deadline,
         firstDelayMs: options.retryDelayMs ?? 1000,
         maxDelayMs: 8000,
         onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
@@ -56303,6 +56329,8 @@ var external_node_http_ = __nccwpck_require__(7067);
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/fleet.ts
 
 
+
+
 /**
  * A client of fleet's HTTP API v1 (its behaviours: docs/dev/fleet-api.md), spoken over a stream
  * the caller opens — an SSH channel to the fleet socket. One stream per request (as fleetctl's
@@ -56315,12 +56343,30 @@ class FleetApiError extends errors_UserError {
     request;
     apiMessage;
     name = 'FleetApiError';
-    constructor(status, request, apiMessage) {
-        super(`fleet API ${request} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}.`);
+    constructor(status, request, apiMessage, 
+    /** Appended, e.g. how long the request was retried. */
+    note = '') {
+        super(`fleet API ${request} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}${note ? ` ${note}` : ''}.`);
         this.status = status;
         this.request = request;
         this.apiMessage = apiMessage;
     }
+}
+/** No answer came: the stream broke (a dropped SSH connection, fleetd restarting) or stayed silent. */
+class FleetTransportError extends errors_UserError {
+    name = 'FleetTransportError';
+}
+/** The backoff between attempts: doubling from the first delay up to the cap. */
+const RETRY_FIRST_DELAY_MS = 250;
+const RETRY_MAX_DELAY_MS = 2000;
+const MIN_REQUEST_TIMEOUT_MS = 2000;
+/**
+ * Worth another attempt: a 5xx (fleet's 503 "unable to communicate with etcd" while etcd is
+ * away, a 500 while it recovers) or no answer at all. A 4xx is an answer about the request
+ * itself and is never retried.
+ */
+function isRetryable(error) {
+    return (error instanceof FleetTransportError || (error instanceof FleetApiError && error.status >= 500));
 }
 /** Validates a desiredState before it is sent: fleet accepts a bad one and then breaks the unit. */
 function checkDesiredState(state) {
@@ -56346,14 +56392,22 @@ function apiPath(prefix, resource, query = {}) {
 }
 class FleetClient {
     open;
+    options;
     timeoutMs;
     prefix;
+    deadline;
     /** How many HTTP requests were made (each on its own stream). */
     requests = 0;
     constructor(open, options = {}) {
         this.open = open;
+        this.options = options;
         this.timeoutMs = options.requestTimeoutMs ?? 30_000;
         this.prefix = options.prefix ?? '/fleet/v1';
+        this.deadline = options.deadline;
+    }
+    /** The same client, retrying until another deadline (the rollback's budget). */
+    until(deadline) {
+        return new FleetClient(this.open, { ...this.options, deadline });
     }
     async machines() {
         return this.paged('/machines', 'machines', {});
@@ -56411,23 +56465,68 @@ class FleetClient {
     expect(response, ok) {
         if (ok.includes(response.status))
             return;
-        const error = response.json?.error;
-        throw new FleetApiError(response.status, response.request, error?.message ?? '');
+        throw this.apiError(response);
     }
-    /** One HTTP request on a fresh stream. */
+    /**
+     * One request, retried with backoff until the deadline while it fails in a retryable way
+     * (isRetryable). Every request this client makes may be repeated: GETs read; a PUT sets the
+     * whole unit (or its desiredState) to a value, so a second one finds it so and answers 204; a
+     * DELETE that already happened answers 404, which deleteUnit takes as "gone". So an attempt
+     * whose answer was lost leaves the same end state when it is made again.
+     */
     async request(method, resource, query, body) {
         const label = `${method} ${resource}`;
-        const stream = await this.open();
+        const started = Date.now();
+        let attempts = 0;
+        const answer = await withRetries(async () => {
+            attempts++;
+            const response = await this.requestOnce(method, resource, query, body);
+            if (response.status >= 500)
+                throw this.apiError(response);
+            return response;
+        }, {
+            deadline: this.deadline ?? 0,
+            firstDelayMs: RETRY_FIRST_DELAY_MS,
+            maxDelayMs: RETRY_MAX_DELAY_MS,
+            retryable: isRetryable,
+            onRetry: (error, retry, delayMs) => {
+                const say = retry === 1 ? info : core_debug;
+                say(`${messageOf(error)} Retrying in ${(delayMs / 1000).toFixed(1)} s (until the deadline).`);
+            },
+            giveUp: (error, made, retryable) => retryable && made > 1 ? retriedError(error, made, Date.now() - started) : error,
+        });
+        if (attempts > 1) {
+            info(`fleet API ${label} answered ${answer.status} after ${attempts} attempts (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+        }
+        return answer;
+    }
+    apiError(response) {
+        const error = response.json?.error;
+        return new FleetApiError(response.status, response.request, error?.message ?? '');
+    }
+    /** One HTTP request on a fresh stream. */
+    async requestOnce(method, resource, query, body) {
+        const label = `${method} ${resource}`;
+        const stream = await this.open(this.deadline);
         this.requests++;
+        const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
         const answer = await exchange(stream, {
             method,
             path: apiPath(this.prefix, resource, query),
             label,
             payload: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
-            timeoutMs: this.timeoutMs,
+            timeoutMs: Math.min(this.timeoutMs, Math.max(MIN_REQUEST_TIMEOUT_MS, left)),
         });
         return { ...answer, request: label };
     }
+}
+/** The last error of a retried request, saying for how long it was tried. */
+function retriedError(error, attempts, elapsedMs) {
+    const note = `(${attempts} attempts in ${(elapsedMs / 1000).toFixed(1)} s, until the deadline)`;
+    if (error instanceof FleetApiError) {
+        return new FleetApiError(error.status, error.request, error.apiMessage, note);
+    }
+    return new FleetTransportError(`${messageOf(error).replace(/\.$/, '')} ${note}.`);
 }
 /** Sends one request over `stream` and reads its answer; the stream is destroyed after. */
 function exchange(stream, sent) {
@@ -56446,14 +56545,14 @@ function exchange(stream, sent) {
             else
                 resolve(value);
         };
-        const timer = setTimeout(() => finish(new errors_UserError(`fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`)), sent.timeoutMs);
+        const timer = setTimeout(() => finish(new FleetTransportError(`fleet API ${label}: no answer within ${Math.round(sent.timeoutMs / 1000)} s.`)), sent.timeoutMs);
         const request = external_node_http_.request({
             method: sent.method,
             path: sent.path,
             headers: requestHeaders(sent.payload),
             createConnection: () => socket,
         });
-        request.on('error', (error) => finish(new errors_UserError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}`)));
+        request.on('error', (error) => finish(new FleetTransportError(`fleet API ${label} failed: ${describeStreamFailure(stream, error)}.`)));
         request.on('response', (response) => {
             readAnswer(response, label).then((answer) => finish(undefined, answer), (error) => finish(error));
         });
@@ -56477,7 +56576,7 @@ function readAnswer(response, label) {
     return new Promise((resolve, reject) => {
         const chunks = [];
         response.on('data', (chunk) => chunks.push(chunk));
-        response.on('error', (error) => reject(new errors_UserError(`fleet API ${label}: ${error.message}`)));
+        response.on('error', (error) => reject(new FleetTransportError(`fleet API ${label}: ${error.message}.`)));
         response.on('end', () => {
             const status = response.statusCode ?? 0;
             const text = Buffer.concat(chunks).toString('utf8');
@@ -56514,6 +56613,43 @@ function asSocket(stream) {
 function describeStreamFailure(stream, error) {
     const notes = stream.failureNote?.();
     return notes ? `${error.message} (${notes})` : error.message;
+}
+
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/outcome.ts
+
+function describe(state, known) {
+    if (!state)
+        return `runs no ${known.name}`;
+    const which = state.hash === known.newHash
+        ? ' (the new unit)'
+        : state.hash === known.previousHash
+            ? ' (the previous unit)'
+            : '';
+    return `${known.name} hash ${state.hash.slice(0, 7)}${which}, ${state.systemdActiveState}/${state.systemdSubState}`;
+}
+/**
+ * Every machine fleet knows, with the unit hash it runs now (or that it runs none); when fleet
+ * does not answer, what each was last seen running, and why it could not be read now.
+ */
+async function machinesNow(read, machines, known, lastSeen) {
+    let states;
+    let why = '';
+    try {
+        states = new Map((await read()).map((state) => [state.machineID, state]));
+    }
+    catch (error) {
+        why = messageOf(error);
+    }
+    return machines.map((machine) => {
+        const entry = { machineID: machine.id, address: machine.primaryIP };
+        if (states)
+            return { ...entry, runs: describe(states.get(machine.id), known) };
+        const seen = lastSeen.get(machine.id);
+        const before = seen
+            ? `last seen during the deploy: ${describe(seen, known)}`
+            : `not seen running ${known.name} during the deploy`;
+        return { ...entry, runs: `not readable now (${why}); ${before}` };
+    });
 }
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/unit.ts
@@ -56749,6 +56885,7 @@ function imageInUnit(options, registry, repository) {
 
 
 
+
 /** A failed deploy: the message says why; the result holds what is known for the summary. */
 class DeployError extends errors_UserError {
     result;
@@ -56769,24 +56906,20 @@ function deploy_short(hash) {
 function stateText(state) {
     return state ? `${state.systemdActiveState}/${state.systemdSubState}` : 'no state reported';
 }
-/** Waits until the fleet API answers (503 until fleetd registered in etcd). */
-async function waitForFleetApi(fleet, deadline) {
-    const etcdUnreachable = (error) => error instanceof FleetApiError && error.status === 503;
-    let said = false;
-    return withRetries(() => fleet.machines(), {
-        deadline,
-        firstDelayMs: 250,
-        maxDelayMs: 2000,
-        retryable: etcdUnreachable,
-        onRetry: (error) => {
-            if (!said)
-                info(`fleet API not ready yet (503: ${error.apiMessage}); waiting.`);
-            said = true;
-        },
-        giveUp: (error, _attempts, retryable) => retryable
-            ? new errors_UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`)
-            : error,
-    });
+/**
+ * The machines, once the fleet API answers: the client retries its 503 (fleetd has not
+ * registered in etcd yet) until the deadline; then the likely cause is named.
+ */
+async function waitForFleetApi(fleet) {
+    try {
+        return await fleet.machines();
+    }
+    catch (error) {
+        if (error instanceof FleetApiError && error.status === 503) {
+            throw new errors_UserError(`The fleet API still answers 503 (${error.apiMessage}) at the deadline: fleetd cannot reach etcd. Are update-services (etcd) running on the master?`);
+        }
+        throw error;
+    }
 }
 /** The machines a unit would run on (fleet's MachineMetadata rules). */
 function eligibleMachines(machines, unit) {
@@ -56892,12 +57025,13 @@ async function deploy(options, allMachines) {
     if (previous.unit && previous.hash === unit.hash && previous.unit.desiredState === 'launched') {
         const unchanged = await unchangedResult(fleet, unit, machines, partial);
         if (unchanged)
-            return unchanged;
+            return { ...unchanged, outcome: 'deployed' };
         info('The same unit is in fleet but not running everywhere: destroying and starting it again.');
         strategy = 'replace';
     }
     try {
-        return await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+        const result = await rollOut(options, strategy, previous.unit, machines, allMachines, partial);
+        return { ...result, outcome: 'deployed' };
     }
     catch (thrown) {
         throw await deployFailure(thrown, options, previous, machines, allMachines, partial);
@@ -56947,8 +57081,9 @@ async function rollOut(options, strategy, previous, machines, allMachines, parti
     const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
     if (strategy === 'replace' && previous) {
         await group(`Destroy ${unit.name} and wait until it is gone from every machine`, async () => {
-            await fleet.deleteUnit(unit.name);
+            // Marked before the call: its answer may be lost after fleet acted on it.
             partial.changed = true;
+            await fleet.deleteUnit(unit.name);
             const started = Date.now();
             await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
             info(`Gone from every machine after ${((Date.now() - started) / 1000).toFixed(1)} s.`);
@@ -56956,8 +57091,8 @@ async function rollOut(options, strategy, previous, machines, allMachines, parti
     }
     const started = Date.now();
     const machinesReport = await group(`Start ${unit.name} (hash ${deploy_short(unit.hash)}) and wait until every machine runs it`, async () => {
-        const status = await fleet.putUnit(unit.name, 'launched', unit.options);
         partial.changed = true;
+        const status = await fleet.putUnit(unit.name, 'launched', unit.options);
         info(`PUT ${unit.name}: ${status === 201 ? '201 (created)' : '204 (unchanged)'}.`);
         return waitUntilRunning(fleet, unit.name, unit.hash, machines, deadline, poll, started);
     });
@@ -56975,19 +57110,43 @@ async function deployFailure(thrown, options, previous, machines, allMachines, p
     if (failure.result.changed) {
         failure.result.rollback = await rollBack(options, previous.unit, allMachines);
     }
+    const result = failure.result;
+    result.outcome = !result.changed || result.rollback?.ok ? 'rolled-back' : 'unknown';
+    if (result.outcome === 'unknown') {
+        // No budget is left: one read, and for a machine it cannot reach, the state last seen.
+        const lastSeen = new Map(result.machines
+            .filter((machine) => machine.hash !== '')
+            .map((machine) => [machine.machineID, unitState(options.unit.name, machine)]));
+        result.machinesNow = await machinesNow(() => options.fleet.until(0).unitStates(options.unit.name), allMachines, { name: options.unit.name, newHash: options.unit.hash, previousHash: previous.hash }, lastSeen);
+    }
     return failure;
 }
-/** Puts the previous unit back (or removes the new one when there was none). */
+function unitState(name, machine) {
+    return {
+        name,
+        machineID: machine.machineID,
+        hash: machine.hash,
+        systemdLoadState: machine.loadState,
+        systemdActiveState: machine.activeState,
+        systemdSubState: machine.subState,
+    };
+}
+/**
+ * Puts the previous unit back (or removes the new one when there was none), with a client that
+ * retries within the rollback's own budget, so a deploy that used up its deadline still rolls back.
+ */
 async function rollBack(options, previous, allMachines) {
-    const { fleet, unit } = options;
+    const { unit } = options;
     if (!options.rollback) {
         const message = 'rollback is false: the new unit was left as it is.';
         warning(message);
         return { done: false, ok: false, message };
     }
     const poll = options.pollIntervalMs ?? POLL_INTERVAL_MS;
-    const deadline = Date.now() + Math.max(30_000, options.rollbackTimeoutMs ?? 60_000);
-    return group('Roll back', async () => {
+    const budgetMs = options.rollbackTimeoutMs ?? 60_000;
+    const deadline = Date.now() + budgetMs;
+    const fleet = options.fleet.until(deadline);
+    return group(`Roll back (within ${Math.round(budgetMs / 1000)} s)`, async () => {
         try {
             await fleet.deleteUnit(unit.name);
             await waitUntilGone(fleet, unit.name, allMachines, deadline, poll);
@@ -57018,6 +57177,373 @@ async function rollBack(options, previous, allMachines) {
     });
 }
 
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/etcd.ts
+
+/**
+ * A small client of etcd's v2 keys API (docs/dev/deploy-lock.md), reached through a local port
+ * that the SSH connection forwards (direct-tcpip) to the master's etcd: the deploy lock and the
+ * deploy record live there. Only what they need: read a key, create one that must not exist
+ * (with a TTL), refresh a TTL and delete, both compared with the value this run wrote.
+ */
+/** etcd v2 error codes the callers tell apart. */
+const KEY_NOT_FOUND = 100;
+const COMPARE_FAILED = 101;
+const NODE_EXISTS = 105;
+/** etcd answered with an error (`{"errorCode","message","cause"}`). */
+class EtcdError extends errors_UserError {
+    errorCode;
+    name = 'EtcdError';
+    constructor(errorCode, request, status, apiMessage) {
+        super(`etcd ${request} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}.`);
+        this.errorCode = errorCode;
+    }
+}
+/** etcd could not be reached or did not answer (not running yet, or a broken forward). */
+class EtcdUnreachableError extends errors_UserError {
+    name = 'EtcdUnreachableError';
+}
+const REQUEST_TIMEOUT_MS = 10_000;
+class EtcdClient {
+    baseUrl;
+    where;
+    constructor(
+    /** e.g. http://127.0.0.1:PORT (the local end of the forward). */
+    baseUrl, 
+    /** Where etcd is, for messages: `127.0.0.1:12379 on the master`. */
+    where) {
+        this.baseUrl = baseUrl;
+        this.where = where;
+    }
+    async request(method, key, query, form) {
+        const url = `${this.baseUrl}/v2/keys${key}?${new URLSearchParams(query).toString()}`;
+        const what = `${method} ${key}`;
+        let response;
+        try {
+            response = await fetch(url, {
+                method,
+                headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : undefined,
+                body: form ? new URLSearchParams(form).toString() : undefined,
+                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+            });
+        }
+        catch (error) {
+            const cause = error.cause;
+            throw new EtcdUnreachableError(`etcd at ${this.where} did not answer ${what}: ${messageOf(cause ?? error)}`);
+        }
+        const text = await response.text();
+        let answer;
+        try {
+            answer = JSON.parse(text);
+        }
+        catch {
+            throw new EtcdError(undefined, what, response.status, `not JSON: ${text.slice(0, 200)}`);
+        }
+        if (answer.errorCode !== undefined || response.status >= 300) {
+            const message = [answer.message, answer.cause].filter(Boolean).join(': ');
+            throw new EtcdError(answer.errorCode, what, response.status, message);
+        }
+        return { status: response.status, answer };
+    }
+    /** The key's node, or undefined when it does not exist (or expired). */
+    async get(key) {
+        try {
+            return (await this.request('GET', key, {})).answer.node;
+        }
+        catch (error) {
+            if (error instanceof EtcdError && error.errorCode === KEY_NOT_FOUND)
+                return undefined;
+            throw error;
+        }
+    }
+    /** Creates the key only if it does not exist (prevExist=false); undefined when it exists. */
+    async create(key, value, ttlSeconds) {
+        try {
+            const { answer } = await this.request('PUT', key, { prevExist: 'false' }, { value, ttl: String(ttlSeconds) });
+            return answer.node;
+        }
+        catch (error) {
+            if (error instanceof EtcdError && error.errorCode === NODE_EXISTS)
+                return undefined;
+            throw error;
+        }
+    }
+    /** Sets the key whatever it holds (no TTL). */
+    async set(key, value) {
+        return (await this.request('PUT', key, {}, { value })).answer.node;
+    }
+    /**
+     * Resets the key's TTL if it still holds `value` (refresh=true keeps the value and does not
+     * wake watchers); false when it holds something else or is gone.
+     */
+    async refresh(key, value, ttlSeconds) {
+        return this.compared(() => this.request('PUT', key, { prevValue: value, prevExist: 'true' }, { refresh: 'true', ttl: String(ttlSeconds) }));
+    }
+    /** Deletes the key if it still holds `value`; false when it holds something else or is gone. */
+    async compareAndDelete(key, value) {
+        return this.compared(() => this.request('DELETE', key, { prevValue: value }));
+    }
+    async compared(request) {
+        try {
+            await request();
+            return true;
+        }
+        catch (error) {
+            const code = error instanceof EtcdError ? error.errorCode : undefined;
+            if (code === COMPARE_FAILED || code === KEY_NOT_FOUND)
+                return false;
+            throw error;
+        }
+    }
+}
+/** A client of the etcd at `endpoint` as the master sees it, through the SSH connection. */
+async function openEtcd(connection, endpoint) {
+    const forward = await connection.forwardLocalPort(endpoint.host, endpoint.port);
+    const etcd = new EtcdClient(`http://127.0.0.1:${forward.port}`, `${endpoint.host}:${endpoint.port} on the master`);
+    return { etcd, close: () => forward.close() };
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/lock.ts
+
+
+
+
+
+
+
+/**
+ * The deploy lock (docs/dev/deploy-lock.md): one etcd key per unit, created only if absent
+ * (prevExist=false) with a short TTL that this run refreshes while it deploys, and deleted at
+ * the end only if it still holds the value this run wrote (prevValue), so that one run never
+ * removes another's lock. A run that finds it taken waits until its deadline.
+ */
+/** The state name of a lock this run holds, for the post step. */
+const LOCK_STATE = 'deploy-lock';
+const LOCK_TTL_SECONDS = 30;
+/** A third of the TTL: two refreshes may fail before the lock expires. */
+const REFRESH_EVERY_MS = (LOCK_TTL_SECONDS * 1000) / 3;
+const lock_POLL_INTERVAL_MS = 500;
+function lockKey(unit) {
+    return `/arch-core/deploy-fleet/locks/${unit}`;
+}
+function thisRun(env = process.env) {
+    const { GITHUB_ACTOR, GITHUB_REPOSITORY, GITHUB_SERVER_URL, GITHUB_RUN_ID } = env;
+    const owner = GITHUB_ACTOR
+        ? `${GITHUB_ACTOR}${GITHUB_REPOSITORY ? ` (${GITHUB_REPOSITORY})` : ''}`
+        : `${external_node_os_namespaceObject.userInfo().username}@${external_node_os_namespaceObject.hostname()}`;
+    if (!GITHUB_RUN_ID)
+        return { owner, run: `pid ${process.pid}` };
+    const attempt = env.GITHUB_RUN_ATTEMPT ? ` attempt ${env.GITHUB_RUN_ATTEMPT}` : '';
+    const runUrl = GITHUB_SERVER_URL && GITHUB_REPOSITORY
+        ? `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
+        : undefined;
+    return { owner, run: `run ${GITHUB_RUN_ID}${attempt}`, runUrl };
+}
+/** The holder as one phrase: "alice (org/app), run 42 <url>, since …, expires in 25 s". */
+function holderText(node) {
+    let holder = {};
+    try {
+        holder = JSON.parse(node.value ?? '');
+    }
+    catch {
+        return `"${(node.value ?? '').slice(0, 120)}" (not written by deploy-fleet)`;
+    }
+    const run = holder.runUrl ? `${holder.run} ${holder.runUrl}` : holder.run;
+    const parts = [
+        holder.owner ?? 'an unknown owner',
+        run,
+        holder.image && `deploying ${holder.image}`,
+    ];
+    if (holder.since)
+        parts.push(`since ${holder.since}`);
+    if (node.ttl !== undefined)
+        parts.push(`expires in ${node.ttl} s unless renewed`);
+    return parts.filter(Boolean).join(', ');
+}
+/** The lock stayed another run's until the deadline. */
+class LockHeldError extends errors_UserError {
+    name = 'LockHeldError';
+}
+/** Takes the unit's lock, waiting while another run holds it; fails at the deadline naming it. */
+async function acquireLock(etcd, request) {
+    const key = lockKey(request.unit);
+    const value = JSON.stringify({
+        ...thisRun(),
+        unit: request.unit,
+        image: request.image,
+        since: new Date().toISOString(),
+        token: (0,external_node_crypto_.randomUUID)(),
+    });
+    const startedAt = Date.now();
+    let forced = false;
+    let lastSeen;
+    for (;;) {
+        if (await untilReachable(() => etcd.create(key, value, LOCK_TTL_SECONDS), etcd, request)) {
+            hold(LOCK_STATE, { ...request.where, key, value });
+            info(`deploy lock: ${key} taken in etcd at ${etcd.where} (TTL ${LOCK_TTL_SECONDS} s, renewed while deploying).`);
+            return heldLock(etcd, key, value);
+        }
+        const current = await untilReachable(() => etcd.get(key), etcd, request);
+        if (!current)
+            continue; // released or expired between the two requests
+        if (request.forceUnlock && !forced) {
+            forced = true;
+            warning(`force-unlock: removing the deploy lock of ${request.unit} held by ${holderText(current)}.`);
+            await etcd.compareAndDelete(key, current.value ?? '');
+            continue;
+        }
+        if (current.value !== lastSeen) {
+            info(`deploy lock: ${request.unit} is held by ${holderText(current)}; waiting.`);
+            lastSeen = current.value;
+        }
+        if (Date.now() + lock_POLL_INTERVAL_MS > request.deadline) {
+            const waited = ((Date.now() - startedAt) / 1000).toFixed(1);
+            throw new LockHeldError(`deploy lock: ${request.unit} is held by ${holderText(current)}; gave up after waiting ${waited} s (timeout). If that run is gone, rerun with force-unlock: true.`);
+        }
+        await sleep(lock_POLL_INTERVAL_MS);
+    }
+}
+/** The clients whose etcd answered the last request. */
+const answered = new WeakSet();
+/** Runs an etcd request, retrying while etcd does not answer yet (it may be starting). */
+async function untilReachable(attempt, etcd, request) {
+    let said = false;
+    for (;;) {
+        try {
+            const answer = await attempt();
+            answered.add(etcd);
+            return answer;
+        }
+        catch (error) {
+            if (!(error instanceof EtcdUnreachableError))
+                throw error;
+            if (answered.delete(etcd)) {
+                info(`deploy lock: etcd at ${etcd.where} stopped answering; starting update-services again.`);
+                await request.reopenWindow();
+                continue;
+            }
+            if (Date.now() + lock_POLL_INTERVAL_MS > request.deadline) {
+                throw new errors_UserError(`deploy lock: ${messageOf(error)} until the timeout. Is etcd among update-services, and is etcd-endpoint where it listens?`);
+            }
+            if (!said)
+                info(`deploy lock: etcd at ${etcd.where} does not answer yet; waiting.`);
+            said = true;
+            await sleep(lock_POLL_INTERVAL_MS);
+        }
+    }
+}
+function heldLock(etcd, key, value) {
+    let lost = false;
+    const timer = setInterval(() => {
+        etcd.refresh(key, value, LOCK_TTL_SECONDS).then((ours) => {
+            if (!ours && !lost) {
+                lost = true;
+                warning(`deploy lock: ${key} is no longer this run's (expired, or removed by force-unlock): another deploy may run at the same time.`);
+            }
+        }, (error) => warning(`deploy lock: renewing ${key} failed: ${messageOf(error)}`));
+    }, REFRESH_EVERY_MS);
+    timer.unref();
+    return {
+        async release() {
+            clearInterval(timer);
+            await releaseLock(etcd, key, value);
+            release(LOCK_STATE);
+        },
+    };
+}
+/** Deletes the lock if it still holds `value` (compare-and-delete); says what it found. */
+async function releaseLock(etcd, key, value) {
+    if (await etcd.compareAndDelete(key, value)) {
+        info(`deploy lock: ${key} released.`);
+        return;
+    }
+    const now = await etcd.get(key);
+    warning(now
+        ? `deploy lock: ${key} is held by ${holderText(now)} now, not by this run: left as it is.`
+        : `deploy lock: ${key} was already gone (expired, or removed by force-unlock).`);
+}
+/**
+ * After a release: the run that took the lock since (a waiter polls every 500 ms, so it is given
+ * two rounds), which then needs the update window this run would otherwise close.
+ */
+async function nextHolder(etcd, unit) {
+    await sleep(2 * lock_POLL_INTERVAL_MS);
+    const node = await etcd.get(lockKey(unit)).catch(() => undefined);
+    return node ? holderText(node) : undefined;
+}
+
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/record.ts
+
+
+
+
+function recordKey(unit) {
+    return `/arch-core/deploy-fleet/records/${unit}`;
+}
+/** The record for a deploy of `unit` that just succeeded on `machines` machines. */
+function newRecord(unit, image, machines) {
+    return {
+        unit: unit.name,
+        image: unit.image,
+        digest: image.digest,
+        version: unit.version,
+        hash: unit.hash,
+        machines,
+        deployedAt: new Date().toISOString(),
+        ...thisRun(),
+    };
+}
+/** One line: "team/hello:1.2 (version 1.2, digest sha256:…), 3 machines, deployed … by …". */
+function recordText(record) {
+    if (!record)
+        return 'no deploy record (nothing deployed by deploy-fleet yet)';
+    const digest = record.digest ? `digest ${record.digest}` : 'no digest in the reference';
+    const run = record.runUrl ? `${record.run} ${record.runUrl}` : record.run;
+    return `${record.image} (version ${record.version}, ${digest}, unit hash ${record.hash.slice(0, 7)}), ${record.machines} machine(s), deployed ${record.deployedAt} by ${record.owner}, ${run}`;
+}
+/** The unit's record, or undefined when there is none or it cannot be read as one. */
+async function readRecord(etcd, unit) {
+    const node = await etcd.get(recordKey(unit));
+    if (!node?.value)
+        return undefined;
+    try {
+        return JSON.parse(node.value);
+    }
+    catch {
+        warning(`The deploy record ${recordKey(unit)} is not JSON; ignoring it.`);
+        return undefined;
+    }
+}
+async function writeRecord(etcd, record) {
+    await etcd.set(recordKey(record.unit), JSON.stringify(record));
+    info(`deploy record: ${recordKey(record.unit)} now says ${recordText(record)}.`);
+}
+/** For a dry run: the record and the lock, or why they cannot be read (etcd is off). */
+async function recordFacts(connection, inputs, unit) {
+    try {
+        const { etcd, close } = await openEtcd(connection, inputs.etcdEndpoint);
+        try {
+            const record = await readRecord(etcd, unit);
+            const lock = await etcd.get(lockKey(unit));
+            return [
+                ['Now running (deploy record)', recordText(record)],
+                ['Deploy lock', lock ? `held by ${holderText(lock)}` : 'free'],
+            ];
+        }
+        finally {
+            await close();
+        }
+    }
+    catch (error) {
+        if (!(error instanceof errors_UserError))
+            throw error;
+        const note = `not readable: ${messageOf(error)} (etcd runs only during a deploy; a dry run does not start it)`;
+        info(`deploy record: ${note}`);
+        return [['Now running (deploy record)', note]];
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/tunnel.ts
 
 
@@ -57026,8 +57552,8 @@ function fdForwardArgv(socketPath) {
     return ['fleetctl', 'fd-forward', socketPath];
 }
 function fdForwardOpener(connection, socketPath) {
-    return async () => {
-        const stream = await connection.execStream(fdForwardArgv(socketPath));
+    return async (deadline) => {
+        const stream = await connection.execStream(fdForwardArgv(socketPath), deadline);
         const stderr = [];
         const channel = stream;
         channel.stderr?.on('data', (chunk) => stderr.push(chunk));
@@ -57043,7 +57569,7 @@ function fdForwardOpener(connection, socketPath) {
     };
 }
 function streamlocalOpener(connection, socketPath) {
-    return () => connection.openUnixSocket(socketPath);
+    return (deadline) => connection.openUnixSocket(socketPath, deadline);
 }
 /** Chooses the way to the fleet socket; `auto` probes streamlocal once. */
 async function fleetStreamOpener(connection, socketPath, mode) {
@@ -57073,9 +57599,11 @@ async function fleetStreamOpener(connection, socketPath, mode) {
 
 
 
+
 /** Shows the unit and the plan, and what fleet holds if its API answers; changes nothing. */
 async function dryRun(inputs, unit, connection, startedAt) {
     const { facts, eligible, previousImage } = await group('Read the cluster (dry run: nothing is started or changed)', () => readCluster(inputs, unit, connection));
+    facts.push(...(await recordFacts(connection, inputs, unit.name)));
     const plan = planSteps(inputs, unit);
     info('Dry run: the plan (nothing was changed):');
     plan.forEach((step, index) => info(`  ${index + 1}. ${step}`));
@@ -57133,11 +57661,13 @@ function planSteps(inputs, unit) {
         services.length > 0
             ? `start ${services.join(', ')} on the master (sudo systemctl start)`
             : 'start no service',
+        `take the deploy lock of ${unit.name} in etcd (${inputs.forceUnlock ? 'removing a lock another run holds' : 'waiting while another run holds it'})`,
         inputs.strategy === 'replace'
             ? `destroy ${unit.name} if present and wait until it is gone from every machine`
             : `replace the content of ${unit.name} in place`,
         `start ${unit.name} (global, hash ${unit.hash.slice(0, 7)}) and wait until every eligible machine runs it active/running`,
         `time limit ${inputs.timeout} s; on failure ${inputs.rollback ? 'start the previous unit again' : 'leave it (rollback: false)'}`,
+        'write the deploy record and release the lock',
         services.length > 0 && !inputs.keepServicesRunning
             ? `stop ${[...services].reverse().join(', ')} (also on failure)`
             : 'leave the services as they are',
@@ -57192,6 +57722,7 @@ function readSshInputs(read, names) {
 }
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/inputs.ts
+
 
 
 
@@ -57280,9 +57811,83 @@ function parseInputs(raw) {
         keepServicesRunning: read.boolean('keep-services-running'),
         strategy: read.oneOf('strategy', STRATEGIES),
         timeout: read.integer('timeout', { min: 1, max: 86_400 }),
+        rollbackTimeout: read.integer('rollback-timeout', { min: 1, max: 86_400 }),
         dryRun: read.boolean('dry-run'),
         rollback: read.boolean('rollback'),
+        etcdEndpoint: hostPortInput('etcd-endpoint', read.required('etcd-endpoint'), 2379),
+        forceUnlock: read.boolean('force-unlock'),
     };
+}
+
+;// CONCATENATED MODULE: ./actions/deploy-fleet/src/link.ts
+
+
+
+
+/** How long one reconnect's handshake may take at most. */
+const RECONNECT_READY_TIMEOUT_MS = 20_000;
+/**
+ * The SSH connection to the master for the whole step, surviving a drop: a call made after the
+ * connection was closed or lost (SshConnectionLostError: nothing was sent) connects again through
+ * the same connectSsh, so the host key is verified again against known-hosts, and is made on the
+ * new connection. A call that was under way when the connection dropped fails as it did; its
+ * caller decides whether to repeat it (the fleet client does, services do not).
+ */
+class MasterLink {
+    ssh;
+    current;
+    /** How many times the connection was made again. */
+    reconnects = 0;
+    constructor(ssh, current) {
+        this.ssh = ssh;
+        this.current = current;
+    }
+    /** A local port whose connections go through whichever connection is current (etcd's). */
+    forwardLocalPort(remoteHost, remotePort) {
+        return serveLocalPort(() => this.openTcpStream(remoteHost, remotePort), `${remoteHost}:${remotePort} on the master`);
+    }
+    openTcpStream(remoteHost, remotePort) {
+        return this.use((connection) => connection.openTcpStream(remoteHost, remotePort));
+    }
+    /** A streamlocal channel; `deadline` bounds a reconnect it needs first. */
+    openUnixSocket(socketPath, deadline) {
+        return this.use((connection) => connection.openUnixSocket(socketPath), deadline);
+    }
+    /** An exec session; `deadline` bounds a reconnect it needs first. */
+    execStream(argv, deadline) {
+        return this.use((connection) => connection.execStream(argv), deadline);
+    }
+    exec(argv) {
+        return this.use((connection) => connection.exec(argv));
+    }
+    close() {
+        return this.current.close();
+    }
+    async use(call, deadline) {
+        try {
+            return await call(this.current);
+        }
+        catch (error) {
+            if (!(error instanceof SshConnectionLostError))
+                throw error;
+            await this.reconnect(messageOf(error), deadline);
+            return call(this.current);
+        }
+    }
+    async reconnect(why, deadline) {
+        const where = `${this.ssh.user}@${this.ssh.host}:${this.ssh.port}`;
+        warning(`${why} Connecting to ${where} again (host key verified again).`);
+        const left = deadline === undefined ? RECONNECT_READY_TIMEOUT_MS : deadline - Date.now();
+        const old = this.current;
+        this.current = await connectSsh({
+            ...this.ssh,
+            deadline,
+            readyTimeoutMs: Math.max(2_000, Math.min(RECONNECT_READY_TIMEOUT_MS, left)),
+        });
+        this.reconnects++;
+        info(`Connected to ${where} again (reconnect ${this.reconnects}).`);
+        await old.close().catch(() => undefined);
+    }
 }
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/services.ts
@@ -57379,6 +57984,8 @@ async function stopServices(connection, units) {
 
 
 
+
+
 /** The state name of the open update window: where, and which update-services run there. */
 const WINDOW_STATE = 'update-window';
 /**
@@ -57387,6 +57994,10 @@ const WINDOW_STATE = 'update-window';
  * running there; after a clean run there is nothing to do. Fails naming what is left running.
  */
 async function post() {
+    // First the lock: it lives in etcd, which closing the window stops.
+    const lock = held(LOCK_STATE);
+    if (lock)
+        await releaseLeftLock(lock);
     const window = held(WINDOW_STATE);
     if (!window) {
         info('deploy-fleet post: no update window was left open; nothing to clean up.');
@@ -57415,8 +58026,33 @@ async function post() {
     }
     info(`deploy-fleet post: the update window on ${where} is closed.`);
 }
+/** Releases a deploy lock the main step still held (compare-and-delete: only if still its own). */
+async function releaseLeftLock(lock) {
+    const where = `${lock.user}@${lock.host}:${lock.port}`;
+    info(`deploy-fleet post: the deploy lock ${lock.key} on ${where} is still held.`);
+    const { ssh } = parseInputs(rawInputsFromEnv());
+    try {
+        const { host, port, user } = lock;
+        const connection = await connectSsh({ ...ssh, host, port, user, readyTimeoutMs: 20_000 });
+        try {
+            const { etcd, close } = await openEtcd(connection, lock.etcd);
+            await releaseLock(etcd, lock.key, lock.value).finally(close);
+        }
+        finally {
+            await connection.close();
+        }
+    }
+    catch (error) {
+        warning(`Could not release the deploy lock ${lock.key} on ${where} (${messageOf(error)}); it expires by itself within ${LOCK_TTL_SECONDS} s.`);
+    }
+}
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/main.ts
+
+
+
+
+
 
 
 
@@ -57435,22 +58071,39 @@ async function run() {
     const inputs = parseInputs(rawInputsFromEnv());
     const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
     const startedAt = Date.now();
+    warnOfLoopbackRegistry(inputs);
     await showUnit(inputs, unit);
-    const connection = await connect(inputs);
+    let connection;
+    try {
+        connection = await connect(inputs);
+    }
+    catch (error) {
+        if (!inputs.dryRun)
+            await main_report(inputs, unit, startedAt, undefined, error, {});
+        throw error;
+    }
     try {
         if (inputs.dryRun) {
             await dryRun(inputs, unit, connection, startedAt);
             return;
         }
         const deadline = startedAt + inputs.timeout * 1000;
-        const { result, failure } = await deployWithServices(inputs, unit, connection, deadline);
-        await main_report(inputs, unit, startedAt, result, failure);
+        const records = {};
+        const { result, failure } = await deployWithServices(inputs, unit, connection, deadline, records);
+        await main_report(inputs, unit, startedAt, result, failure, records);
         if (failure !== undefined)
             throw failure;
     }
     finally {
         await connection.close();
     }
+}
+/** Each machine pulls the image itself: from its own loopback, a loopback registry has none. */
+function warnOfLoopbackRegistry(inputs) {
+    const { registry } = inputs.image;
+    if (!isLoopbackRegistry(registry))
+        return;
+    warning(`image names the loopback registry ${registry}: each machine would pull from its own loopback, where no registry runs. Fine for a rehearsal on one machine; for a cluster, name the registry as the machines reach it (e.g. the master's private address).`, { title: 'deploy-fleet' });
 }
 async function showUnit(inputs, unit) {
     await group(`Unit ${unit.name} (hash ${unit.hash.slice(0, 7)})`, async () => {
@@ -57462,17 +58115,20 @@ async function showUnit(inputs, unit) {
 }
 function connect(inputs) {
     const { ssh } = inputs;
-    return group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, () => connectSsh({
-        ...ssh,
-        // A short deploy timeout also shortens each connection attempt.
-        readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
-    }));
+    return group(`Connect to ${ssh.user}@${ssh.host}:${ssh.port}`, async () => {
+        const options = {
+            ...ssh,
+            // A short deploy timeout also shortens each connection attempt.
+            readyTimeoutMs: Math.min(20_000, Math.max(5_000, inputs.timeout * 1000)),
+        };
+        return new MasterLink(options, await connectSsh(options));
+    });
 }
 /**
  * Starts update-services, deploys, and stops the services again whatever happened. A failure
  * is handed back, not thrown, so that the report still gets written.
  */
-async function deployWithServices(inputs, unit, connection, deadline) {
+async function deployWithServices(inputs, unit, connection, deadline, records) {
     const started = [];
     const { host, port, user } = inputs.ssh;
     const record = (services) => {
@@ -57482,20 +58138,25 @@ async function deployWithServices(inputs, unit, connection, deadline) {
     };
     try {
         await group('Start update-services on the master', () => startServices(connection, inputs.updateServices, started, record));
-        const { open, mode } = await fleetStreamOpener(connection, inputs.fleetEndpoint, inputs.tunnelMode);
-        info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
-        const fleet = new FleetClient(open);
-        const machines = await waitForFleetApi(fleet, deadline);
-        const { strategy, rollback, image } = inputs;
-        return { result: await deploy({ fleet, unit, strategy, deadline, rollback, image }, machines) };
+        const reopenWindow = () => startServices(connection, inputs.updateServices, []);
+        return {
+            result: await deployLocked(inputs, unit, connection, deadline, records, reopenWindow),
+        };
     }
     catch (thrown) {
+        // The holder of the lock deploys with the same update window, and closes it when done.
+        if (thrown instanceof LockHeldError)
+            records.windowNeededBy = 'the run holding the lock';
         return { result: thrown instanceof DeployError ? thrown.result : undefined, failure: thrown };
     }
     finally {
         if (inputs.keepServicesRunning) {
             if (started.length > 0)
                 info(`keep-services-running: left running: ${started.join(', ')}.`);
+        }
+        else if (records.windowNeededBy) {
+            info(`update-services left running for ${records.windowNeededBy}, which stops them.`);
+            release(WINDOW_STATE);
         }
         else {
             const left = await group('Stop update-services on the master', () => stopServices(connection, started));
@@ -57506,35 +58167,114 @@ async function deployWithServices(inputs, unit, connection, deadline) {
         }
     }
 }
-async function main_report(inputs, unit, startedAt, result, failure) {
+/**
+ * Under the unit's deploy lock (in the master's etcd, reached through the SSH connection):
+ * reads the deploy record, deploys, writes the new record after a success.
+ */
+async function deployLocked(inputs, unit, connection, deadline, records, reopenWindow) {
+    const { etcd, close } = await openEtcd(connection, inputs.etcdEndpoint);
+    try {
+        const { host, port, user } = inputs.ssh;
+        const where = { host, port, user, etcd: inputs.etcdEndpoint };
+        const lock = await group(`Take the deploy lock of ${unit.name}`, () => acquireLock(etcd, {
+            unit: unit.name,
+            image: unit.image,
+            forceUnlock: inputs.forceUnlock,
+            deadline,
+            where,
+            reopenWindow,
+        }));
+        try {
+            records.before = await readRecord(etcd, unit.name);
+            info(`Was running (deploy record): ${recordText(records.before)}.`);
+            const result = await deployToFleet(inputs, unit, connection, deadline);
+            // An unchanged unit keeps its record: it tells when that version was deployed.
+            if (!result.changed && records.before?.hash === unit.hash)
+                records.after = records.before;
+            else {
+                const record = newRecord(unit, inputs.image, result.machines.length);
+                await writeRecord(etcd, record).then(() => (records.after = record), (error) => warning(`The deploy succeeded, but writing its record failed: ${messageOf(error)}`));
+            }
+            return result;
+        }
+        finally {
+            await lock.release().then(async () => (records.windowNeededBy = await nextHolder(etcd, unit.name)), (error) => warning(`Releasing the deploy lock failed (${messageOf(error)}); the post step tries again.`));
+        }
+    }
+    finally {
+        await close();
+    }
+}
+/** Waits until the fleet API answers through the SSH connection, then deploys. */
+async function deployToFleet(inputs, unit, connection, deadline) {
+    const { open, mode } = await fleetStreamOpener(connection, inputs.fleetEndpoint, inputs.tunnelMode);
+    info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
+    const fleet = new FleetClient(open, { deadline });
+    const machines = await waitForFleetApi(fleet);
+    const { strategy, rollback, image } = inputs;
+    const rollbackTimeoutMs = inputs.rollbackTimeout * 1000;
+    return deploy({ fleet, unit, strategy, deadline, rollback, rollbackTimeoutMs, image }, machines);
+}
+/** What the log and the summary say of each end. */
+function outcomeText(outcome, result, failure) {
+    if (outcome === 'deployed') {
+        return result?.changed === false
+            ? 'deployed: already running on every machine, unchanged'
+            : 'deployed: the new unit runs on every machine';
+    }
+    const why = `FAILED: ${messageOf(failure)}`;
+    if (outcome === 'unknown') {
+        return `unknown: neither the new nor the previous unit is known to run on every machine (listed below). ${why}`;
+    }
+    return result?.changed
+        ? `rolled-back: ${result.rollback?.message ?? ''} ${why}`
+        : `rolled-back: nothing was changed in fleet, the cluster is as it was. ${why}`;
+}
+/**
+ * Sets the outputs (result first: a failed step still has it), says the end in the log and
+ * writes the summary.
+ */
+async function main_report(inputs, unit, startedAt, result, failure, records) {
     const seconds = (Date.now() - startedAt) / 1000;
     const machines = result?.machines ?? [];
+    // Without a result, the step failed before it changed anything in fleet.
+    const outcome = result?.outcome ?? (failure === undefined ? 'deployed' : 'rolled-back');
     setOutputs({
+        result: outcome,
         'unit-name': unit.name,
         machines: machines.length,
         states: JSON.stringify(machines),
         'duration-seconds': seconds.toFixed(1),
         'previous-image': result?.previousImage ?? '',
+        'deploy-record': records.after ? JSON.stringify(records.after) : '',
     });
+    const text = outcomeText(outcome, result, failure);
+    info(`Result: ${text}`);
+    const now = result?.machinesNow ?? [];
+    for (const machine of now)
+        warning(`${machine.machineID} (${machine.address}): ${machine.runs}`);
     const facts = [
-        [
-            'Result',
-            failure === undefined
-                ? result?.changed === false
-                    ? 'already running, unchanged'
-                    : 'running on every machine'
-                : `FAILED: ${messageOf(failure)}`,
-        ],
+        ['Result', text],
         ['Image', unit.image],
         ['Unit', `${unit.name} (hash ${unit.hash.slice(0, 7)}, strategy ${inputs.strategy})`],
         ['Previous image', result?.previousImage ?? (result?.previousHash ? 'not recognised' : 'none')],
         ['Machines', String(machines.length)],
+        [
+            'Was running (deploy record)',
+            // No key at all: the run stopped before it read the record (e.g. it never got the lock).
+            'before' in records ? recordText(records.before) : 'not read',
+        ],
+        [
+            'Now running (deploy record)',
+            records.after ? recordText(records.after) : 'record unchanged: this deploy did not succeed',
+        ],
         ['Total time', `${seconds.toFixed(1)} s`],
     ];
     if (result?.rollback)
         facts.push(['Rollback', result.rollback.message]);
-    await writeSummary(`deploy-fleet: ${unit.name}`, facts, [
+    const tables = [
         {
+            title: 'The deploy, as last seen',
             headers: ['Machine', 'Address', 'State', 'Unit hash', 'Time to running'],
             rows: machines.map((machine) => [
                 machine.machineID,
@@ -57544,7 +58284,15 @@ async function main_report(inputs, unit, startedAt, result, failure) {
                 machine.secondsToRunning === undefined ? '-' : `${machine.secondsToRunning.toFixed(1)} s`,
             ]),
         },
-    ]);
+    ];
+    if (now.length > 0) {
+        tables.push({
+            title: 'What each machine runs now (result unknown)',
+            headers: ['Machine', 'Address', 'Runs'],
+            rows: now.map((machine) => [machine.machineID, machine.address, machine.runs]),
+        });
+    }
+    await writeSummary(`deploy-fleet: ${unit.name}`, facts, tables);
 }
 
 ;// CONCATENATED MODULE: ./actions/deploy-fleet/src/index.ts

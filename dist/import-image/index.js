@@ -55621,13 +55621,15 @@ async function renameReplacing(temporary, target) {
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
- * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * written in a private staging directory beside it (`.<name>.tmp-<pid>.*`, never inside it, and
+ * removed by the next run when a killed run left it); then the set's checksum file (sha256sum
  * format, named `checksums`) is removed, each file renamed into place, and the checksum file
  * written last. A complete set is one whose checksum file exists and matches
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
  */
 async function replaceFileSet(directory, checksums, produce) {
     await fs.mkdir(directory, { recursive: true });
+    await removeLeftoverTemporaries(directory, core.info);
     const staging = temporarySibling(directory);
     await fs.mkdir(staging, { mode: 0o700 });
     try {
@@ -55657,7 +55659,7 @@ async function sha256File(file) {
     return hash.digest('hex');
 }
 function sha256(data) {
-    return createHash('sha256').update(data).digest('hex');
+    return (0,external_node_crypto_.createHash)('sha256').update(data).digest('hex');
 }
 async function files_exists(target) {
     try {
@@ -55852,6 +55854,16 @@ function formatImageReference(reference) {
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
 }
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+function isLoopbackRegistry(registry) {
+    const host = registry.startsWith('[')
+        ? registry.slice(1, registry.indexOf(']'))
+        : (registry.split(':')[0] ?? '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
@@ -55969,6 +55981,9 @@ function parseImageInput(name, text) {
 
 const MANIFEST_PATH_IN_ROOT = 'usr/share/arch-core/manifest.json';
 const APP_INFO_SUFFIX = '.arch-core.json';
+/** make-chroot's bills of materials of the root, beside the manifest (docs/dev/sbom.md). */
+const SBOM_SPDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.spdx.json';
+const SBOM_CYCLONEDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.cdx.json';
 function appInfoPathFor(packageFile) {
     return `${packageFile}${APP_INFO_SUFFIX}`;
 }
@@ -56259,6 +56274,14 @@ function* tarStream(root, options) {
         for (const block of headerBlocks(header))
             yield* chunker.add(block);
     };
+    // Directories not selected themselves, walked into, and not written yet (outermost first).
+    const unwrittenDirs = [];
+    const entry = function* (header) {
+        for (const dir of unwrittenDirs)
+            yield* headers(dir);
+        unwrittenDirs.length = 0;
+        yield* headers(header);
+    };
     function* walk(relativeDir) {
         const names = external_node_fs_namespaceObject.readdirSync(external_node_path_namespaceObject.join(root, relativeDir)).sort(byName);
         for (const name of names) {
@@ -56274,24 +56297,34 @@ function* tarStream(root, options) {
                 mtime: mtimeOf(Math.floor(stat.mtimeMs / 1000)),
                 size: 0,
             };
+            const selected = options.select?.(relative) ?? true;
             if (stat.isDirectory()) {
-                yield* headers({ ...base, name: `${relative}/`, type: '5' });
+                const header = { ...base, name: `${relative}/`, type: '5' };
+                if (selected)
+                    yield* entry(header);
+                else
+                    unwrittenDirs.push(header);
                 yield* walk(relative);
+                if (unwrittenDirs[unwrittenDirs.length - 1] === header)
+                    unwrittenDirs.pop();
+                continue;
             }
-            else if (stat.isSymbolicLink()) {
+            if (!selected)
+                continue;
+            if (stat.isSymbolicLink()) {
                 const target = external_node_fs_namespaceObject.readlinkSync(full);
-                yield* headers({ ...base, name: relative, type: '2', linkName: target });
+                yield* entry({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
+                    yield* entry({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                yield* entry({ ...base, name: relative, type: '0', size: stat.size });
                 const fd = external_node_fs_namespaceObject.openSync(full, 'r');
                 try {
                     yield* chunker.addFile(fd, stat.size, full);
@@ -56301,7 +56334,7 @@ function* tarStream(root, options) {
                 }
             }
             else if (stat.isFIFO()) {
-                yield* headers({ ...base, name: relative, type: '6' });
+                yield* entry({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
@@ -56578,13 +56611,6 @@ function parsePorts(text) {
 function parseEnv(lines) {
     return lines.map(([key, value]) => `${key}=${value}`);
 }
-/** True for 127.0.0.0/8, ::1 and localhost (with or without a port). */
-function isLoopbackRegistry(registry) {
-    const host = registry.startsWith('[')
-        ? registry.slice(1, registry.indexOf(']'))
-        : (registry.split(':')[0] ?? '');
-    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 /** Plain HTTP is allowed for loopback registries (or through the SSH tunnel), else only forced. */
 function checkInsecure(insecure, registry, tunneled) {
     if (insecure === 'false')
@@ -56850,6 +56876,10 @@ const TRANSIENT_CODES = new Set([
     'ECONNABORTED',
     'ERR_STREAM_PREMATURE_CLOSE',
 ]);
+/** The client's deadline passed: nothing more was sent. */
+class DeadlineError extends errors_UserError {
+    name = 'DeadlineError';
+}
 class RegistryClient {
     options;
     base;
@@ -56884,14 +56914,22 @@ class RegistryClient {
     /** Runs `attempt` up to retries+1 times while it fails transiently. */
     withRetries(what, attempt) {
         const retries = this.options.retries ?? 5;
+        const deadline = this.options.deadline;
         return withRetries(attempt, {
             retries,
+            deadline,
             firstDelayMs: this.options.backoffMs ?? 500,
             maxDelayMs: 8000,
             onRetry: (error, retry, delay) => this.log(`registry ${this.name}: ${what}: ${messageOf(error)}; retry ${retry} of ${retries} in ${(delay / 1000).toFixed(1)} s`),
-            giveUp: (error, attempts, retryable) => retryable
-                ? new errors_UserError(`Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`)
-                : error,
+            giveUp: (error, attempts, retryable) => {
+                if (!retryable)
+                    return error;
+                const outOfTime = deadline !== undefined && attempts <= retries;
+                const message = `Registry ${this.name}: ${what} failed after ${attempts} attempts: ${messageOf(error)}`;
+                return outOfTime
+                    ? new DeadlineError(`${message}; no time left for another`)
+                    : new errors_UserError(message);
+            },
         });
     }
     /** A path or a Location header on our connection (a Location naming the server → us). */
@@ -56922,7 +56960,7 @@ class RegistryClient {
                 agent: ours ? this.agent : undefined,
                 ...(ours ? this.tlsIdentity() : {}),
             });
-            this.watchTimeouts(request);
+            this.watchTimeouts(request, `${spec.method} ${url.pathname}`);
             request.on('error', (error) => fail(this.failureOf(error, `${spec.method} ${url.pathname}`)));
             request.on('response', (response) => {
                 const chunks = [];
@@ -56964,12 +57002,21 @@ class RegistryClient {
             checkServerIdentity: (_host, certificate) => (0,external_node_tls_.checkServerIdentity)(named, certificate),
         };
     }
-    /** Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT). */
-    watchTimeouts(request) {
+    /**
+     * Fails a request that gets no connection, or no answer, in time (as ETIMEDOUT), and ends it
+     * at the deadline (a DeadlineError).
+     */
+    watchTimeouts(request, what) {
         const connectTimeout = this.options.connectTimeoutMs ?? 15_000;
-        request.setTimeout(this.options.idleTimeoutMs ?? 120_000, () => {
-            request.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' }));
+        const idleTimeout = this.options.idleTimeoutMs ?? 30_000;
+        request.setTimeout(idleTimeout, () => {
+            request.destroy(Object.assign(new Error(`no answer within ${idleTimeout / 1000} s`), { code: 'ETIMEDOUT' }));
         });
+        const deadline = this.options.deadline;
+        if (deadline !== undefined) {
+            const timer = setTimeout(() => request.destroy(new DeadlineError(`Registry ${this.name}: ${what} was still running at the deadline`)), Math.max(0, deadline - Date.now()));
+            request.once('close', () => clearTimeout(timer));
+        }
         request.on('socket', (socket) => {
             if (!socket.connecting)
                 return;
@@ -56985,6 +57032,12 @@ class RegistryClient {
     }
     /** A network error of `what` (method and path): transient, a TLS failure, or final. */
     failureOf(error, what) {
+        if (error instanceof DeadlineError)
+            return error;
+        // OpenSSL reads an HTTP answer to its hello as a record of a wrong version.
+        if (error.code === 'EPROTO' && /wrong version number|http request/i.test(error.message)) {
+            return new errors_UserError(`The registry at ${this.name} answers plain HTTP: set insecure: true (only for a loopback registry or one reached through the SSH tunnel).`);
+        }
         if (error.code && TRANSIENT_CODES.has(error.code)) {
             return new TransientError(`${what}: ${error.code} (${error.message})`);
         }
@@ -57149,6 +57202,14 @@ class RegistryClient {
     }
     /** The manifest bytes under a tag or digest, with its media type and digest. */
     async getManifest(repository, reference) {
+        const found = await this.findManifest(repository, reference);
+        if (!found) {
+            throw new errors_UserError(`Registry ${this.name} has no manifest ${repository}:${reference}.`);
+        }
+        return found;
+    }
+    /** Like getManifest, but undefined when the registry has none under `reference` (404). */
+    async findManifest(repository, reference) {
         return this.withRetries(`GET manifest ${reference}`, async () => {
             const response = await this.request({
                 method: 'GET',
@@ -57160,7 +57221,9 @@ class RegistryClient {
                     ].join(', '),
                 },
                 repository,
-            }, [200]);
+            }, [200, 404]);
+            if (response.status === 404)
+                return undefined;
             const digest = response.headers['docker-content-digest'];
             return {
                 bytes: response.body,
@@ -57532,7 +57595,7 @@ class ParallelCompressor extends external_node_stream_.Transform {
 async function compressAndHash(source, file, options) {
     const uncompressed = new Hasher();
     const compressed = new Hasher();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(source, uncompressed, new ParallelCompressor(options), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(await source(), uncompressed, new ParallelCompressor(options), compressed, (0,external_node_fs_namespaceObject.createWriteStream)(file));
     return {
         diffId: `sha256:${uncompressed.hash.digest('hex')}`,
         uncompressedSize: uncompressed.bytes,
@@ -57540,22 +57603,37 @@ async function compressAndHash(source, file, options) {
         size: compressed.bytes,
     };
 }
+/** The digest and size of a tar stream, without compressing it. */
+async function hashTar(source) {
+    const hasher = new Hasher();
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(await source(), hasher, new external_node_stream_.Writable({ write: (_c, _e, done) => done() }));
+    return { diffId: `sha256:${hasher.hash.digest('hex')}`, uncompressedSize: hasher.bytes };
+}
+/** Compresses a tar stream into `file`: the layer, both digests computed in the same pass. */
+async function compressLayer(source, file, options) {
+    const compression = layerCompression(options);
+    const facts = await compressAndHash(source, file, compression);
+    return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+}
 function layerCompression(options) {
     const compression = options.compression ?? 'gzip';
     return { compression, level: options.level ?? DEFAULT_LEVEL[compression] };
 }
-/**
- * The layer of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped,
- * gzip-compressed; both digests computed in the same single pass that writes `file`.
- */
-async function layerFromRoot(root, file, options) {
+/** The tar stream of a root directory: sorted entries, every entry owned by 0:0, mtimes clamped. */
+async function rootTarSource(root, options) {
     const stat = await promises_namespaceObject.stat(root).catch(() => undefined);
     if (!stat?.isDirectory())
         throw new errors_UserError(`The root ${root} is not a directory.`);
-    const tar = tarStream(root, { owners: 'root', mtimeClamp: options.mtimeClamp });
-    const compression = layerCompression(options);
-    const facts = await compressAndHash(tar, file, compression);
-    return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+    const tarOptions = {
+        owners: 'root',
+        mtimeClamp: options.mtimeClamp,
+        select: options.select,
+    };
+    return () => Promise.resolve(tarStream(root, tarOptions));
+}
+/** The layer of a root directory, compressed into `file`. */
+async function layerFromRoot(root, file, options) {
+    return compressLayer(await rootTarSource(root, options), file, options);
 }
 /** How a tarball is compressed, from its first bytes. */
 function compressionOf(head) {
@@ -57593,13 +57671,16 @@ async function decompressed(tarball) {
     });
     return child.stdout;
 }
-/** The layer of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+/** The tar stream of an existing tarball (plain, gzip, xz, zstd, bzip2), normalized like a root's. */
+function tarballTarSource(tarball, options) {
+    return async () => {
+        const input = await decompressed(tarball);
+        return input.pipe(new TarNormalizer(options.mtimeClamp, tarball, options.watch));
+    };
+}
+/** The layer of an existing tarball, compressed into `file`. */
 async function layerFromTarball(tarball, file, options) {
-    const input = await decompressed(tarball);
-    const normalizer = new TarNormalizer(options.mtimeClamp, tarball, options.watch);
-    const compression = layerCompression(options);
-    const facts = await compressAndHash(input.pipe(normalizer), file, compression);
-    return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
+    return compressLayer(tarballTarSource(tarball, options), file, options);
 }
 /** The content of one regular file entry of a tarball (any compression), or undefined. */
 async function readFileFromTarball(tarball, entryPath) {
@@ -57791,7 +57872,7 @@ class TarNormalizer extends external_node_stream_.Transform {
     }
 }
 /** The exact bytes of the image config (keys in a fixed order, no insignificant whitespace). */
-function imageConfigJson(platform, created, runtime, diffIds) {
+function imageConfigJson(platform, created, runtime, diffIds, comments = ['the root as one layer']) {
     const config = {};
     if (runtime.user)
         config.User = runtime.user;
@@ -57814,7 +57895,11 @@ function imageConfigJson(platform, created, runtime, diffIds) {
         os: platform.os,
         config,
         rootfs: { type: 'layers', diff_ids: diffIds },
-        history: [{ created, created_by: 'arch-core import-image', comment: 'the root as one layer' }],
+        history: comments.map((comment) => ({
+            created,
+            created_by: 'arch-core import-image',
+            comment,
+        })),
     };
     return Buffer.from(JSON.stringify(image));
 }
@@ -57848,7 +57933,8 @@ function blobPath(dir, digest) {
 async function fillLayout(dir, image, tags) {
     await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(dir, 'blobs', 'sha256'), { recursive: true });
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    await promises_namespaceObject.copyFile(image.layer.file, blobPath(dir, image.layer.digest));
+    for (const layer of image.layers)
+        await promises_namespaceObject.copyFile(layer.file, blobPath(dir, layer.digest));
     await promises_namespaceObject.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
     await promises_namespaceObject.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
     const descriptor = {
@@ -57893,7 +57979,127 @@ async function writeOciLayout(target, image, tags, mtimeClamp) {
     return 'archive';
 }
 
+;// CONCATENATED MODULE: ./actions/import-image/src/signature.ts
+
+
+
+
+/**
+ * sign-key: a signature of each pushed manifest digest in the format containers/image and cosign
+ * read (docs/dev/image-signatures.md): a simple-signing payload, pushed as the one layer of an OCI
+ * manifest tagged `sha256-<hex>.sig`, its ECDSA signature in the layer's annotation.
+ */
+const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+/** The sign-key input as a P-256 private key; anything else is an input error. */
+function parseSigningKey(pem) {
+    if (pem.includes('ENCRYPTED SIGSTORE PRIVATE KEY') || pem.includes('ENCRYPTED PRIVATE KEY')) {
+        throw new InputError('sign-key', 'is an encrypted key; give an unencrypted PEM EC P-256 private key (openssl ecparam -name prime256v1 -genkey, or openssl pkcs8 -topk8 -nocrypt of yours) kept in a secret.');
+    }
+    let key;
+    try {
+        key = (0,external_node_crypto_.createPrivateKey)(pem);
+    }
+    catch {
+        throw new InputError('sign-key', 'is not a PEM private key (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----).');
+    }
+    const details = key.asymmetricKeyDetails;
+    if (key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') {
+        throw new InputError('sign-key', `is a ${key.asymmetricKeyType ?? 'unknown'} key${details?.namedCurve ? ` on ${details.namedCurve}` : ''}; give an EC key on P-256 (prime256v1), as cosign's are.`);
+    }
+    return key;
+}
+/** The tag a signature of `digest` lives under (cosign's and containers/image's convention). */
+function signatureTag(digest) {
+    return `${digest.replace(':', '-')}.sig`;
+}
+/** The simple-signing payload that names `digest` as an image of `repository` (pure; fixed key order). */
+function simpleSigningPayload(repository, digest) {
+    const payload = {
+        critical: {
+            identity: { 'docker-reference': repository },
+            image: { 'docker-manifest-digest': digest },
+            type: 'cosign container image signature',
+        },
+        optional: null,
+    };
+    return Buffer.from(JSON.stringify(payload));
+}
+function descriptorOf(mediaType, bytes) {
+    return { mediaType, size: bytes.length, digest: `sha256:${sha256(bytes)}` };
+}
+/** The signature manifest's config: an empty image whose layers are the payloads. */
+function signatureConfig(layers) {
+    const zeroTime = '0001-01-01T00:00:00Z';
+    return Buffer.from(JSON.stringify({
+        architecture: '',
+        config: {},
+        created: zeroTime,
+        history: [{ created: zeroTime }],
+        os: '',
+        rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) },
+    }));
+}
+/** The signature manifest already under the tag, and its signature layers. */
+async function existingSignatures(client, repository, tag) {
+    const found = await client.findManifest(repository, tag);
+    if (!found)
+        return { layers: [] };
+    const manifest = JSON.parse(found.bytes.toString());
+    const layers = (manifest.layers ?? []).filter((layer) => layer.mediaType === SIMPLE_SIGNING_MEDIA_TYPE);
+    return { digest: found.digest ?? `sha256:${sha256(found.bytes)}`, layers };
+}
+/**
+ * Signs `digest` as an image of `repository` (named `registryRepository` in the payload, as pulls
+ * name it) and pushes the signature; a signature by another key already there is kept beside it.
+ */
+async function pushSignature(client, key, target) {
+    const { repository, registryRepository, digest } = target;
+    const tag = signatureTag(digest);
+    const reference = `${registryRepository}:${tag}`;
+    const payload = simpleSigningPayload(registryRepository, digest);
+    const payloadLayer = descriptorOf(SIMPLE_SIGNING_MEDIA_TYPE, payload);
+    const publicKey = (0,external_node_crypto_.createPublicKey)(key);
+    const existing = await existingSignatures(client, repository, tag);
+    const ours = existing.layers.find((layer) => layer.digest === payloadLayer.digest &&
+        (0,external_node_crypto_.verify)('sha256', payload, publicKey, Buffer.from(layer.annotations?.[SIGNATURE_ANNOTATION] ?? '', 'base64')));
+    if (ours && existing.digest) {
+        info(`${reference}: already signed by this key`);
+        return { reference, digest: existing.digest, existed: true };
+    }
+    const signature = (0,external_node_crypto_.sign)('sha256', payload, key).toString('base64');
+    const layers = [
+        ...existing.layers,
+        { ...payloadLayer, annotations: { [SIGNATURE_ANNOTATION]: signature } },
+    ];
+    const config = signatureConfig(layers);
+    const configDescriptor = descriptorOf(OCI_CONFIG, config);
+    await client.pushBlob(repository, {
+        digest: payloadLayer.digest,
+        size: payload.length,
+        bytes: payload,
+    });
+    await client.pushBlob(repository, {
+        digest: configDescriptor.digest,
+        size: config.length,
+        bytes: config,
+    });
+    const manifest = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: configDescriptor,
+        layers,
+    }));
+    await client.putManifest(repository, tag, OCI_MANIFEST, manifest);
+    const manifestDigest = `sha256:${sha256(manifest)}`;
+    info(`${reference} → ${manifestDigest} (signed ${digest})`);
+    return { reference, digest: manifestDigest, existed: false };
+}
+
 ;// CONCATENATED MODULE: ./actions/import-image/src/inputs.ts
+
 
 
 
@@ -57942,6 +58148,41 @@ function readCompression(read, mode) {
     const [min, max] = LEVELS[compression];
     const level = read.optionalInteger('compression-level', { min, max });
     return { compression, 'compression-level': level ?? DEFAULT_LEVEL[compression] };
+}
+/** sign-key, which signs what is pushed: only with push, and in mode oci. */
+function readSigningKey(read, destination) {
+    const pem = read.secret('sign-key');
+    if (pem === undefined)
+        return undefined;
+    if (!destination.push)
+        throw new InputError('sign-key', 'signs what is pushed; set push: true.');
+    if (destination.mode === 'docker') {
+        throw new InputError('sign-key', 'works with mode oci only; use mode oci to sign.');
+    }
+    return parseSigningKey(pem);
+}
+/** How the root is cut into layers, and where compressed layers are cached. */
+async function readLayering(read, mode, fromTarball) {
+    const layers = read.oneOf('layers', ['single', 'app']);
+    if (layers === 'app' && fromTarball) {
+        throw new InputError('layers', "app needs root (pacman's database tells the files apart), not tarball.");
+    }
+    if (layers === 'app' && mode === 'docker') {
+        throw new InputError('layers', 'app is for mode oci; docker import makes one layer.');
+    }
+    const cacheDir = read.optional('cache-dir');
+    const fingerprint = read.boolean('cache-fingerprint');
+    if (fingerprint && (cacheDir === undefined || fromTarball)) {
+        throw new InputError('cache-fingerprint', 'is for a root directory, with cache-dir set.');
+    }
+    if (cacheDir === undefined)
+        return { layers, 'cache-fingerprint': false };
+    const resolved = external_node_path_namespaceObject.resolve(cacheDir);
+    const stat = await promises_namespaceObject.stat(resolved).catch(() => undefined);
+    if (stat && !stat.isDirectory()) {
+        throw new InputError('cache-dir', `${cacheDir} is not a directory (give a directory, made if missing).`);
+    }
+    return { layers, 'cache-dir': resolved, 'cache-fingerprint': fingerprint };
 }
 /** How the registry is reached: plain HTTP or not, the SSH tunnel, the credentials. */
 function readConnection(read, registry) {
@@ -58008,6 +58249,8 @@ async function parseInputs(raw) {
     const root = await existingPath(read, 'root', 'directory');
     const tarball = await existingPath(read, 'tarball', 'file');
     const manifest = await existingPath(read, 'manifest', 'file');
+    const sbomSpdx = await existingPath(read, 'sbom-spdx', 'file');
+    const sbomCyclonedx = await existingPath(read, 'sbom-cyclonedx', 'file');
     const destination = readDestination(read);
     if (destination.output !== undefined) {
         const kind = destination.output.endsWith('.tar') ? 'file' : 'directory';
@@ -58017,11 +58260,520 @@ async function parseInputs(raw) {
         root,
         tarball,
         manifest,
+        signKey: readSigningKey(read, destination),
+        'sbom-spdx': sbomSpdx,
+        'sbom-cyclonedx': sbomCyclonedx,
         ...destination,
+        timeout: read.integer('timeout', { min: 1, max: 86_400 }),
         ...readCompression(read, destination.mode),
+        ...(await readLayering(read, destination.mode, tarball !== undefined)),
         ...readConnection(read, destination.image.registry),
         ...readImageConfig(read),
     };
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/app-layers.ts
+
+
+
+
+/**
+ * `layers: app`: the root split by origin, from its pacman database (var/lib/pacman/local/*:
+ * `desc` names the package, `files` lists what it installed, directories ending in `/`). The
+ * upper layer holds the app package's files, the directories only it owns, the whole local
+ * database, the manifest and the SBOMs; the lower layer everything else. Both are cut from one walk of the
+ * root (tar.ts's `select`), so a directory both need is written twice with the same header.
+ */
+const LOCAL_DB = 'var/lib/pacman/local';
+/** The values of `%KEY%` sections of a pacman database file (pure). */
+function pacmanSections(text) {
+    const sections = new Map();
+    let current;
+    for (const line of text.split('\n')) {
+        const header = /^%([A-Z0-9]+)%$/.exec(line);
+        if (header) {
+            current = [];
+            sections.set(header[1], current);
+        }
+        else if (line === '') {
+            current = undefined;
+        }
+        else {
+            current?.push(line);
+        }
+    }
+    return sections;
+}
+async function readLocalPackages(root) {
+    const local = external_node_path_namespaceObject.join(root, LOCAL_DB);
+    const names = await promises_namespaceObject.readdir(local, { withFileTypes: true }).catch(() => undefined);
+    if (!names) {
+        throw new errors_UserError(`layers: app needs pacman's database in the root (${LOCAL_DB}); make the root with make-chroot's keep-package-db: true.`);
+    }
+    const packages = [];
+    for (const entry of names.filter((name) => name.isDirectory())) {
+        const dir = external_node_path_namespaceObject.join(local, entry.name);
+        const desc = pacmanSections(await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(dir, 'desc'), 'utf8'));
+        const files = await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(dir, 'files'), 'utf8').catch(() => '');
+        packages.push({
+            name: desc.get('NAME')?.[0] ?? entry.name,
+            buildDate: Number(desc.get('BUILDDATE')?.[0] ?? 0),
+            files: pacmanSections(files).get('FILES') ?? [],
+        });
+    }
+    return packages;
+}
+/** How the root at `root` splits with `app` on top; `epoch` is SOURCE_DATE_EPOCH. */
+async function splitByOrigin(root, app, epoch) {
+    const packages = await readLocalPackages(root);
+    const appPackage = packages.find((entry) => entry.name === app);
+    if (!appPackage) {
+        throw new errors_UserError(`layers: app: the app package ${app} is not in the root's ${LOCAL_DB}.`);
+    }
+    const others = packages.filter((entry) => entry !== appPackage);
+    const dirsOfOthers = new Set(others.flatMap((entry) => entry.files.filter(isDirectoryPath)));
+    // The SBOMs list the app's version as the manifest does: they change with it.
+    const upper = new Set([
+        MANIFEST_PATH_IN_ROOT,
+        SBOM_SPDX_PATH_IN_ROOT,
+        SBOM_CYCLONEDX_PATH_IN_ROOT,
+        LOCAL_DB,
+    ]);
+    for (const file of appPackage.files) {
+        if (!isDirectoryPath(file))
+            upper.add(file);
+        else if (!dirsOfOthers.has(file))
+            upper.add(file.slice(0, -1));
+    }
+    const buildDates = others.map((entry) => entry.buildDate).filter((date) => date > 0);
+    return {
+        inAppLayer: (relative) => upper.has(relative) || relative.startsWith(`${LOCAL_DB}/`),
+        mtimeClamp: buildDates.length > 0 ? Math.min(epoch, Math.max(...buildDates)) : epoch,
+        appPaths: appPackage.files.length,
+    };
+}
+function isDirectoryPath(file) {
+    return file.endsWith('/');
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/fingerprint.ts
+
+
+
+/**
+ * `cache-fingerprint`: a digest of a root's metadata as git's index keeps it (path, type, size,
+ * mtime and ctime in nanoseconds, device and inode, mode, owner, link count, symlink target),
+ * walked in the tar writer's order, with whether each path is selected for the layer. Equal
+ * fingerprints stand for equal tar streams without reading a file; docs/dev/layer-format.md
+ * says what that can miss.
+ */
+function treeFingerprint(root, layer) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    // The tar writer's version: a change of its format must not meet old fingerprints.
+    hash.update(`arch-core layer 1 clamp ${layer.mtimeClamp}\n`);
+    const walk = (relativeDir) => {
+        const names = external_node_fs_namespaceObject.readdirSync(external_node_path_namespaceObject.join(root, relativeDir)).sort(fingerprint_byName);
+        for (const name of names) {
+            const relative = relativeDir ? `${relativeDir}/${name}` : name;
+            const full = external_node_path_namespaceObject.join(root, relative);
+            const stat = external_node_fs_namespaceObject.lstatSync(full, { bigint: true });
+            const selected = layer.select?.(relative) ?? true;
+            const target = stat.isSymbolicLink() ? external_node_fs_namespaceObject.readlinkSync(full) : '';
+            hash.update(`${relative}\0${selected ? 1 : 0} ${stat.mode} ${stat.size} ${stat.mtimeNs} ${stat.ctimeNs} ${stat.dev} ${stat.ino} ${stat.uid} ${stat.gid} ${stat.nlink}\0${target}\n`);
+            if (stat.isDirectory())
+                walk(relative);
+        }
+    };
+    walk('');
+    return hash.digest('hex');
+}
+function fingerprint_byName(a, b) {
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/layer-cache.ts
+
+
+
+
+
+/** Entries used this recently are never pruned: a concurrent run may be using them. */
+const IN_USE_MS = 60 * 60 * 1000;
+/** What prune keeps besides this run's entries: up to this many times their bytes. */
+const KEEP_FACTOR = 2;
+class LayerCache {
+    dir;
+    used = new Set();
+    usedDiffIds = new Set();
+    constructor(dir) {
+        this.dir = dir;
+    }
+    entryPath(diffId, options) {
+        const hex = diffId.replace(/^sha256:/, '');
+        return external_node_path_namespaceObject.join(this.dir, 'entries', `${hex}-${options.compression}${options.level}.json`);
+    }
+    blobPath(digest) {
+        return external_node_path_namespaceObject.join(this.dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
+    }
+    /** The cached layer of this tar stream and compression, checked; or why there is none. */
+    async lookup(facts, options) {
+        const file = this.entryPath(facts.diffId, options);
+        const text = await promises_namespaceObject.readFile(file, 'utf8').catch(() => undefined);
+        if (text === undefined)
+            return { miss: 'is not in the cache', corrupt: false };
+        const entry = parseEntry(text);
+        const problem = entry
+            ? await this.blobProblem(entry, facts)
+            : `its entry ${external_node_path_namespaceObject.basename(file)} is not valid`;
+        if (problem || !entry) {
+            await promises_namespaceObject.rm(file, { force: true });
+            if (entry)
+                await promises_namespaceObject.rm(this.blobPath(entry.digest), { force: true });
+            return { miss: `the cache entry was corrupt (${problem}); rebuilding it`, corrupt: true };
+        }
+        const now = new Date();
+        await promises_namespaceObject.utimes(file, now, now);
+        this.used.add(file);
+        return { layer: { ...entry, file: this.blobPath(entry.digest) } };
+    }
+    /** Why the entry's blob cannot be trusted, or undefined when it can. */
+    async blobProblem(entry, facts) {
+        if (entry.diffId !== facts.diffId)
+            return `it records the diffID ${entry.diffId}`;
+        const blob = this.blobPath(entry.digest);
+        const stat = await promises_namespaceObject.stat(blob).catch(() => undefined);
+        if (!stat)
+            return 'its blob is missing';
+        if (stat.size !== entry.size)
+            return `its blob has ${stat.size} bytes, not ${entry.size}`;
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(blob, { highWaterMark: 1024 * 1024 })) {
+            hash.update(chunk);
+        }
+        const digest = `sha256:${hash.digest('hex')}`;
+        return digest === entry.digest ? undefined : `its blob's sha256 is ${digest}`;
+    }
+    fingerprintPath(fingerprint) {
+        return external_node_path_namespaceObject.join(this.dir, 'fingerprints', `${fingerprint}.json`);
+    }
+    /** The tar facts recorded for a tree's fingerprint (cache-fingerprint), if any. */
+    async factsOf(fingerprint) {
+        const text = await promises_namespaceObject.readFile(this.fingerprintPath(fingerprint), 'utf8').catch(() => '');
+        const facts = parseFacts(text);
+        if (facts)
+            this.usedDiffIds.add(facts.diffId);
+        return facts;
+    }
+    /** Records that a tree with this fingerprint has this tar stream. */
+    async rememberFingerprint(fingerprint, facts) {
+        const file = this.fingerprintPath(fingerprint);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+        const temporary = temporarySibling(file);
+        const record = { diffId: facts.diffId, uncompressedSize: facts.uncompressedSize };
+        await promises_namespaceObject.writeFile(temporary, `${JSON.stringify(record)}\n`);
+        await promises_namespaceObject.rename(temporary, file);
+        this.usedDiffIds.add(facts.diffId);
+    }
+    /** A path in the cache to compress a new layer into (renamed by `store`). */
+    async temporaryBlob() {
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+        return temporarySibling(external_node_path_namespaceObject.join(this.dir, 'blobs', 'sha256', 'layer'));
+    }
+    /** Moves a layer compressed into `temporaryBlob()` into the cache; returns it there. */
+    async store(layer, options) {
+        const blob = this.blobPath(layer.digest);
+        await promises_namespaceObject.rename(layer.file, blob);
+        const entry = {
+            diffId: layer.diffId,
+            uncompressedSize: layer.uncompressedSize,
+            digest: layer.digest,
+            size: layer.size,
+            mediaType: layer.mediaType,
+        };
+        const file = this.entryPath(layer.diffId, options);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+        const temporary = temporarySibling(file);
+        await promises_namespaceObject.writeFile(temporary, `${JSON.stringify(entry)}\n`);
+        await promises_namespaceObject.rename(temporary, file);
+        this.used.add(file);
+        return { ...layer, file: blob };
+    }
+    /**
+     * Bounds the cache: keeps this run's entries, then others, most recently used first, while
+     * their blobs total at most KEEP_FACTOR times this run's; entries used within IN_USE_MS stay
+     * too. Blobs no entry names and temporaries older than IN_USE_MS go. Returns what it removed.
+     */
+    async prune() {
+        const entries = await this.allEntries();
+        const usedBytes = entries.filter((e) => this.used.has(e.file)).reduce((n, e) => n + e.size, 0);
+        let kept = 0;
+        let removed = { entries: 0, bytes: 0 };
+        const keep = new Set();
+        const keptDiffIds = new Set(this.usedDiffIds);
+        for (const entry of entries.sort((a, b) => b.mtimeMs - a.mtimeMs)) {
+            const mine = this.used.has(entry.file);
+            const recent = Date.now() - entry.mtimeMs < IN_USE_MS;
+            if (mine || recent || kept + entry.size <= KEEP_FACTOR * usedBytes) {
+                if (!mine)
+                    kept += entry.size;
+                keep.add(entry.digest);
+                keptDiffIds.add(entry.diffId);
+            }
+            else {
+                await promises_namespaceObject.rm(entry.file, { force: true });
+                removed = { entries: removed.entries + 1, bytes: removed.bytes + entry.size };
+            }
+        }
+        await this.removeUnnamedBlobs(keep);
+        await this.removeStaleFingerprints(keptDiffIds);
+        return removed;
+    }
+    async allEntries() {
+        const dir = external_node_path_namespaceObject.join(this.dir, 'entries');
+        const names = await promises_namespaceObject.readdir(dir).catch(() => []);
+        const found = [];
+        for (const name of names) {
+            const file = external_node_path_namespaceObject.join(dir, name);
+            const stat = await promises_namespaceObject.stat(file).catch(() => undefined);
+            if (!stat)
+                continue;
+            const entry = name.endsWith('.json')
+                ? parseEntry(await promises_namespaceObject.readFile(file, 'utf8').catch(() => ''))
+                : undefined;
+            if (entry)
+                found.push({ ...entry, file, mtimeMs: stat.mtimeMs });
+            else if (Date.now() - stat.mtimeMs > IN_USE_MS)
+                await promises_namespaceObject.rm(file, { force: true });
+        }
+        return found;
+    }
+    async removeUnnamedBlobs(named) {
+        const dir = external_node_path_namespaceObject.join(this.dir, 'blobs', 'sha256');
+        for (const name of await promises_namespaceObject.readdir(dir).catch(() => [])) {
+            if (named.has(`sha256:${name}`))
+                continue;
+            const file = external_node_path_namespaceObject.join(dir, name);
+            const stat = await promises_namespaceObject.stat(file).catch(() => undefined);
+            // A blob renamed in just before its entry, or a temporary being written, is left alone.
+            if (stat && Date.now() - stat.mtimeMs > IN_USE_MS)
+                await promises_namespaceObject.rm(file, { force: true });
+        }
+    }
+    async removeStaleFingerprints(keptDiffIds) {
+        const dir = external_node_path_namespaceObject.join(this.dir, 'fingerprints');
+        for (const name of await promises_namespaceObject.readdir(dir).catch(() => [])) {
+            const file = external_node_path_namespaceObject.join(dir, name);
+            const facts = parseFacts(await promises_namespaceObject.readFile(file, 'utf8').catch(() => ''));
+            if (facts && keptDiffIds.has(facts.diffId))
+                continue;
+            const stat = await promises_namespaceObject.stat(file).catch(() => undefined);
+            if (stat && Date.now() - stat.mtimeMs > IN_USE_MS)
+                await promises_namespaceObject.rm(file, { force: true });
+        }
+    }
+}
+const layer_cache_DIGEST = /^sha256:[a-f0-9]{64}$/;
+function parseFacts(text) {
+    try {
+        const facts = JSON.parse(text);
+        const valid = layer_cache_DIGEST.test(facts.diffId ?? '') && Number.isInteger(facts.uncompressedSize);
+        return valid ? facts : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function parseEntry(text) {
+    try {
+        const entry = JSON.parse(text);
+        const valid = layer_cache_DIGEST.test(entry.diffId ?? '') &&
+            layer_cache_DIGEST.test(entry.digest ?? '') &&
+            Number.isInteger(entry.size) &&
+            Number.isInteger(entry.uncompressedSize) &&
+            typeof entry.mediaType === 'string';
+        return valid ? entry : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/referrers.ts
+
+
+/**
+ * Artifacts attached to a pushed image as OCI 1.1 referrers (docs/dev/sbom.md): an image
+ * manifest with `artifactType`, the empty config, the artifact as its one layer, and `subject`
+ * naming the image. A registry with the referrers API says so with `OCI-Subject` on the push;
+ * one without (Debian's docker-registry 2.8) gets the referrers tag schema, kept by the client:
+ * the tag `sha256-<hex>` of the subject holds an image index of every referrer, to which each
+ * push adds its descriptor. Any artifact kind (an SBOM, provenance) goes through here.
+ */
+const EMPTY_CONFIG = {
+    mediaType: 'application/vnd.oci.empty.v1+json',
+    bytes: Buffer.from('{}'),
+};
+/** The artifact's image manifest referring to `subject` (pure; same input, same bytes). */
+function artifactManifest(subject, artifact) {
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.manifest,
+        artifactType: artifact.artifactType,
+        config: {
+            mediaType: EMPTY_CONFIG.mediaType,
+            digest: digestOf(EMPTY_CONFIG.bytes),
+            size: EMPTY_CONFIG.bytes.length,
+        },
+        layers: [
+            {
+                mediaType: artifact.mediaType,
+                digest: digestOf(artifact.bytes),
+                size: artifact.bytes.length,
+            },
+        ],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        annotations: artifact.annotations,
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    return {
+        bytes,
+        descriptor: {
+            mediaType: MEDIA_TYPES.manifest,
+            digest: digestOf(bytes),
+            size: bytes.length,
+            artifactType: artifact.artifactType,
+            annotations: artifact.annotations,
+        },
+    };
+}
+/** The referrers tag of a subject digest: `sha256:<hex>` → `sha256-<hex>` (pure). */
+function referrersTag(digest) {
+    return digest.replace(':', '-');
+}
+const INDEX_MEDIA_TYPE = MEDIA_TYPES.index;
+/** `existing` with `added` appended unless a descriptor of its digest is there (pure). */
+function mergeReferrers(existing, added) {
+    const manifests = existing?.manifests ?? [];
+    const merged = manifests.some((entry) => entry.digest === added.digest)
+        ? manifests
+        : [...manifests, added];
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MEDIA_TYPE, manifests: merged }));
+}
+/** The index under the referrers tag, or undefined when the tag does not exist. */
+async function readReferrersIndex(client, repository, tag) {
+    const response = await client.withRetries(`GET manifest ${tag}`, () => client.request({
+        method: 'GET',
+        url: `/v2/${repository}/manifests/${tag}`,
+        headers: { accept: INDEX_MEDIA_TYPE },
+        repository,
+    }, [200, 404]));
+    if (response.status === 404)
+        return undefined;
+    const index = JSON.parse(response.body.toString('utf8'));
+    if (index.mediaType !== INDEX_MEDIA_TYPE || !Array.isArray(index.manifests)) {
+        throw new errors_UserError(`The tag ${tag} of ${repository} is not an OCI image index of referrers; remove it or choose another repository.`);
+    }
+    return index;
+}
+/**
+ * Pushes the artifact (its blobs, then its manifest by digest) as a referrer of `subject`, and
+ * lists it under the referrers tag when the registry does not keep referrers itself.
+ */
+async function attachArtifact(client, repository, subject, artifact) {
+    const made = artifactManifest(subject, artifact);
+    await client.pushBlob(repository, {
+        digest: digestOf(EMPTY_CONFIG.bytes),
+        size: EMPTY_CONFIG.bytes.length,
+        bytes: EMPTY_CONFIG.bytes,
+    });
+    await client.pushBlob(repository, {
+        digest: digestOf(artifact.bytes),
+        size: artifact.bytes.length,
+        bytes: artifact.bytes,
+    });
+    const response = await client.withRetries(`PUT manifest ${made.descriptor.digest}`, () => client.request({
+        method: 'PUT',
+        url: `/v2/${repository}/manifests/${made.descriptor.digest}`,
+        headers: { 'content-type': MEDIA_TYPES.manifest },
+        body: made.bytes,
+        repository,
+    }, [200, 201]));
+    if (response.headers['oci-subject'] === subject.digest)
+        return made.descriptor;
+    const tag = referrersTag(subject.digest);
+    const index = mergeReferrers(await readReferrersIndex(client, repository, tag), made.descriptor);
+    await client.putManifest(repository, tag, INDEX_MEDIA_TYPE, index);
+    return made.descriptor;
+}
+
+;// CONCATENATED MODULE: ./actions/import-image/src/sbom-artifacts.ts
+
+
+
+
+
+const SBOM_KINDS = [
+    {
+        input: 'sbom-spdx',
+        inRoot: SBOM_SPDX_PATH_IN_ROOT,
+        artifactType: 'application/spdx+json',
+        check: (document) => typeof document.spdxVersion === 'string',
+    },
+    {
+        input: 'sbom-cyclonedx',
+        inRoot: SBOM_CYCLONEDX_PATH_IN_ROOT,
+        artifactType: 'application/vnd.cyclonedx+json',
+        check: (document) => document.bomFormat === 'CycloneDX',
+    },
+];
+async function readSbom(inputs, kind) {
+    const given = inputs[kind.input];
+    if (given !== undefined)
+        return { bytes: await promises_namespaceObject.readFile(given), from: given };
+    if (inputs.root !== undefined) {
+        const file = external_node_path_namespaceObject.join(inputs.root, kind.inRoot);
+        const bytes = await promises_namespaceObject.readFile(file).catch(() => undefined);
+        return bytes && { bytes, from: file };
+    }
+    const tarball = inputs.tarball;
+    const bytes = await readFileFromTarball(tarball, kind.inRoot);
+    return bytes && { bytes, from: `${tarball}:${kind.inRoot}` };
+}
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** The SBOMs found, each checked to be the document its kind says, as artifacts. */
+async function findSbomArtifacts(inputs, created) {
+    const artifacts = [];
+    for (const kind of SBOM_KINDS) {
+        const found = await readSbom(inputs, kind);
+        if (!found)
+            continue;
+        let document;
+        try {
+            document = JSON.parse(found.bytes.toString('utf8'));
+        }
+        catch {
+            document = undefined;
+        }
+        if (!isObject(document) || !kind.check(document)) {
+            const what = kind.input === 'sbom-spdx' ? 'an SPDX' : 'a CycloneDX';
+            const message = `${found.from} is not ${what} JSON document.`;
+            throw inputs[kind.input] === undefined
+                ? new errors_UserError(`${kind.input}: ${message}`)
+                : new InputError(kind.input, message);
+        }
+        artifacts.push({
+            artifactType: kind.artifactType,
+            mediaType: kind.artifactType,
+            bytes: found.bytes,
+            annotations: {
+                'org.opencontainers.image.created': created,
+                'org.opencontainers.image.title': external_node_path_namespaceObject.posix.basename(kind.inRoot),
+            },
+        });
+    }
+    return artifacts;
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/post.ts
@@ -58107,6 +58859,13 @@ var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 
 
 
+/**
+ * The connection was already closed or lost when a call was made: nothing was sent, so a caller
+ * that reconnects may make the same call again.
+ */
+class SshConnectionLostError extends errors_UserError {
+    name = 'SshConnectionLostError';
+}
 /** One argument quoted for a POSIX shell: 'text', with ' written as '\''. */
 function shellQuote(argument) {
     return `'${argument.replace(/'/g, `'\\''`)}'`;
@@ -58129,7 +58888,17 @@ function wrapConnection(client, name) {
         link.closed = true;
     });
     return {
-        forwardLocalPort: (remoteHost, remotePort) => forwardLocalPort(link, remoteHost, remotePort),
+        forwardLocalPort: async (remoteHost, remotePort) => {
+            checkUsable(link);
+            const forward = await serveLocalPort(() => openTcpStream(link, remoteHost, remotePort), `${remoteHost}:${remotePort} via ${link.name}`);
+            const close = async () => {
+                link.forwards.delete(close);
+                await forward.close();
+            };
+            link.forwards.add(close);
+            return { port: forward.port, close };
+        },
+        openTcpStream: (remoteHost, remotePort) => openTcpStream(link, remoteHost, remotePort),
         openUnixSocket: (socketPath) => openChannel(link, (callback) => client.openssh_forwardOutStreamLocal(socketPath, callback), `streamlocal channel to ${socketPath}`),
         execStream: (argv) => {
             const command = remoteCommand(argv);
@@ -58141,7 +58910,7 @@ function wrapConnection(client, name) {
 }
 function checkUsable(link) {
     if (link.closed || link.lost) {
-        throw new errors_UserError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
+        throw new SshConnectionLostError(`The SSH connection to ${link.name} is ${link.lost ? `lost (${link.lost})` : 'closed'}.`);
     }
 }
 function openChannel(link, open, what) {
@@ -58161,15 +58930,29 @@ function openChannel(link, open, what) {
         });
     });
 }
-async function forwardLocalPort(link, remoteHost, remotePort) {
-    checkUsable(link);
+function openTcpStream(link, remoteHost, remotePort) {
+    return openChannel(link, (callback) => link.client.forwardOut('127.0.0.1', 0, remoteHost, remotePort, callback), `direct-tcpip channel to ${remoteHost}:${remotePort}`);
+}
+/**
+ * A port on 127.0.0.1 whose every connection is carried through a stream `open` gives (an SSH
+ * channel), e.g. for an HTTP client that needs a host and port. `what` names it in warnings.
+ */
+async function serveLocalPort(open, what) {
     const sockets = new Set();
     // Half-open allowed: a client that ends its request still gets the whole reply.
     const server = external_node_net_.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         socket.on('error', () => socket.destroy());
-        tunnelSocket(link, socket, remoteHost, remotePort);
+        open().then((stream) => {
+            stream.on('error', () => socket.destroy());
+            stream.once('close', () => socket.destroy());
+            socket.once('close', () => stream.destroy());
+            socket.pipe(stream).pipe(socket);
+        }, (error) => {
+            warning(`SSH tunnel to ${what} refused a connection: ${messageOf(error)}`);
+            socket.destroy();
+        });
     });
     await new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -58177,27 +58960,11 @@ async function forwardLocalPort(link, remoteHost, remotePort) {
     });
     const { port } = server.address();
     const close = async () => {
-        link.forwards.delete(close);
         for (const socket of sockets)
             socket.destroy();
         await new Promise((resolve) => server.close(() => resolve()));
     };
-    link.forwards.add(close);
     return { port, close };
-}
-/** Carries one local socket's bytes through a direct-tcpip channel to remoteHost:remotePort. */
-function tunnelSocket(link, socket, remoteHost, remotePort) {
-    link.client.forwardOut('127.0.0.1', socket.remotePort ?? 0, remoteHost, remotePort, (error, stream) => {
-        if (error) {
-            warning(`SSH tunnel to ${remoteHost}:${remotePort} via ${link.name} refused a connection: ${error.message}`);
-            socket.destroy();
-            return;
-        }
-        stream.on('error', () => socket.destroy());
-        stream.once('close', () => socket.destroy());
-        socket.once('close', () => stream.destroy());
-        socket.pipe(stream).pipe(socket);
-    });
 }
 function ssh_connection_exec(link, argv) {
     const command = remoteCommand(argv);
@@ -58468,6 +59235,7 @@ async function connectSsh(options) {
     const attempts = Math.max(1, options.connectAttempts ?? 4);
     return withRetries(() => connectOnce(plan), {
         retries: attempts - 1,
+        deadline: options.deadline,
         firstDelayMs: options.retryDelayMs ?? 1000,
         maxDelayMs: 8000,
         onRetry: (thrown, retry, delay) => info(`SSH connect to ${name} failed (${messageOf(thrown)}); retry ${retry} of ${attempts - 1} in ${(delay / 1000).toFixed(1)} s.`),
@@ -58654,6 +59422,12 @@ async function openTunnel(ssh, registry, plainHttp) {
 
 
 
+
+
+
+
+
+
 async function run() {
     const inputs = await parseInputs(rawInputsFromEnv());
     const plan = planImage(inputs, await group('Manifest', () => loadManifest(inputs)));
@@ -58663,13 +59437,14 @@ async function run() {
         : undefined;
     await withPrivateTempDir('import-image', async (work) => {
         hold(TEMPORARIES_STATE, work);
-        const layer = await group('Layer', () => buildLayer(inputs, plan, work));
+        const cache = inputs['cache-dir'] ? new LayerCache(inputs['cache-dir']) : undefined;
+        const layers = await group('Layer', () => buildLayers(inputs, plan, work, cache));
         const tunnel = await openTunnelIfAsked(inputs);
         try {
             const address = tunnel?.address ?? inputs.image.registry;
             const result = inputs.mode === 'docker'
                 ? await dockerImportAndPush({
-                    layer,
+                    layer: layers[0],
                     runtime: plan.runtime,
                     platform: plan.platform,
                     repository: inputs.image.repository,
@@ -58681,9 +59456,11 @@ async function run() {
                     credential,
                     work,
                 })
-                : await makeOciImage(inputs, plan, layer, { address, credential });
+                : await makeOciImage(inputs, plan, layers, { address, credential });
             writeActionOutputs(inputs, plan, result);
             await writeRunSummary(inputs, plan, result);
+            if (cache)
+                await pruneCache(cache);
         }
         finally {
             await tunnel?.close();
@@ -58758,20 +59535,106 @@ function resolvePlatform(inputs, manifest) {
     }
     return platform;
 }
-async function buildLayer(inputs, plan, work) {
-    info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
-    const file = external_node_path_namespaceObject.join(work, 'layer.tar.gz');
-    const options = {
-        mtimeClamp: plan.epoch,
+/** The layers, bottom first: the root as one, or (layers: app) the dependencies, then the app. */
+async function planLayers(inputs, plan) {
+    if (inputs.layers === 'single') {
+        info(`mtimes clamped to ${plan.created} (${plan.epochFrom}); every entry owned by root`);
+        const options = { mtimeClamp: plan.epoch };
+        const { root } = inputs;
+        const source = root
+            ? await rootTarSource(root, options)
+            : tarballTarSource(inputs.tarball, options);
+        const fingerprint = root ? () => treeFingerprint(root, options) : undefined;
+        return [{ name: 'layer', comment: 'the root as one layer', source, fingerprint }];
+    }
+    const root = inputs.root;
+    const app = plan.manifest?.app?.name;
+    if (!app) {
+        throw new errors_UserError("layers: app needs the manifest's app (make-chroot's app input) to know which package is on top.");
+    }
+    const split = await splitByOrigin(root, app, plan.epoch);
+    info(`layers: app: ${app}'s ${split.appPaths} paths, pacman's database and the manifest on top; mtimes clamped to ${isoOf(split.mtimeClamp)} (the earlier of ${plan.created} and the other packages' newest build date); every entry owned by root`);
+    const below = { mtimeClamp: split.mtimeClamp, select: (p) => !split.inAppLayer(p) };
+    const above = { mtimeClamp: split.mtimeClamp, select: split.inAppLayer };
+    return [
+        {
+            name: 'dependencies',
+            comment: `the packages below ${app}`,
+            source: await rootTarSource(root, below),
+            fingerprint: () => treeFingerprint(root, below),
+        },
+        {
+            name: 'app',
+            comment: `${app}, pacman's database and the manifest`,
+            source: await rootTarSource(root, above),
+            fingerprint: () => treeFingerprint(root, above),
+        },
+    ];
+}
+async function buildLayers(inputs, plan, work, cache) {
+    const planned = await planLayers(inputs, plan);
+    const compression = layerCompression({
         compression: inputs.compression,
         level: inputs['compression-level'],
-    };
-    info(`${inputs.compression} level ${options.level}, ${compressionParallelism()} at once`);
-    const layer = inputs.root
-        ? await layerFromRoot(inputs.root, file, options)
-        : await layerFromTarball(inputs.tarball, file, options);
-    info(`${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`);
-    return layer;
+    });
+    info(`${compression.compression} level ${compression.level}, ${compressionParallelism()} at once`);
+    const layers = [];
+    let compressed = 0;
+    for (const layerPlan of planned) {
+        const { name, comment, source } = layerPlan;
+        const fingerprint = inputs['cache-fingerprint'] ? layerPlan.fingerprint : undefined;
+        const made = cache
+            ? await cachedLayer(cache, { name, source, fingerprint }, compression)
+            : {
+                layer: await compressLayer(source, external_node_path_namespaceObject.join(work, `${name}.tar.gz`), compression),
+                compressed: true,
+            };
+        if (made.compressed)
+            compressed++;
+        const { layer } = made;
+        info(`${name} ${layer.digest}: ${humanBytes(layer.size)} compressed, ${humanBytes(layer.uncompressedSize)} of tar (diffID ${layer.diffId})`);
+        layers.push({ ...layer, comment });
+    }
+    if (cache && compressed === 0)
+        info('compressed nothing: every layer came from the cache');
+    return layers;
+}
+/** The layer from the cache when it holds it (checked), else compressed into the cache. */
+async function cachedLayer(cache, { name, source, fingerprint }, compression) {
+    const treeDigest = fingerprint?.();
+    const known = treeDigest ? await cache.factsOf(treeDigest) : undefined;
+    if (known)
+        info(`${name}: the tree's fingerprint is known; its tar was not read`);
+    const facts = known ?? (await hashTar(source));
+    if (treeDigest && !known)
+        await cache.rememberFingerprint(treeDigest, facts);
+    const found = await cache.lookup(facts, compression);
+    if ('layer' in found) {
+        info(`${name}: ${found.layer.digest} from the cache (diffID ${facts.diffId})`);
+        return { layer: found.layer, compressed: false };
+    }
+    if (found.corrupt)
+        warning(`cache-dir: ${name}: ${found.miss}`);
+    else
+        info(`${name}: diffID ${facts.diffId} ${found.miss}; compressing it`);
+    const temporary = await cache.temporaryBlob();
+    try {
+        const layer = await cache.store(await compressLayer(source, temporary, compression), compression);
+        // A fingerprint that named another tar (the tree changed unseen) is put right.
+        if (treeDigest && layer.diffId !== facts.diffId) {
+            await cache.rememberFingerprint(treeDigest, layer);
+        }
+        return { layer, compressed: true };
+    }
+    finally {
+        await promises_namespaceObject.rm(temporary, { force: true });
+    }
+}
+async function pruneCache(cache) {
+    const removed = await cache.prune();
+    if (removed.entries > 0) {
+        info(`cache-dir: pruned ${removed.entries} older entries (${humanBytes(removed.bytes)})`);
+    }
 }
 async function openTunnelIfAsked(inputs) {
     const ssh = inputs['ssh-tunnel'];
@@ -58782,11 +59645,12 @@ async function openTunnelIfAsked(inputs) {
     return tunnel;
 }
 /** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
-async function makeOciImage(inputs, plan, layer, target) {
-    const image = buildImage(plan, layer);
+async function makeOciImage(inputs, plan, layers, target) {
+    const image = buildImage(plan, layers);
     info(`image ${image.manifest.digest} (config ${image.config.digest})`);
-    const uploadedBytes = inputs.push
-        ? await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, target, image, plan.tags))
+    const artifacts = inputs.push ? await findSbomArtifacts(inputs, plan.created) : [];
+    const pushed = inputs.push
+        ? await group(`Push to ${inputs.image.registry}`, () => pushImage(inputs, target, image, plan.tags, artifacts))
         : undefined;
     // Written after a successful push, so a failed run leaves no output behind.
     const layout = inputs.output;
@@ -58797,24 +59661,26 @@ async function makeOciImage(inputs, plan, layer, target) {
     return {
         digest: image.manifest.digest,
         configDigest: image.config.digest,
-        layerDigest: layer.digest,
-        sizeBytes: layer.size,
-        uploadedBytes,
+        layerDigest: layers[layers.length - 1].digest,
+        sizeBytes: layers.reduce((total, layer) => total + layer.size, 0),
+        uploadedBytes: pushed?.uploaded,
+        signature: pushed?.signature,
         layout,
+        referrers: pushed?.referrers ?? [],
     };
 }
-/** The image config and manifest around the layer. */
-function buildImage(plan, layer) {
-    const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, [layer.diffId]);
+/** The image config and manifest around the layers. */
+function buildImage(plan, layers) {
+    const configBytes = imageConfigJson(plan.platform, plan.created, plan.runtime, layers.map((layer) => layer.diffId), layers.map((layer) => layer.comment ?? 'the root as one layer'));
     const config = {
         mediaType: MEDIA_TYPES.config,
         digest: digestOf(configBytes),
         size: configBytes.length,
         bytes: configBytes,
     };
-    const manifestBytes = imageManifestJson(config, [layer], plan.annotations);
+    const manifestBytes = imageManifestJson(config, layers, plan.annotations);
     return {
-        layer,
+        layers,
         config,
         manifest: {
             mediaType: MEDIA_TYPES.manifest,
@@ -58856,8 +59722,18 @@ function writeActionOutputs(inputs, plan, result) {
         'layer-digest': result.layerDigest,
         'size-bytes': result.sizeBytes,
         layout: result.layout ?? '',
+        'signature-ref': result.signature?.reference ?? '',
         metadata: JSON.stringify(metadata),
+        ...referrerOutputs(result.referrers ?? []),
     });
+}
+/** sbom-spdx-digest and sbom-cyclonedx-digest: each empty when that SBOM was not attached. */
+function referrerOutputs(referrers) {
+    const digestOf = (type) => referrers.find((referrer) => referrer.artifactType === type)?.digest ?? '';
+    return {
+        'sbom-spdx-digest': digestOf('application/spdx+json'),
+        'sbom-cyclonedx-digest': digestOf('application/vnd.cyclonedx+json'),
+    };
 }
 async function writeRunSummary(inputs, plan, result) {
     const facts = [
@@ -58866,6 +59742,11 @@ async function writeRunSummary(inputs, plan, result) {
         ['Tags', plan.tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
         ['Platform', formatPlatform(plan.platform)],
         ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+        ...(result.signature
+            ? [
+                ['Signature', `${result.signature.reference} (${result.signature.digest})`],
+            ]
+            : []),
         ['Created', `${plan.created} (${plan.epochFrom})`],
     ];
     if (result.uploadedBytes !== undefined) {
@@ -58873,6 +59754,9 @@ async function writeRunSummary(inputs, plan, result) {
     }
     if (result.layout)
         facts.push(['OCI layout', result.layout]);
+    for (const referrer of result.referrers ?? []) {
+        facts.push([`Attached ${referrer.artifactType}`, referrer.digest]);
+    }
     await writeSummary('import-image', facts, [
         {
             title: 'Constituent packages',
@@ -58881,8 +59765,14 @@ async function writeRunSummary(inputs, plan, result) {
         },
     ]);
 }
-/** Pushes blobs (skipping those present) and the manifest under every tag; returns bytes sent. */
-async function pushImage(inputs, { address, credential }, image, tags) {
+/**
+ * Pushes blobs (skipping those present), the manifest under every tag, then the artifacts
+ * referring to it and its signature with sign-key, all within the `timeout` input; gives the
+ * bytes of blobs sent, the artifacts' descriptors and the signature. At the deadline it fails
+ * saying what is in the registry and what is not (the tags are put after the blobs, so no tag
+ * names a partial image).
+ */
+async function pushImage(inputs, { address, credential }, image, tags, artifacts) {
     const client = new RegistryClient({
         address,
         displayName: inputs.image.registry,
@@ -58891,34 +59781,76 @@ async function pushImage(inputs, { address, credential }, image, tags) {
         ...clientCredentials(credential),
         log: (line) => info(line),
         ...chunkingFromEnvironment(),
+        deadline: Date.now() + inputs.timeout * 1000,
     });
     const repository = inputs.image.repository;
+    const steps = [
+        ...image.layers.map((layer) => [
+            `layer ${layer.digest}`,
+            () => client.pushBlob(repository, layerBlob(layer)),
+        ]),
+        [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
+        ...tags.map((tag) => [
+            `tag ${tag}`,
+            () => putTag(inputs, client, image, tag),
+        ]),
+    ];
+    const done = [];
     try {
         await client.ping(repository);
         let uploaded = 0;
-        uploaded += await client.pushBlob(repository, {
-            digest: image.layer.digest,
-            size: image.layer.size,
-            file: image.layer.file,
-        });
-        uploaded += await client.pushBlob(repository, {
-            digest: image.config.digest,
-            size: image.config.size,
-            bytes: image.config.bytes,
-        });
-        for (const tag of tags) {
-            const answered = await client.putManifest(repository, tag, MEDIA_TYPES.manifest, image.manifest.bytes);
-            if (answered && answered !== image.manifest.digest) {
-                throw new errors_UserError(`Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`);
-            }
-            info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+        for (const [what, step] of steps) {
+            uploaded += await step();
+            done.push(what);
         }
         info(`uploaded ${humanBytes(uploaded)} of blobs`);
-        return uploaded;
+        const referrers = [];
+        for (const artifact of artifacts) {
+            const referrer = await attachArtifact(client, repository, image.manifest, artifact);
+            info(`${artifact.artifactType} attached as ${referrer.digest}`);
+            referrers.push(referrer);
+            done.push(`${artifact.artifactType} ${referrer.digest}`);
+        }
+        const signature = inputs.signKey
+            ? await pushSignature(client, inputs.signKey, {
+                repository,
+                registryRepository: imageName(inputs.image),
+                digest: image.manifest.digest,
+            })
+            : undefined;
+        if (signature)
+            done.push(`signature ${signature.reference}`);
+        return { uploaded, referrers, signature };
+    }
+    catch (error) {
+        if (!(error instanceof DeadlineError))
+            throw error;
+        const left = steps.slice(done.length).map(([what]) => what);
+        const later = [
+            ...artifacts.slice(Math.max(0, done.length - steps.length)).map((a) => a.artifactType),
+            ...(inputs.signKey ? ['the signature'] : []),
+        ];
+        throw new errors_UserError(`The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...later].join(', ')}.`);
     }
     finally {
         client.close();
     }
+}
+function layerBlob(layer) {
+    return { digest: layer.digest, size: layer.size, file: layer.file };
+}
+function configBlob({ config }) {
+    return { digest: config.digest, size: config.size, bytes: config.bytes };
+}
+/** The manifest under `tag`, checked to be stored under our digest. */
+async function putTag(inputs, client, image, tag) {
+    const repository = inputs.image.repository;
+    const answered = await client.putManifest(repository, tag, MEDIA_TYPES.manifest, image.manifest.bytes);
+    if (answered && answered !== image.manifest.digest) {
+        throw new errors_UserError(`Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`);
+    }
+    info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+    return 0;
 }
 /**
  * ARCH_CORE_REGISTRY_CHUNK_BYTES: blobs larger than this are uploaded in chunks of this size

@@ -31899,13 +31899,15 @@ async function renameReplacing(temporary, target) {
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
- * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * written in a private staging directory beside it (`.<name>.tmp-<pid>.*`, never inside it, and
+ * removed by the next run when a killed run left it); then the set's checksum file (sha256sum
  * format, named `checksums`) is removed, each file renamed into place, and the checksum file
  * written last. A complete set is one whose checksum file exists and matches
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
  */
 async function replaceFileSet(directory, checksums, produce) {
     await fs.mkdir(directory, { recursive: true });
+    await removeLeftoverTemporaries(directory, core.info);
     const staging = temporarySibling(directory);
     await fs.mkdir(staging, { mode: 0o700 });
     try {
@@ -32130,6 +32132,16 @@ function formatImageReference(reference) {
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
 }
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+function isLoopbackRegistry(registry) {
+    const host = registry.startsWith('[')
+        ? registry.slice(1, registry.indexOf(']'))
+        : (registry.split(':')[0] ?? '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
 
@@ -32247,6 +32259,9 @@ function parseImageInput(name, text) {
 
 const MANIFEST_PATH_IN_ROOT = 'usr/share/arch-core/manifest.json';
 const APP_INFO_SUFFIX = '.arch-core.json';
+/** make-chroot's bills of materials of the root, beside the manifest (docs/dev/sbom.md). */
+const SBOM_SPDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.spdx.json';
+const SBOM_CYCLONEDX_PATH_IN_ROOT = 'usr/share/arch-core/sbom.cdx.json';
 function appInfoPathFor(packageFile) {
     return `${packageFile}${APP_INFO_SUFFIX}`;
 }
@@ -32361,6 +32376,7 @@ function checkRepoName(name, input, line = name) {
 }
 
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/pacman.ts
+
 
 
 
@@ -32613,6 +32629,9 @@ async function makeLocalRepo(dir, name, packageFiles) {
             throw new errors_UserError(`Two package files share the name ${external_node_path_namespaceObject.basename(file)}.`);
         }
         await promises_namespaceObject.symlink(external_node_path_namespaceObject.resolve(file), link);
+        // repo-add puts a signature beside the package into the database (%PGPSIG%).
+        if (await files_exists(`${file}.sig`))
+            await promises_namespaceObject.symlink(external_node_path_namespaceObject.resolve(`${file}.sig`), `${link}.sig`);
         links.push(link);
     }
     await execQuiet('repo-add', ['-q', external_node_path_namespaceObject.join(dir, `${name}.db.tar.gz`), ...links], {
@@ -32721,6 +32740,185 @@ async function readPackageInfo(packageFile) {
     return parsePkginfo(result.stdout, `${packageFile}: .PKGINFO`);
 }
 
+;// CONCATENATED MODULE: ./actions/core/src/gpg.ts
+
+
+
+
+
+
+/**
+ * Private GnuPG homes and the armored keys that go into them (docs/dev/signing.md). A home is
+ * made under the system temp dir, not RUNNER_TEMP: gpg-agent's socket lives in it, and a Unix
+ * socket path may not be longer than 107 bytes.
+ */
+const PUBLIC_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
+const PRIVATE_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]+?-----END PGP PRIVATE KEY BLOCK-----/g;
+/** `text` holds armored public key blocks and nothing else (a private key never). */
+function checkArmoredPublicKeys(input, text) {
+    if (text.includes('PRIVATE KEY BLOCK')) {
+        throw new errors_InputError(input, 'holds a private key; give only public keys (gpg --armor --export).');
+    }
+    const blocks = text.match(PUBLIC_BLOCK) ?? [];
+    if (blocks.length === 0 || text.replace(PUBLIC_BLOCK, '').trim() !== '') {
+        throw new errors_InputError(input, 'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.');
+    }
+}
+/** `text` is one armored private key block (as `gpg --armor --export-secret-keys` writes it). */
+function checkArmoredPrivateKey(input, text) {
+    const blocks = text.match(PRIVATE_BLOCK) ?? [];
+    if (blocks.length !== 1 || text.replace(PRIVATE_BLOCK, '').trim() !== '') {
+        throw new InputError(input, 'give one armored private key block (-----BEGIN PGP PRIVATE KEY BLOCK----- … as gpg --armor --export-secret-keys KEYID writes it) and nothing else.');
+    }
+}
+/** Stops every daemon gpg started for `home` (gpg-agent above all) and removes the home. */
+async function removeGnupgHome(home) {
+    await execQuiet('gpgconf', ['--homedir', home, '--kill', 'all'], {
+        silent: true,
+        allowFailure: true,
+    }).catch(() => undefined);
+    await promises_namespaceObject.rm(home, { recursive: true, force: true });
+}
+/** Runs `work` with a new private GnuPG home, removed with its agent afterwards, whatever happens. */
+async function withGnupgHome(prefix, work, tracking) {
+    const home = await makePrivateTempDir(prefix, external_node_os_namespaceObject.tmpdir());
+    tracking?.made(home);
+    try {
+        return await work(home);
+    }
+    finally {
+        await removeGnupgHome(home);
+        tracking?.removed();
+    }
+}
+/**
+ * The keys an armored block holds, read without importing them (`gpg --show-keys`), or those of
+ * the home's keyring when `armoredFile` is undefined (`kind` says which keyring).
+ */
+async function listKeys(home, kind, armoredFile) {
+    const list = kind === 'secret' ? '--list-secret-keys' : '--list-keys';
+    const args = armoredFile ? ['--show-keys', armoredFile] : [list];
+    const result = await execQuiet('gpg', ['--homedir', home, '--batch', '--with-colons', ...args], {
+        silent: true,
+        missingHint: 'install the Debian package gnupg',
+    });
+    return parseColonKeys(result.stdout);
+}
+/** `gpg --with-colons` listing → keys (pure). A primary key is a `pub`/`sec` record. */
+function parseColonKeys(listing) {
+    const keys = [];
+    let current;
+    let expectPrimaryFingerprint = false;
+    for (const line of listing.split('\n')) {
+        const fields = line.split(':');
+        const type = fields[0];
+        if (type === 'pub' || type === 'sec') {
+            current = { fingerprint: '', userId: '' };
+            keys.push(current);
+            expectPrimaryFingerprint = true;
+        }
+        else if (type === 'sub' || type === 'ssb') {
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'fpr' && current && expectPrimaryFingerprint) {
+            current.fingerprint = fields[9] ?? '';
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'uid' && current && current.userId === '') {
+            current.userId = unescapeColonField(fields[9] ?? '');
+        }
+    }
+    return keys.filter((key) => key.fingerprint !== '');
+}
+/** gpg escapes `:` and other bytes in colon listings as `\xHH`. */
+function unescapeColonField(field) {
+    return field.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+}
+/** Writes armored key text into `dir` for gpg to read; gives the file. */
+async function writeKeyFile(dir, name, text) {
+    const file = external_node_path_namespaceObject.join(dir, name);
+    await promises_namespaceObject.writeFile(file, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o600 });
+    return file;
+}
+
+;// CONCATENATED MODULE: ./actions/make-chroot/src/keyring.ts
+
+
+
+
+/** Runs `work` with the keyring of `armoredKeys` (undefined without one). */
+function withKeyring(armoredKeys, work) {
+    if (armoredKeys === undefined)
+        return work(undefined);
+    return withGnupgHome('arch-core-keyring', async (home) => work(await group('Keyring for the package signatures', () => makeKeyring(home, armoredKeys))));
+}
+async function makeKeyring(home, armoredKeys) {
+    const file = await writeKeyFile(home, 'keyring.asc', armoredKeys);
+    const pacmanKey = (args) => execQuiet('pacman-key', ['--gpgdir', home, ...args], {
+        silent: true,
+        missingHint: 'install the Debian package pacman-package-manager (pacman-key)',
+    });
+    await pacmanKey(['--init']);
+    const keys = await listKeys(home, 'public', file);
+    if (keys.length === 0)
+        throw new errors_InputError('keyring', 'gpg found no key in it.');
+    await pacmanKey(['--add', file]);
+    for (const key of keys) {
+        // A local signature by the keyring's own master key: pacman then trusts the key fully.
+        await pacmanKey(['--lsign-key', key.fingerprint]);
+        info(`trusted: ${key.fingerprint} ${key.userId}`);
+    }
+    return { gpgDir: home, keys };
+}
+/**
+ * The repositories as pacman checks them against a keyring: every package and database signed
+ * (`Required`), but for the repository this run makes of the package files, whose database is
+ * its own and unsigned: there only the packages (`Required DatabaseOptional`).
+ */
+function requireSignatures(repos, ownRepo) {
+    return repos.map((repo) => ({
+        ...repo,
+        sigLevel: repo.name === ownRepo ? 'Required DatabaseOptional' : 'Required',
+    }));
+}
+const SIGNATURE_PROBLEMS = [
+    [
+        /error: (\S+): signature from "(.*)" is invalid$/gm,
+        (m) => `${m[1]}: its signature (by ${m[2]}) does not match it: changed after signing`,
+    ],
+    [/^error: (\S+): missing required signature$/gm, (m) => `${m[1]} is not signed`],
+    [
+        /error: failed retrieving file '(\S+?)\.sig' from/gm,
+        (m) => `${m[1]} is not signed (no ${m[1]}.sig, none in its database)`,
+    ],
+    [
+        /error: (\S+): key "(\S+)" is unknown$/gm,
+        (m) => `${m[1]} is signed by ${m[2]}, a key not in keyring`,
+    ],
+    [
+        // pacman names only the key here; the packages of the transaction are on its `Packages` line.
+        /error: key "(\S+)" could not be looked up remotely$/gm,
+        (m) => `one of the packages is signed by the key ${m[1]}, which is not in keyring`,
+    ],
+    [
+        /error: (\S+): signature from "(.*)" is (unknown|marginal) trust$/gm,
+        (m) => `${m[1]} is signed by ${m[2]}, whom keyring does not trust`,
+    ],
+    [
+        /error: database '(\S+)' is not valid \((?:invalid or corrupted database \(PGP signature\)|missing required signature)\)$/gm,
+        (m) => `the database of ${m[1]} is not signed by a key of keyring, or changed after signing`,
+    ],
+];
+/** What pacman's output says about signatures it refused (pure): one line, or undefined. */
+function describeSignatureProblems(output) {
+    const found = SIGNATURE_PROBLEMS.flatMap(([pattern, describe]) => [...output.matchAll(pattern)].map(describe));
+    if (found.length === 0)
+        return undefined;
+    const transaction = /^Packages \(\d+\)\s+(.+)$/m.exec(output)?.[1]?.trim().split(/\s+/);
+    const among = transaction ? ` (installing ${transaction.join(', ')})` : '';
+    return `${[...new Set(found)].join('; ')}${among}`;
+}
+
 ;// CONCATENATED MODULE: ./actions/core/src/elf.ts
 
 const PT_LOAD = 1;
@@ -32767,7 +32965,7 @@ class ElfReader {
  * The dependencies of the ELF file at `file`, or undefined when it is not an ELF executable or
  * shared object (any other file, a relocatable object, a core dump, a truncated file).
  */
-function readElfDependencies(file) {
+function elf_readElfDependencies(file) {
     let fd;
     try {
         fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
@@ -33053,7 +33251,7 @@ function checkRootLibraries(root, only) {
     const elfCache = new Map();
     const readElf = (host) => {
         if (!elfCache.has(host))
-            elfCache.set(host, readElfDependencies(host));
+            elfCache.set(host, elf_readElfDependencies(host));
         return elfCache.get(host);
     };
     // A candidate serves only objects of its own class and machine, as with the loader.
@@ -33134,6 +33332,23 @@ function checkRootLibraries(root, only) {
         }
     }
     return report;
+}
+/**
+ * Where the loader of `root` finds `library` (a DT_NEEDED name without a slash) for an object of
+ * `elf`'s class and machine, searching ld.so.conf's and the built-in directories (not the
+ * object's RPATH): the library's path in the root with its directory's links followed, or
+ * undefined.
+ */
+function findLibraryInRoot(root, library, elf) {
+    for (const dir of [...ldSoConfDirectories(root), ...builtInDirectories(elf)]) {
+        const host = resolveInRoot(root, path.posix.join(dir, library));
+        const candidate = host === undefined ? undefined : readElfDependencies(host);
+        if (candidate?.bits !== elf.bits || candidate.machine !== elf.machine)
+            continue;
+        const realDir = resolveInRoot(root, dir) ?? path.join(root, dir);
+        return path.posix.join(`/${path.relative(root, realDir)}`, library);
+    }
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -33328,6 +33543,14 @@ function* tarStream(root, options) {
         for (const block of headerBlocks(header))
             yield* chunker.add(block);
     };
+    // Directories not selected themselves, walked into, and not written yet (outermost first).
+    const unwrittenDirs = [];
+    const entry = function* (header) {
+        for (const dir of unwrittenDirs)
+            yield* headers(dir);
+        unwrittenDirs.length = 0;
+        yield* headers(header);
+    };
     function* walk(relativeDir) {
         const names = external_node_fs_namespaceObject.readdirSync(external_node_path_namespaceObject.join(root, relativeDir)).sort(byName);
         for (const name of names) {
@@ -33343,24 +33566,34 @@ function* tarStream(root, options) {
                 mtime: mtimeOf(Math.floor(stat.mtimeMs / 1000)),
                 size: 0,
             };
+            const selected = options.select?.(relative) ?? true;
             if (stat.isDirectory()) {
-                yield* headers({ ...base, name: `${relative}/`, type: '5' });
+                const header = { ...base, name: `${relative}/`, type: '5' };
+                if (selected)
+                    yield* entry(header);
+                else
+                    unwrittenDirs.push(header);
                 yield* walk(relative);
+                if (unwrittenDirs[unwrittenDirs.length - 1] === header)
+                    unwrittenDirs.pop();
+                continue;
             }
-            else if (stat.isSymbolicLink()) {
+            if (!selected)
+                continue;
+            if (stat.isSymbolicLink()) {
                 const target = external_node_fs_namespaceObject.readlinkSync(full);
-                yield* headers({ ...base, name: relative, type: '2', linkName: target });
+                yield* entry({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
+                    yield* entry({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                yield* entry({ ...base, name: relative, type: '0', size: stat.size });
                 const fd = external_node_fs_namespaceObject.openSync(full, 'r');
                 try {
                     yield* chunker.addFile(fd, stat.size, full);
@@ -33370,7 +33603,7 @@ function* tarStream(root, options) {
                 }
             }
             else if (stat.isFIFO()) {
-                yield* headers({ ...base, name: relative, type: '6' });
+                yield* entry({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
@@ -33396,7 +33629,429 @@ function sourceDateEpoch() {
     return Number(value);
 }
 
+;// CONCATENATED MODULE: ./actions/make-chroot/src/sbom-licenses.ts
+
+/**
+ * A package's `license` entries as an SPDX license expression (SPDX 2.3, annex D).
+ *
+ * Arch's packages name licenses either by SPDX identifier or expression (`GPL-2.0-or-later`,
+ * `MIT OR Apache-2.0`, current packaging) or by older names of their own (`GPL2`, `custom`,
+ * `custom:Foo`). An identifier counts as SPDX only when it is on the list below (matched
+ * without regard to case, as annex D says, and written in the list's case); anything else becomes
+ * a `LicenseRef-` of the document, which the spec allows for any license. The list is short on
+ * purpose: an SPDX license missing from it is written as a LicenseRef, which is less precise but
+ * never wrong; a name written as an SPDX identifier that is not one would be.
+ */
+const SPDX_LICENSES = [
+    '0BSD',
+    'AGPL-3.0-only',
+    'AGPL-3.0-or-later',
+    'Apache-2.0',
+    'Artistic-1.0-Perl',
+    'Artistic-2.0',
+    'BSD-1-Clause',
+    'BSD-2-Clause',
+    'BSD-3-Clause',
+    'BSD-4-Clause',
+    'BSL-1.0',
+    'bzip2-1.0.6',
+    'CC-BY-4.0',
+    'CC-BY-SA-4.0',
+    'CC0-1.0',
+    'CDDL-1.0',
+    'curl',
+    'EPL-2.0',
+    'FSFAP',
+    'FSFUL',
+    'FSFULLR',
+    'GFDL-1.3-or-later',
+    'GPL-1.0-or-later',
+    'GPL-2.0-only',
+    'GPL-2.0-or-later',
+    'GPL-3.0-only',
+    'GPL-3.0-or-later',
+    'HPND',
+    'ICU',
+    'IJG',
+    'ISC',
+    'LGPL-2.0-only',
+    'LGPL-2.0-or-later',
+    'LGPL-2.1-only',
+    'LGPL-2.1-or-later',
+    'LGPL-3.0-only',
+    'LGPL-3.0-or-later',
+    'libpng-2.0',
+    'MIT',
+    'MIT-0',
+    'MPL-1.1',
+    'MPL-2.0',
+    'NCSA',
+    'OpenSSL',
+    'PSF-2.0',
+    'Python-2.0',
+    'Ruby',
+    'Unicode-3.0',
+    'Unicode-DFS-2016',
+    'Unlicense',
+    'Vim',
+    'X11',
+    'Zlib',
+    'ZPL-2.1',
+];
+const SPDX_EXCEPTIONS = [
+    'Autoconf-exception-3.0',
+    'Bison-exception-2.2',
+    'Classpath-exception-2.0',
+    'GCC-exception-3.1',
+    'LLVM-exception',
+    'OpenSSL-exception',
+];
+/** The licenses this module writes as SPDX identifiers (for tests that check them). */
+const KNOWN_SPDX_LICENSES = (/* unused pure expression or super */ null && (SPDX_LICENSES));
+const byLowerCase = (names) => new Map(names.map((name) => [name.toLowerCase(), name]));
+const LICENSES = byLowerCase(SPDX_LICENSES);
+const EXCEPTIONS = byLowerCase(SPDX_EXCEPTIONS);
+/** `text` as an SPDX idstring (letters, digits, `.` and `-`), made unique when changed. */
+function spdxIdString(text) {
+    const plain = text.replace(/[^A-Za-z0-9.-]+/g, '-');
+    if (plain === text)
+        return text;
+    // Two names that differ only in the replaced characters must not share an id.
+    return `${plain}-${(0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, 8)}`;
+}
+/**
+ * One license entry as an SPDX expression in canonical case, or undefined when it is not one of
+ * listed identifiers joined by AND, OR, WITH and parentheses (pure).
+ */
+function spdxExpressionOf(entry) {
+    const tokens = entry.match(/\(|\)|[^\s()]+/g) ?? [];
+    let at = 0;
+    const next = () => tokens[at];
+    const compound = () => {
+        const parts = [conjunction()];
+        while (next() === 'OR') {
+            at += 1;
+            parts.push(conjunction());
+        }
+        return parts.includes(undefined) ? undefined : parts.join(' OR ');
+    };
+    const conjunction = () => {
+        const parts = [term()];
+        while (next() === 'AND') {
+            at += 1;
+            parts.push(term());
+        }
+        return parts.includes(undefined) ? undefined : parts.join(' AND ');
+    };
+    const term = () => {
+        const token = tokens[at++];
+        if (token === '(') {
+            const inner = compound();
+            return tokens[at++] === ')' && inner !== undefined ? `(${inner})` : undefined;
+        }
+        const plus = token?.endsWith('+') ? '+' : '';
+        const license = LICENSES.get((plus ? token.slice(0, -1) : (token ?? '')).toLowerCase());
+        if (license === undefined)
+            return undefined;
+        if (next() !== 'WITH')
+            return `${license}${plus}`;
+        at += 1;
+        const exception = EXCEPTIONS.get((tokens[at++] ?? '').toLowerCase());
+        return exception === undefined ? undefined : `${license}${plus} WITH ${exception}`;
+    };
+    const expression = compound();
+    return at === tokens.length ? expression : undefined;
+}
+function licenseRefOf(text) {
+    return { id: `LicenseRef-${spdxIdString(text)}`, name: text };
+}
+/** A package's license entries, each mapped, and all of them as one expression (pure). */
+function packageLicense(entries) {
+    const mapped = entries.map((text) => {
+        const spdx = spdxExpressionOf(text);
+        return spdx === undefined ? { text, ref: licenseRefOf(text) } : { text, spdx };
+    });
+    if (mapped.length === 0)
+        return { entries: [] };
+    const parts = mapped.map((entry) => {
+        const part = entry.spdx ?? entry.ref.id;
+        return mapped.length > 1 && / (AND|OR) /.test(part) ? `(${part})` : part;
+    });
+    // pacman lists every license the package's files come under: all of them apply.
+    return { expression: parts.join(' AND '), entries: mapped };
+}
+
+;// CONCATENATED MODULE: ./actions/make-chroot/src/sbom.ts
+
+
+
+
+
+
+/** Every package of the local database under `dbPath` (`ROOT/var/lib/pacman`), by name. */
+async function readLocalPackages(dbPath) {
+    const local = external_node_path_namespaceObject.join(dbPath, 'local');
+    const packages = [];
+    const entries = await promises_namespaceObject.readdir(local, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+        if (!entry.isDirectory())
+            continue;
+        const desc = parseDesc(await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(local, entry.name, 'desc'), 'utf8'));
+        const name = desc.NAME?.[0];
+        const version = desc.VERSION?.[0];
+        if (name === undefined || version === undefined)
+            continue;
+        packages.push({
+            name,
+            version,
+            arch: desc.ARCH?.[0] ?? 'any',
+            licenses: desc.LICENSE ?? [],
+            description: desc.DESC?.[0],
+            url: desc.URL?.[0],
+        });
+    }
+    return packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+/**
+ * The distribution a root's packages come from, as purl's alpm type names it (the namespace):
+ * Arch Linux for x86_64, Arch Linux 32 for i686.
+ */
+function purlNamespace(arch) {
+    return arch === 'i686' ? 'arch32' : 'arch';
+}
+/** purl's percent-encoding of one component; `:` (the epoch separator) stays as it is. */
+function purlEncode(text) {
+    return encodeURIComponent(text).replace(/%3A/g, ':');
+}
+/** `pkg:alpm/<distribution>/<name>@<version>?arch=<arch>` (pure). */
+function packageUrl(rootArch, entry) {
+    const name = purlEncode(entry.name.toLowerCase());
+    return `pkg:alpm/${purlNamespace(rootArch)}/${name}@${purlEncode(entry.version)}?arch=${purlEncode(entry.arch)}`;
+}
+/** A fixed namespace for the name-based UUIDs of these documents (RFC 9562 version 5). */
+const UUID_NAMESPACE = Buffer.from('5c0e43a1b7e44d0a9a3f6f1e8d2c7b90', 'hex');
+/** The version-5 UUID of `name` in this module's namespace (pure). */
+function nameBasedUuid(name) {
+    const hash = (0,external_node_crypto_.createHash)('sha1').update(UUID_NAMESPACE).update(name).digest();
+    hash[6] = (hash[6] & 0x0f) | 0x50;
+    hash[8] = (hash[8] & 0x3f) | 0x80;
+    const hex = hash.subarray(0, 16).toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+/** The document's identity: a UUID of everything it describes, per format (pure). */
+function subjectUuid(format, subject) {
+    return nameBasedUuid(`${format}\n${JSON.stringify(subject)}`);
+}
+const ROOT_NAME = 'arch-core-root';
+const TOOL = 'arch-core-make-chroot';
+function rootVersion(subject) {
+    return subject.app?.version;
+}
+/** What the app record says of the app's source, as one line. */
+function appSourceLine(app) {
+    if (app.vcs === 'none')
+        return `${app.name} ${app.version}, built without version control`;
+    const parts = [
+        app.revision === undefined ? undefined : `revision ${app.revision}`,
+        app.hash === undefined ? undefined : `hash ${app.hash}`,
+        app.commit === undefined ? undefined : `commit ${app.commit}`,
+        app.commitTime === undefined ? undefined : `committed ${app.commitTime}`,
+        app.source === undefined ? undefined : `from ${app.source}`,
+    ].filter((part) => part !== undefined);
+    return `${app.name} ${app.version}, built from ${app.vcs} ${parts.join(', ')}`;
+}
+/** SPDX's VCS download location (`hg+https://host/repo@commit`), when the record knows it. */
+function vcsDownloadLocation(app) {
+    if (app.vcs === 'none' || app.source === undefined || !/^[a-z+]+:\/\//.test(app.source)) {
+        return undefined;
+    }
+    const revision = app.commit ?? app.hash;
+    return `${app.vcs}+${app.source}${revision === undefined ? '' : `@${revision}`}`;
+}
+function spdxPackageId(name) {
+    return `SPDXRef-Package-${spdxIdString(name)}`;
+}
+/** The SPDX 2.3 document of the root (pure). */
+function spdxDocument(subject) {
+    const refs = new Map();
+    const packages = subject.packages.map((entry) => {
+        const license = packageLicense(entry.licenses);
+        for (const item of license.entries)
+            if (item.ref)
+                refs.set(item.ref.id, item.ref);
+        const isApp = entry.name === subject.app?.name;
+        const spdx = {
+            SPDXID: spdxPackageId(entry.name),
+            name: entry.name,
+            versionInfo: entry.version,
+            downloadLocation: (isApp && vcsDownloadLocation(subject.app)) || 'NOASSERTION',
+            filesAnalyzed: false,
+            licenseConcluded: 'NOASSERTION',
+            licenseDeclared: license.expression ?? 'NOASSERTION',
+            copyrightText: 'NOASSERTION',
+            externalRefs: [
+                {
+                    referenceCategory: 'PACKAGE-MANAGER',
+                    referenceType: 'purl',
+                    referenceLocator: packageUrl(subject.arch, entry),
+                },
+            ],
+        };
+        if (entry.url !== undefined)
+            spdx.homepage = entry.url;
+        if (entry.description !== undefined)
+            spdx.summary = entry.description;
+        if (isApp) {
+            spdx.primaryPackagePurpose = 'APPLICATION';
+            spdx.sourceInfo = appSourceLine(subject.app);
+        }
+        return spdx;
+    });
+    const root = {
+        SPDXID: 'SPDXRef-Root',
+        name: ROOT_NAME,
+        downloadLocation: 'NOASSERTION',
+        filesAnalyzed: false,
+        primaryPackagePurpose: 'CONTAINER',
+        comment: `The ${subject.arch} root make-chroot installed: every package of its pacman database.`,
+    };
+    const version = rootVersion(subject);
+    if (version !== undefined)
+        root.versionInfo = version;
+    const document = {
+        spdxVersion: 'SPDX-2.3',
+        dataLicense: 'CC0-1.0',
+        SPDXID: 'SPDXRef-DOCUMENT',
+        name: subject.app ? `${subject.app.name}-${subject.app.version}-${subject.arch}` : ROOT_NAME,
+        documentNamespace: `urn:uuid:${subjectUuid('spdx', subject)}`,
+        creationInfo: { created: subject.created, creators: [`Tool: ${TOOL}`] },
+        documentDescribes: ['SPDXRef-Root'],
+        packages: [root, ...packages],
+        relationships: [
+            {
+                spdxElementId: 'SPDXRef-DOCUMENT',
+                relationshipType: 'DESCRIBES',
+                relatedSpdxElement: 'SPDXRef-Root',
+            },
+            ...packages.map((entry) => ({
+                spdxElementId: 'SPDXRef-Root',
+                relationshipType: 'CONTAINS',
+                relatedSpdxElement: entry.SPDXID,
+            })),
+        ],
+    };
+    if (refs.size > 0) {
+        document.hasExtractedLicensingInfos = [...refs.values()]
+            .sort((a, b) => (a.id < b.id ? -1 : 1))
+            .map((ref) => ({
+            licenseId: ref.id,
+            name: ref.name,
+            extractedText: `The package metadata names this license "${ref.name}"; its text is among the package's files (usually under /usr/share/licenses).`,
+        }));
+    }
+    return document;
+}
+/** CycloneDX `licenses` of one package: SPDX ids or one expression, else the names (pure). */
+function cyclonedxLicenses(entries) {
+    const license = packageLicense(entries);
+    if (license.expression === undefined)
+        return [];
+    const allSpdx = license.entries.every((entry) => entry.spdx !== undefined);
+    const simpleId = (text) => /^[A-Za-z0-9.-]+$/.test(text ?? '');
+    if (allSpdx && !license.entries.every((entry) => simpleId(entry.spdx))) {
+        return [{ expression: license.expression }];
+    }
+    return license.entries.map((entry) => ({
+        license: simpleId(entry.spdx) ? { id: entry.spdx } : { name: entry.text },
+    }));
+}
+function appPedigree(app) {
+    const uid = app.commit ?? app.hash;
+    if (app.vcs === 'none' || uid === undefined)
+        return undefined;
+    const commit = { uid };
+    if (app.source !== undefined)
+        commit.url = app.source;
+    if (app.commitTime !== undefined)
+        commit.committer = { timestamp: app.commitTime };
+    return { commits: [commit] };
+}
+function appProperties(app) {
+    const values = [
+        ['vcs', app.vcs],
+        ['vcs-revision', app.revision],
+        ['vcs-hash', app.hash],
+        ['vcs-commit', app.commit],
+    ];
+    return values
+        .filter((pair) => pair[1] !== undefined)
+        .map(([name, value]) => ({ name: `arch-core:${name}`, value }));
+}
+/** The CycloneDX 1.6 document of the root (pure). */
+function cyclonedxDocument(subject) {
+    const components = subject.packages.map((entry) => {
+        const purl = packageUrl(subject.arch, entry);
+        const isApp = entry.name === subject.app?.name;
+        const component = {
+            type: isApp ? 'application' : 'library',
+            'bom-ref': purl,
+            name: entry.name,
+            version: entry.version,
+            purl,
+        };
+        if (entry.description !== undefined)
+            component.description = entry.description;
+        const licenses = cyclonedxLicenses(entry.licenses);
+        if (licenses.length > 0)
+            component.licenses = licenses;
+        if (entry.url !== undefined)
+            component.externalReferences = [{ type: 'website', url: entry.url }];
+        if (isApp) {
+            const pedigree = appPedigree(subject.app);
+            if (pedigree)
+                component.pedigree = pedigree;
+            component.properties = appProperties(subject.app);
+        }
+        return component;
+    });
+    const root = { type: 'container', 'bom-ref': 'root', name: ROOT_NAME };
+    const version = rootVersion(subject);
+    if (version !== undefined)
+        root.version = version;
+    root.properties = [{ name: 'arch-core:arch', value: subject.arch }];
+    return {
+        bomFormat: 'CycloneDX',
+        specVersion: '1.6',
+        serialNumber: `urn:uuid:${subjectUuid('cyclonedx', subject)}`,
+        version: 1,
+        metadata: {
+            timestamp: subject.created,
+            tools: { components: [{ type: 'application', name: TOOL }] },
+            component: root,
+        },
+        components,
+        dependencies: [{ ref: 'root', dependsOn: components.map((entry) => entry['bom-ref']) }],
+    };
+}
+/** A document's bytes: two-space JSON and a newline. */
+function documentBytes(document) {
+    return Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
+}
+/** Writes both documents into the root (before it is published, so atomically with it). */
+async function writeSboms(rootDir, subject) {
+    const documents = [
+        [SBOM_SPDX_PATH_IN_ROOT, spdxDocument(subject)],
+        [SBOM_CYCLONEDX_PATH_IN_ROOT, cyclonedxDocument(subject)],
+    ];
+    for (const [inRoot, document] of documents) {
+        const file = external_node_path_namespaceObject.join(rootDir, inRoot);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+        await promises_namespaceObject.writeFile(file, documentBytes(document), { mode: 0o644 });
+    }
+}
+
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/inputs.ts
+
 
 
 
@@ -33467,6 +34122,9 @@ function parseInputs(raw) {
     const app = read.optional('app');
     if (app !== undefined)
         checkPackageNames([app], 'app');
+    const keyring = read.optional('keyring');
+    if (keyring !== undefined)
+        checkArmoredPublicKeys('keyring', keyring);
     return {
         packages,
         packageFiles,
@@ -33486,6 +34144,7 @@ function parseInputs(raw) {
         allowScriptletFailures: read.boolean('allow-scriptlet-failures'),
         checkLibraries: read.oneOf('check-libraries', LIBRARY_CHECK_MODES),
         gpgDir: external_node_path_namespaceObject.resolve(read.required('gpg-dir')),
+        keyring,
     };
 }
 /** The server pattern for the distribution's repositories, or undefined for `mirror: none`. */
@@ -33549,6 +34208,8 @@ function defaultRoot(arch) {
 }
 
 ;// CONCATENATED MODULE: ./actions/make-chroot/src/main.ts
+
+
 
 
 
@@ -33680,10 +34341,13 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     await promises_namespaceObject.chmod(rootDir, 0o755);
     const dbPath = external_node_path_namespaceObject.join(rootDir, 'var/lib/pacman');
     await promises_namespaceObject.mkdir(dbPath, { recursive: true });
-    const repos = await prepareRepositories(inputs, packageFiles, work);
-    const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work);
-    const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
-    const scriptletFailures = await install(configFile, targets, repos);
+    const unsignedRepos = await prepareRepositories(inputs, packageFiles, work);
+    const { configFile, repos, scriptletFailures } = await withKeyring(inputs.keyring, async (keyring) => {
+        const repos = keyring ? requireSignatures(unsignedRepos, INPUT_REPO_NAME) : unsignedRepos;
+        const configFile = await writePacmanConf(inputs, repos, rootDir, dbPath, work, keyring);
+        const targets = installTargets(inputs, packageFiles.map((entry) => entry.name));
+        return { configFile, repos, scriptletFailures: await install(configFile, targets, repos) };
+    });
     const libraries = inputs.checkLibraries === 'off'
         ? undefined
         : await checkLibraries(rootDir, inputs.checkLibraries, configFile, work);
@@ -33693,6 +34357,8 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     const epoch = sourceDateEpoch();
     if (epoch !== undefined)
         await clampInstallDates(dbPath, epoch);
+    // Read before the database may be removed: the SBOMs list what it records.
+    const sbomPackages = await readLocalPackages(dbPath);
     if (!inputs.keepPackageDb) {
         await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dbPath, 'local'), { recursive: true, force: true });
         await removeIfEmpty(dbPath);
@@ -33700,6 +34366,12 @@ async function makeRoot(inputs, packageFiles, rootDir, work) {
     }
     const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
     const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
+    await writeSboms(rootDir, {
+        arch: manifest.arch,
+        app: manifest.app,
+        created: manifest.created,
+        packages: sbomPackages,
+    });
     return { installed, manifest, scriptletFailures, libraries };
 }
 /** How many misses are named one by one in annotations and in the error; the log has them all. */
@@ -33762,7 +34434,7 @@ async function prepareRepositories(inputs, packageFiles, work) {
     return repos;
 }
 /** The run's pacman.conf in `work`, with its own cache, hooks and log there. */
-async function writePacmanConf(inputs, repos, rootDir, dbPath, work) {
+async function writePacmanConf(inputs, repos, rootDir, dbPath, work, keyring) {
     for (const sub of ['cache', 'hooks'])
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(work, sub));
     const configFile = external_node_path_namespaceObject.join(work, 'pacman.conf');
@@ -33772,10 +34444,10 @@ async function writePacmanConf(inputs, repos, rootDir, dbPath, work) {
         cacheDir: external_node_path_namespaceObject.join(work, 'cache'),
         hookDir: external_node_path_namespaceObject.join(work, 'hooks'),
         logFile: external_node_path_namespaceObject.join(work, 'pacman.log'),
-        gpgDir: inputs.gpgDir,
+        gpgDir: keyring?.gpgDir ?? inputs.gpgDir,
         arch: inputs.arch,
-        sigLevel: inputs.signatureLevel,
-        localFileSigLevel: 'Optional',
+        sigLevel: keyring ? 'Required' : inputs.signatureLevel,
+        localFileSigLevel: keyring ? 'Required' : 'Optional',
         noExtract: noExtractFor(inputs.strip),
         repos,
     }));
@@ -33795,6 +34467,9 @@ async function install(configFile, targets, repos) {
         if (problems.missing.length + problems.unsatisfied.length > 0) {
             throw new errors_UserError(describeTargetProblems(problems, repos.map(describeRepo)));
         }
+        const refused = describeSignatureProblems(result.output);
+        if (refused)
+            throw new errors_UserError(`pacman refused a signature, nothing was installed: ${refused}.`);
         throw new errors_UserError(`pacman failed (exit ${result.code}) installing ${targets.join(', ')}:\n${tailOf(result.output, 20)}`);
     }
     return parseScriptletFailures(result.stdout);
@@ -33881,6 +34556,8 @@ async function run() {
             tarball: inputs.tarball ?? '',
             'tarball-sha256': tarballSha ?? '',
             manifest: external_node_path_namespaceObject.join(root, MANIFEST_PATH_IN_ROOT),
+            'sbom-spdx': external_node_path_namespaceObject.join(root, SBOM_SPDX_PATH_IN_ROOT),
+            'sbom-cyclonedx': external_node_path_namespaceObject.join(root, SBOM_CYCLONEDX_PATH_IN_ROOT),
             packages: made.installed.map((entry) => `${entry.name} ${entry.version}`).join('\n'),
             'size-bytes': sizeBytes,
             'package-count': made.installed.length,

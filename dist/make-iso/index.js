@@ -52094,7 +52094,7 @@ async function withPrivateTempDir(prefix, work) {
         return await work(dir);
     }
     finally {
-        await promises_namespaceObject.rm(dir, { recursive: true, force: true });
+        await fs.rm(dir, { recursive: true, force: true });
     }
 }
 /**
@@ -52179,13 +52179,15 @@ async function renameReplacing(temporary, target) {
 }
 /**
  * Replaces a set of files in `directory` as one unit that a reader can check: the files are
- * written in a private staging directory beside it; then the set's checksum file (sha256sum
+ * written in a private staging directory beside it (`.<name>.tmp-<pid>.*`, never inside it, and
+ * removed by the next run when a killed run left it); then the set's checksum file (sha256sum
  * format, named `checksums`) is removed, each file renamed into place, and the checksum file
  * written last. A complete set is one whose checksum file exists and matches
  * (`sha256sum -c`); a run killed midway leaves no checksum file, never a false one.
  */
 async function replaceFileSet(directory, checksums, produce) {
     await promises_namespaceObject.mkdir(directory, { recursive: true });
+    await removeLeftoverTemporaries(directory, info);
     const staging = temporarySibling(directory);
     await promises_namespaceObject.mkdir(staging, { mode: 0o700 });
     try {
@@ -52409,6 +52411,16 @@ function formatImageReference(reference) {
 /** The last path component of the repository: the app's name (`team/app` → `app`). */
 function imageBaseName(reference) {
     return reference.repository.split('/').pop();
+}
+/**
+ * True for 127.0.0.0/8, ::1 and localhost (with or without a port): a registry only
+ * the machine itself reaches (import-image allows it plain HTTP; deploy-fleet warns of it).
+ */
+function isLoopbackRegistry(registry) {
+    const host = registry.startsWith('[')
+        ? registry.slice(1, registry.indexOf(']'))
+        : (registry.split(':')[0] ?? '');
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 ;// CONCATENATED MODULE: ./actions/core/src/inputs.ts
@@ -52760,6 +52772,14 @@ function* tarStream(root, options) {
         for (const block of headerBlocks(header))
             yield* chunker.add(block);
     };
+    // Directories not selected themselves, walked into, and not written yet (outermost first).
+    const unwrittenDirs = [];
+    const entry = function* (header) {
+        for (const dir of unwrittenDirs)
+            yield* headers(dir);
+        unwrittenDirs.length = 0;
+        yield* headers(header);
+    };
     function* walk(relativeDir) {
         const names = fs.readdirSync(path.join(root, relativeDir)).sort(byName);
         for (const name of names) {
@@ -52775,24 +52795,34 @@ function* tarStream(root, options) {
                 mtime: mtimeOf(Math.floor(stat.mtimeMs / 1000)),
                 size: 0,
             };
+            const selected = options.select?.(relative) ?? true;
             if (stat.isDirectory()) {
-                yield* headers({ ...base, name: `${relative}/`, type: '5' });
+                const header = { ...base, name: `${relative}/`, type: '5' };
+                if (selected)
+                    yield* entry(header);
+                else
+                    unwrittenDirs.push(header);
                 yield* walk(relative);
+                if (unwrittenDirs[unwrittenDirs.length - 1] === header)
+                    unwrittenDirs.pop();
+                continue;
             }
-            else if (stat.isSymbolicLink()) {
+            if (!selected)
+                continue;
+            if (stat.isSymbolicLink()) {
                 const target = fs.readlinkSync(full);
-                yield* headers({ ...base, name: relative, type: '2', linkName: target });
+                yield* entry({ ...base, name: relative, type: '2', linkName: target });
             }
             else if (stat.isFile()) {
                 const inode = `${stat.dev}:${stat.ino}`;
                 const first = stat.nlink > 1 ? firstPathOfInode.get(inode) : undefined;
                 if (first !== undefined) {
-                    yield* headers({ ...base, name: relative, type: '1', linkName: first });
+                    yield* entry({ ...base, name: relative, type: '1', linkName: first });
                     continue;
                 }
                 if (stat.nlink > 1)
                     firstPathOfInode.set(inode, relative);
-                yield* headers({ ...base, name: relative, type: '0', size: stat.size });
+                yield* entry({ ...base, name: relative, type: '0', size: stat.size });
                 const fd = fs.openSync(full, 'r');
                 try {
                     yield* chunker.addFile(fd, stat.size, full);
@@ -52802,7 +52832,7 @@ function* tarStream(root, options) {
                 }
             }
             else if (stat.isFIFO()) {
-                yield* headers({ ...base, name: relative, type: '6' });
+                yield* entry({ ...base, name: relative, type: '6' });
             }
             // Device nodes and sockets are never written: a root image must not carry them.
         }
@@ -53873,7 +53903,7 @@ async function src_exec_exec(command, args, options = {}) {
     return core.group(title, async () => {
         if (options.group)
             core.info(`[command]${line}`);
-        return execQuiet(command, args, options);
+        return exec_execQuiet(command, args, options);
     });
 }
 /** The commands running now, for signalRunningCommands. */
@@ -53929,7 +53959,7 @@ async function signalRunningCommands(signal, graceMs) {
     clearTimeout(timer);
 }
 /** Like exec, without opening a log group (for use inside a group of the caller's). */
-function execQuiet(command, args, options = {}) {
+function exec_execQuiet(command, args, options = {}) {
     return new Promise((resolve, reject) => {
         const child = (0,external_node_child_process_namespaceObject.spawn)(command, [...args], {
             cwd: options.cwd,
@@ -53978,6 +54008,107 @@ function execQuiet(command, args, options = {}) {
             reject(new ExecError(`${commandLine(command, args)} ${how}${tail ? `:\n${tail}` : '.'}`, result));
         });
     });
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/gpg.ts
+
+
+
+
+
+
+/**
+ * Private GnuPG homes and the armored keys that go into them (docs/dev/signing.md). A home is
+ * made under the system temp dir, not RUNNER_TEMP: gpg-agent's socket lives in it, and a Unix
+ * socket path may not be longer than 107 bytes.
+ */
+const PUBLIC_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+?-----END PGP PUBLIC KEY BLOCK-----/g;
+const PRIVATE_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]+?-----END PGP PRIVATE KEY BLOCK-----/g;
+/** `text` holds armored public key blocks and nothing else (a private key never). */
+function checkArmoredPublicKeys(input, text) {
+    if (text.includes('PRIVATE KEY BLOCK')) {
+        throw new InputError(input, 'holds a private key; give only public keys (gpg --armor --export).');
+    }
+    const blocks = text.match(PUBLIC_BLOCK) ?? [];
+    if (blocks.length === 0 || text.replace(PUBLIC_BLOCK, '').trim() !== '') {
+        throw new InputError(input, 'give one or more armored public key blocks (-----BEGIN PGP PUBLIC KEY BLOCK----- … as gpg --armor --export writes them) and nothing else.');
+    }
+}
+/** `text` is one armored private key block (as `gpg --armor --export-secret-keys` writes it). */
+function checkArmoredPrivateKey(input, text) {
+    const blocks = text.match(PRIVATE_BLOCK) ?? [];
+    if (blocks.length !== 1 || text.replace(PRIVATE_BLOCK, '').trim() !== '') {
+        throw new InputError(input, 'give one armored private key block (-----BEGIN PGP PRIVATE KEY BLOCK----- … as gpg --armor --export-secret-keys KEYID writes it) and nothing else.');
+    }
+}
+/** Stops every daemon gpg started for `home` (gpg-agent above all) and removes the home. */
+async function removeGnupgHome(home) {
+    await exec_execQuiet('gpgconf', ['--homedir', home, '--kill', 'all'], {
+        silent: true,
+        allowFailure: true,
+    }).catch(() => undefined);
+    await promises_namespaceObject.rm(home, { recursive: true, force: true });
+}
+/** Runs `work` with a new private GnuPG home, removed with its agent afterwards, whatever happens. */
+async function withGnupgHome(prefix, work, tracking) {
+    const home = await makePrivateTempDir(prefix, external_node_os_namespaceObject.tmpdir());
+    tracking?.made(home);
+    try {
+        return await work(home);
+    }
+    finally {
+        await removeGnupgHome(home);
+        tracking?.removed();
+    }
+}
+/**
+ * The keys an armored block holds, read without importing them (`gpg --show-keys`), or those of
+ * the home's keyring when `armoredFile` is undefined (`kind` says which keyring).
+ */
+async function listKeys(home, kind, armoredFile) {
+    const list = kind === 'secret' ? '--list-secret-keys' : '--list-keys';
+    const args = armoredFile ? ['--show-keys', armoredFile] : [list];
+    const result = await execQuiet('gpg', ['--homedir', home, '--batch', '--with-colons', ...args], {
+        silent: true,
+        missingHint: 'install the Debian package gnupg',
+    });
+    return parseColonKeys(result.stdout);
+}
+/** `gpg --with-colons` listing → keys (pure). A primary key is a `pub`/`sec` record. */
+function parseColonKeys(listing) {
+    const keys = [];
+    let current;
+    let expectPrimaryFingerprint = false;
+    for (const line of listing.split('\n')) {
+        const fields = line.split(':');
+        const type = fields[0];
+        if (type === 'pub' || type === 'sec') {
+            current = { fingerprint: '', userId: '' };
+            keys.push(current);
+            expectPrimaryFingerprint = true;
+        }
+        else if (type === 'sub' || type === 'ssb') {
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'fpr' && current && expectPrimaryFingerprint) {
+            current.fingerprint = fields[9] ?? '';
+            expectPrimaryFingerprint = false;
+        }
+        else if (type === 'uid' && current && current.userId === '') {
+            current.userId = unescapeColonField(fields[9] ?? '');
+        }
+    }
+    return keys.filter((key) => key.fingerprint !== '');
+}
+/** gpg escapes `:` and other bytes in colon listings as `\xHH`. */
+function unescapeColonField(field) {
+    return field.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+}
+/** Writes armored key text into `dir` for gpg to read; gives the file. */
+async function writeKeyFile(dir, name, text) {
+    const file = path.join(dir, name);
+    await fs.writeFile(file, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o600 });
+    return file;
 }
 
 ;// CONCATENATED MODULE: ./actions/make-iso/src/image.ts
@@ -54068,46 +54199,37 @@ async function sha512File(file) {
  * keyring of its own, and returns the signed text. Undefined when gpg or the key is missing.
  */
 async function verifiedDigests(ascUrl, keyFile) {
-    const gpg = await execQuiet('gpg', ['--version'], { silent: true, allowFailure: true }).catch(() => undefined);
+    const gpg = await exec_execQuiet('gpg', ['--version'], { silent: true, allowFailure: true }).catch(() => undefined);
     if (!gpg || gpg.code !== 0) {
         if (keyFile) {
             throw new errors_UserError('image-signing-key is set but gpg is not installed: install the Debian package gnupg.');
         }
         return 'gpg is not installed';
     }
-    return withPrivateTempDir('make-iso-gpg', async (home) => {
+    return withGnupgHome('make-iso-gpg', async (home) => {
         const env = { ...process.env, GNUPGHOME: home };
-        try {
-            let key = keyFile;
-            if (!key) {
-                const exported = await execQuiet('gpg', ['--batch', '--armor', '--export', FLATCAR_SIGNING_KEY_ID], {
-                    silent: true,
-                    allowFailure: true,
-                });
-                if (exported.code !== 0 || !exported.stdout.includes('BEGIN PGP PUBLIC KEY')) {
-                    return `the Flatcar signing key ${FLATCAR_SIGNING_KEY_ID} is not in the keyring and image-signing-key is not set`;
-                }
-                key = external_node_path_namespaceObject.join(home, 'flatcar.asc');
-                await promises_namespaceObject.writeFile(key, exported.stdout);
-            }
-            await execQuiet('gpg', ['--batch', '--quiet', '--import', key], { env, silent: true });
-            const asc = external_node_path_namespaceObject.join(home, 'DIGESTS.asc');
-            await promises_namespaceObject.writeFile(asc, await fetchText(ascUrl));
-            const plain = external_node_path_namespaceObject.join(home, 'DIGESTS');
-            const result = await execQuiet('gpg', ['--batch', '--status-fd', '1', '--output', plain, '--decrypt', asc], { env, silent: true, allowFailure: true });
-            const valid = /^\[GNUPG:\] VALIDSIG ([0-9A-F]+)/m.exec(result.stdout);
-            if (result.code !== 0 || !valid) {
-                throw new errors_UserError(`The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`);
-            }
-            return { text: await promises_namespaceObject.readFile(plain, 'utf8'), signer: valid[1] };
-        }
-        finally {
-            await execQuiet('gpgconf', ['--kill', 'gpg-agent'], {
-                env,
+        let key = keyFile;
+        if (!key) {
+            const exported = await exec_execQuiet('gpg', ['--batch', '--armor', '--export', FLATCAR_SIGNING_KEY_ID], {
                 silent: true,
                 allowFailure: true,
-            }).catch(() => undefined);
+            });
+            if (exported.code !== 0 || !exported.stdout.includes('BEGIN PGP PUBLIC KEY')) {
+                return `the Flatcar signing key ${FLATCAR_SIGNING_KEY_ID} is not in the keyring and image-signing-key is not set`;
+            }
+            key = external_node_path_namespaceObject.join(home, 'flatcar.asc');
+            await promises_namespaceObject.writeFile(key, exported.stdout);
         }
+        await exec_execQuiet('gpg', ['--batch', '--quiet', '--import', key], { env, silent: true });
+        const asc = external_node_path_namespaceObject.join(home, 'DIGESTS.asc');
+        await promises_namespaceObject.writeFile(asc, await fetchText(ascUrl));
+        const plain = external_node_path_namespaceObject.join(home, 'DIGESTS');
+        const result = await exec_execQuiet('gpg', ['--batch', '--status-fd', '1', '--output', plain, '--decrypt', asc], { env, silent: true, allowFailure: true });
+        const valid = /^\[GNUPG:\] VALIDSIG ([0-9A-F]+)/m.exec(result.stdout);
+        if (result.code !== 0 || !valid) {
+            throw new errors_UserError(`The signature of ${ascUrl} does not verify with the signing key: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+        }
+        return { text: await promises_namespaceObject.readFile(plain, 'utf8'), signer: valid[1] };
     });
 }
 /**
@@ -54616,7 +54738,7 @@ async function makeConfigDrive(tool, userData, output, workDir, epoch) {
         await promises_namespaceObject.utimes(entry, date, date);
     }
     const { command, args } = isoCommand(tool, output, tree);
-    await execQuiet(command, args, {
+    await exec_execQuiet(command, args, {
         env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) },
         silent: true,
         missingHint: 'install the Debian package xorriso (or genisoimage)',
