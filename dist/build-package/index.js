@@ -31896,10 +31896,19 @@ function temporaryPrefix(target) {
 function processIsAlive(pid) {
     try {
         process.kill(pid, 0);
-        return true;
     }
     catch (error) {
         return error.code === 'EPERM';
+    }
+    // A killed process whose parent has not reaped it yet (a zombie, state Z) still answers
+    // kill(0), but writes nothing any more: where no init reaps orphans, it stays so for good.
+    try {
+        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        return state !== 'Z' && state !== 'X';
+    }
+    catch {
+        return true;
     }
 }
 /**

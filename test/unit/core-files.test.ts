@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -173,4 +173,32 @@ test("replaceFileSet first removes the staging directory a killed run left besid
   });
   expect((await fs.readdir(dir)).sort()).toEqual(['out']);
   expect((await fs.readdir(out)).sort()).toEqual(['a', 'checksums']);
+});
+
+test('a killed writer not yet reaped (a zombie) counts as gone: its temporary is removed', async () => {
+  // `sleep 0.1` runs in the background of a shell that then becomes `sleep 5`, which never
+  // waits for it: once it ends it stays a zombie until that sleep ends.
+  const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  try {
+    const zombie = Number(
+      await new Promise<string>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(String(d))),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const stat = await fs.readFile(`/proc/${zombie}/stat`, 'utf8');
+    expect(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)).toBe('Z');
+    const leftover = path.join(dir, `.out.tar.tmp-${zombie}.abc`);
+    await fs.writeFile(leftover, 'partial');
+    const alive = path.join(dir, `.out.tar.tmp-${parent.pid}.def`);
+    await fs.writeFile(alive, 'in progress');
+    expect(await removeLeftoverTemporaries(path.join(dir, 'out.tar'), () => undefined)).toEqual([
+      leftover,
+    ]);
+    expect(await fs.readFile(alive, 'utf8')).toBe('in progress');
+  } finally {
+    parent.kill();
+  }
 });

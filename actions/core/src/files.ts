@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readdirSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,9 +49,17 @@ function temporaryPrefix(target: string): string {
 function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process whose parent has not reaped it yet (a zombie, state Z) still answers
+  // kill(0), but writes nothing any more: where no init reaps orphans, it stays so for good.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true;
   }
 }
 
