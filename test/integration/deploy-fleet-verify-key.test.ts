@@ -8,6 +8,7 @@ import { jest } from '@jest/globals';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 import { startFleetCluster, type FleetCluster } from '../helpers/fleet-standin.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
+import { freePort } from '../helpers/process.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 // deploy-fleet's verify-key against a real registry on loopback, reached through the real sshd
@@ -307,6 +308,25 @@ describe('refused before anything in fleet changes', () => {
       /: payload not the signed one: it was changed after signing/,
     );
   });
+});
+
+test('a registry that does not answer is one line too, and nothing in fleet changes', async () => {
+  const before = await clusterState();
+  const requests = cluster.standin.requests.length;
+  const silent = `127.0.0.1:${await freePort()}/${repository}:1.0`;
+  const result = await runBundle(
+    'deploy-fleet',
+    cluster.inputs({ image: silent, 'verify-key': signer.pub, timeout: '30' }),
+  );
+  expect(result.code).toBe(1);
+  const errors = errorLines(result.log);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(
+    /^Refused to deploy 127\.0\.0\.1:\d+\/team\/hello:1\.0: its signature could not be read: Registry 127\.0\.0\.1:\d+: GET manifest 1\.0 failed after \d+ attempts/,
+  );
+  expect(cluster.standin.requests.length).toBe(requests);
+  expect(await clusterState()).toEqual(before);
+  expect(cluster.running('arch-core-registry.service')).toBe(false);
 });
 
 /** The public key of a new key openssl makes with these genpkey arguments. */

@@ -221,8 +221,7 @@ export async function checkSignature(
 ): Promise<VerifiedDigest> {
   const plainHttp = isLoopbackRegistry(image.registry) || isPrivateRegistry(image.registry);
   const target = parseHostPort(image.registry, plainHttp ? 80 : 443);
-  const host = target.host === 'docker.io' ? 'registry-1.docker.io' : target.host;
-  const forward = await connection.forwardLocalPort(host, target.port);
+  const forward = await connection.forwardLocalPort(target.host, target.port);
   const client = new RegistryClient({
     address: `127.0.0.1:${forward.port}`,
     serverName: image.registry,
