@@ -6,7 +6,7 @@ import * as net from 'node:net';
  * Fault injection for the deploy tests, between the action and the real parts: an HTTP proxy in
  * front of the fleet stand-in's socket that answers chosen requests with an error instead of
  * passing them on, and a TCP proxy in front of sshd whose connections a test can cut (what a
- * dropped network path does to the action's SSH connection).
+ * reset connection does to the action's SSH connection) or black-hole (a path gone silent).
  */
 
 /** A request as the fleet proxy sees it: method, path (with the query) and when it came. */
@@ -93,18 +93,31 @@ export interface CuttableTcpProxy {
   accepted: number;
   /** Destroys every open connection both ways (new ones are still accepted). */
   cut(): void;
+  /**
+   * Stops forwarding on every open connection without closing it, as a path that drops packets
+   * silently does (no FIN, no RST); connections accepted later are forwarded.
+   */
+  blackHole(): void;
   close(): Promise<void>;
 }
 
 /** A TCP proxy on 127.0.0.1 to 127.0.0.1:targetPort. */
 export async function startCuttableTcpProxy(targetPort: number): Promise<CuttableTcpProxy> {
-  const open = new Set<net.Socket>();
+  const open = new Set<[net.Socket, net.Socket]>();
   const proxy: CuttableTcpProxy = {
     port: 0,
     accepted: 0,
     cut() {
-      for (const socket of open) socket.destroy();
+      for (const pair of open) for (const socket of pair) socket.destroy();
       open.clear();
+    },
+    blackHole() {
+      for (const [client, upstream] of open) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -115,11 +128,12 @@ export async function startCuttableTcpProxy(targetPort: number): Promise<Cuttabl
   const server = net.createServer((client) => {
     proxy.accepted++;
     const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      open.add(socket);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    open.add(pair);
+    for (const socket of pair) {
       socket.on('error', () => undefined);
       socket.once('close', () => {
-        open.delete(socket);
+        open.delete(pair);
         client.destroy();
         upstream.destroy();
       });

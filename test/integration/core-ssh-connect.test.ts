@@ -8,8 +8,13 @@ import {
   connectSsh,
   type SshOptions,
 } from '../../actions/core/src/ssh-connect.js';
-import type { SshConnection } from '../../actions/core/src/ssh-connection.js';
+import {
+  KEEPALIVE_COUNT_MAX,
+  SshConnectionLostError,
+  type SshConnection,
+} from '../../actions/core/src/ssh-connection.js';
 import { HostKeyMismatchError, UnknownHostError } from '../../actions/core/src/ssh-known-hosts.js';
+import { startCuttableTcpProxy } from '../helpers/fault-proxies.js';
 import { freePort } from '../helpers/process.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 
@@ -269,5 +274,47 @@ test('openUnixSocket reaches a unix socket on the host (direct-streamlocal)', as
     });
   } finally {
     server.close();
+  }
+});
+
+test('a path gone silent (no RST) is detected by keepalives in bounded time, with one line', async () => {
+  const proxy = await startCuttableTcpProxy(sshd.port);
+  const knownHosts = sshd.knownHosts.replaceAll(
+    `[127.0.0.1]:${sshd.port}`,
+    `[127.0.0.1]:${proxy.port}`,
+  );
+  const keepaliveIntervalMs = 500;
+  try {
+    await withConnection(
+      { port: proxy.port, knownHosts, keepaliveIntervalMs },
+      async (connection) => {
+        expect((await connection.exec(['echo', 'up'])).stdout).toBe('up\n');
+        // Several keepalive periods with the path healthy: answered keepalives keep it open.
+        await new Promise((resolve) => setTimeout(resolve, 6 * keepaliveIntervalMs));
+        expect(connection.lostReason()).toBeUndefined();
+        const running = connection.exec(['sleep', '60']);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        proxy.blackHole();
+        const silentSince = Date.now();
+        await expect(running).rejects.toThrow(/was lost while running "sleep"/);
+        const detectedAfter = Date.now() - silentSince;
+        // KEEPALIVE_COUNT_MAX + 1 periods after the last answer, which came at most a period
+        // before the path went silent; the upper bound leaves room for a loaded machine.
+        expect(detectedAfter).toBeGreaterThanOrEqual(
+          (KEEPALIVE_COUNT_MAX - 1) * keepaliveIntervalMs,
+        );
+        expect(detectedAfter).toBeLessThan((KEEPALIVE_COUNT_MAX + 1) * keepaliveIntervalMs + 3000);
+        expect(connection.lostReason()).toBe(
+          'no answer from the host for 2 s (3 keepalives unanswered): the network path or the host is gone',
+        );
+        const warnings = written.join('').match(/^::warning::.*$/gm) ?? [];
+        expect(warnings).toEqual([
+          `::warning::The SSH connection to [127.0.0.1]:${proxy.port} is lost: no answer from the host for 2 s (3 keepalives unanswered): the network path or the host is gone.`,
+        ]);
+        await expect(connection.exec(['true'])).rejects.toThrow(SshConnectionLostError);
+      },
+    );
+  } finally {
+    await proxy.close();
   }
 });

@@ -187,6 +187,37 @@ test('(c) the SSH connection cut while the unit PUT is under way: reconnected, P
   expect(result.post?.log).toContain('no update window was left open');
 });
 
+test('(c) the SSH path goes silent while the unit PUT is under way: keepalives tell, reconnected, deployed', async () => {
+  let silentSince: number | undefined;
+  const silence = (request: ProxiedRequest): void => {
+    if (silentSince === undefined && isPut(request)) {
+      silentSince = Date.now();
+      rig?.ssh.blackHole();
+    }
+  };
+  const { cluster, ssh, inputs } = await start(() => undefined, { onRequest: silence });
+  const started = Date.now();
+  const result = await runBundle(
+    'deploy-fleet',
+    inputs({ image: image('1.0'), timeout: '60' }),
+    // Keepalives every 500 ms: the path is declared dead 2 s after its last answer.
+    { ARCH_CORE_SSH_KEEPALIVE_MS: '500' },
+  );
+  expect(errorLines(result.log)).toEqual([]);
+  expect(result.code).toBe(0);
+  expect(result.outputs.result).toBe('deployed');
+  expect(silentSince).toBeDefined();
+  // Well before fleet's 30 s request timeout would have ended the silent PUT.
+  expect(Date.now() - started).toBeLessThan(25_000);
+  expect(ssh.accepted).toBe(2);
+  const lost =
+    /The SSH connection to \[127\.0\.0\.1\]:\d+ is lost: no answer from the host for 2 s \(3 keepalives unanswered\): the network path or the host is gone\./;
+  expect(result.log).toMatch(new RegExp(`::warning::${lost.source}`));
+  expect(result.log).toMatch(/Connecting to \S+ again \(host key verified again\)\./);
+  expectEverywhere(cluster, cluster.standin.unit('hello.service')?.hash);
+  expect(cluster.running('arch-core-etcd.service')).toBe(false);
+});
+
 test('(c) the deploy fails and the SSH connection is cut during the rollback: reconnected, rolled-back', async () => {
   let puts = 0;
   let armed = true;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorLines, runBundle } from '../helpers/bundle.js';
+import { startCuttableTcpProxy } from '../helpers/fault-proxies.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { sshTunnelInputs, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -80,5 +81,50 @@ describe('import-image through ssh-tunnel to a real sshd', () => {
     expect(errors[0]).toMatch(/SHA256:/);
     expect(errors[0]).toContain(sshd.hostKeyFingerprints[0] as string);
     expect(result.log).not.toMatch(/is reached at/);
+  });
+
+  test('the SSH path gone silent under the push: keepalives tell, one error naming it', async () => {
+    const proxy = await startCuttableTcpProxy(sshd.port);
+    try {
+      const knownHosts = sshd.knownHosts.replaceAll(
+        `[127.0.0.1]:${sshd.port}`,
+        `[127.0.0.1]:${proxy.port}`,
+      );
+      const image = `${registry.address}/tunnel/silent`;
+      let log = '';
+      const started = Date.now();
+      const result = await runBundle(
+        'import-image',
+        { ...tunnelInputs(knownHosts), image, 'ssh-port': String(proxy.port), timeout: '60' },
+        // Keepalives every 500 ms: the path is declared dead 2 s after its last answer.
+        { ARCH_CORE_SSH_KEEPALIVE_MS: '500' },
+        {
+          // Silent from the moment the tunnel is up, before the push's first request.
+          onOutput: (text) => {
+            log += text;
+            if (/is reached at 127\.0\.0\.1/.test(log)) proxy.blackHole();
+          },
+        },
+      );
+      expect(result.code).toBe(1);
+      const errors = errorLines(result.log);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(
+        /The SSH tunnel to the registry was lost \(no answer from the host for 2 s \(3 keepalives unanswered\): the network path or the host is gone\): /,
+      );
+      expect(result.log).toMatch(/::warning::The SSH connection to \[127\.0\.0\.1\]:\d+ is lost: /);
+      // Ended by the keepalives and the registry client's bounded retries, not the timeout.
+      expect(Date.now() - started).toBeLessThan(45_000);
+      expect(proxy.accepted).toBe(1);
+      // Nothing reached the registry: no tag names the image.
+      expect(() =>
+        execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${image}:latest`], {
+          stdio: 'pipe',
+        }),
+      ).toThrow();
+      expect(result.post?.code).toBe(0);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import ssh2, { type ConnectConfig, type ParsedKey } from 'ssh2';
 import { UserError, messageOf } from './errors.js';
 import { maskSecret } from './inputs.js';
 import { TransientError, withRetries } from './retry.js';
-import { wrapConnection, type SshConnection } from './ssh-connection.js';
+import { KEEPALIVE_COUNT_MAX, wrapConnection, type SshConnection } from './ssh-connection.js';
 import { fingerprintOf, keyTypeOf } from './ssh-key-blobs.js';
 import {
   HostKeyMismatchError,
@@ -47,6 +47,30 @@ export interface SshOptions {
   retryDelayMs?: number;
   /** Epoch milliseconds after which no further attempt starts (default: none). */
   deadline?: number;
+  /** Keepalive period (default SSH_KEEPALIVE_INTERVAL_MS, or ARCH_CORE_SSH_KEEPALIVE_MS). */
+  keepaliveIntervalMs?: number;
+}
+
+/**
+ * A connection whose host answers none of KEEPALIVE_COUNT_MAX keepalives sent one
+ * SSH_KEEPALIVE_INTERVAL_MS apart is declared lost one period after the last of them: 60 s after
+ * the last answer, so 45 to 60 s after a path that drops packets silently (no RST) went dead.
+ * OpenSSH's ServerAliveCountMax default is the same 3.
+ */
+export const SSH_KEEPALIVE_INTERVAL_MS = 15_000;
+
+/** The keepalive period: the option, else ARCH_CORE_SSH_KEEPALIVE_MS (for tests), else 15 s. */
+export function keepaliveIntervalMs(options: Pick<SshOptions, 'keepaliveIntervalMs'>): number {
+  if (options.keepaliveIntervalMs !== undefined) return options.keepaliveIntervalMs;
+  const text = process.env.ARCH_CORE_SSH_KEEPALIVE_MS?.trim();
+  if (!text) return SSH_KEEPALIVE_INTERVAL_MS;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 100) {
+    throw new UserError(
+      `ARCH_CORE_SSH_KEEPALIVE_MS "${text}" is not a number of milliseconds >= 100.`,
+    );
+  }
+  return ms;
 }
 
 /** The server refused the key. */
@@ -90,6 +114,7 @@ interface ConnectPlan {
   strict: boolean;
   /** The host key algorithms to offer; empty lets ssh2 offer all it has. */
   serverHostKey: string[];
+  keepaliveMs: number;
 }
 
 /** Connects, verifies the host key, authenticates with the key. */
@@ -106,7 +131,8 @@ export async function connectSsh(options: SshOptions): Promise<SshConnection> {
     );
   }
   const serverHostKey = hostKeyAlgorithms(entries, name);
-  const plan: ConnectPlan = { options, name, key, entries, strict, serverHostKey };
+  const keepaliveMs = keepaliveIntervalMs(options);
+  const plan: ConnectPlan = { options, name, key, entries, strict, serverHostKey, keepaliveMs };
   const attempts = Math.max(1, options.connectAttempts ?? 4);
   return withRetries(() => connectOnce(plan), {
     retries: attempts - 1,
@@ -170,7 +196,7 @@ function connectOnce(plan: ConnectPlan): Promise<SshConnection> {
     client.once('ready', () => {
       if (settled) return;
       settled = true;
-      resolve(wrapConnection(client, plan.name));
+      resolve(wrapConnection(client, plan.name, plan.keepaliveMs));
     });
     client.on('error', (error: ClientError) => fail(hostKeyFailure ?? attemptFailure(plan, error)));
     client.once('close', () => {
@@ -229,8 +255,8 @@ function connectConfig(
     username: options.user,
     privateKey: options.privateKey,
     readyTimeout: options.readyTimeoutMs ?? 20_000,
-    keepaliveInterval: 15_000,
-    keepaliveCountMax: 4,
+    keepaliveInterval: plan.keepaliveMs,
+    keepaliveCountMax: KEEPALIVE_COUNT_MAX,
     tryKeyboard: false,
     hostVerifier: (presented: Buffer) => {
       const verdict = verifyHostKey(

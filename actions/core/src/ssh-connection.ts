@@ -4,6 +4,12 @@ import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { UserError, messageOf } from './errors.js';
 
+/**
+ * How many keepalives in a row may go unanswered; the next period declares the connection lost
+ * (ssh2's keepaliveCountMax). See SSH_KEEPALIVE_INTERVAL_MS in ssh-connect.ts.
+ */
+export const KEEPALIVE_COUNT_MAX = 3;
+
 /** An open, authenticated SSH connection: commands, a local port forward, unix sockets. */
 export interface SshConnection {
   /** 127.0.0.1:<ephemeral> on this machine, forwarded (direct-tcpip) to remoteHost:remotePort. */
@@ -18,6 +24,8 @@ export interface SshConnection {
   /** An exec session running argv (each argument single-quoted for the remote shell). */
   execStream(argv: string[]): Promise<Duplex>;
   exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Why the connection broke, once it did (undefined while it works). */
+  lostReason(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -54,13 +62,21 @@ interface Link {
 
 type ChannelOpener = (callback: (error: Error | undefined, stream: ClientChannel) => void) => void;
 
-/** The SshConnection over a client whose handshake and authentication succeeded. */
-export function wrapConnection(client: Client, name: string): SshConnection {
+/**
+ * The SshConnection over a client whose handshake and authentication succeeded; `keepaliveMs`
+ * is the keepalive period it was configured with (SSH_KEEPALIVE_COUNT_MAX unanswered ones lose it).
+ */
+export function wrapConnection(client: Client, name: string, keepaliveMs: number): SshConnection {
   const link: Link = { client, name, closed: false, forwards: new Set() };
   const closedPromise = new Promise<void>((resolve) => client.once('close', () => resolve()));
   client.on('error', (error: Error) => {
-    link.lost = error.message;
-    core.debug(`SSH connection to ${name}: ${error.message}`);
+    if (link.lost) return;
+    link.lost =
+      error.message === 'Keepalive timeout'
+        ? `no answer from the host for ${formatSeconds((KEEPALIVE_COUNT_MAX + 1) * keepaliveMs)} (${KEEPALIVE_COUNT_MAX} keepalives unanswered): the network path or the host is gone`
+        : error.message;
+    // Said when it happens: a tunnel's users only see their own connections fail.
+    if (!link.closed) core.warning(`The SSH connection to ${name} is lost: ${link.lost}.`);
   });
   client.once('close', () => {
     link.closed = true;
@@ -95,8 +111,13 @@ export function wrapConnection(client: Client, name: string): SshConnection {
       );
     },
     exec: (argv) => exec(link, argv),
+    lostReason: () => link.lost,
     close: () => closeLink(link, closedPromise),
   };
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 function checkUsable(link: Link): void {

@@ -56,6 +56,10 @@ export class MasterLink implements SshConnection {
     return this.use((connection) => connection.exec(argv));
   }
 
+  lostReason(): string | undefined {
+    return this.current.lostReason();
+  }
+
   close(): Promise<void> {
     return this.current.close();
   }

@@ -59,7 +59,7 @@ import { DeadlineError, RegistryClient, type PushBlob } from '../../core/src/reg
 import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
-import { openTunnel, type Tunnel } from './tunnel.js';
+import { failureThroughTunnel, openTunnel, type Tunnel } from './tunnel.js';
 
 /** What the image is made of, besides its layer: decided from the inputs and the manifest. */
 interface ImagePlan {
@@ -133,6 +133,8 @@ export async function run(): Promise<void> {
       writeActionOutputs(inputs, plan, result);
       await writeRunSummary(inputs, plan, result);
       if (cache) await pruneCache(cache);
+    } catch (error) {
+      throw failureThroughTunnel(tunnel, error);
     } finally {
       await tunnel?.close();
       release(TUNNEL_STATE);

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { UserError } from '../../core/src/errors.js';
+import { UserError, messageOf } from '../../core/src/errors.js';
 import { parseHostPort, type HostPort } from '../../core/src/host-port.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';
 import type { SshTunnel } from './inputs.js';
@@ -7,6 +7,8 @@ import type { SshTunnel } from './inputs.js';
 export interface Tunnel {
   /** `127.0.0.1:PORT` on this machine, forwarded to the registry. */
   address: string;
+  /** Why the SSH connection broke, once it did (keepalives unanswered, reset ...). */
+  lostReason(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -17,6 +19,17 @@ export function registryHostPort(registry: string, plainHttp: boolean): HostPort
   } catch {
     throw new UserError(`The registry "${registry}" is not host[:port].`);
   }
+}
+
+/**
+ * The push's failure, saying first that the tunnel under it was lost when it was (the registry
+ * client only saw its connections reset or refused). The tunnel is not made again: the failure
+ * names what the registry holds, and a rerun pushes only what is missing.
+ */
+export function failureThroughTunnel(tunnel: Tunnel | undefined, failure: unknown): unknown {
+  const lost = tunnel?.lostReason();
+  if (!lost) return failure;
+  return new UserError(`The SSH tunnel to the registry was lost (${lost}): ${messageOf(failure)}`);
 }
 
 /**
@@ -36,6 +49,7 @@ export async function openTunnel(
     core.info(`the registry ${registry} is reached at 127.0.0.1:${forward.port}`);
     return {
       address: `127.0.0.1:${forward.port}`,
+      lostReason: () => connection.lostReason(),
       close: async () => {
         await forward.close();
         await connection.close();
