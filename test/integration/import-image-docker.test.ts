@@ -127,6 +127,48 @@ describe('mode: docker, for real (docker CLI → podman system service)', () => 
     ).not.toContain(password);
   });
 
+  test('a docker push that hangs is killed at the timeout, saying which tags are in', async () => {
+    const root = path.join(work, 'root-hang');
+    await makeAppRoot(root);
+    // The real docker CLI for everything but push, which hangs (a daemon or registry gone mute).
+    const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+    const bin = path.join(work, 'hanging-docker-bin');
+    const pidFile = path.join(work, 'hanging-push.pid');
+    await fs.mkdir(bin, { recursive: true });
+    await fs.writeFile(
+      path.join(bin, 'docker'),
+      `#!/bin/sh\nif [ "$1" = push ]; then echo $$ > '${pidFile}'; exec sleep 3600; fi\nexec '${realDocker}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const image = `${registry.address}/docker/hang`;
+    const started = Date.now();
+    const result = await runBundle(
+      'import-image',
+      { root, image, insecure: 'true', mode: 'docker', tags: 'v1,v2', timeout: '5' },
+      { ...podman.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    );
+    const took = Date.now() - started;
+    expect(result.code).toBe(1);
+    const errors = errorLines(result.log);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(
+      `docker push ${image}:v1 did not finish within timeout (5 s) and was stopped. Tags pushed: none; not pushed: v1, v2. The registry may hold some of the image's blobs`,
+    );
+    expect(errors[0]).toContain(
+      'tag v1 names either what it named before or the complete new image',
+    );
+    // The hanging child was killed, not left behind.
+    const pid = Number(await fs.readFile(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow();
+    // docker import ran before the push's 5 s began; the run ended soon after them.
+    expect(took).toBeLessThan(60_000);
+    expect(() =>
+      execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${image}:v1`], {
+        stdio: 'pipe',
+      }),
+    ).toThrow();
+  });
+
   test('no daemon: a clear error', async () => {
     const root = path.join(work, 'root-nodaemon');
     await makeAppRoot(root);

@@ -2,10 +2,10 @@ import * as core from '@actions/core';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
-import { exec } from '../../core/src/exec.js';
+import { exec, type ExecOptions, type ExecResult } from '../../core/src/exec.js';
 import type { Layer, Platform, RuntimeConfig } from './oci.js';
 import { clientCredentials, type RegistryCredential } from './docker-credentials.js';
-import { RegistryClient } from '../../core/src/registry.js';
+import { DeadlineError, RegistryClient } from '../../core/src/registry.js';
 import { dockerChanges, formatPlatform } from './config.js';
 
 export interface DockerJob {
@@ -22,6 +22,8 @@ export interface DockerJob {
   plainHttp: boolean;
   credential?: RegistryCredential;
   work: string;
+  /** Seconds docker login, the pushes and the read-back may take together (the timeout input). */
+  timeoutSeconds: number;
 }
 
 const HINT = 'install the docker CLI and point DOCKER_HOST at a Docker-compatible daemon';
@@ -87,21 +89,24 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
   if (!job.push) {
     return { configDigest: id, layerDigest: job.layer.digest, sizeBytes: job.layer.size };
   }
+  const deadline = Date.now() + job.timeoutSeconds * 1000;
+  const pushedTags: string[] = [];
+  const bounded = (args: string[], what: string, options: ExecOptions = {}) =>
+    untilDeadline(args, { env, missingHint: HINT, ...options }, deadline, () =>
+      pushTimeoutMessage(job, what, pushedTags),
+    );
   if (login) {
-    await exec(
-      'docker',
+    await bounded(
       ['login', '--username', login.username, '--password-stdin', job.pushAddress],
-      {
-        env,
-        input: login.password,
-        missingHint: HINT,
-      },
+      `docker login to ${job.pushAddress}`,
+      { input: login.password },
     );
   }
   let digest: string | undefined;
   for (const tag of job.tags) {
-    const pushed = await exec('docker', ['push', `${local}:${tag}`], { env, missingHint: HINT });
+    const pushed = await bounded(['push', `${local}:${tag}`], `docker push ${local}:${tag}`);
     digest = pushedDigest(pushed.output) ?? digest;
+    pushedTags.push(tag);
   }
   // What the registry now holds, read back over the registry API.
   const client = new RegistryClient({
@@ -109,6 +114,7 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
     insecure: job.plainHttp,
     ...clientCredentials(job.credential),
     log: (line) => core.info(line),
+    deadline,
   });
   try {
     const manifest = await client.getManifest(job.repository, job.tags[0] as string);
@@ -124,9 +130,48 @@ export async function dockerImportAndPush(job: DockerJob): Promise<{
       layerDigest: layer.digest,
       sizeBytes: layer.size,
     };
+  } catch (error) {
+    if (!(error instanceof DeadlineError)) throw error;
+    throw new UserError(
+      `Every tag of ${local} was pushed, but reading its manifest back did not finish within timeout (${job.timeoutSeconds} s): ${error.message}.`,
+    );
   } finally {
     client.close();
   }
+}
+
+/**
+ * A docker command of the push, killed (SIGTERM) if it is still running at `deadline`; a
+ * failure at or after the deadline says `timedOut()` instead of docker's last words.
+ */
+async function untilDeadline(
+  args: string[],
+  options: ExecOptions,
+  deadline: number,
+  timedOut: () => string,
+): Promise<ExecResult> {
+  const left = deadline - Date.now();
+  if (left <= 0) throw new UserError(timedOut());
+  try {
+    return await exec('docker', args, { ...options, timeoutMs: left });
+  } catch (error) {
+    if (Date.now() < deadline) throw error;
+    throw new UserError(timedOut());
+  }
+}
+
+/** What the registry may hold when `what` was stopped at the deadline. */
+function pushTimeoutMessage(job: DockerJob, what: string, pushedTags: string[]): string {
+  const left = job.tags.filter((tag) => !pushedTags.includes(tag));
+  const [interrupted] = left;
+  const state =
+    interrupted !== undefined && what.startsWith('docker push')
+      ? ` The registry may hold some of the image's blobs (a rerun uploads only those missing); docker puts the manifest last, so tag ${interrupted} names either what it named before or the complete new image, never a partial one.`
+      : '';
+  return (
+    `${what} did not finish within timeout (${job.timeoutSeconds} s) and was stopped. ` +
+    `Tags pushed: ${pushedTags.join(', ') || 'none'}; not pushed: ${left.join(', ') || 'none'}.${state}`
+  );
 }
 
 /** The user and password to `docker login` with privately, or undefined to use the user's config. */

@@ -128,6 +128,7 @@ export async function run(): Promise<void> {
               plainHttp: inputs.insecure,
               credential,
               work,
+              timeoutSeconds: inputs.timeout,
             })
           : await makeOciImage(inputs, plan, layers, { address, credential });
       writeActionOutputs(inputs, plan, result);
