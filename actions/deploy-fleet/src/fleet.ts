@@ -211,7 +211,7 @@ export class FleetClient {
     throw new UserError(`fleet API GET ${resource}: more than 1000 pages; giving up.`);
   }
 
-  private expect(response: { status: number; json: unknown; request: string }, ok: number[]): void {
+  private expect(response: FleetAnswer, ok: number[]): void {
     if (ok.includes(response.status)) return;
     throw this.apiError(response);
   }
@@ -228,14 +228,22 @@ export class FleetClient {
     resource: string,
     query: Record<string, string | undefined>,
     body?: unknown,
-  ): Promise<{ status: number; json: unknown; request: string }> {
+  ): Promise<FleetAnswer> {
     const label = `${method} ${resource}`;
+    const path = apiPath(this.prefix, resource, query);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const started = Date.now();
     let attempts = 0;
     const answer = await withRetries(
       async () => {
         attempts++;
-        const response = await this.requestOnce(method, resource, query, body);
+        // Each attempt on a fresh stream, with what is left of the deadline.
+        const stream = await this.open(this.deadline);
+        this.requests++;
+        const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
+        const timeoutMs = Math.min(this.timeoutMs, Math.max(MIN_REQUEST_TIMEOUT_MS, left));
+        const sent = await exchange(stream, { method, path, label, payload, timeoutMs });
+        const response = { ...sent, request: label };
         if (response.status >= 500) throw this.apiError(response);
         return response;
       },
@@ -262,30 +270,9 @@ export class FleetClient {
     return answer;
   }
 
-  private apiError(response: { status: number; json: unknown; request: string }): FleetApiError {
+  private apiError(response: FleetAnswer): FleetApiError {
     const error = (response.json as { error?: { message?: string } } | undefined)?.error;
     return new FleetApiError(response.status, response.request, error?.message ?? '');
-  }
-
-  /** One HTTP request on a fresh stream. */
-  private async requestOnce(
-    method: string,
-    resource: string,
-    query: Record<string, string | undefined>,
-    body?: unknown,
-  ): Promise<{ status: number; json: unknown; request: string }> {
-    const label = `${method} ${resource}`;
-    const stream = await this.open(this.deadline);
-    this.requests++;
-    const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
-    const answer = await exchange(stream, {
-      method,
-      path: apiPath(this.prefix, resource, query),
-      label,
-      payload: body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
-      timeoutMs: Math.min(this.timeoutMs, Math.max(MIN_REQUEST_TIMEOUT_MS, left)),
-    });
-    return { ...answer, request: label };
   }
 }
 
@@ -311,6 +298,9 @@ interface HttpAnswer {
   status: number;
   json: unknown;
 }
+
+/** An answer and the request it answers (`PUT /units/x`), for messages. */
+type FleetAnswer = HttpAnswer & { request: string };
 
 /** Sends one request over `stream` and reads its answer; the stream is destroyed after. */
 function exchange(stream: Duplex, sent: HttpExchange): Promise<HttpAnswer> {
