@@ -1,5 +1,8 @@
 import { jest } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { cancelWhenLogged, errorLines, runBundle } from '../helpers/bundle.js';
+import { startFleetFaultProxy } from '../helpers/fault-proxies.js';
 import { startFleetCluster, type FleetCluster } from '../helpers/fleet-standin.js';
 
 // deploy-fleet's deploy lock and deploy record, in a real etcd (v2 API, on loopback, reached
@@ -211,4 +214,130 @@ test('the record written after a success is shown by a later dry run and the nex
   expect(next.code).toBe(0);
   expect(next.summary).toMatch(/Was running \(deploy record\)[^\n]*version 1\.0[^\n]*runs\/301/);
   expect(next.summary).toMatch(/Now running \(deploy record\)[^\n]*version 2\.0[^\n]*runs\/302/);
+});
+
+/** etcd's own counter of v2 store requests of one kind, from its /metrics. */
+async function etcdCounter(fleet: FleetCluster, line: string): Promise<number> {
+  const text = await (await fetch(`${fleet.etcd.url}/metrics`)).text();
+  const found = text.split('\n').find((row) => row.startsWith(line));
+  return found ? Number(found.slice(line.length).trim()) : 0;
+}
+const WATCHES = 'etcd_debugging_store_watch_requests_total';
+const GETS = 'etcd_debugging_store_reads_total{action="get"}';
+
+test('a waiter watches the key: it takes the lock as it is released, without polling', async () => {
+  const fleet = (cluster = await startFleetCluster({
+    machines: machines(),
+    reconcileMs: 300,
+    startMs: 300,
+  }));
+  const other = JSON.stringify({ owner: 'bob (org/app)', run: 'run 78', token: 'held' });
+  const put = await fetch(`${fleet.etcd.url}${LOCK}?prevExist=false`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ value: other, ttl: '600' }).toString(),
+  });
+  expect(put.status).toBe(201);
+  let waiting: () => void = () => undefined;
+  let takenAt = Infinity;
+  const isWaiting = new Promise<void>((resolve) => (waiting = resolve));
+  const run = runBundle(
+    'deploy-fleet',
+    fleet.inputs({ image: image('1.0'), timeout: '60' }),
+    runEnv('401'),
+    {
+      onOutput: (text) => {
+        if (text.includes('is held by bob (org/app), run 78')) waiting();
+        if (text.includes('locks/hello.service taken')) takenAt = Date.now();
+      },
+    },
+  );
+  await Promise.race([isWaiting, run]);
+  const [watchesBefore, getsBefore] = [
+    await etcdCounter(fleet, WATCHES),
+    await etcdCounter(fleet, GETS),
+  ];
+  expect(getsBefore).toBeGreaterThan(0); // the counter is there: the waiter read the key
+  // Held 4 s more: a poll every 500 ms would read the key 8 times meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  const [watchesHeld, getsHeld] = [
+    await etcdCounter(fleet, WATCHES),
+    await etcdCounter(fleet, GETS),
+  ];
+  expect(getsHeld - getsBefore).toBeLessThanOrEqual(1);
+  expect(watchesHeld - watchesBefore).toBeLessThanOrEqual(1);
+  const releasedAt = Date.now();
+  const released = await fetch(`${fleet.etcd.url}${LOCK}?prevValue=${encodeURIComponent(other)}`, {
+    method: 'DELETE',
+  });
+  expect(released.status).toBe(200);
+  const result = await run;
+  expect(errorLines(result.log)).toEqual([]);
+  expect(result.code).toBe(0);
+  expect(await etcdCounter(fleet, WATCHES)).toBeGreaterThan(watchesBefore);
+  // Taken as it was released (a poll would have waited up to 500 ms); loose for a loaded machine.
+  expect(takenAt - releasedAt).toBeLessThan(2000);
+  expect(await etcdGet(fleet, LOCK)).toBeUndefined();
+});
+
+test('a lock lost while deploying stops the deploy before its next change, with no rollback', async () => {
+  const fleet = (cluster = await startFleetCluster({
+    machines: machines(),
+    reconcileMs: 300,
+    startMs: 300,
+  }));
+  const first = await runBundle(
+    'deploy-fleet',
+    fleet.inputs({ image: image('1.0') }),
+    runEnv('501'),
+  );
+  expect(first.code).toBe(0);
+  // Another run took the lock (this run's lease expired) while this one destroys the old unit:
+  // written before fleet sees the DELETE, so before the PUT that follows it.
+  const carol = JSON.stringify({ owner: 'carol (org/app)', run: 'run 88', token: 'taken' });
+  const proxy = await startFleetFaultProxy({
+    socketPath: path.join(path.dirname(fleet.socketPath), 'stealing-fleet.sock'),
+    target: fleet.socketPath,
+    gid: fleet.sshd.gid,
+    onRequest: (request) => {
+      if (request.method !== 'DELETE') return;
+      execFileSync('curl', [
+        '-sf',
+        '-X',
+        'PUT',
+        `${fleet.etcd.url}${LOCK}`,
+        '--data-urlencode',
+        `value=${carol}`,
+        '-d',
+        'ttl=600',
+      ]);
+    },
+  });
+  try {
+    const result = await runBundle(
+      'deploy-fleet',
+      fleet.inputs({
+        image: image('2.0'),
+        strategy: 'replace',
+        'fleet-endpoint': proxy.socketPath,
+      }),
+      runEnv('502'),
+    );
+    expect(result.code).toBe(1);
+    expect(result.outputs.result).toBe('unknown');
+    const errors = errorLines(result.log);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(
+      "deploy lock: /arch-core/deploy-fleet/locks/hello.service is no longer this run's (now held by carol (org/app), run 88, expires in 600 s unless renewed): stopped before PUT /units/hello.service, without a rollback",
+    );
+    expect(result.log).not.toContain('Roll back');
+    // What the run left: the old unit destroyed, the new one never sent; carol's lock untouched.
+    const changes = fleet.standin.requests.filter((request) => request.method !== 'GET');
+    expect(changes.map((request) => request.method)).toEqual(['PUT', 'DELETE']);
+    expect(fleet.standin.unit('hello.service')).toBeUndefined();
+    expect((await etcdGet(fleet, LOCK))?.value).toBe(carol);
+    expect(result.summary).toMatch(/k1000/);
+  } finally {
+    await proxy.close();
+  }
 });

@@ -9,6 +9,7 @@ import {
   type FleetUnitState,
 } from './fleet.js';
 import type { PlannedUnit } from './inputs.js';
+import { LockLostError } from './lock.js';
 import { machinesNow, type MachineNow, type Outcome } from './outcome.js';
 import { imageInUnit, machineMatches, requiredMetadata, unitHash } from './unit.js';
 
@@ -387,7 +388,8 @@ async function deployFailure(
   if (failure.result.machines.length === 0) {
     failure.result.machines = machines.map((machine) => report(machine, undefined));
   }
-  if (failure.result.changed) {
+  // A lost lock: another run may be changing the unit now, and a rollback would undo its work.
+  if (failure.result.changed && !(thrown instanceof LockLostError)) {
     failure.result.rollback = await rollBack(options, previous.unit, allMachines);
   }
   const result = failure.result;

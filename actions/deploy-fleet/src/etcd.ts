@@ -13,6 +13,8 @@ import type { SshConnection } from '../../core/src/ssh-connection.js';
 export const KEY_NOT_FOUND = 100;
 export const COMPARE_FAILED = 101;
 export const NODE_EXISTS = 105;
+/** A watch's waitIndex is older than the 1000 events etcd keeps. */
+export const EVENT_INDEX_CLEARED = 401;
 
 export interface EtcdNode {
   key: string;
@@ -42,6 +44,11 @@ export class EtcdUnreachableError extends UserError {
   override name = 'EtcdUnreachableError';
 }
 
+/** The request got no answer in the time it was given (for a watch: nothing changed). */
+class EtcdTimeoutError extends EtcdUnreachableError {
+  override name = 'EtcdTimeoutError';
+}
+
 interface EtcdAnswer {
   node?: EtcdNode;
   errorCode?: number;
@@ -59,29 +66,39 @@ export class EtcdClient {
     readonly where: string,
   ) {}
 
+  /** etcd's index (X-Etcd-Index) as of the last answer: a watch from after it misses nothing. */
+  index = 0;
+
   private async request(
     method: string,
     key: string,
     query: Record<string, string>,
     form?: Record<string, string>,
+    timeoutMs = REQUEST_TIMEOUT_MS,
   ): Promise<{ status: number; answer: EtcdAnswer }> {
     const url = `${this.baseUrl}/v2/keys${key}?${new URLSearchParams(query).toString()}`;
     const what = `${method} ${key}`;
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         method,
         headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : undefined,
         body: form ? new URLSearchParams(form).toString() : undefined,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
+      // Within the time too: a watch answers its headers at once and its body on the change.
+      text = await response.text();
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause;
-      throw new EtcdUnreachableError(
+      const Failure =
+        (error as Error).name === 'TimeoutError' ? EtcdTimeoutError : EtcdUnreachableError;
+      throw new Failure(
         `etcd at ${this.where} did not answer ${what}: ${messageOf(cause ?? error)}`,
       );
     }
-    const text = await response.text();
+    const index = Number(response.headers.get('x-etcd-index'));
+    if (Number.isInteger(index) && index > 0) this.index = index;
     let answer: EtcdAnswer;
     try {
       answer = JSON.parse(text) as EtcdAnswer;
@@ -144,6 +161,24 @@ export class EtcdClient {
   /** Deletes the key if it still holds `value`; false when it holds something else or is gone. */
   async compareAndDelete(key: string, value: string): Promise<boolean> {
     return this.compared(() => this.request('DELETE', key, { prevValue: value }));
+  }
+
+  /**
+   * Waits until the key changes at an index from `fromIndex` on (created, set, deleted or
+   * expired; a refresh does not count), for `timeoutMs` at most: true when it did, false when
+   * nothing happened meanwhile.
+   */
+  async watch(key: string, fromIndex: number, timeoutMs: number): Promise<boolean> {
+    const query = { wait: 'true', waitIndex: String(fromIndex) };
+    try {
+      await this.request('GET', key, query, undefined, Math.max(1, timeoutMs));
+      return true;
+    } catch (error) {
+      if (error instanceof EtcdTimeoutError) return false;
+      // Too far behind to say what happened: the caller reads the key again.
+      if (error instanceof EtcdError && error.errorCode === EVENT_INDEX_CLEARED) return true;
+      throw error;
+    }
   }
 
   private async compared(request: () => Promise<unknown>): Promise<boolean> {

@@ -74,6 +74,11 @@ export interface FleetClientOptions {
    * without it every request is tried once.
    */
   deadline?: number;
+  /**
+   * Awaited before every attempt of a change (PUT, DELETE) with its label; what it throws fails
+   * the request unsent (the deploy lock's check that it is still this run's).
+   */
+  beforeChange?: (change: string) => Promise<void>;
 }
 
 /** The backoff between attempts: doubling from the first delay up to the cap. */
@@ -237,6 +242,7 @@ export class FleetClient {
     const answer = await withRetries(
       async () => {
         attempts++;
+        if (method !== 'GET') await this.options.beforeChange?.(label);
         // Each attempt on a fresh stream, with what is left of the deadline.
         const stream = await this.open(this.deadline);
         this.requests++;

@@ -11,7 +11,8 @@ import { EtcdUnreachableError, type EtcdClient, type EtcdNode } from './etcd.js'
  * The deploy lock (docs/dev/deploy-lock.md): one etcd key per unit, created only if absent
  * (prevExist=false) with a short TTL that this run refreshes while it deploys, and deleted at
  * the end only if it still holds the value this run wrote (prevValue), so that one run never
- * removes another's lock. A run that finds it taken waits until its deadline.
+ * removes another's lock. A run that finds it taken watches the key until its deadline. A lock
+ * lost while deploying stops the deploy before its next change to the cluster.
  */
 
 /** The state name of a lock this run holds, for the post step. */
@@ -19,7 +20,15 @@ export const LOCK_STATE = 'deploy-lock';
 export const LOCK_TTL_SECONDS = 30;
 /** A third of the TTL: two refreshes may fail before the lock expires. */
 const REFRESH_EVERY_MS = (LOCK_TTL_SECONDS * 1000) / 3;
+/** The wait between tries while etcd does not answer yet. */
 const POLL_INTERVAL_MS = 500;
+/** How long one watch of a held lock lasts before the key is read again (and the holder named). */
+const WATCH_MS = 10_000;
+/**
+ * After a release, how long the releasing run watches for another run taking the lock (a waiter
+ * watching the key takes it within milliseconds).
+ */
+const HANDOVER_MS = 1000;
 
 export function lockKey(unit: string): string {
   return `/arch-core/deploy-fleet/locks/${unit}`;
@@ -79,6 +88,11 @@ export class LockHeldError extends UserError {
   override name = 'LockHeldError';
 }
 
+/** The lock stopped being this run's while it deployed: no change may be made after that. */
+export class LockLostError extends UserError {
+  override name = 'LockLostError';
+}
+
 /** What the post step needs to release a lock this run still holds. */
 export interface HeldLock {
   host: string;
@@ -107,6 +121,11 @@ export interface LockRequest {
 
 /** A lock this run holds: refreshed on a timer until released. */
 export interface DeployLock {
+  /**
+   * Before a change to the cluster (`change`, e.g. "PUT /units/x"): renews the lock, and throws
+   * a LockLostError when it is no longer this run's, or could not be renewed for a whole TTL.
+   */
+  ensureHeld(change: string): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -145,13 +164,16 @@ export async function acquireLock(etcd: EtcdClient, request: LockRequest): Promi
       core.info(`deploy lock: ${request.unit} is held by ${holderText(current)}; waiting.`);
       lastSeen = current.value;
     }
-    if (Date.now() + POLL_INTERVAL_MS > request.deadline) {
+    const left = request.deadline - Date.now();
+    if (left <= 0) {
       const waited = ((Date.now() - startedAt) / 1000).toFixed(1);
       throw new LockHeldError(
         `deploy lock: ${request.unit} is held by ${holderText(current)}; gave up after waiting ${waited} s (timeout). If that run is gone, rerun with force-unlock: true.`,
       );
     }
-    await sleep(POLL_INTERVAL_MS);
+    // Woken by the release or the expiry as it happens, not at the next poll.
+    const after = current.modifiedIndex + 1;
+    await untilReachable(() => etcd.watch(key, after, Math.min(left, WATCH_MS)), etcd, request);
   }
 }
 
@@ -192,22 +214,47 @@ async function untilReachable<T>(
 }
 
 function heldLock(etcd: EtcdClient, key: string, value: string): DeployLock {
-  let lost = false;
+  let lost: string | undefined;
+  /** When the last renewal that etcd took was sent: the lease lasts a TTL from then at least. */
+  let renewedAt = Date.now();
+  const renew = async (): Promise<void> => {
+    const sentAt = Date.now();
+    if (await etcd.refresh(key, value, LOCK_TTL_SECONDS)) renewedAt = sentAt;
+    else if (!lost) {
+      const now = await etcd.get(key).catch(() => undefined);
+      lost = now ? `now held by ${holderText(now)}` : 'expired, or removed by force-unlock';
+      core.warning(
+        `deploy lock: ${key} is no longer this run's (${lost}): the deploy stops before its next change to the cluster.`,
+      );
+    }
+  };
   const timer = setInterval(() => {
-    etcd.refresh(key, value, LOCK_TTL_SECONDS).then(
-      (ours) => {
-        if (!ours && !lost) {
-          lost = true;
-          core.warning(
-            `deploy lock: ${key} is no longer this run's (expired, or removed by force-unlock): another deploy may run at the same time.`,
-          );
-        }
-      },
-      (error: unknown) => core.warning(`deploy lock: renewing ${key} failed: ${messageOf(error)}`),
+    renew().catch((error: unknown) =>
+      core.warning(`deploy lock: renewing ${key} failed: ${messageOf(error)}`),
     );
   }, REFRESH_EVERY_MS);
   timer.unref();
+  const lostError = (change: string, why: string) =>
+    new LockLostError(
+      `deploy lock: ${key} is no longer this run's (${why}): stopped before ${change}, without a rollback, since another deploy may be changing the unit now. Each machine's unit is listed below as it was left.`,
+    );
   return {
+    async ensureHeld(change) {
+      if (!lost) {
+        try {
+          await renew();
+        } catch (error) {
+          // etcd may be briefly out of reach: the lease still runs a TTL from the last renewal.
+          if (Date.now() - renewedAt >= LOCK_TTL_SECONDS * 1000) {
+            throw lostError(
+              change,
+              `not renewed for ${LOCK_TTL_SECONDS} s, so it may have expired: ${messageOf(error)}`,
+            );
+          }
+        }
+      }
+      if (lost) throw lostError(change, lost);
+    },
     async release() {
       clearInterval(timer);
       await releaseLock(etcd, key, value);
@@ -231,11 +278,14 @@ export async function releaseLock(etcd: EtcdClient, key: string, value: string):
 }
 
 /**
- * After a release: the run that took the lock since (a waiter polls every 500 ms, so it is given
- * two rounds), which then needs the update window this run would otherwise close.
+ * After a release: the run that took the lock since, which then needs the update window this run
+ * would otherwise close. Watches the key from the release on, for HANDOVER_MS at most.
  */
 export async function nextHolder(etcd: EtcdClient, unit: string): Promise<string | undefined> {
-  await sleep(2 * POLL_INTERVAL_MS);
-  const node = await etcd.get(lockKey(unit)).catch(() => undefined);
+  const key = lockKey(unit);
+  const releasedAt = etcd.index;
+  const changed = await etcd.watch(key, releasedAt + 1, HANDOVER_MS).catch(() => true);
+  if (!changed) return undefined;
+  const node = await etcd.get(key).catch(() => undefined);
   return node ? holderText(node) : undefined;
 }

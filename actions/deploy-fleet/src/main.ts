@@ -18,7 +18,7 @@ import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { WINDOW_STATE } from './post.js';
 import { openEtcd } from './etcd.js';
-import { LockHeldError, acquireLock, nextHolder } from './lock.js';
+import { LockHeldError, acquireLock, nextHolder, type DeployLock } from './lock.js';
 import { newRecord, readRecord, recordText, writeRecord, type DeployRecord } from './record.js';
 
 /** The deploy record before this deploy (once read), and the one it wrote (after a success). */
@@ -209,7 +209,7 @@ async function deployLocked(
     try {
       records.before = await readRecord(etcd, unit.name);
       core.info(`Was running (deploy record): ${recordText(records.before)}.`);
-      const result = await deployToFleet(inputs, unit, connection, deadline);
+      const result = await deployToFleet(inputs, unit, connection, deadline, lock);
       // An unchanged unit keeps its record: it tells when that version was deployed.
       if (!result.changed && records.before?.hash === unit.hash) records.after = records.before;
       else {
@@ -237,12 +237,16 @@ async function deployLocked(
   }
 }
 
-/** Waits until the fleet API answers through the SSH connection, then deploys. */
+/**
+ * Waits until the fleet API answers through the SSH connection, then deploys; every change it
+ * makes is made only while `lock` is still this run's.
+ */
 async function deployToFleet(
   inputs: Inputs,
   unit: PlannedUnit,
   connection: MasterLink,
   deadline: number,
+  lock: DeployLock,
 ): Promise<DeployResult> {
   const { open, mode } = await fleetStreamOpener(
     connection,
@@ -250,7 +254,10 @@ async function deployToFleet(
     inputs.tunnelMode,
   );
   core.info(`fleet API: ${inputs.fleetEndpoint} on ${inputs.ssh.host} via ${mode}.`);
-  const fleet = new FleetClient(open, { deadline });
+  const fleet = new FleetClient(open, {
+    deadline,
+    beforeChange: (change) => lock.ensureHeld(change),
+  });
   const machines = await waitForFleetApi(fleet);
   const { strategy, rollback, image } = inputs;
   const rollbackTimeoutMs = inputs.rollbackTimeout * 1000;
