@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as tc from '@actions/tool-cache';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
