@@ -8,8 +8,10 @@ import { projectRoot } from '../helpers/bundle.js';
 
 // Each action run from its TypeScript source by @github/local-action, as its README says:
 // `local-action run <action dir> <entrypoint exporting run()> <dotenv file of INPUT_*>`. It runs
-// the sources under tsx with plain Node ESM loading (which the bundles and ts-jest hide) and
-// stands in for @actions/core, printing the outputs as a table. Nothing here needs a network.
+// the sources under tsx with plain Node ESM loading (which the bundles and ts-jest hide). It
+// stands in for @actions/core, which the actions no longer import: they speak the runner protocol
+// themselves (actions/core/src/runner.ts), and with no GITHUB_OUTPUT in the environment they
+// print each output as a `::set-output` command. Nothing here needs a network.
 
 const LOCAL_ACTION = path.join(
   projectRoot,
@@ -49,8 +51,8 @@ function localAction(action: string, given: Record<string, string>) {
 }
 
 /**
- * The outputs the action set: local-action's @actions/core prints each as a `::set-output` line
- * (its closing "Action Outputs" table stays empty for ESM actions).
+ * The outputs the action set, from its `::set-output` lines (local-action's closing "Action
+ * Outputs" table lists only what went through its own @actions/core).
  */
 function outputsIn(log: string): Record<string, string> {
   const outputs: Record<string, string> = {};

@@ -6,7 +6,6 @@ import {
   pacmanArgv,
   pacmanConf,
   parseDesc,
-  parseQuery,
   parseRepoLine,
   parseScriptletFailures,
   parseTargetProblems,
@@ -140,17 +139,13 @@ describe('scriptlet failures by package name', () => {
   });
 });
 
-test('local db desc and pacman -Q parsing', () => {
+test('local db desc parsing', () => {
   expect(parseDesc('%NAME%\nhello\n\n%ARCH%\ni686\n\n%SIZE%\n12345\n\n%DEPENDS%\na\nb\n')).toEqual({
     NAME: ['hello'],
     ARCH: ['i686'],
     SIZE: ['12345'],
     DEPENDS: ['a', 'b'],
   });
-  expect(parseQuery('a 1-1\nb 2:3.0-2\n')).toEqual([
-    { name: 'a', version: '1-1' },
-    { name: 'b', version: '2:3.0-2' },
-  ]);
 });
 
 test('parseFileProviders reads pacman -F --machinereadable lines', () => {

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { checkRootLibraries, resolveInRoot } from '../../core/src/root-libraries.js';

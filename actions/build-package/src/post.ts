@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as fs from 'node:fs/promises';
 import { UserError } from '../../core/src/errors.js';
 import { exists } from '../../core/src/files.js';

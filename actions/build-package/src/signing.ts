@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as fs from 'node:fs/promises';
 import { InputError, UserError } from '../../core/src/errors.js';
 import { execQuiet, tailOf } from '../../core/src/exec.js';

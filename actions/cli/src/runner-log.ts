@@ -15,7 +15,7 @@ export interface RunnerLogOptions {
 
 const ANNOTATIONS = new Set(['error', 'warning', 'notice']);
 
-/** A command's data or message, as @actions/core escapes it (`%25`, `%0D`, `%0A`). */
+/** A command's data or message, as the actions escape it (`%25`, `%0D`, `%0A`). */
 export function decodeData(text: string): string {
   return text.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%');
 }

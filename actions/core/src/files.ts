@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readFileSync, readdirSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';

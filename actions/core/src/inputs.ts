@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { InputError, messageOf } from './errors.js';
 import { parseImageReference, type ImageReference } from './image-ref.js';
 

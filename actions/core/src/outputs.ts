@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 
 /** Sets every output and echoes it to the log, so a terminal run shows what a step hands on. */
 export function setOutputs(outputs: Record<string, string | number | boolean | undefined>): void {

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { messageOf } from './errors.js';
 import { signalRunningCommands } from './exec.js';
 import { runAction } from './run.js';

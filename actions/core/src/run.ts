@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './runner.js';
 import { UserError, messageOf } from './errors.js';
 
 const PLATFORM_NAMES: Partial<Record<NodeJS.Platform, string>> = {

@@ -1,5 +1,5 @@
 import './esm-globals.js';
-import * as core from '@actions/core';
+import * as core from './runner.js';
 // ssh2 is CommonJS: Node's ESM loader (plain node, tsx, @github/local-action) gives it a default
 // export only, so its parts are taken from that rather than imported by name.
 import ssh2, { type ConnectConfig, type ParsedKey } from 'ssh2';

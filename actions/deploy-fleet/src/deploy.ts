@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { sleep } from '../../core/src/retry.js';
 import {

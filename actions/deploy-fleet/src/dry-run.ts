@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
 import { keyFingerprint } from '../../core/src/simple-signing.js';

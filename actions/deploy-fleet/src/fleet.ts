@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

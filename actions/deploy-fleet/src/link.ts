@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import type { Duplex } from 'node:stream';
 import { messageOf } from '../../core/src/errors.js';
 import { connectSsh, type SshOptions } from '../../core/src/ssh-connect.js';

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import { UserError, messageOf } from '../../core/src/errors.js';

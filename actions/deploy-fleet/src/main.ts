@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import type { KeyObject } from 'node:crypto';
 import { messageOf } from '../../core/src/errors.js';
 import { isLoopbackRegistry } from '../../core/src/image-ref.js';

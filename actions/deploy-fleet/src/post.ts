@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { held } from '../../core/src/post.js';

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { UserError } from '../../core/src/errors.js';
 import type { SshConnection } from '../../core/src/ssh-connection.js';
 

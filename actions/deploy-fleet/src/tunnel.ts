@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import type { Duplex } from 'node:stream';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import type { StreamOpener } from './fleet.js';

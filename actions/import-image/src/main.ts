@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';

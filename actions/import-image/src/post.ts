@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { UserError } from '../../core/src/errors.js';

@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { InputError } from '../../core/src/errors.js';
 import { sha256 } from '../../core/src/files.js';

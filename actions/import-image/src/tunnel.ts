@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { parseHostPort, type HostPort } from '../../core/src/host-port.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';

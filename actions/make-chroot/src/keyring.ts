@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { execQuiet } from '../../core/src/exec.js';
 import { listKeys, withGnupgHome, writeKeyFile, type OpenPgpKey } from '../../core/src/gpg.js';
 import { InputError } from '../../core/src/errors.js';

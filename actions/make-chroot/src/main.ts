@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
@@ -243,7 +243,7 @@ async function makeRoot(
 
   // The sync databases are this run's working state, never part of the root.
   await fs.rm(path.join(dbPath, 'sync'), { recursive: true, force: true });
-  const installed = await queryInstalled(rootDir, dbPath);
+  const installed = queryInstalled(dbPath);
   const epoch = sourceDateEpoch();
   if (epoch !== undefined) await clampInstallDates(dbPath, epoch);
   // Read before the database may be removed: the SBOMs list what it records.

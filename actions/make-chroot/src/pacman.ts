@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, UserError } from '../../core/src/errors.js';
@@ -257,18 +258,6 @@ export interface InstalledPackage {
   installedSize: number;
 }
 
-/** `pacman -Q` output → [name, version] pairs (pure). */
-export function parseQuery(output: string): Array<{ name: string; version: string }> {
-  return output
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [name, version] = line.split(/\s+/);
-      return { name: name!, version: version! };
-    });
-}
-
 /** The `%KEY%` sections of a local database `desc` file (pure). */
 export function parseDesc(text: string): Record<string, string[]> {
   const sections: Record<string, string[]> = {};
@@ -288,24 +277,20 @@ export function parseDesc(text: string): Record<string, string[]> {
 }
 
 /**
- * What a root holds: `pacman -r ROOT -Q` for the names and versions (pacman's own answer), and
- * the local database's `desc` of each for arch and exact installed size. Sorted by name.
+ * What a root holds, from its local database: every package's `desc` (name, version, arch and
+ * exact installed size), which is what `pacman -Q` lists. Read synchronously: a few small files a
+ * package, and no pacman process to start. Sorted by name.
  */
-export async function queryInstalled(
-  root: string,
-  dbPath = path.join(root, 'var/lib/pacman'),
-): Promise<InstalledPackage[]> {
-  const result = await execQuiet('pacman', ['--root', root, '--dbpath', dbPath, '-Q'], {
-    silent: true,
-    allowFailure: true,
-    missingHint: PACMAN_HINT,
-  });
-  if (result.code !== 0 && result.stdout.trim() === '') return [];
+export function queryInstalled(dbPath: string): InstalledPackage[] {
+  const local = path.join(dbPath, 'local');
+  if (!existsSync(local)) return [];
   const installed: InstalledPackage[] = [];
-  for (const { name, version } of parseQuery(result.stdout)) {
-    const desc = parseDesc(
-      await fs.readFile(path.join(dbPath, 'local', `${name}-${version}`, 'desc'), 'utf8'),
-    );
+  for (const entry of readdirSync(local, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const desc = parseDesc(readFileSync(path.join(local, entry.name, 'desc'), 'utf8'));
+    const name = desc.NAME?.[0];
+    const version = desc.VERSION?.[0];
+    if (name === undefined || version === undefined) continue;
     installed.push({
       name,
       version,

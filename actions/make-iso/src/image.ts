@@ -1,5 +1,4 @@
-import * as core from '@actions/core';
-import * as tc from '@actions/tool-cache';
+import * as core from '../../core/src/runner.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -166,6 +165,10 @@ export async function downloadImage(
 ): Promise<DownloadedImage> {
   process.env.RUNNER_TOOL_CACHE ||= path.join(os.homedir(), '.cache', 'arch-core', 'tool-cache');
   process.env.RUNNER_TEMP ||= os.tmpdir();
+  // Evaluated only here: a run that writes only cloud-configs never needs it, and it brings
+  // @actions/core and @actions/http-client along. "eager" keeps it in index.js: ncc writes
+  // licenses.txt once per chunk, so a chunk of its own would leave the others' licenses out.
+  const tc = await import(/* webpackMode: "eager" */ '@actions/tool-cache');
   const cached = tc.find(CACHE_TOOL, image.version, CACHE_ARCH);
   if (cached) {
     return {
