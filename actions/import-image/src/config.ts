@@ -23,16 +23,17 @@ export const PACKAGE_LABEL_PREFIX = 'org.archlinux.package.';
 export const PACKAGES_JSON_LABEL = 'org.archlinux.packages';
 
 /** linux/386 for i686, linux/amd64 for x86_64 (and the other Arch ports). */
+export const PLATFORM_OF_ARCH: Readonly<Record<string, Platform>> = {
+  i686: { os: 'linux', architecture: '386' },
+  pentium4: { os: 'linux', architecture: '386' },
+  x86_64: { os: 'linux', architecture: 'amd64' },
+  aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+  armv7h: { os: 'linux', architecture: 'arm', variant: 'v7' },
+  riscv64: { os: 'linux', architecture: 'riscv64' },
+};
+
 export function platformForArch(arch: string): Platform | undefined {
-  const table: Record<string, Platform> = {
-    i686: { os: 'linux', architecture: '386' },
-    pentium4: { os: 'linux', architecture: '386' },
-    x86_64: { os: 'linux', architecture: 'amd64' },
-    aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
-    armv7h: { os: 'linux', architecture: 'arm', variant: 'v7' },
-    riscv64: { os: 'linux', architecture: 'riscv64' },
-  };
-  return table[arch];
+  return Object.hasOwn(PLATFORM_OF_ARCH, arch) ? PLATFORM_OF_ARCH[arch] : undefined;
 }
 
 /** `os/arch[/variant]`, e.g. `linux/386`. */
