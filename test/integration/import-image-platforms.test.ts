@@ -201,6 +201,115 @@ describe('import-image platforms: one index for both architectures', () => {
   });
 });
 
+/** openssl's verdict on `signature` (base64 DER) over `payload` by the public key file `pub`. */
+async function opensslVerifies(payload: Buffer, signature: string, pub: string): Promise<boolean> {
+  const payloadFile = path.join(work, 'payload');
+  const signatureFile = path.join(work, 'signature.der');
+  await fs.writeFile(payloadFile, payload);
+  await fs.writeFile(signatureFile, Buffer.from(signature, 'base64'));
+  try {
+    execFileSync(
+      'openssl',
+      ['dgst', '-sha256', '-verify', pub, '-signature', signatureFile, payloadFile],
+      {
+        stdio: 'pipe',
+      },
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function blob(repository: string, digest: string): Promise<Buffer> {
+  const response = await fetch(`http://${registry.address}/v2/${repository}/blobs/${digest}`);
+  expect(response.status).toBe(200);
+  return Buffer.from(await response.arrayBuffer());
+}
+
+/** The digests the signatures under `digest`'s .sig tag name, of those that verify with `pub`. */
+async function verifiedSignatureDigests(repository: string, digest: string, pub: string) {
+  const manifest = rawManifest(
+    `docker://${registry.address}/${repository}:${digest.replace(':', '-')}.sig`,
+  ) as { layers: Array<{ digest: string; annotations: Record<string, string> }> };
+  const named: string[] = [];
+  for (const layer of manifest.layers) {
+    const payload = await blob(repository, layer.digest);
+    const signature = layer.annotations['dev.cosignproject.cosign/signature'] ?? '';
+    if (!(await opensslVerifies(payload, signature, pub))) continue;
+    const critical = (
+      JSON.parse(payload.toString()) as { critical: { image: Record<string, string> } }
+    ).critical;
+    named.push(critical.image['docker-manifest-digest'] ?? '');
+  }
+  return named;
+}
+
+describe('import-image platforms: signatures and SBOMs', () => {
+  test("sign-key signs the index and each image; each image gets its own root's SBOM", async () => {
+    const key = path.join(work, 'signer.pem');
+    const pub = path.join(work, 'signer.pub');
+    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+    execFileSync('openssl', ['ec', '-in', key, '-pubout', '-out', pub], { stdio: 'pipe' });
+    // A minimal SPDX document per root, where make-chroot puts its own; each names its arch.
+    const roots: Array<[string, string, string]> = [];
+    for (const [platform, arch] of [
+      ['linux/386', 'i686'],
+      ['linux/amd64', 'x86_64'],
+    ] as const) {
+      const root = path.join(work, `sbom-root-${arch}`);
+      await makeAppRoot(root, { arch, text: `signed ${arch}` });
+      const spdx = JSON.stringify({ spdxVersion: 'SPDX-2.3', name: `root of ${arch}` });
+      await fs.writeFile(path.join(root, 'usr/share/arch-core/sbom.spdx.json'), spdx);
+      roots.push([platform, root, spdx]);
+    }
+    const repository = 'multi/signed';
+    const result = await runBundle('import-image', {
+      platforms: platformsInput(roots.map(([platform, root]) => [platform, root])),
+      image: `${registry.address}/${repository}`,
+      insecure: 'true',
+      tags: 'v1',
+      'sign-key': await fs.readFile(key, 'utf8'),
+    });
+    expect(errorLines(result.log)).toEqual([]);
+    expect(result.code).toBe(0);
+    const index = result.outputs.digest!;
+    const children = JSON.parse(result.outputs['platform-digests']!) as Record<string, string>;
+    expect(result.outputs['signature-ref']).toBe(
+      `${registry.address}/${repository}:${index.replace(':', '-')}.sig`,
+    );
+    for (const digest of [index, ...Object.values(children)]) {
+      expect(await verifiedSignatureDigests(repository, digest, pub)).toEqual([digest]);
+    }
+    const metadata = JSON.parse(result.outputs.metadata!) as {
+      platforms: Array<{ platform: string; digest: string; 'sbom-spdx-digest': string }>;
+    };
+    for (const [platform, , spdx] of roots) {
+      const child = children[platform]!;
+      const entry = metadata.platforms.find((each) => each.platform === platform);
+      expect(entry?.digest).toBe(child);
+      // The registry (docker-registry 2.8) has no referrers API: the index under sha256-HEX.
+      const referrers = rawManifest(
+        `docker://${registry.address}/${repository}:${child.replace(':', '-')}`,
+      ) as { manifests: Array<{ digest: string; artifactType: string }> };
+      expect(referrers.manifests.map((m) => [m.artifactType, m.digest])).toEqual([
+        ['application/spdx+json', entry?.['sbom-spdx-digest']],
+      ]);
+      const artifact = rawManifest(
+        `docker://${registry.address}/${repository}@${entry?.['sbom-spdx-digest']}`,
+      ) as { subject: { digest: string }; layers: Array<{ digest: string }> };
+      expect(artifact.subject.digest).toBe(child);
+      expect((await blob(repository, artifact.layers[0]!.digest)).toString()).toBe(spdx);
+    }
+    // The index itself has no SBOM: each root has its own.
+    const none = await fetch(
+      `http://${registry.address}/v2/${repository}/manifests/${index.replace(':', '-')}`,
+      { headers: { accept: 'application/vnd.oci.image.index.v1+json' } },
+    );
+    expect(none.status).toBe(404);
+  });
+});
+
 describe('import-image platforms refuses bad lines with one clear error', () => {
   test.each([
     [
