@@ -152,7 +152,9 @@ export function imageIndex(images: readonly BuiltImage[]): Blob & { bytes: Buffe
  * The tags of the index: every root's manifest must give the same ones (the app version), else
  * the tags input has to say them.
  */
-export function agreedTags(tagsOfEach: ReadonlyArray<{ platform: Platform; tags: string[] }>) {
+export function agreedTags(
+  tagsOfEach: ReadonlyArray<{ platform: Platform; tags: string[] }>,
+): string[] {
   const [first, ...rest] = tagsOfEach;
   const differing = rest.find((each) => each.tags.join('\n') !== first?.tags.join('\n'));
   if (first && differing) {
