@@ -82,6 +82,11 @@ describe('import-image platforms: one index for both architectures', () => {
       insecure: 'true',
       tags: 'v1 latest',
       cmd: '/usr/bin/hello',
+      annotations: [
+        'index:org.opencontainers.image.vendor=arch-core tests',
+        'manifest:org.opencontainers.image.description=hello',
+        'manifest[linux/amd64]:org.example.amd64-only=yes',
+      ].join('\n'),
     });
     expect(errorLines(result.log)).toEqual([]);
     expect(result.code).toBe(0);
@@ -109,6 +114,7 @@ describe('import-image platforms: one index for both architectures', () => {
       for (const entry of entries) {
         expect(entry.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
       }
+      expect(index.annotations).toEqual({ 'org.opencontainers.image.vendor': 'arch-core tests' });
     }
     // Each child is an image as a single root makes it: its own config, arch and labels.
     for (const [platform, arch] of [
@@ -117,6 +123,10 @@ describe('import-image platforms: one index for both architectures', () => {
     ] as const) {
       const manifest = rawManifest(`docker://${image}@${perPlatform[platform]}`);
       expect(manifest.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+      expect(manifest.annotations).toEqual({
+        'org.opencontainers.image.description': 'hello',
+        ...(platform === 'linux/amd64' ? { 'org.example.amd64-only': 'yes' } : {}),
+      });
       const inspected = JSON.parse(
         execFileSync(
           'skopeo',

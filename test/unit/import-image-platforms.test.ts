@@ -4,11 +4,13 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Manifest } from '../../actions/core/src/manifest.js';
+import { manifestAnnotations, parseAnnotation } from '../../actions/import-image/src/config.js';
 import type { BuiltImage, Platform } from '../../actions/import-image/src/oci.js';
 import {
   agreedTags,
   checkSourceArch,
   imageIndex,
+  indexAnnotations,
   knownPlatforms,
   parsePlatformLines,
 } from '../../actions/import-image/src/platforms.js';
@@ -144,5 +146,42 @@ describe('the tags of the index', () => {
         { platform: other, tags: ['1.1-1', 'latest'] },
       ]),
     ).toThrow(/^Input "tags": the roots' manifests give different default tags .*; set tags\.$/);
+  });
+});
+
+describe('annotations with platforms', () => {
+  const lines = [
+    'manifest:org.opencontainers.image.description=app',
+    'index:org.opencontainers.image.vendor=eco',
+    'index[linux/386]:org.example.odd=1',
+    'manifest[linux/amd64]:org.example.amd=1',
+    'manifest[linux/arm64/v8]:org.example.arm=1',
+    'manifest-descriptor:org.example.descriptor=1',
+  ].map(parseAnnotation);
+  const i386 = { os: 'linux', architecture: '386' };
+  const amd64 = { os: 'linux', architecture: 'amd64' };
+
+  test('index lines go on the index; those of a platform no line names are said to be left out', () => {
+    const result = indexAnnotations(lines, [i386, amd64]);
+    expect(result.index).toEqual({ 'org.opencontainers.image.vendor': 'eco' });
+    expect(result.ignored).toEqual([
+      'org.example.odd: index level for linux/386 only, and the index is of every platform',
+      'org.example.arm: for linux/arm64/v8, which platforms does not name',
+    ]);
+    const index = imageIndex([], result.index);
+    expect(JSON.parse(index.bytes.toString()).annotations).toEqual(result.index);
+    expect(JSON.parse(imageIndex([]).bytes.toString())).not.toHaveProperty('annotations');
+  });
+
+  test("each image takes the manifest lines and its own platform's, silently leaving the others'", () => {
+    expect(manifestAnnotations(lines, amd64, true)).toEqual({
+      manifest: { 'org.opencontainers.image.description': 'app', 'org.example.amd': '1' },
+      ignored: [
+        'org.example.descriptor: manifest-descriptor level, and import-image writes no descriptor annotations',
+      ],
+    });
+    expect(manifestAnnotations(lines, i386, true).manifest).toEqual({
+      'org.opencontainers.image.description': 'app',
+    });
   });
 });

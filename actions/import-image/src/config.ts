@@ -166,26 +166,34 @@ function parsePlatformText(text: string): string {
 /**
  * The annotations of the image manifest, the only level a single-platform push has: lines for
  * `manifest` (and this platform, when one is named). The index and descriptor levels exist only
- * in an image index, which import-image does not push; `ignored` says what was left out and why.
+ * in an image index, which import-image pushes only with platforms (`inIndex`: the index level
+ * is then written there); `ignored` says what was left out and why.
  */
 export function manifestAnnotations(
   annotations: Annotation[],
   platform: Platform,
+  inIndex = false,
 ): { manifest: Record<string, string>; ignored: string[] } {
   const manifest: Record<string, string> = {};
   const ignored: string[] = [];
   const ours = formatPlatform(platform);
+  // In an index (platforms) another image may take what this one does not, and the index
+  // level is written there: platforms.ts's indexAnnotations reports those.
+  const written: AnnotationLevel[] = inIndex ? ['manifest', 'index'] : ['manifest'];
   for (const annotation of annotations) {
     if (annotation.platform && annotation.platform !== ours) {
-      ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+      if (!inIndex) {
+        ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+      }
       continue;
     }
     if (annotation.levels.includes('manifest')) manifest[annotation.key] = annotation.value;
-    const elsewhere = annotation.levels.filter((level) => level !== 'manifest');
+    const elsewhere = annotation.levels.filter((level) => !written.includes(level));
     if (elsewhere.length > 0) {
-      ignored.push(
-        `${annotation.key}: ${elsewhere.join(', ')} level, and a single-platform push has no image index`,
-      );
+      const why = inIndex
+        ? 'import-image writes no descriptor annotations'
+        : 'a single-platform push has no image index';
+      ignored.push(`${annotation.key}: ${elsewhere.join(', ')} level, and ${why}`);
     }
   }
   return { manifest, ignored };

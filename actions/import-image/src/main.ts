@@ -66,6 +66,7 @@ import {
   agreedTags,
   checkSourceArch,
   imageIndex,
+  indexAnnotations,
   writeIndexLayout,
   type PlatformSource,
 } from './platforms.js';
@@ -83,6 +84,8 @@ interface ImagePlan {
   runtime: RuntimeConfig;
   /** The image manifest's annotations. */
   annotations: Record<string, string>;
+  /** The annotations lines this image left out, and why. */
+  ignoredAnnotations: string[];
 }
 
 /** One image to make: its inputs (with platforms, those of its line) and its plan. */
@@ -194,8 +197,15 @@ async function planChildren(inputs: Inputs): Promise<Child[]> {
     const child = childInputs(inputs, source);
     const manifest = await loadManifest(child);
     core.info(await checkSourceArch(source, manifest));
-    children.push({ inputs: child, plan: planImage(child, manifest) });
+    children.push({ inputs: child, plan: planImage(child, manifest, true) });
   }
+  const platforms = children.map(({ plan }) => plan.platform);
+  noticeIgnored(
+    new Set([
+      ...children.flatMap(({ plan }) => plan.ignoredAnnotations),
+      ...indexAnnotations(inputs.annotations, platforms).ignored,
+    ]),
+  );
   const tags = agreedTags(children.map(({ plan }) => plan));
   return children.map((child) => ({ ...child, plan: { ...child.plan, tags } }));
 }
@@ -232,13 +242,14 @@ async function findManifest(inputs: Inputs): Promise<Manifest | undefined> {
     : undefined;
 }
 
-function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
+/** With `inIndex` (platforms) the notices of left-out annotations are the caller's to give. */
+function planImage(inputs: Inputs, manifest: Manifest | undefined, inIndex = false): ImagePlan {
   const tags = resolveTags(inputs.tags, inputs.image, manifest);
   const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
   const created = isoOf(epoch);
-  const annotations = manifestAnnotations(inputs.annotations, platform);
-  for (const line of annotations.ignored) core.notice(`annotations: ignored ${line}.`);
+  const annotations = manifestAnnotations(inputs.annotations, platform, inIndex);
+  if (!inIndex) noticeIgnored(annotations.ignored);
   const labels = imageLabels(
     manifest,
     created,
@@ -263,7 +274,12 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
       labels,
     },
     annotations: annotations.manifest,
+    ignoredAnnotations: annotations.ignored,
   };
+}
+
+function noticeIgnored(lines: Iterable<string>): void {
+  for (const line of lines) core.notice(`annotations: ignored ${line}.`);
 }
 
 /** The platform input, else the manifest's arch; linux/amd64 when there is no manifest. */
@@ -460,7 +476,11 @@ async function makeOciImage(
     const platform = inputs.platforms ? `${formatPlatform(image.platform)} ` : '';
     core.info(`${platform}image ${image.manifest.digest} (config ${image.config.digest})`);
   }
-  const index = inputs.platforms ? imageIndex(images) : undefined;
+  const annotations = indexAnnotations(
+    inputs.annotations,
+    images.map((image) => image.platform),
+  );
+  const index = inputs.platforms ? imageIndex(images, annotations.index) : undefined;
   if (index) core.info(`index ${index.digest} of ${images.length} images`);
   const tagged = index ?? (images[0] as BuiltImage).manifest;
   const artifacts: Artifact[][] = [];

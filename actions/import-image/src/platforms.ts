@@ -3,11 +3,12 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import type { Manifest } from '../../core/src/manifest.js';
 import { LOCAL_DB, pacmanSections } from './app-layers.js';
-import { PLATFORM_OF_ARCH, formatPlatform, parsePlatform } from './config.js';
+import { PLATFORM_OF_ARCH, formatPlatform, parsePlatform, type Annotation } from './config.js';
 import {
   MEDIA_TYPES,
   digestOf,
   fillLayoutBlobs,
+  sortedObject,
   writeLayout,
   type Blob,
   type BuiltImage,
@@ -121,8 +122,38 @@ export async function checkSourceArch(
   return `${given}: ${where} is ${arches.join(', ')} (${from})`;
 }
 
+/**
+ * The index's own annotations: the `index` level lines for no one platform. What no image and
+ * not the index takes is in `ignored` (a line for a platform no line of platforms names).
+ */
+export function indexAnnotations(
+  annotations: readonly Annotation[],
+  platforms: readonly Platform[],
+): { index: Record<string, string>; ignored: string[] } {
+  const names = platforms.map(formatPlatform);
+  const index: Record<string, string> = {};
+  const ignored: string[] = [];
+  for (const annotation of annotations) {
+    if (annotation.platform && !names.includes(annotation.platform)) {
+      ignored.push(`${annotation.key}: for ${annotation.platform}, which platforms does not name`);
+    } else if (annotation.levels.includes('index')) {
+      if (annotation.platform) {
+        ignored.push(
+          `${annotation.key}: index level for ${annotation.platform} only, and the index is of every platform`,
+        );
+      } else {
+        index[annotation.key] = annotation.value;
+      }
+    }
+  }
+  return { index, ignored };
+}
+
 /** The index's bytes: one entry per image, with its platform, sorted by platform. */
-export function imageIndexJson(images: readonly BuiltImage[]): Buffer {
+export function imageIndexJson(
+  images: readonly BuiltImage[],
+  annotations: Record<string, string> = {},
+): Buffer {
   const sorted = [...images].sort((a, b) =>
     formatPlatform(a.platform) < formatPlatform(b.platform) ? -1 : 1,
   );
@@ -139,12 +170,16 @@ export function imageIndexJson(images: readonly BuiltImage[]): Buffer {
         ...(image.platform.variant ? { variant: image.platform.variant } : {}),
       },
     })),
+    ...(Object.keys(annotations).length ? { annotations: sortedObject(annotations) } : {}),
   };
   return Buffer.from(JSON.stringify(index));
 }
 
-export function imageIndex(images: readonly BuiltImage[]): Blob & { bytes: Buffer } {
-  const bytes = imageIndexJson(images);
+export function imageIndex(
+  images: readonly BuiltImage[],
+  annotations: Record<string, string> = {},
+): Blob & { bytes: Buffer } {
+  const bytes = imageIndexJson(images, annotations);
   return { mediaType: MEDIA_TYPES.index, digest: digestOf(bytes), size: bytes.length, bytes };
 }
 
