@@ -211,6 +211,40 @@ describe('import-image platforms: one index for both architectures', () => {
   });
 });
 
+describe('import-image platforms: cache-dir and push false', () => {
+  test('one cache serves both images: the second run compresses nothing and writes the same layout', async () => {
+    const cacheDir = path.join(work, 'cache');
+    const layouts: string[] = [];
+    const logs: string[] = [];
+    for (const run of [1, 2]) {
+      const output = path.join(work, `cached-layout-${run}`);
+      const result = await runBundle('import-image', {
+        platforms: platformsInput([
+          ['linux/386', root386],
+          ['linux/amd64', rootAmd64],
+        ]),
+        image: `${registry.address}/multi/cached`,
+        push: 'false',
+        tags: 'v1',
+        output,
+        'cache-dir': cacheDir,
+      });
+      expect(errorLines(result.log)).toEqual([]);
+      expect(result.code).toBe(0);
+      layouts.push(output);
+      logs.push(result.log);
+    }
+    expect(logs[0]).not.toContain('compressed nothing');
+    expect(logs[1]).toContain('compressed nothing: every layer came from the cache');
+    const [first, second] = layouts.map((layout) => rawManifest(`oci:${layout}:v1`));
+    expect(first?.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(second).toEqual(first);
+    // Nothing was pushed.
+    const tags = await fetch(`http://${registry.address}/v2/multi/cached/tags/list`);
+    expect(tags.status).toBe(404);
+  });
+});
+
 /** openssl's verdict on `signature` (base64 DER) over `payload` by the public key file `pub`. */
 async function opensslVerifies(payload: Buffer, signature: string, pub: string): Promise<boolean> {
   const payloadFile = path.join(work, 'payload');
