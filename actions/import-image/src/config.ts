@@ -190,10 +190,12 @@ export function manifestAnnotations(
     if (annotation.levels.includes('manifest')) manifest[annotation.key] = annotation.value;
     const elsewhere = annotation.levels.filter((level) => !written.includes(level));
     if (elsewhere.length > 0) {
-      const why = inIndex
-        ? 'import-image writes no descriptor annotations'
-        : 'a single-platform push has no image index';
-      ignored.push(`${annotation.key}: ${elsewhere.join(', ')} level, and ${why}`);
+      const levels = `${annotation.key}: ${elsewhere.join(', ')}`;
+      ignored.push(
+        inIndex
+          ? `${levels} level, and import-image writes no descriptor annotations`
+          : `${levels} level, and a single-platform push has no image index`,
+      );
     }
   }
   return { manifest, ignored };

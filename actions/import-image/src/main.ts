@@ -476,11 +476,10 @@ async function makeOciImage(
     const platform = inputs.platforms ? `${formatPlatform(image.platform)} ` : '';
     core.info(`${platform}image ${image.manifest.digest} (config ${image.config.digest})`);
   }
-  const annotations = indexAnnotations(
-    inputs.annotations,
-    images.map((image) => image.platform),
-  );
-  const index = inputs.platforms ? imageIndex(images, annotations.index) : undefined;
+  const platforms = images.map((image) => image.platform);
+  const index = inputs.platforms
+    ? imageIndex(images, indexAnnotations(inputs.annotations, platforms).index)
+    : undefined;
   if (index) core.info(`index ${index.digest} of ${images.length} images`);
   const tagged = index ?? (images[0] as BuiltImage).manifest;
   const artifacts: Artifact[][] = [];
