@@ -139,9 +139,9 @@ describe('import-image platforms: one index for both architectures', () => {
     }
 
     // podman, asked for each arch, pulls that image from the index and runs its binary.
-    for (const [arch, text, storage] of [
-      ['386', TEXT_386, 'p386'],
-      ['amd64', TEXT_AMD64, 'p64'],
+    for (const [arch, text, storage, elf] of [
+      ['386', TEXT_386, 'p386', /ELF 32-bit .*Intel (80386|i386)/],
+      ['amd64', TEXT_AMD64, 'p64', /ELF 64-bit .*x86-64/],
     ] as const) {
       podman(storage, ['pull', '--tls-verify=false', '--arch', arch, `${image}:v1`]);
       const inspected = JSON.parse(podman(storage, ['image', 'inspect', `${image}:v1`])) as Array<{
@@ -151,6 +151,12 @@ describe('import-image platforms: one index for both architectures', () => {
       expect(inspected[0]?.Architecture).toBe(arch);
       const output = podman(storage, ['run', ...PODMAN_RUN_ARGS, '--arch', arch, `${image}:v1`]);
       expect(output.trim()).toBe(text);
+      // The binary podman ran, copied out of the pulled image: of that arch.
+      const container = podman(storage, ['create', '--arch', arch, `${image}:v1`]).trim();
+      const copied = path.join(work, `ran-${arch}`);
+      podman(storage, ['cp', `${container}:/usr/bin/hello`, copied]);
+      podman(storage, ['rm', container]);
+      expect(execFileSync('file', ['-L', copied], { encoding: 'utf8' })).toMatch(elf);
     }
   });
 
