@@ -96,6 +96,12 @@ describe("a root's arch against its line", () => {
     );
   });
 
+  test('a root of an arch no platform is known for is refused', async () => {
+    await expect(
+      checkSourceArch({ platform: { os: 'linux', architecture: '386' }, root }, manifest('m68k')),
+    ).rejects.toThrow('Input "platforms": /srv/root is m68k, an arch of no known platform.');
+  });
+
   test('a root of its line passes; one without manifest or pacman database is taken as given', async () => {
     const platform = { os: 'linux', architecture: '386' };
     await expect(checkSourceArch({ platform, root }, manifest('i686'))).resolves.toBe(

@@ -3,7 +3,13 @@ import * as path from 'node:path';
 import { InputError } from '../../core/src/errors.js';
 import type { Manifest } from '../../core/src/manifest.js';
 import { LOCAL_DB, pacmanSections } from './app-layers.js';
-import { PLATFORM_OF_ARCH, formatPlatform, parsePlatform, type Annotation } from './config.js';
+import {
+  PLATFORM_OF_ARCH,
+  formatPlatform,
+  parsePlatform,
+  platformForArch,
+  type Annotation,
+} from './config.js';
 import {
   MEDIA_TYPES,
   digestOf,
@@ -109,12 +115,15 @@ export async function checkSourceArch(
   const where = source.root ?? source.tarball;
   if (arches.length === 0) return `${where}: no manifest or pacman database; taken as ${given}`;
   for (const arch of arches) {
-    const platform = PLATFORM_OF_ARCH[arch];
-    const actual = platform ? formatPlatform(platform) : `no known platform`;
+    const platform = platformForArch(arch);
+    if (!platform) {
+      throw new InputError('platforms', `${where} is ${arch}, an arch of no known platform.`);
+    }
+    const actual = formatPlatform(platform);
     if (actual !== given) {
       throw new InputError(
         'platforms',
-        `${where} is ${arch} (${actual}), not ${given}; give it as ${platform ? `${actual}=` : 'the line of its platform'}.`,
+        `${where} is ${arch} (${actual}), not ${given}; give it as ${actual}=.`,
       );
     }
   }
