@@ -121,6 +121,8 @@ export interface Job {
   needs?: string | string[];
   outputs?: Record<string, string>;
   env?: Record<string, unknown>;
+  /** A matrix's `include` legs, each a map of `matrix.<key>` values. */
+  strategy?: { matrix?: { include?: Array<Record<string, string>> } };
   steps?: Step[];
 }
 

@@ -123,12 +123,21 @@ function runHgStep(workspace: string, values: Record<string, string>) {
 
 /** The build-package step's bundle with the step's inputs, in `workspace`. */
 async function runBuildStep(workspace: string) {
-  const step = stepNamed(/Build the i686 package/);
+  const step = stepNamed(/Build the .* package/);
   const runnerTemp = path.join(workspace, '..', 'runner-temp');
-  const context: Record<string, string> = {
+  const outer: Record<string, string> = {
     ...(workflow.env as Record<string, string>),
     'runner.temp': runnerTemp,
     'vars.I686_BUILD_ROOT': buildRoot,
+  };
+  // The matrix's i686 leg, its values evaluated as the runner does (they name vars too).
+  const legs = workflow.jobs.build?.strategy?.matrix?.include ?? [];
+  const i686 = legs.find((leg) => leg.arch === 'i686') ?? {};
+  const context: Record<string, string> = {
+    ...outer,
+    ...Object.fromEntries(
+      Object.entries(i686).map(([key, value]) => [`matrix.${key}`, evaluate(value, outer)]),
+    ),
   };
   const inputs: Record<string, string> = {};
   for (const [name, value] of Object.entries(step.with ?? {})) {

@@ -77,10 +77,14 @@ describe('release.yml', () => {
     });
   });
 
-  test('builds for i686 inside the build root, on the self-hosted x86_64 runner', () => {
+  test('builds for i686 inside the build root and for x86_64, on the self-hosted x86_64 runner', () => {
     const [build] = using('build', 'build-package');
-    expect(build?.with?.arch).toBe('i686');
-    expect(String(build?.with?.['build-root'])).toContain('vars.I686_BUILD_ROOT');
+    expect(build?.with?.arch).toBe('${{ matrix.arch }}');
+    expect(build?.with?.['build-root']).toBe('${{ matrix.build-root }}');
+    const legs = workflow.jobs.build?.strategy?.matrix?.include ?? [];
+    expect(legs.map((leg) => leg.arch)).toEqual(['i686', 'x86_64']);
+    expect(legs[0]?.['build-root']).toContain('vars.I686_BUILD_ROOT');
+    expect(legs[1]?.['build-root']).toBe('');
     expect(workflow.jobs.build?.['runs-on']).toEqual(['self-hosted', 'linux', 'x64', 'arch-core']);
     // No job container: JavaScript actions cannot run in a 32-bit one.
     expect(Object.values(workflow.jobs).every((job) => !('container' in job))).toBe(true);
@@ -99,6 +103,17 @@ describe('release.yml', () => {
     ]);
     const [image] = using('staging', 'import-image');
     expect(image?.with?.['ssh-tunnel']).toBe(true);
+    // One index over both roots, each line naming the tarball make-chroot wrote for its arch.
+    const [chroot] = using('build', 'make-chroot');
+    expect(chroot?.with?.tarball).toBe('${{ runner.temp }}/image-root/root-${{ matrix.arch }}.tar');
+    for (const job of ['staging', 'production']) {
+      const [push] = using(job, 'import-image');
+      expect(String(push?.with?.platforms).trim().split('\n')).toEqual([
+        'linux/386=${{ runner.temp }}/image-root/root-i686.tar',
+        'linux/amd64=${{ runner.temp }}/image-root/root-x86_64.tar',
+      ]);
+      expect(push?.with).not.toHaveProperty('tarball');
+    }
     const [deploy] = using('staging', 'deploy-fleet');
     expect(deploy?.with?.image).toBe('${{ steps.image.outputs.image-ref }}');
   });

@@ -23,16 +23,17 @@ export const PACKAGE_LABEL_PREFIX = 'org.archlinux.package.';
 export const PACKAGES_JSON_LABEL = 'org.archlinux.packages';
 
 /** linux/386 for i686, linux/amd64 for x86_64 (and the other Arch ports). */
+export const PLATFORM_OF_ARCH: Readonly<Record<string, Platform>> = {
+  i686: { os: 'linux', architecture: '386' },
+  pentium4: { os: 'linux', architecture: '386' },
+  x86_64: { os: 'linux', architecture: 'amd64' },
+  aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+  armv7h: { os: 'linux', architecture: 'arm', variant: 'v7' },
+  riscv64: { os: 'linux', architecture: 'riscv64' },
+};
+
 export function platformForArch(arch: string): Platform | undefined {
-  const table: Record<string, Platform> = {
-    i686: { os: 'linux', architecture: '386' },
-    pentium4: { os: 'linux', architecture: '386' },
-    x86_64: { os: 'linux', architecture: 'amd64' },
-    aarch64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
-    armv7h: { os: 'linux', architecture: 'arm', variant: 'v7' },
-    riscv64: { os: 'linux', architecture: 'riscv64' },
-  };
-  return table[arch];
+  return Object.hasOwn(PLATFORM_OF_ARCH, arch) ? PLATFORM_OF_ARCH[arch] : undefined;
 }
 
 /** `os/arch[/variant]`, e.g. `linux/386`. */
@@ -165,25 +166,35 @@ function parsePlatformText(text: string): string {
 /**
  * The annotations of the image manifest, the only level a single-platform push has: lines for
  * `manifest` (and this platform, when one is named). The index and descriptor levels exist only
- * in an image index, which import-image does not push; `ignored` says what was left out and why.
+ * in an image index, which import-image pushes only with platforms (`inIndex`: the index level
+ * is then written there); `ignored` says what was left out and why.
  */
 export function manifestAnnotations(
   annotations: Annotation[],
   platform: Platform,
+  inIndex = false,
 ): { manifest: Record<string, string>; ignored: string[] } {
   const manifest: Record<string, string> = {};
   const ignored: string[] = [];
   const ours = formatPlatform(platform);
+  // In an index (platforms) another image may take what this one does not, and the index
+  // level is written there: platforms.ts's indexAnnotations reports those.
+  const written: AnnotationLevel[] = inIndex ? ['manifest', 'index'] : ['manifest'];
   for (const annotation of annotations) {
     if (annotation.platform && annotation.platform !== ours) {
-      ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+      if (!inIndex) {
+        ignored.push(`${annotation.key}: for ${annotation.platform}, the image is ${ours}`);
+      }
       continue;
     }
     if (annotation.levels.includes('manifest')) manifest[annotation.key] = annotation.value;
-    const elsewhere = annotation.levels.filter((level) => level !== 'manifest');
+    const elsewhere = annotation.levels.filter((level) => !written.includes(level));
     if (elsewhere.length > 0) {
+      const levels = `${annotation.key}: ${elsewhere.join(', ')}`;
       ignored.push(
-        `${annotation.key}: ${elsewhere.join(', ')} level, and a single-platform push has no image index`,
+        inIndex
+          ? `${levels} level, and import-image writes no descriptor annotations`
+          : `${levels} level, and a single-platform push has no image index`,
       );
     }
   }

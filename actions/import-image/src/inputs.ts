@@ -19,6 +19,7 @@ import {
   type Annotation,
 } from './config.js';
 import { DEFAULT_LEVEL, hasZstd, type Compression, type Platform } from './oci.js';
+import { parsePlatformLines, type PlatformSource } from './platforms.js';
 import { parseSigningKey } from './signature.js';
 
 /** The SSH connection of the tunnel, as core's SSH input reader gives it. */
@@ -30,6 +31,8 @@ export interface Inputs {
   root?: string;
   /** Absolute. */
   tarball?: string;
+  /** One root or tarball per platform, instead of root or tarball: the tags name an index. */
+  platforms?: PlatformSource[];
   /** Absolute. */
   manifest?: string;
   /** Absolute: the SBOMs to attach, when not those in the root or tarball. */
@@ -266,9 +269,39 @@ function readImageConfig(
   };
 }
 
+/** Inputs that name one root's image, which platforms replaces: one per line there. */
+const SINGLE_ROOT_INPUTS = [
+  'root',
+  'tarball',
+  'platform',
+  'manifest',
+  'sbom-spdx',
+  'sbom-cyclonedx',
+] as const;
+
+/** platforms, alone: none of the single root's inputs, and mode oci (an index is made here). */
+async function readPlatforms(read: InputReader): Promise<PlatformSource[] | undefined> {
+  const lines = read.list('platforms');
+  if (lines.length === 0) {
+    checkSource(read.optional('root'), read.optional('tarball'));
+    return undefined;
+  }
+  const clash = SINGLE_ROOT_INPUTS.find((name) => read.optional(name) !== undefined);
+  if (clash) {
+    throw new InputError(
+      'platforms',
+      `is given with "${clash}"; give one or the other (with platforms, each root's own manifest and SBOMs are used).`,
+    );
+  }
+  if (read.optional('mode') === 'docker') {
+    throw new InputError('platforms', 'is for mode oci; docker import makes one image.');
+  }
+  return parsePlatformLines(lines);
+}
+
 export async function parseInputs(raw: RawInputs): Promise<Inputs> {
   const read = inputReader(raw);
-  checkSource(read.optional('root'), read.optional('tarball'));
+  const platforms = await readPlatforms(read);
   const root = await existingPath(read, 'root', 'directory');
   const tarball = await existingPath(read, 'tarball', 'file');
   const manifest = await existingPath(read, 'manifest', 'file');
@@ -279,9 +312,11 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     const kind = destination.output.endsWith('.tar') ? 'file' : 'directory';
     await checkOutputPath('output', destination.output, kind);
   }
+  const fromTarball = tarball !== undefined || !!platforms?.some((each) => each.tarball);
   return {
     root,
     tarball,
+    platforms,
     manifest,
     signKey: readSigningKey(read, destination),
     'sbom-spdx': sbomSpdx,
@@ -289,7 +324,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     ...destination,
     timeout: read.integer('timeout', { min: 1, max: 86_400 }),
     ...readCompression(read, destination.mode),
-    ...(await readLayering(read, destination.mode, tarball !== undefined)),
+    ...(await readLayering(read, destination.mode, fromTarball)),
     ...readConnection(read, destination.image.registry),
     ...readImageConfig(read),
   };

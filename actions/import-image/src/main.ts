@@ -1,4 +1,5 @@
 import * as core from '../../core/src/runner.js';
+import type { KeyObject } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../../core/src/errors.js';
@@ -47,6 +48,7 @@ import {
   rootTarSource,
   tarballTarSource,
   writeOciLayout,
+  type Blob,
   type BuiltImage,
   type CompressionOptions,
   type Layer,
@@ -60,6 +62,14 @@ import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { failureThroughTunnel, openTunnel, type Tunnel } from './tunnel.js';
+import {
+  agreedTags,
+  checkSourceArch,
+  imageIndex,
+  indexAnnotations,
+  writeIndexLayout,
+  type PlatformSource,
+} from './platforms.js';
 
 /** What the image is made of, besides its layer: decided from the inputs and the manifest. */
 interface ImagePlan {
@@ -74,7 +84,23 @@ interface ImagePlan {
   runtime: RuntimeConfig;
   /** The image manifest's annotations. */
   annotations: Record<string, string>;
+  /** The annotations lines this image left out, and why. */
+  ignoredAnnotations: string[];
 }
+
+/** One image to make: its inputs (with platforms, those of its line) and its plan. */
+interface Child {
+  inputs: Inputs;
+  plan: ImagePlan;
+}
+
+/** A child whose layers are made. */
+interface LayeredChild extends Child {
+  layers: Layer[];
+}
+
+/** What the tags name: the one image's manifest, or (platforms) the index over the images. */
+type TaggedManifest = Blob & { bytes: Buffer };
 
 /** Where the push connects (a tunnel's address, or the registry) and with what credential. */
 interface PushTarget {
@@ -82,11 +108,27 @@ interface PushTarget {
   credential?: RegistryCredential;
 }
 
-interface Result {
+/** One image made: with platforms, one per line; else the only one. */
+interface ImageResult {
+  platform: Platform;
   digest?: string;
   configDigest: string;
   layerDigest: string;
   sizeBytes: number;
+  labels: Record<string, string>;
+  signature?: PushedSignature;
+  referrers: Descriptor[];
+}
+
+interface Result {
+  /** What the tags name: the image's manifest, or with platforms the index. */
+  digest?: string;
+  /** The image's; empty with platforms (each image has its own, in `images`). */
+  configDigest: string;
+  layerDigest: string;
+  /** Of every layer of every image. */
+  sizeBytes: number;
+  images: ImageResult[];
   uploadedBytes?: number;
   /** The OCI layout or archive written (output). */
   layout?: string;
@@ -98,7 +140,8 @@ interface Result {
 
 export async function run(): Promise<void> {
   const inputs = await parseInputs(rawInputsFromEnv());
-  const plan = planImage(inputs, await core.group('Manifest', () => loadManifest(inputs)));
+  const children = await core.group('Manifest', () => planChildren(inputs));
+  const tags = (children[0] as Child).plan.tags;
   // Before any work, so a broken Docker config fails at once.
   const credential = inputs.push
     ? await registryCredential(
@@ -110,29 +153,30 @@ export async function run(): Promise<void> {
   await withPrivateTempDir('import-image', async (work) => {
     hold(TEMPORARIES_STATE, work);
     const cache = inputs['cache-dir'] ? new LayerCache(inputs['cache-dir']) : undefined;
-    const layers = await core.group('Layer', () => buildLayers(inputs, plan, work, cache));
+    const layered: LayeredChild[] = [];
+    for (const child of children) {
+      const platform = formatPlatform(child.plan.platform);
+      const dir = inputs.platforms ? path.join(work, platform.replaceAll('/', '-')) : work;
+      await fs.mkdir(dir, { recursive: true });
+      const layers = await core.group(inputs.platforms ? `Layer ${platform}` : 'Layer', () =>
+        buildLayers(child.inputs, child.plan, dir, cache),
+      );
+      layered.push({ ...child, layers });
+    }
     const tunnel = await openTunnelIfAsked(inputs);
     try {
       const address = tunnel?.address ?? inputs.image.registry;
       const result =
         inputs.mode === 'docker'
-          ? await dockerImportAndPush({
-              layer: layers[0] as Layer,
-              runtime: plan.runtime,
-              platform: plan.platform,
-              repository: inputs.image.repository,
-              registry: inputs.image.registry,
-              pushAddress: address,
-              tags: plan.tags,
-              push: inputs.push,
-              plainHttp: inputs.insecure,
+          ? await makeDockerImage(inputs, layered[0] as LayeredChild, tags, {
+              address,
               credential,
               work,
               timeoutSeconds: inputs.timeout,
             })
-          : await makeOciImage(inputs, plan, layers, { address, credential });
-      writeActionOutputs(inputs, plan, result);
-      await writeRunSummary(inputs, plan, result);
+          : await makeOciImage(inputs, layered, tags, { address, credential });
+      writeActionOutputs(inputs, tags, layered, result);
+      await writeRunSummary(inputs, tags, layered, result);
       if (cache) await pruneCache(cache);
     } catch (error) {
       throw failureThroughTunnel(tunnel, error);
@@ -143,6 +187,35 @@ export async function run(): Promise<void> {
   });
   // On a failure too the directory is gone; the post step then finds nothing left.
   release(TEMPORARIES_STATE);
+}
+
+/**
+ * The images to make: the one of root or tarball, or one per line of platforms, each checked
+ * to be of its line's platform and planned as a single root is; then all under the same tags.
+ */
+async function planChildren(inputs: Inputs): Promise<Child[]> {
+  if (!inputs.platforms) return [{ inputs, plan: planImage(inputs, await loadManifest(inputs)) }];
+  const children: Child[] = [];
+  for (const source of inputs.platforms) {
+    const child = childInputs(inputs, source);
+    const manifest = await loadManifest(child);
+    core.info(await checkSourceArch(source, manifest));
+    children.push({ inputs: child, plan: planImage(child, manifest, true) });
+  }
+  const platforms = children.map(({ plan }) => plan.platform);
+  noticeIgnored(
+    new Set([
+      ...children.flatMap(({ plan }) => plan.ignoredAnnotations),
+      ...indexAnnotations(inputs.annotations, platforms).ignored,
+    ]),
+  );
+  const tags = agreedTags(children.map(({ plan }) => plan));
+  return children.map((child) => ({ ...child, plan: { ...child.plan, tags } }));
+}
+
+/** The inputs of one line of platforms: those of a single root, with its platform. */
+function childInputs(inputs: Inputs, source: PlatformSource): Inputs {
+  return { ...inputs, platforms: undefined, ...source };
 }
 
 /** The manifest input, else the one in the root or the tarball; logged either way. */
@@ -172,13 +245,14 @@ async function findManifest(inputs: Inputs): Promise<Manifest | undefined> {
     : undefined;
 }
 
-function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
+/** With `inIndex` (platforms) the notices of left-out annotations are the caller's to give. */
+function planImage(inputs: Inputs, manifest: Manifest | undefined, inIndex = false): ImagePlan {
   const tags = resolveTags(inputs.tags, inputs.image, manifest);
   const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
   const created = isoOf(epoch);
-  const annotations = manifestAnnotations(inputs.annotations, platform);
-  for (const line of annotations.ignored) core.notice(`annotations: ignored ${line}.`);
+  const annotations = manifestAnnotations(inputs.annotations, platform, inIndex);
+  if (!inIndex) noticeIgnored(annotations.ignored);
   const labels = imageLabels(
     manifest,
     created,
@@ -203,7 +277,12 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
       labels,
     },
     annotations: annotations.manifest,
+    ignoredAnnotations: annotations.ignored,
   };
+}
+
+function noticeIgnored(lines: Iterable<string>): void {
+  for (const line of lines) core.notice(`annotations: ignored ${line}.`);
 }
 
 /** The platform input, else the manifest's arch; linux/amd64 when there is no manifest. */
@@ -356,38 +435,106 @@ async function openTunnelIfAsked(inputs: Inputs): Promise<Tunnel | undefined> {
   return tunnel;
 }
 
-/** mode oci: config and manifest made here, pushed over the registry API, then the layout. */
+/** mode docker: docker import and docker push of the one root's layer. */
+async function makeDockerImage(
+  inputs: Inputs,
+  child: LayeredChild,
+  tags: string[],
+  {
+    address,
+    credential,
+    work,
+    timeoutSeconds,
+  }: PushTarget & { work: string; timeoutSeconds: number },
+): Promise<Result> {
+  const made = await dockerImportAndPush({
+    layer: child.layers[0] as Layer,
+    runtime: child.plan.runtime,
+    platform: child.plan.platform,
+    repository: inputs.image.repository,
+    registry: inputs.image.registry,
+    pushAddress: address,
+    tags,
+    push: inputs.push,
+    plainHttp: inputs.insecure,
+    credential,
+    work,
+    timeoutSeconds,
+  });
+  const image = {
+    ...made,
+    platform: child.plan.platform,
+    labels: child.plan.runtime.labels,
+    referrers: [],
+  };
+  return { ...made, images: [image] };
+}
+
+/**
+ * mode oci: configs and manifests made here (with platforms, one image per line and the index
+ * over them), pushed over the registry API, then the layout.
+ */
 async function makeOciImage(
   inputs: Inputs,
-  plan: ImagePlan,
-  layers: Layer[],
+  children: LayeredChild[],
+  tags: string[],
   target: PushTarget,
 ): Promise<Result> {
-  const image = buildImage(plan, layers);
-  core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
-  const artifacts = inputs.push ? await findSbomArtifacts(inputs, plan.created) : [];
+  const images = children.map((child) => buildImage(child.plan, child.layers));
+  for (const image of images) {
+    const platform = inputs.platforms ? `${formatPlatform(image.platform)} ` : '';
+    core.info(`${platform}image ${image.manifest.digest} (config ${image.config.digest})`);
+  }
+  const platforms = images.map((image) => image.platform);
+  const index = inputs.platforms
+    ? imageIndex(images, indexAnnotations(inputs.annotations, platforms).index)
+    : undefined;
+  if (index) core.info(`index ${index.digest} of ${images.length} images`);
+  const tagged = index ?? (images[0] as BuiltImage).manifest;
+  const artifacts: Artifact[][] = [];
+  for (const child of children) {
+    artifacts.push(inputs.push ? await findSbomArtifacts(child.inputs, child.plan.created) : []);
+  }
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
-        pushImage(inputs, target, image, plan.tags, artifacts),
+        pushImages(inputs, target, { images, artifacts, tagged }, tags),
       )
     : undefined;
   // Written after a successful push, so a failed run leaves no output behind.
   const layout = inputs.output;
   if (layout) {
+    const epoch = Math.max(...children.map((child) => child.plan.epoch));
     const kind = await core.group('OCI layout', () =>
-      writeOciLayout(layout, image, plan.tags, plan.epoch),
+      index
+        ? writeIndexLayout(layout, index, images, tags, epoch)
+        : writeOciLayout(layout, images[0] as BuiltImage, tags, epoch),
     );
     core.info(`wrote the OCI ${kind === 'archive' ? 'archive' : 'layout directory'} ${layout}`);
   }
+  const results = children.map((child, i): ImageResult => {
+    const image = images[i] as BuiltImage;
+    return {
+      platform: image.platform,
+      digest: image.manifest.digest,
+      configDigest: image.config.digest,
+      layerDigest: (child.layers[child.layers.length - 1] as Layer).digest,
+      sizeBytes: child.layers.reduce((total, layer) => total + layer.size, 0),
+      labels: child.plan.runtime.labels,
+      signature: pushed?.signatures.get(image.manifest.digest),
+      referrers: pushed?.referrers[i] ?? [],
+    };
+  });
+  const only = index ? undefined : results[0];
   return {
-    digest: image.manifest.digest,
-    configDigest: image.config.digest,
-    layerDigest: (layers[layers.length - 1] as Layer).digest,
-    sizeBytes: layers.reduce((total, layer) => total + layer.size, 0),
+    digest: tagged.digest,
+    configDigest: only?.configDigest ?? '',
+    layerDigest: only?.layerDigest ?? '',
+    sizeBytes: results.reduce((total, result) => total + result.sizeBytes, 0),
+    images: results,
     uploadedBytes: pushed?.uploaded,
-    signature: pushed?.signature,
+    signature: pushed?.signatures.get(tagged.digest),
     layout,
-    referrers: pushed?.referrers ?? [],
+    referrers: only?.referrers ?? [],
   };
 }
 
@@ -429,31 +576,59 @@ function imageRefOf(inputs: Inputs, result: Result): string {
   return result.digest ? `${imageName(inputs.image)}@${result.digest}` : '';
 }
 
-function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): void {
+/** platform-digests: each image's manifest digest by its platform. */
+function platformDigests(result: Result): Record<string, string> {
+  return Object.fromEntries(
+    result.images.map((image) => [formatPlatform(image.platform), image.digest ?? '']),
+  );
+}
+
+function writeActionOutputs(
+  inputs: Inputs,
+  tags: string[],
+  children: readonly Child[],
+  result: Result,
+): void {
   const imageRef = imageRefOf(inputs, result);
+  const only = inputs.platforms ? undefined : (children[0] as Child);
   const metadata = {
     image: imageName(inputs.image),
     digest: result.digest ?? '',
     'image-ref': imageRef,
-    tags: plan.tags,
+    tags,
     'config-digest': result.configDigest,
     'layer-digest': result.layerDigest,
     'size-bytes': result.sizeBytes,
     layout: result.layout ?? '',
-    platform: formatPlatform(plan.platform),
+    platform: result.images.map((image) => formatPlatform(image.platform)).join(','),
     pushed: inputs.push,
     mode: inputs.mode,
-    labels: plan.runtime.labels,
+    labels: only?.plan.runtime.labels ?? {},
+    ...(inputs.platforms
+      ? {
+          platforms: result.images.map((image) => ({
+            platform: formatPlatform(image.platform),
+            digest: image.digest ?? '',
+            'config-digest': image.configDigest,
+            'layer-digest': image.layerDigest,
+            'size-bytes': image.sizeBytes,
+            'signature-ref': image.signature?.reference ?? '',
+            ...referrerOutputs(image.referrers),
+            labels: image.labels,
+          })),
+        }
+      : {}),
   };
   setOutputs({
     digest: result.digest ?? '',
     'image-ref': imageRef,
-    tags: plan.tags.join('\n'),
+    tags: tags.join('\n'),
     'config-digest': result.configDigest,
     'layer-digest': result.layerDigest,
     'size-bytes': result.sizeBytes,
     layout: result.layout ?? '',
     'signature-ref': result.signature?.reference ?? '',
+    'platform-digests': JSON.stringify(platformDigests(result)),
     metadata: JSON.stringify(metadata),
     ...referrerOutputs(result.referrers ?? []),
   });
@@ -469,13 +644,28 @@ function referrerOutputs(referrers: readonly Descriptor[]): Record<string, strin
   };
 }
 
-async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result): Promise<void> {
+async function writeRunSummary(
+  inputs: Inputs,
+  tags: string[],
+  children: readonly Child[],
+  result: Result,
+): Promise<void> {
+  const { plan } = children[0] as Child;
+  const images = inputs.platforms ? result.images : [];
   const facts: Array<[string, string]> = [
     ['Image', imageRefOf(inputs, result) || imageName(inputs.image)],
-    ['Digest', result.digest ?? '(not pushed)'],
-    ['Tags', plan.tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
-    ['Platform', formatPlatform(plan.platform)],
-    ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+    [inputs.platforms ? 'Index digest' : 'Digest', result.digest ?? '(not pushed)'],
+    ['Tags', tags.map((tag) => formatImageReference({ ...inputs.image, tag })).join(', ')],
+    ...(inputs.platforms
+      ? []
+      : ([
+          ['Platform', formatPlatform(plan.platform)],
+          ['Layer', `${result.layerDigest} (${humanBytes(result.sizeBytes)})`],
+        ] as Array<[string, string]>)),
+    ...images.map((image): [string, string] => [
+      formatPlatform(image.platform),
+      `${image.digest ?? ''} (layer ${image.layerDigest}, ${humanBytes(image.sizeBytes)})`,
+    ]),
     ...(result.signature
       ? [
           ['Signature', `${result.signature.reference} (${result.signature.digest})`] as [
@@ -484,38 +674,61 @@ async function writeRunSummary(inputs: Inputs, plan: ImagePlan, result: Result):
           ],
         ]
       : []),
+    ...images.flatMap((image): Array<[string, string]> =>
+      image.signature
+        ? [[`Signature ${formatPlatform(image.platform)}`, image.signature.reference]]
+        : [],
+    ),
     ['Created', `${plan.created} (${plan.epochFrom})`],
   ];
   if (result.uploadedBytes !== undefined) {
     facts.push(['Uploaded', humanBytes(result.uploadedBytes)]);
   }
   if (result.layout) facts.push(['OCI layout', result.layout]);
-  for (const referrer of result.referrers ?? []) {
-    facts.push([`Attached ${referrer.artifactType}`, referrer.digest]);
+  for (const image of result.images) {
+    const of = inputs.platforms ? ` (${formatPlatform(image.platform)})` : '';
+    for (const referrer of image.referrers) {
+      facts.push([`Attached ${referrer.artifactType}${of}`, referrer.digest]);
+    }
   }
   await writeSummary('import-image', facts, [
     {
       title: 'Constituent packages',
       headers: ['Package', 'Version', 'Arch'],
-      rows: (plan.manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
+      rows: children.flatMap((child) =>
+        (child.plan.manifest?.packages ?? []).map((p) => [p.name, p.version, p.arch]),
+      ),
     },
   ]);
 }
 
+/** What one push sends: each image with the artifacts referring to it, and what the tags name. */
+interface PushSet {
+  images: BuiltImage[];
+  /** The SBOMs of each image, in the order of images. */
+  artifacts: Artifact[][];
+  tagged: TaggedManifest;
+}
+
 /**
- * Pushes blobs (skipping those present), the manifest under every tag, then the artifacts
- * referring to it and its signature with sign-key, all within the `timeout` input; gives the
- * bytes of blobs sent, the artifacts' descriptors and the signature. At the deadline it fails
- * saying what is in the registry and what is not (the tags are put after the blobs, so no tag
- * names a partial image).
+ * Pushes blobs (skipping those present), with platforms each image's manifest by digest, then
+ * what the tags name under every tag, then the artifacts referring to each image, and with
+ * sign-key the signatures (of what the tags name and, with platforms, of each image), all
+ * within the `timeout` input; gives the bytes of blobs sent, each image's artifact descriptors
+ * and the signatures by the digest signed. At the deadline it fails saying what is in the
+ * registry and what is not (the tags are put after the blobs and manifests they name, so no
+ * tag names a partial image).
  */
-async function pushImage(
+async function pushImages(
   inputs: Inputs,
   { address, credential }: PushTarget,
-  image: BuiltImage,
+  { images, artifacts, tagged }: PushSet,
   tags: string[],
-  artifacts: readonly Artifact[],
-): Promise<{ uploaded: number; referrers: Descriptor[]; signature?: PushedSignature }> {
+): Promise<{
+  uploaded: number;
+  referrers: Descriptor[][];
+  signatures: Map<string, PushedSignature>;
+}> {
   const client = new RegistryClient({
     address,
     displayName: inputs.image.registry,
@@ -528,16 +741,29 @@ async function pushImage(
   });
   const repository = inputs.image.repository;
   const steps: Array<[string, () => Promise<number>]> = [
-    ...image.layers.map((layer): [string, () => Promise<number>] => [
-      `layer ${layer.digest}`,
-      () => client.pushBlob(repository, layerBlob(layer)),
+    ...images.flatMap((image): Array<[string, () => Promise<number>]> => [
+      ...image.layers.map((layer): [string, () => Promise<number>] => [
+        `layer ${layer.digest}`,
+        () => client.pushBlob(repository, layerBlob(layer)),
+      ]),
+      [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
+      ...(image.manifest.digest === tagged.digest
+        ? []
+        : [
+            [
+              `manifest ${image.manifest.digest}`,
+              () => putManifest(inputs, client, image.manifest, image.manifest.digest),
+            ] as [string, () => Promise<number>],
+          ]),
     ]),
-    [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
     ...tags.map((tag): [string, () => Promise<number>] => [
       `tag ${tag}`,
-      () => putTag(inputs, client, image, tag),
+      () => putManifest(inputs, client, tagged, tag),
     ]),
   ];
+  const signed = [tagged, ...images.map((image) => image.manifest)]
+    .map((manifest) => manifest.digest)
+    .filter((digest, i, all) => all.indexOf(digest) === i);
   const done: string[] = [];
   try {
     await client.ping(repository);
@@ -547,28 +773,39 @@ async function pushImage(
       done.push(what);
     }
     core.info(`uploaded ${humanBytes(uploaded)} of blobs`);
-    const referrers: Descriptor[] = [];
-    for (const artifact of artifacts) {
-      const referrer = await attachArtifact(client, repository, image.manifest, artifact);
-      core.info(`${artifact.artifactType} attached as ${referrer.digest}`);
-      referrers.push(referrer);
-      done.push(`${artifact.artifactType} ${referrer.digest}`);
+    const referrers: Descriptor[][] = [];
+    for (const [i, image] of images.entries()) {
+      const attached: Descriptor[] = [];
+      for (const artifact of artifacts[i] ?? []) {
+        const referrer = await attachArtifact(client, repository, image.manifest, artifact);
+        core.info(
+          `${artifact.artifactType} attached to ${image.manifest.digest} as ${referrer.digest}`,
+        );
+        attached.push(referrer);
+        done.push(`${artifact.artifactType} ${referrer.digest}`);
+      }
+      referrers.push(attached);
     }
-    const signature = inputs.signKey
-      ? await pushSignature(client, inputs.signKey, {
-          repository,
-          registryRepository: imageName(inputs.image),
-          digest: image.manifest.digest,
-        })
-      : undefined;
-    if (signature) done.push(`signature ${signature.reference}`);
-    return { uploaded, referrers, signature };
+    const signatures = new Map<string, PushedSignature>();
+    for (const digest of inputs.signKey ? signed : []) {
+      const signature = await pushSignature(client, inputs.signKey as KeyObject, {
+        repository,
+        registryRepository: imageName(inputs.image),
+        digest,
+      });
+      signatures.set(digest, signature);
+      done.push(`signature ${signature.reference}`);
+    }
+    return { uploaded, referrers, signatures };
   } catch (error) {
     if (!(error instanceof DeadlineError)) throw error;
     const left = steps.slice(done.length).map(([what]) => what);
     const later = [
-      ...artifacts.slice(Math.max(0, done.length - steps.length)).map((a) => a.artifactType),
-      ...(inputs.signKey ? ['the signature'] : []),
+      ...artifacts
+        .flat()
+        .slice(Math.max(0, done.length - steps.length))
+        .map((a) => a.artifactType),
+      ...(inputs.signKey ? [signed.length > 1 ? 'the signatures' : 'the signature'] : []),
     ];
     throw new UserError(
       `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...later].join(', ')}.`,
@@ -586,26 +823,28 @@ function configBlob({ config }: BuiltImage): PushBlob {
   return { digest: config.digest, size: config.size, bytes: config.bytes };
 }
 
-/** The manifest under `tag`, checked to be stored under our digest. */
-async function putTag(
+/** A manifest (an image's or the index) under `reference`, checked to be stored under our digest. */
+async function putManifest(
   inputs: Inputs,
   client: RegistryClient,
-  image: BuiltImage,
-  tag: string,
+  manifest: TaggedManifest,
+  reference: string,
 ): Promise<number> {
   const repository = inputs.image.repository;
   const answered = await client.putManifest(
     repository,
-    tag,
-    MEDIA_TYPES.manifest,
-    image.manifest.bytes,
+    reference,
+    manifest.mediaType,
+    manifest.bytes,
   );
-  if (answered && answered !== image.manifest.digest) {
+  if (answered && answered !== manifest.digest) {
     throw new UserError(
-      `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${image.manifest.digest}.`,
+      `Registry ${inputs.image.registry} stored the manifest as ${answered}, not ${manifest.digest}.`,
     );
   }
-  core.info(`${formatImageReference({ ...inputs.image, tag })} → ${image.manifest.digest}`);
+  if (reference !== manifest.digest) {
+    core.info(`${formatImageReference({ ...inputs.image, tag: reference })} → ${manifest.digest}`);
+  }
   return 0;
 }
 

@@ -615,12 +615,17 @@ function blobPath(dir: string, digest: string): string {
   return path.join(dir, 'blobs', algorithm, hex);
 }
 
-async function fillLayout(dir: string, image: BuiltImage, tags: string[]): Promise<void> {
+/** The image's blobs (layers, config, manifest) into a layout directory, and its oci-layout. */
+export async function fillLayoutBlobs(dir: string, image: BuiltImage): Promise<void> {
   await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   for (const layer of image.layers) await fs.copyFile(layer.file, blobPath(dir, layer.digest));
   await fs.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
   await fs.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
+}
+
+async function fillLayout(dir: string, image: BuiltImage, tags: string[]): Promise<void> {
+  await fillLayoutBlobs(dir, image);
   const descriptor = {
     mediaType: MEDIA_TYPES.manifest,
     digest: image.manifest.digest,
@@ -652,14 +657,26 @@ export async function writeOciLayout(
   tags: string[],
   mtimeClamp: number,
 ): Promise<'directory' | 'archive'> {
+  return writeLayout(target, (dir) => fillLayout(dir, image, tags), mtimeClamp);
+}
+
+/**
+ * A layout directory that `fill` writes, at `target` or, when `target` ends in `.tar`, tarred
+ * into an OCI archive there (entries owned by root, mtimes clamped). Atomic.
+ */
+export async function writeLayout(
+  target: string,
+  fill: (dir: string) => Promise<void>,
+  mtimeClamp: number,
+): Promise<'directory' | 'archive'> {
   if (!target.endsWith('.tar')) {
-    await produceAtomically(target, (temporary) => fillLayout(temporary, image, tags));
+    await produceAtomically(target, fill);
     return 'directory';
   }
   await produceAtomically(target, async (temporary) => {
     const staging = `${temporary}.d`;
     try {
-      await fillLayout(staging, image, tags);
+      await fill(staging);
       await pipeline(
         tarStream(staging, { owners: 'root', mtimeClamp }),
         createWriteStream(temporary),
