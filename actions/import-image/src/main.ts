@@ -58,6 +58,7 @@ import { pushSignature, type PushedSignature } from './signature.js';
 import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
 import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
+import { PROVENANCE_ARTIFACT_TYPE, provenanceArtifact } from './provenance.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { openTunnel, type Tunnel } from './tunnel.js';
 
@@ -74,6 +75,8 @@ interface ImagePlan {
   runtime: RuntimeConfig;
   /** The image manifest's annotations. */
   annotations: Record<string, string>;
+  /** When the run began (the provenance's startedOn). */
+  startedOn: Date;
 }
 
 /** Where the push connects (a tunnel's address, or the registry) and with what credential. */
@@ -170,6 +173,7 @@ async function findManifest(inputs: Inputs): Promise<Manifest | undefined> {
 }
 
 function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
+  const startedOn = new Date();
   const tags = resolveTags(inputs.tags, inputs.image, manifest);
   const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
@@ -200,6 +204,7 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined): ImagePlan {
       labels,
     },
     annotations: annotations.manifest,
+    startedOn,
   };
 }
 
@@ -362,7 +367,21 @@ async function makeOciImage(
 ): Promise<Result> {
   const image = buildImage(plan, layers);
   core.info(`image ${image.manifest.digest} (config ${image.config.digest})`);
-  const artifacts = inputs.push ? await findSbomArtifacts(inputs, plan.created) : [];
+  const provenance =
+    inputs.push && inputs.provenance
+      ? [
+          provenanceArtifact({
+            inputs,
+            plan,
+            digest: image.manifest.digest,
+            finishedOn: new Date(),
+            env: process.env,
+          }),
+        ]
+      : [];
+  const artifacts = inputs.push
+    ? [...(await findSbomArtifacts(inputs, plan.created)), ...provenance]
+    : [];
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
         pushImage(inputs, target, image, plan.tags, artifacts),
@@ -456,13 +475,14 @@ function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): vo
   });
 }
 
-/** sbom-spdx-digest and sbom-cyclonedx-digest: each empty when that SBOM was not attached. */
+/** sbom-spdx-digest, sbom-cyclonedx-digest, provenance-digest: each empty when not attached. */
 function referrerOutputs(referrers: readonly Descriptor[]): Record<string, string> {
   const digestOf = (type: string): string =>
     referrers.find((referrer) => referrer.artifactType === type)?.digest ?? '';
   return {
     'sbom-spdx-digest': digestOf('application/spdx+json'),
     'sbom-cyclonedx-digest': digestOf('application/vnd.cyclonedx+json'),
+    'provenance-digest': digestOf(PROVENANCE_ARTIFACT_TYPE),
   };
 }
 
