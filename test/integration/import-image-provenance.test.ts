@@ -275,9 +275,10 @@ describe('signed with sign-key, on a runner', () => {
   test('an in-toto statement of SLSA provenance v1 whose subject is the image', () => {
     expect(statement._type).toBe('https://in-toto.io/Statement/v1');
     expect(statement.predicateType).toBe('https://slsa.dev/provenance/v1');
+    expect(outputs.image).toBe(`${registry.address}/${repository}`);
     expect(statement.subject).toEqual([
       {
-        name: `${registry.address}/${repository}`,
+        name: outputs.image,
         digest: { sha256: outputs.digest!.replace('sha256:', '') },
       },
     ]);

@@ -462,6 +462,7 @@ function writeActionOutputs(inputs: Inputs, plan: ImagePlan, result: Result): vo
     labels: plan.runtime.labels,
   };
   setOutputs({
+    image: imageName(inputs.image),
     digest: result.digest ?? '',
     'image-ref': imageRef,
     tags: plan.tags.join('\n'),
