@@ -14,7 +14,7 @@ import {
   layerFromTarball,
   readFileFromTarball,
 } from '../../actions/import-image/src/oci.js';
-import { RegistryClient, parseChallenge } from '../../actions/import-image/src/registry.js';
+import { RegistryClient, parseChallenge } from '../../actions/core/src/registry.js';
 import { startTokenRegistry } from '../helpers/token-registry.js';
 
 let work: string;

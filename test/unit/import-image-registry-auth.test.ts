@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RegistryClient } from '../../actions/import-image/src/registry.js';
+import { RegistryClient } from '../../actions/core/src/registry.js';
 import { startTokenRegistry, type TokenRegistry } from '../helpers/token-registry.js';
 
 /**

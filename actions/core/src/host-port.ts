@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import { InputError, UserError, messageOf } from './errors.js';
 
 /** A network endpoint as written in an input: `host`, `host:port`, `[v6]` or `[v6]:port`. */
@@ -38,4 +39,20 @@ export function hostPortInput(name: string, text: string, defaultPort: number): 
   } catch (error) {
     throw new InputError(name, messageOf(error));
   }
+}
+
+/** RFC 1918, shared (100.64/10) and link-local IPv4, ULA and link-local IPv6. */
+export function isPrivateAddress(host: string): boolean {
+  if (net.isIPv4(host)) {
+    const [a, b] = host.split('.').map(Number) as [number, number];
+    return (
+      a === 10 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254)
+    );
+  }
+  if (net.isIPv6(host)) return /^f[cd]/i.test(host) || /^fe[89ab]/i.test(host);
+  return false;
 }

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { UserError, messageOf } from '../../core/src/errors.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import { keyFingerprint } from '../../core/src/simple-signing.js';
 import type { SshConnection } from '../../core/src/ssh-connection.js';
 import { eligibleMachines } from './deploy.js';
 import { FleetApiError, FleetClient } from './fleet.js';
@@ -94,6 +95,11 @@ function planSteps(inputs: Inputs, unit: PlannedUnit): string[] {
     services.length > 0
       ? `start ${services.join(', ')} on the master (sudo systemctl start)`
       : 'start no service',
+    ...(inputs.verifyKey
+      ? [
+          `check the signature of ${unit.image} with verify-key ${keyFingerprint(inputs.verifyKey)} (through the SSH connection; a refusal stops here) and run the unit by the digest it checked`,
+        ]
+      : []),
     `take the deploy lock of ${unit.name} in etcd (${inputs.forceUnlock ? 'removing a lock another run holds' : 'waiting while another run holds it'})`,
     inputs.strategy === 'replace'
       ? `destroy ${unit.name} if present and wait until it is gone from every machine`

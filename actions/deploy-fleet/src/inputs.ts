@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { InputError, UserError, messageOf } from '../../core/src/errors.js';
 import {
@@ -8,6 +9,7 @@ import {
 import { hostPortInput, type HostPort } from '../../core/src/host-port.js';
 import { inputReader, type RawInputs } from '../../core/src/inputs.js';
 import { readSshInputs } from '../../core/src/ssh-inputs.js';
+import { parseVerifyKey } from './signature.js';
 import type { TunnelMode } from './tunnel.js';
 import {
   DEFAULT_UNIT_TEMPLATE,
@@ -51,6 +53,8 @@ export interface Inputs {
   etcdEndpoint: HostPort;
   /** Remove a lock another run holds (a stale one) before taking it. */
   forceUnlock: boolean;
+  /** Deploy only a digest signed by this key; the unit then pins that digest. */
+  verifyKey?: KeyObject;
 }
 
 /** The unit to deploy, made from the template and the inputs. */
@@ -60,6 +64,8 @@ export interface PlannedUnit {
   options: UnitOption[];
   hash: string;
   image: string;
+  /** The digest the unit runs by: verify-key's checked one, else the reference's if it has one. */
+  digest?: string;
   version: string;
 }
 
@@ -108,14 +114,21 @@ export function checkMetadata(pairs: Array<[string, string]>): Array<[string, st
   return pairs;
 }
 
-/** Renders the template, parses it as fleet does, adds the metadata, checks it is global. */
+/**
+ * Renders the template, parses it as fleet does, adds the metadata, checks it is global. With
+ * `pinnedDigest` (the one verify-key checked) the unit runs `repository@digest`, never the tag.
+ */
 export function planUnit(
   template: string | undefined,
   templateText: string,
   inputs: Pick<Inputs, 'image' | 'unitName' | 'machineMetadata'>,
+  pinnedDigest?: string,
 ): PlannedUnit {
   const what = template ? `Input "unit-template" (${template})` : 'The built-in unit template';
-  const image = formatImageReference(inputs.image);
+  const { registry, repository } = inputs.image;
+  const image = formatImageReference(
+    pinnedDigest ? { registry, repository, digest: pinnedDigest } : inputs.image,
+  );
   const version = imageVersion(inputs.image);
   const text = renderTemplate(templateText, { image, version, unit: inputs.unitName }, what);
   const options = [...parseUnitFile(text, what), ...metadataOptions(inputs.machineMetadata)];
@@ -124,7 +137,8 @@ export function planUnit(
       `${what}: the unit is not global ([X-Fleet] Global=true); deploy-fleet runs one copy on every machine.`,
     );
   }
-  return { name: inputs.unitName, text, options, hash: unitHash(options), image, version };
+  const digest = pinnedDigest ?? inputs.image.digest;
+  return { name: inputs.unitName, text, options, hash: unitHash(options), image, digest, version };
 }
 
 export async function readTemplate(file: string | undefined): Promise<string> {
@@ -134,6 +148,10 @@ export async function readTemplate(file: string | undefined): Promise<string> {
   } catch (error) {
     throw new InputError('unit-template', `cannot read "${file}": ${messageOf(error)}`);
   }
+}
+
+function verifyKeyInput(pem: string | undefined): KeyObject | undefined {
+  return pem === undefined ? undefined : parseVerifyKey(pem);
 }
 
 /** Reads and checks every input; the first bad one throws an InputError naming it. */
@@ -163,5 +181,6 @@ export function parseInputs(raw: RawInputs): Inputs {
     rollback: read.boolean('rollback'),
     etcdEndpoint: hostPortInput('etcd-endpoint', read.required('etcd-endpoint'), 2379),
     forceUnlock: read.boolean('force-unlock'),
+    verifyKey: verifyKeyInput(read.optional('verify-key')),
   };
 }

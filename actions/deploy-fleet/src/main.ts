@@ -1,9 +1,11 @@
 import * as core from '@actions/core';
+import type { KeyObject } from 'node:crypto';
 import { messageOf } from '../../core/src/errors.js';
 import { isLoopbackRegistry } from '../../core/src/image-ref.js';
 import { rawInputsFromEnv } from '../../core/src/inputs.js';
 import { hold, release } from '../../core/src/post.js';
 import { setOutputs, writeSummary } from '../../core/src/outputs.js';
+import { keyFingerprint } from '../../core/src/simple-signing.js';
 import { connectSsh } from '../../core/src/ssh-connect.js';
 import { DeployError, deploy, waitForFleetApi, type DeployResult } from './deploy.js';
 import { dryRun } from './dry-run.js';
@@ -11,6 +13,7 @@ import { FleetClient } from './fleet.js';
 import { parseInputs, planUnit, readTemplate, type Inputs, type PlannedUnit } from './inputs.js';
 import { MasterLink } from './link.js';
 import type { Outcome } from './outcome.js';
+import { SignatureRefusedError, checkSignature, type VerifiedDigest } from './signature.js';
 import { startServices, stopServices } from './services.js';
 import { fleetStreamOpener } from './tunnel.js';
 import { WINDOW_STATE } from './post.js';
@@ -26,13 +29,25 @@ interface Records {
   windowNeededBy?: string;
 }
 
+/** With verify-key: the digest the signature check admitted, and the unit that pins it. */
+interface Pinned {
+  verified: VerifiedDigest;
+  unit: PlannedUnit;
+}
+
+/** The unit for a digest the signature check admitted (the template is already known good). */
+type PinUnit = (digest: string) => PlannedUnit;
+
 /** deploy-fleet: the image as a global fleet unit on every machine, through SSH to the master. */
 export async function run(): Promise<void> {
   const inputs = parseInputs(rawInputsFromEnv());
-  const unit = planUnit(inputs.unitTemplate, await readTemplate(inputs.unitTemplate), inputs);
+  const templateText = await readTemplate(inputs.unitTemplate);
+  const unit = planUnit(inputs.unitTemplate, templateText, inputs);
+  const pinUnit: PinUnit = (digest) => planUnit(inputs.unitTemplate, templateText, inputs, digest);
   const startedAt = Date.now();
   warnOfLoopbackRegistry(inputs);
-  await showUnit(inputs, unit);
+  // With verify-key the unit shown is the one that pins the checked digest, once it is known.
+  if (!inputs.verifyKey || inputs.dryRun) await showUnit(inputs, unit);
   let connection: MasterLink;
   try {
     connection = await connect(inputs);
@@ -47,14 +62,14 @@ export async function run(): Promise<void> {
     }
     const deadline = startedAt + inputs.timeout * 1000;
     const records: Records = {};
-    const { result, failure } = await deployWithServices(
+    const { result, failure, pinned } = await deployWithServices(
       inputs,
-      unit,
+      { unit, pinUnit },
       connection,
       deadline,
       records,
     );
-    await report(inputs, unit, startedAt, result, failure, records);
+    await report(inputs, pinned?.unit ?? unit, startedAt, result, failure, records, pinned);
     if (failure !== undefined) throw failure;
   } finally {
     await connection.close();
@@ -95,16 +110,18 @@ function connect(inputs: Inputs): Promise<MasterLink> {
 }
 
 /**
- * Starts update-services, deploys, and stops the services again whatever happened. A failure
- * is handed back, not thrown, so that the report still gets written.
+ * Starts update-services, checks the signature (verify-key), deploys, and stops the services
+ * again whatever happened. A failure is handed back, not thrown, so that the report still gets
+ * written.
  */
 async function deployWithServices(
   inputs: Inputs,
-  unit: PlannedUnit,
+  planned: { unit: PlannedUnit; pinUnit: PinUnit },
   connection: MasterLink,
   deadline: number,
   records: Records,
-): Promise<{ result?: DeployResult; failure?: unknown }> {
+): Promise<{ result?: DeployResult; failure?: unknown; pinned?: Pinned }> {
+  let pinned: Pinned | undefined;
   const started: string[] = [];
   const { host, port, user } = inputs.ssh;
   const record = (services: readonly string[]) => {
@@ -115,14 +132,21 @@ async function deployWithServices(
     await core.group('Start update-services on the master', () =>
       startServices(connection, inputs.updateServices, started, record),
     );
+    // The registry answers now; nothing in etcd or fleet has been touched yet.
+    pinned = inputs.verifyKey
+      ? await pinVerifiedDigest(inputs, planned, connection, deadline)
+      : undefined;
+    const unit = pinned?.unit ?? planned.unit;
     const reopenWindow = () => startServices(connection, inputs.updateServices, []);
     return {
       result: await deployLocked(inputs, unit, connection, deadline, records, reopenWindow),
+      pinned,
     };
   } catch (thrown) {
     // The holder of the lock deploys with the same update window, and closes it when done.
     if (thrown instanceof LockHeldError) records.windowNeededBy = 'the run holding the lock';
-    return { result: thrown instanceof DeployError ? thrown.result : undefined, failure: thrown };
+    const result = thrown instanceof DeployError ? thrown.result : undefined;
+    return { result, failure: thrown, pinned };
   } finally {
     if (inputs.keepServicesRunning) {
       if (started.length > 0)
@@ -138,6 +162,22 @@ async function deployWithServices(
       else release(WINDOW_STATE);
     }
   }
+}
+
+/** verify-key: the image's digest checked against its signature, and the unit that pins it. */
+async function pinVerifiedDigest(
+  inputs: Inputs,
+  planned: { unit: PlannedUnit; pinUnit: PinUnit },
+  connection: MasterLink,
+  deadline: number,
+): Promise<Pinned> {
+  const key = inputs.verifyKey as NonNullable<Inputs['verifyKey']>;
+  const verified = await core.group(`Check the signature of ${planned.unit.image}`, () =>
+    checkSignature(connection, inputs.image, key, deadline),
+  );
+  const unit = planned.pinUnit(verified.digest);
+  await showUnit(inputs, unit);
+  return { verified, unit };
 }
 
 /**
@@ -173,7 +213,7 @@ async function deployLocked(
       // An unchanged unit keeps its record: it tells when that version was deployed.
       if (!result.changed && records.before?.hash === unit.hash) records.after = records.before;
       else {
-        const record = newRecord(unit, inputs.image, result.machines.length);
+        const record = newRecord(unit, result.machines.length);
         await writeRecord(etcd, record).then(
           () => (records.after = record),
           (error: unknown) =>
@@ -217,6 +257,16 @@ async function deployToFleet(
   return deploy({ fleet, unit, strategy, deadline, rollback, rollbackTimeoutMs, image }, machines);
 }
 
+/** The summary's line of the verify-key check: what verified what, or that it did not. */
+function signatureText(key: KeyObject, pinned: Pinned | undefined, failure: unknown): string {
+  if (pinned) {
+    return `${pinned.verified.digest} verified with key ${pinned.verified.fingerprint}`;
+  }
+  return failure instanceof SignatureRefusedError
+    ? `refused with key ${keyFingerprint(key)}: nothing deployed (why: see Result)`
+    : `not checked with key ${keyFingerprint(key)}: the run ended before the check`;
+}
+
 /** What the log and the summary say of each end. */
 function outcomeText(outcome: Outcome, result: DeployResult | undefined, failure: unknown): string {
   if (outcome === 'deployed') {
@@ -244,6 +294,7 @@ async function report(
   result: DeployResult | undefined,
   failure: unknown,
   records: Records,
+  pinned?: Pinned,
 ): Promise<void> {
   const seconds = (Date.now() - startedAt) / 1000;
   const machines = result?.machines ?? [];
@@ -257,6 +308,7 @@ async function report(
     'duration-seconds': seconds.toFixed(1),
     'previous-image': result?.previousImage ?? '',
     'deploy-record': records.after ? JSON.stringify(records.after) : '',
+    'verified-digest': pinned?.verified.digest ?? '',
   });
   const text = outcomeText(outcome, result, failure);
   core.info(`Result: ${text}`);
@@ -280,6 +332,9 @@ async function report(
     ],
     ['Total time', `${seconds.toFixed(1)} s`],
   ];
+  if (inputs.verifyKey) {
+    facts.splice(2, 0, ['Signature', signatureText(inputs.verifyKey, pinned, failure)]);
+  }
   if (result?.rollback) facts.push(['Rollback', result.rollback.message]);
   const tables = [
     {

@@ -1,6 +1,5 @@
 import * as core from '@actions/core';
 import { UserError, messageOf } from '../../core/src/errors.js';
-import type { ImageReference } from '../../core/src/image-ref.js';
 import type { SshConnection } from '../../core/src/ssh-connection.js';
 import { openEtcd, type EtcdClient } from './etcd.js';
 import type { Inputs, PlannedUnit } from './inputs.js';
@@ -15,7 +14,7 @@ import { holderText, lockKey, thisRun, type RunIdentity } from './lock.js';
 export interface DeployRecord extends RunIdentity {
   unit: string;
   image: string;
-  /** The image's digest when the reference named one (import-image's image-ref does). */
+  /** The digest the unit ran by: the one verify-key checked, else the reference's (image-ref has one). */
   digest?: string;
   version: string;
   /** fleet's hash of the unit. */
@@ -29,15 +28,11 @@ export function recordKey(unit: string): string {
 }
 
 /** The record for a deploy of `unit` that just succeeded on `machines` machines. */
-export function newRecord(
-  unit: PlannedUnit,
-  image: ImageReference,
-  machines: number,
-): DeployRecord {
+export function newRecord(unit: PlannedUnit, machines: number): DeployRecord {
   return {
     unit: unit.name,
     image: unit.image,
-    digest: image.digest,
+    digest: unit.digest,
     version: unit.version,
     hash: unit.hash,
     machines,

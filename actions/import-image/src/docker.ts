@@ -5,7 +5,7 @@ import { UserError } from '../../core/src/errors.js';
 import { exec } from '../../core/src/exec.js';
 import type { Layer, Platform, RuntimeConfig } from './oci.js';
 import { clientCredentials, type RegistryCredential } from './docker-credentials.js';
-import { RegistryClient } from './registry.js';
+import { RegistryClient } from '../../core/src/registry.js';
 import { dockerChanges, formatPlatform } from './config.js';
 
 export interface DockerJob {

@@ -55,7 +55,7 @@ import {
   type TarSource,
 } from './oci.js';
 import { pushSignature, type PushedSignature } from './signature.js';
-import { DeadlineError, RegistryClient, type PushBlob } from './registry.js';
+import { DeadlineError, RegistryClient, type PushBlob } from '../../core/src/registry.js';
 import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
 import { PROVENANCE_ARTIFACT_TYPE, provenanceArtifact } from './provenance.js';

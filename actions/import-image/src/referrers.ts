@@ -1,6 +1,6 @@
 import { UserError } from '../../core/src/errors.js';
 import { MEDIA_TYPES, digestOf } from './oci.js';
-import type { RegistryClient } from './registry.js';
+import type { RegistryClient } from '../../core/src/registry.js';
 
 /**
  * Artifacts attached to a pushed image as OCI 1.1 referrers (docs/dev/sbom.md): an image

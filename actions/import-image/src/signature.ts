@@ -1,8 +1,15 @@
 import * as core from '@actions/core';
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { InputError } from '../../core/src/errors.js';
 import { sha256 } from '../../core/src/files.js';
-import type { RegistryClient } from './registry.js';
+import type { RegistryClient } from '../../core/src/registry.js';
+import {
+  SIGNATURE_ANNOTATION,
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  signatureTag,
+  signatureVerifies,
+  simpleSigningPayload,
+} from '../../core/src/simple-signing.js';
 
 /**
  * sign-key: a signature of each pushed manifest digest in the format containers/image and cosign
@@ -10,8 +17,6 @@ import type { RegistryClient } from './registry.js';
  * manifest tagged `sha256-<hex>.sig`, its ECDSA signature in the layer's annotation.
  */
 
-export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
-export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 
@@ -40,24 +45,6 @@ export function parseSigningKey(pem: string): KeyObject {
     );
   }
   return key;
-}
-
-/** The tag a signature of `digest` lives under (cosign's and containers/image's convention). */
-export function signatureTag(digest: string): string {
-  return `${digest.replace(':', '-')}.sig`;
-}
-
-/** The simple-signing payload that names `digest` as an image of `repository` (pure; fixed key order). */
-export function simpleSigningPayload(repository: string, digest: string): Buffer {
-  const payload = {
-    critical: {
-      identity: { 'docker-reference': repository },
-      image: { 'docker-manifest-digest': digest },
-      type: 'cosign container image signature',
-    },
-    optional: null,
-  };
-  return Buffer.from(JSON.stringify(payload));
 }
 
 interface Descriptor {
@@ -129,12 +116,7 @@ export async function pushSignature(
   const ours = existing.layers.find(
     (layer) =>
       layer.digest === payloadLayer.digest &&
-      verify(
-        'sha256',
-        payload,
-        publicKey,
-        Buffer.from(layer.annotations?.[SIGNATURE_ANNOTATION] ?? '', 'base64'),
-      ),
+      signatureVerifies(payload, layer.annotations?.[SIGNATURE_ANNOTATION], publicKey),
   );
   if (ours && existing.digest) {
     core.info(`${reference}: already signed by this key`);

@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import { isPrivateAddress } from '../../core/src/host-port.js';
 import { schemaFindings } from './cloud-config-schema.js';
 import {
   DOCKER_DAEMON_JSON,
@@ -145,22 +146,6 @@ function hostOfUrl(url: string): string | undefined {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
-}
-
-/** RFC 1918, shared (100.64/10) and link-local IPv4, ULA and link-local IPv6. */
-function isPrivateAddress(host: string): boolean {
-  if (net.isIPv4(host)) {
-    const [a, b] = host.split('.').map(Number) as [number, number];
-    return (
-      a === 10 ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254)
-    );
-  }
-  if (net.isIPv6(host)) return /^f[cd]/i.test(host) || /^fe[89ab]/i.test(host);
-  return false;
 }
 
 function parse(text: string): Parsed | string {

@@ -4,8 +4,8 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { Readable } from 'node:stream';
-import { UserError, messageOf } from '../../core/src/errors.js';
-import { TransientError, withRetries } from '../../core/src/retry.js';
+import { UserError, messageOf } from './errors.js';
+import { TransientError, withRetries } from './retry.js';
 
 /**
  * A client of the OCI distribution API (the registry protocol), enough to push an image:
@@ -530,6 +530,17 @@ export class RegistryClient {
         mediaType: String(response.headers['content-type'] ?? ''),
         digest: typeof digest === 'string' ? digest : undefined,
       };
+    });
+  }
+
+  /** A small blob's bytes (a signature payload), or undefined when the registry has none (404). */
+  async findBlob(repository: string, digest: string): Promise<Buffer | undefined> {
+    return this.withRetries(`GET blob ${short(digest)}`, async () => {
+      const response = await this.request(
+        { method: 'GET', url: `/v2/${repository}/blobs/${digest}`, repository },
+        [200, 404],
+      );
+      return response.status === 404 ? undefined : response.body;
     });
   }
 
