@@ -198,7 +198,7 @@ describe('the push is bounded by timeout', () => {
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(
         new RegExp(
-          `^The push to 127\\.0\\.0\\.1:${port} did not finish within timeout \\(4 s\\): .*GET /v2/.*\\. Pushed: nothing; not pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}, tag v1\\.$`,
+          `^The push to 127\\.0\\.0\\.1:${port} did not finish within timeout \\(4 s\\): .*GET /v2/.*\\. Pushed: nothing; not pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}, tag v1, application/vnd\\.in-toto\\+json\\.$`,
         ),
       );
       expect(held.length).toBeGreaterThan(0);
@@ -225,7 +225,7 @@ describe('the push is bounded by timeout', () => {
       const errors = errorLines(result.log);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(
-        /did not finish within timeout \(8 s\): .*PUT \/v2\/faults\/stalltag\/manifests\/v1.*\. Pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}; not pushed: tag v1, tag v2\.$/,
+        /did not finish within timeout \(8 s\): .*PUT \/v2\/faults\/stalltag\/manifests\/v1.*\. Pushed: layer sha256:[0-9a-f]{64}, config sha256:[0-9a-f]{64}; not pushed: tag v1, tag v2, application\/vnd\.in-toto\+json\.$/,
       );
       expect(proxy.faults()).toBe(1);
       for (const tag of ['v1', 'v2']) {

@@ -247,7 +247,18 @@ describe('layers: app', () => {
       ) as { config: { digest: string } }
     ).config.digest;
     // The registry's own access log: of the image, the app layer and the config, nothing else;
-    // besides, the new root's two SBOM documents, attached as artifacts referring to it.
+    // besides, the new root's two SBOM documents and the run's provenance, attached as artifacts
+    // referring to it.
+    const provenance = (
+      JSON.parse(
+        skopeo([
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `docker://${registry.address}/layers/greeter@${after.outputs['provenance-digest']}`,
+        ]),
+      ) as { layers: Array<{ digest: string }> }
+    ).layers[0]?.digest;
     const sboms = await Promise.all(
       ['usr/share/arch-core/sbom.spdx.json', 'usr/share/arch-core/sbom.cdx.json'].map(
         async (file) =>
@@ -257,7 +268,7 @@ describe('layers: app', () => {
       ),
     );
     expect(uploadedDigests(registry.log().slice(logBefore)).sort()).toEqual(
-      [appB?.digest, configB, ...sboms].sort(),
+      [appB?.digest, configB, ...sboms, provenance].sort(),
     );
     expect(after.log).toMatch(
       new RegExp(`blob ${(belowB?.digest ?? '').slice(0, 19)} \\(\\d+ bytes\\) is already there`),

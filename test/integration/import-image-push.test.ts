@@ -57,9 +57,11 @@ describe('import-image pushes a root to a real registry', () => {
     expect(inspected.Digest).toBe(outputs.digest);
     expect(inspected.Architecture).toBe('amd64');
     expect(inspected.Os).toBe('linux');
+    // And the referrers tag that lists the provenance (import-image-provenance.test.ts).
     expect([...(inspected.RepoTags as string[])].sort()).toEqual([
       '1.2.r14.0a1b2c3d4e5f-1',
       'latest',
+      outputs.digest!.replace(':', '-'),
     ]);
     const labels = inspected.Labels as Record<string, string>;
     expect(labels).toMatchObject({
@@ -108,11 +110,13 @@ describe('import-image pushes a root to a real registry', () => {
     const proxy = await startFaultProxy(registry.port);
     try {
       const image = `${proxy.address}/team/repro`;
-      const first = await runBundle('import-image', { root: one, image, insecure: 'true' });
+      // Each run's provenance is its own (its start and finish times): not attached here.
+      const inputs = { image, insecure: 'true', provenance: 'false' };
+      const first = await runBundle('import-image', { root: one, ...inputs });
       expect(first.code).toBe(0);
       const firstBytes = proxy.uploadedBytes();
       expect(firstBytes).toBeGreaterThanOrEqual(Number(first.outputs['size-bytes']));
-      const second = await runBundle('import-image', { root: two, image, insecure: 'true' });
+      const second = await runBundle('import-image', { root: two, ...inputs });
       expect(second.code).toBe(0);
       expect(second.outputs.digest).toBe(first.outputs.digest);
       expect(second.outputs['layer-digest']).toBe(first.outputs['layer-digest']);

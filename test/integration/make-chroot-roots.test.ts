@@ -118,6 +118,25 @@ describe.each(ARCHES)('%s root from a local repository', (arch) => {
     expect(manifest.app).toBeUndefined();
   });
 
+  test("the manifest names each package's file and its sha256, as sha256sum gives it", async () => {
+    const manifest = parseManifest(await fs.readFile(outputs.manifest!, 'utf8'), 'manifest');
+    const files = Object.values(repos[arch].packageFiles);
+    const sums = execFileSync('sha256sum', files, { encoding: 'utf8' }).trim().split('\n');
+    const byFile = new Map(
+      sums.map((line) => {
+        const [sum, file] = line.split(/\s+\*?/);
+        return [path.basename(file!), sum!];
+      }),
+    );
+    expect(manifest.packages).toHaveLength(3);
+    for (const entry of manifest.packages) {
+      expect(entry.file).toMatch(
+        new RegExp(`^${entry.name}-${entry.version}-${entry.arch}\\.pkg\\.tar\\.`),
+      );
+      expect(entry.sha256).toBe(byFile.get(entry.file!));
+    }
+  });
+
   test('the app runs from the root', () => {
     expect(execFileSync('chroot', [root, '/usr/bin/hello'], { encoding: 'utf8' })).toBe(
       `${greeting(arch)}\n`,

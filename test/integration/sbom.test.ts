@@ -185,9 +185,11 @@ describe('import-image attaches them as referrers of the pushed image', () => {
         chroot['sbom-cyclonedx']!,
       ],
     ];
-    expect(index.manifests.map((m) => [m.artifactType, m.digest])).toEqual(
-      expected.map(([type, referrer]) => [type, referrer]),
-    );
+    // The provenance (import-image-provenance.test.ts) comes after the SBOMs.
+    expect(index.manifests.map((m) => [m.artifactType, m.digest])).toEqual([
+      ...expected.map(([type, referrer]) => [type, referrer]),
+      ['application/vnd.in-toto+json', pushed['provenance-digest']],
+    ]);
     for (const [artifactType, referrer, file] of expected) {
       const manifest = JSON.parse(
         (
@@ -232,7 +234,7 @@ describe('import-image attaches them as referrers of the pushed image', () => {
     expect(artifact.subject.digest).toBe(pushed.digest);
   });
 
-  test('pushing the same image again leaves one entry per SBOM in the index', async () => {
+  test('pushing the same image again leaves one entry per SBOM, one provenance per run', async () => {
     const again = await runBundle(
       'import-image',
       { root: chroot.root!, image: `${registry.address}/${repository}`, insecure: 'true' },
@@ -249,7 +251,15 @@ describe('import-image attaches them as referrers of the pushed image', () => {
         )
       ).toString(),
     ) as Index;
-    expect(index.manifests).toHaveLength(2);
+    // Two runs within the same second make the same statement (its times are in seconds).
+    const provenances = [
+      ...new Set([pushed['provenance-digest'], again.outputs['provenance-digest']]),
+    ];
+    expect(index.manifests.map((m) => [m.artifactType, m.digest])).toEqual([
+      ['application/spdx+json', pushed['sbom-spdx-digest']],
+      ['application/vnd.cyclonedx+json', pushed['sbom-cyclonedx-digest']],
+      ...provenances.map((digest) => ['application/vnd.in-toto+json', digest]),
+    ]);
   });
 
   test('an sbom-spdx input that is no SPDX document: one line naming it, nothing pushed', async () => {

@@ -54,6 +54,17 @@ describe('manifest', () => {
       created: '2023-11-14T22:13:20Z',
     });
   });
+  test('each package with the file it came from and its sha256, where found', () => {
+    const found = { file: 'lib-1-1-i686.pkg.tar.zst', sha256: 'ab'.repeat(32) };
+    const manifest = makeManifest(
+      'i686',
+      record,
+      installed,
+      new Date(0),
+      new Map([['lib', found]]),
+    );
+    expect(manifest.packages).toEqual([installed[0], { ...installed[1], ...found }]);
+  });
 });
 
 test('not root: fails at once naming what is needed', () => {

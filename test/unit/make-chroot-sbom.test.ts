@@ -3,10 +3,10 @@ import {
   cyclonedxDocument,
   documentBytes,
   nameBasedUuid,
-  packageUrl,
   spdxDocument,
   type SbomSubject,
 } from '../../actions/make-chroot/src/sbom.js';
+import { packageUrl } from '../../actions/core/src/purl.js';
 import {
   KNOWN_SPDX_LICENSES,
   packageLicense,

@@ -60,12 +60,24 @@ describe('workflows against the published workflow schema', () => {
     ],
     ['YAML that does not parse', 'on: push\njobs:\n  a: [\n'],
     [
+      'an attestations permission that is no level',
+      'on: push\njobs:\n  a:\n    runs-on: x\n    permissions:\n      attestations: writ\n' +
+        '    steps:\n      - run: "true"\n',
+    ],
+    [
       'a choice input with no options',
       'on:\n  workflow_dispatch:\n    inputs:\n      e:\n        type: choice\n        description: d\n' +
         'jobs:\n  a:\n    runs-on: x\n    steps:\n      - run: "true"\n',
     ],
   ])('rejects %s', (_what, source) => {
     expect(workflowSchemaErrors(source).length).toBeGreaterThan(0);
+  });
+
+  test('takes the attestations permission the published schema does not know yet', () => {
+    const source =
+      'on: push\njobs:\n  a:\n    runs-on: x\n    permissions:\n      id-token: write\n' +
+      '      attestations: write\n    steps:\n      - run: "true"\n';
+    expect(workflowSchemaErrors(source)).toEqual([]);
   });
 });
 

@@ -35,6 +35,10 @@ export interface ManifestPackage {
   version: string;
   arch: string;
   installedSize: number;
+  /** The package file it was installed from (`NAME-VERSION-ARCH.pkg.tar.*`), when found. */
+  file?: string;
+  /** That file's sha256 (hex), hashed by make-chroot after pacman installed it. */
+  sha256?: string;
 }
 
 export interface Manifest {

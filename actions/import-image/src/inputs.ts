@@ -64,6 +64,8 @@ export interface Inputs {
   compression: Compression;
   /** Within the compression's range. */
   'compression-level': number;
+  /** The build provenance is attached to the pushed image (mode oci), signed with sign-key. */
+  provenance: boolean;
   /** sign-key: each pushed manifest digest gets a signature by it. */
   signKey?: KeyObject;
   /** `app` only with root and mode oci. */
@@ -319,6 +321,7 @@ export async function parseInputs(raw: RawInputs): Promise<Inputs> {
     platforms,
     manifest,
     signKey: readSigningKey(read, destination),
+    provenance: read.boolean('provenance'),
     'sbom-spdx': sbomSpdx,
     'sbom-cyclonedx': sbomCyclonedx,
     ...destination,

@@ -60,6 +60,7 @@ import { pushSignature, type PushedSignature } from './signature.js';
 import { DeadlineError, RegistryClient, type PushBlob } from '../../core/src/registry.js';
 import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
+import { PROVENANCE_ARTIFACT_TYPE, provenanceArtifact } from './provenance.js';
 import { TEMPORARIES_STATE, TUNNEL_STATE, holdTunnel } from './post.js';
 import { failureThroughTunnel, openTunnel, type Tunnel } from './tunnel.js';
 import {
@@ -86,6 +87,8 @@ interface ImagePlan {
   annotations: Record<string, string>;
   /** The annotations lines this image left out, and why. */
   ignoredAnnotations: string[];
+  /** When the run began (the provenance's startedOn). */
+  startedOn: Date;
 }
 
 /** One image to make: its inputs (with platforms, those of its line) and its plan. */
@@ -247,6 +250,7 @@ async function findManifest(inputs: Inputs): Promise<Manifest | undefined> {
 
 /** With `inIndex` (platforms) the notices of left-out annotations are the caller's to give. */
 function planImage(inputs: Inputs, manifest: Manifest | undefined, inIndex = false): ImagePlan {
+  const startedOn = new Date();
   const tags = resolveTags(inputs.tags, inputs.image, manifest);
   const platform = resolvePlatform(inputs, manifest);
   const { epoch, from } = resolveEpoch(sourceDateEpoch(), manifest);
@@ -278,6 +282,7 @@ function planImage(inputs: Inputs, manifest: Manifest | undefined, inIndex = fal
     },
     annotations: annotations.manifest,
     ignoredAnnotations: annotations.ignored,
+    startedOn,
   };
 }
 
@@ -492,8 +497,23 @@ async function makeOciImage(
   if (index) core.info(`index ${index.digest} of ${images.length} images`);
   const tagged = index ?? (images[0] as BuiltImage).manifest;
   const artifacts: Artifact[][] = [];
-  for (const child of children) {
-    artifacts.push(inputs.push ? await findSbomArtifacts(child.inputs, child.plan.created) : []);
+  for (const [i, child] of children.entries()) {
+    if (!inputs.push) {
+      artifacts.push([]);
+      continue;
+    }
+    const provenance = inputs.provenance
+      ? [
+          provenanceArtifact({
+            inputs: child.inputs,
+            plan: child.plan,
+            digest: (images[i] as BuiltImage).manifest.digest,
+            finishedOn: new Date(),
+            env: process.env,
+          }),
+        ]
+      : [];
+    artifacts.push([...(await findSbomArtifacts(child.inputs, child.plan.created)), ...provenance]);
   }
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
@@ -620,6 +640,7 @@ function writeActionOutputs(
       : {}),
   };
   setOutputs({
+    image: imageName(inputs.image),
     digest: result.digest ?? '',
     'image-ref': imageRef,
     tags: tags.join('\n'),
@@ -634,13 +655,14 @@ function writeActionOutputs(
   });
 }
 
-/** sbom-spdx-digest and sbom-cyclonedx-digest: each empty when that SBOM was not attached. */
+/** sbom-spdx-digest, sbom-cyclonedx-digest, provenance-digest: each empty when not attached. */
 function referrerOutputs(referrers: readonly Descriptor[]): Record<string, string> {
   const digestOf = (type: string): string =>
     referrers.find((referrer) => referrer.artifactType === type)?.digest ?? '';
   return {
     'sbom-spdx-digest': digestOf('application/spdx+json'),
     'sbom-cyclonedx-digest': digestOf('application/vnd.cyclonedx+json'),
+    'provenance-digest': digestOf(PROVENANCE_ARTIFACT_TYPE),
   };
 }
 

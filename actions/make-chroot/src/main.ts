@@ -53,6 +53,7 @@ import {
 } from '../../core/src/root-libraries.js';
 import { sourceDateEpoch, writeTar } from '../../core/src/tar.js';
 import { readLocalPackages, writeSboms } from './sbom.js';
+import { installedPackageFiles, type InstalledFile } from './package-files.js';
 import {
   INPUT_REPO_NAME,
   defaultRoot,
@@ -169,12 +170,13 @@ function isoSeconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** The manifest (pure). */
+/** The manifest (pure); `files` gives each package's file and sha256 where it was found. */
 export function makeManifest(
   arch: string,
   app: AppInfo | undefined,
   installed: readonly InstalledPackage[],
   created: Date,
+  files: ReadonlyMap<string, InstalledFile> = new Map(),
 ): Manifest {
   const manifest: Manifest = {
     schemaVersion: 1,
@@ -184,6 +186,7 @@ export function makeManifest(
       version,
       arch: packageArch,
       installedSize,
+      ...files.get(name),
     })),
     created: isoSeconds(created),
   };
@@ -254,7 +257,15 @@ async function makeRoot(
     await removeIfEmpty(path.dirname(dbPath));
   }
   const created = epoch !== undefined ? new Date(epoch * 1000) : new Date();
-  const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, created);
+  const localDirs = repos.flatMap((repo) => repo.servers.map(localDirectoryOf));
+  const files = await installedPackageFiles(installed, [
+    path.join(work, 'cache'),
+    ...localDirs.filter((dir) => dir !== undefined),
+  ]);
+  const manifest = await writeManifest(inputs, packageFiles, installed, repos, rootDir, {
+    created,
+    files,
+  });
   await writeSboms(rootDir, {
     arch: manifest.arch,
     app: manifest.app,
@@ -409,7 +420,7 @@ async function writeManifest(
   installed: InstalledPackage[],
   repos: PacmanRepo[],
   rootDir: string,
-  created: Date,
+  { created, files }: { created: Date; files: ReadonlyMap<string, InstalledFile> },
 ): Promise<Manifest> {
   const namedApp = inputs.app?.split('/').pop();
   const namedVersion = installed.find((entry) => entry.name === namedApp)?.version;
@@ -422,6 +433,7 @@ async function writeManifest(
     appOf(inputs.app, packageFiles, installed, recordInRepos),
     installed,
     created,
+    files,
   );
   const manifestFile = path.join(rootDir, MANIFEST_PATH_IN_ROOT);
   await fs.mkdir(path.dirname(manifestFile), { recursive: true });

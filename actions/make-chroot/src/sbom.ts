@@ -6,6 +6,7 @@ import {
   SBOM_SPDX_PATH_IN_ROOT,
   type AppInfo,
 } from '../../core/src/manifest.js';
+import { packageUrl } from '../../core/src/purl.js';
 import { parseDesc } from './pacman.js';
 import { packageLicense, spdxIdString, type LicenseRef } from './sbom-licenses.js';
 
@@ -57,28 +58,6 @@ export async function readLocalPackages(dbPath: string): Promise<SbomPackage[]> 
     });
   }
   return packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/**
- * The distribution a root's packages come from, as purl's alpm type names it (the namespace):
- * Arch Linux for x86_64, Arch Linux 32 for i686.
- */
-function purlNamespace(arch: string): string {
-  return arch === 'i686' ? 'arch32' : 'arch';
-}
-
-/** purl's percent-encoding of one component; `:` (the epoch separator) stays as it is. */
-function purlEncode(text: string): string {
-  return encodeURIComponent(text).replace(/%3A/g, ':');
-}
-
-/** `pkg:alpm/<distribution>/<name>@<version>?arch=<arch>` (pure). */
-export function packageUrl(
-  rootArch: string,
-  entry: Pick<SbomPackage, 'name' | 'version' | 'arch'>,
-): string {
-  const name = purlEncode(entry.name.toLowerCase());
-  return `pkg:alpm/${purlNamespace(rootArch)}/${name}@${purlEncode(entry.version)}?arch=${purlEncode(entry.arch)}`;
 }
 
 /** A fixed namespace for the name-based UUIDs of these documents (RFC 9562 version 5). */

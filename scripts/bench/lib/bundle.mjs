@@ -17,7 +17,8 @@ export function bundleNode(project) {
 /**
  * The action's inputs (from its action.yml) and a `run(inputs, env)` that starts the bundle with
  * `inputs` over the defaults as INPUT_* variables, fresh GITHUB_OUTPUT, GITHUB_STATE,
- * GITHUB_STEP_SUMMARY files and RUNNER_TEMP, and returns measure()'s figures plus the outputs.
+ * GITHUB_STEP_SUMMARY files and RUNNER_TEMP, and returns measure()'s figures plus the outputs
+ * (`onStdout` as measure() takes it).
  */
 export async function bundleRunner(project, action) {
   const { readActionMetadata, inputVariable, parseOutputFile } = await tsImport(
@@ -27,7 +28,7 @@ export async function bundleRunner(project, action) {
   const metadata = await readActionMetadata(path.join(project, 'actions', action, 'action.yml'));
   const node = bundleNode(project);
   const bundle = path.join(project, 'dist', action, 'index.js');
-  async function run(inputs, extraEnv = {}) {
+  async function run(inputs, extraEnv = {}, { onStdout } = {}) {
     const step = fs.mkdtempSync(path.join(os.tmpdir(), `bench-${action}-step-`));
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([name]) => !name.startsWith('INPUT_')),
@@ -42,7 +43,7 @@ export async function bundleRunner(project, action) {
     fs.mkdirSync(env.RUNNER_TEMP);
     Object.assign(env, extraEnv);
     try {
-      const result = await measure(node, [bundle], { env });
+      const result = await measure(node, [bundle], { env, onStdout });
       result.outputs = parseOutputFile(fs.readFileSync(env.GITHUB_OUTPUT, 'utf8'));
       return result;
     } finally {

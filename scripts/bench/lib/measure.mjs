@@ -26,21 +26,27 @@ export function parseOptions(argv, defaults, usage) {
  * Runs `command args` under `/usr/bin/time -v`: wall seconds (measured here, around the whole
  * child) and the "Maximum resident set size", which is the peak RSS of the largest single
  * process among the command and the children it waited for (not the sum of a pipeline's
- * processes; worker threads are part of their process). Throws with the output on failure.
+ * processes; worker threads are part of their process). `options.onStdout(output, seconds)` is
+ * called with the standard output so far as it grows. Throws with the output on failure.
  */
 export async function measure(command, args, options = {}) {
+  const { onStdout, ...spawnOptions } = options;
   const report = path.join(os.tmpdir(), `bench-time-${process.pid}.txt`);
   const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   // Asynchronous: a registry or proxy this process serves must keep running meanwhile.
   const child = spawn('/usr/bin/time', ['-v', '-o', report, command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...options,
+    ...spawnOptions,
   });
   let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+    onStdout?.(output, elapsed());
+  });
   child.stderr.on('data', (chunk) => (output += chunk));
   const status = await new Promise((resolve) => child.on('close', resolve));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = elapsed();
   const timeText = fs.existsSync(report) ? fs.readFileSync(report, 'utf8') : '';
   fs.rmSync(report, { force: true });
   if (status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${status}):\n${output}`);
