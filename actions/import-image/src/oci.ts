@@ -183,6 +183,13 @@ export function compressionParallelism(): number {
 }
 
 /**
+ * Members read and hashed ahead, waiting for an encoder: one is handed over the moment an
+ * encoder is done, instead of its thread idling while the main thread reads and hashes the next
+ * (for zstd, a member takes a few milliseconds, about as long as reading and hashing it).
+ */
+const MEMBERS_WAITING = 2;
+
+/**
  * Parallel compression: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
  * compressed as its own gzip member (or zstd frame) on libuv's thread pool, several at once, and
  * written in order. A series of gzip members is one valid gzip file (RFC 1952, 2.2) and a series
@@ -197,6 +204,8 @@ export class ParallelCompressor extends Transform {
   /** Encoders not compressing a member now; at most `parallel` are ever made. */
   private readonly idle: MemberEncoder[] = [];
   private readonly encoders: MemberEncoder[] = [];
+  /** Members waiting for an encoder, first come first served. */
+  private readonly waiting: Array<(encoder: MemberEncoder) => void> = [];
 
   constructor(
     private readonly options: CompressionOptions,
@@ -238,24 +247,31 @@ export class ParallelCompressor extends Transform {
 
   private async dispatch(member: Buffer): Promise<void> {
     this.queue.push(this.compress(member));
-    await this.emitUntil(this.parallel - 1);
+    await this.emitUntil(this.parallel + MEMBERS_WAITING - 1);
   }
 
   /** The member's compressed bytes; its input goes back to the pool once they are made. */
   private async compress(member: Buffer): Promise<Buffer[]> {
-    const encoder = this.idle.pop() ?? this.newEncoder();
+    const encoder = await this.encoder();
     try {
       return await encoder.encode(member);
     } finally {
-      this.idle.push(encoder);
       chunkPool.give(member);
+      const next = this.waiting.shift();
+      if (next) next(encoder);
+      else this.idle.push(encoder);
     }
   }
 
-  private newEncoder(): MemberEncoder {
-    const encoder = new MemberEncoder(this.options);
-    this.encoders.push(encoder);
-    return encoder;
+  private encoder(): Promise<MemberEncoder> {
+    const idle = this.idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.encoders.length < this.parallel) {
+      const encoder = new MemberEncoder(this.options);
+      this.encoders.push(encoder);
+      return Promise.resolve(encoder);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Writes finished members in order until at most `left` are still in flight. */
