@@ -5,10 +5,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { sha256File } from '../../actions/core/src/files.js';
 import {
+  ChunkPool,
+  TAR_CHUNK_BYTES,
   USTAR_MAX_SIZE,
   headerBlocks,
   parseNumeric,
   parsePaxRecords,
+  tarStream,
   writeTar,
 } from '../../actions/core/src/tar.js';
 
@@ -82,6 +85,38 @@ describe('deterministic tar', () => {
       encoding: 'utf8',
     });
     expect(listing).toMatch(/4242\/4343 .* f$/m);
+  });
+});
+
+describe('chunks handed back to a pool', () => {
+  test('are filled again: a few buffers for many chunks, the same bytes as fresh ones', async () => {
+    const root = path.join(work, 'pooled');
+    await makeTree(root);
+    await fs.writeFile(path.join(root, 'usr/bin/big'), Buffer.alloc(5 * TAR_CHUNK_BYTES + 7, 'z'));
+    const fresh = Buffer.concat([...tarStream(root, { owners: 'root' })]);
+    const pool = new ChunkPool();
+    const seen = new Set<ArrayBufferLike>();
+    const copies: Buffer[] = [];
+    for (const chunk of tarStream(root, { owners: 'root', pool })) {
+      seen.add(chunk.buffer);
+      copies.push(Buffer.from(chunk));
+      pool.give(chunk);
+    }
+    expect(Buffer.concat(copies).equals(fresh)).toBe(true);
+    expect(copies.length).toBeGreaterThan(5);
+    expect(seen.size).toBeLessThanOrEqual(2);
+  });
+
+  test('takes back only whole chunks it made', () => {
+    const pool = new ChunkPool();
+    const own = pool.take();
+    pool.give(Buffer.allocUnsafe(TAR_CHUNK_BYTES));
+    pool.give(own.subarray(0, 512));
+    expect(pool.take()).not.toBe(own);
+    pool.give(own);
+    pool.give(own);
+    expect(pool.take()).toBe(own);
+    expect(pool.take()).not.toBe(own);
   });
 });
 

@@ -30,6 +30,8 @@ export interface TarOptions {
    * it is, so every written entry has its parent directories before it.
    */
   select?: (relativePath: string) => boolean;
+  /** Where the stream's buffers come from, for a consumer that hands them back (ChunkPool). */
+  pool?: ChunkPool;
 }
 
 const BLOCK = 512;
@@ -151,10 +153,39 @@ function paddingBytes(size: number): number {
   return rest === 0 ? 0 : BLOCK - rest;
 }
 
+/**
+ * TAR_CHUNK_BYTES buffers to fill, and to fill again once their consumer hands them back. A
+ * fresh buffer a chunk is garbage only a full collection returns, and V8 lets such external
+ * memory grow by tens of MiB before it runs one: reusing them keeps the stream's memory to the
+ * chunks in flight. Only a consumer that holds no reference to a chunk may give it back.
+ */
+export class ChunkPool {
+  private readonly made = new WeakSet<ArrayBufferLike>();
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    const chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    this.made.add(chunk.buffer);
+    return chunk;
+  }
+
+  /** Hands a whole chunk this pool made back for reuse; anything else is left to the GC. */
+  give(chunk: Buffer): void {
+    const whole = chunk.byteOffset === 0 && chunk.length === TAR_CHUNK_BYTES;
+    if (whole && this.made.has(chunk.buffer) && !this.free.includes(chunk)) this.free.push(chunk);
+  }
+}
+
 /** Collects the tar stream into TAR_CHUNK_BYTES buffers; each full one is handed out once. */
 class Chunker {
-  private chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+  private chunk: Buffer;
   private used = 0;
+
+  constructor(private readonly pool = new ChunkPool()) {
+    this.chunk = pool.take();
+  }
 
   /** Copies `bytes` in; yields every chunk it fills. */
   *add(bytes: Buffer): Generator<Buffer> {
@@ -188,7 +219,7 @@ class Chunker {
 
   private next(): Buffer {
     const full = this.chunk;
-    this.chunk = Buffer.allocUnsafe(TAR_CHUNK_BYTES);
+    this.chunk = this.pool.take();
     this.used = 0;
     return full;
   }
@@ -236,7 +267,7 @@ function byName(a: string, b: string): number {
 /** The tar stream of `root` in TAR_CHUNK_BYTES buffers, ending with the two zero blocks. */
 export function* tarStream(root: string, options: TarOptions): Generator<Buffer> {
   const firstPathOfInode = new Map<string, string>();
-  const chunker = new Chunker();
+  const chunker = new Chunker(options.pool);
   const mtimeOf = (seconds: number): number =>
     options.mtimeClamp === undefined ? seconds : Math.min(seconds, options.mtimeClamp);
   const headers = function* (header: Header): Generator<Buffer> {

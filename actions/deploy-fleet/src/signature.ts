@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from '../../core/src/runner.js';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { InputError, UserError, messageOf } from '../../core/src/errors.js';
 import { sha256 } from '../../core/src/files.js';

@@ -10,10 +10,12 @@ import * as zlib from 'node:zlib';
 import { UserError } from '../../core/src/errors.js';
 import { produceAtomically } from '../../core/src/files.js';
 import {
+  ChunkPool,
   cString,
   paxRecord,
   parseNumeric,
   parsePaxRecords,
+  TAR_CHUNK_BYTES,
   tarStream,
   writeChecksum,
   writeOctal,
@@ -82,8 +84,14 @@ class Hasher extends Transform {
   }
 }
 
-/** Uncompressed bytes per gzip member (or zstd frame) of a layer: fixed, so the output is too. */
-export const GZIP_MEMBER_BYTES = 1024 * 1024;
+/**
+ * Uncompressed bytes per gzip member (or zstd frame) of a layer: fixed, so the output is too. A
+ * tar chunk is one member, compressed where it is.
+ */
+export const GZIP_MEMBER_BYTES = TAR_CHUNK_BYTES;
+
+/** The buffers of root tar streams and of members, handed back once compressed or hashed. */
+const chunkPool = new ChunkPool();
 
 /** Room for one compressed member in zlib's output buffer: one callback, not 64 of 16 KiB. */
 const COMPRESSED_CHUNK_BYTES = GZIP_MEMBER_BYTES + 64 * 1024;
@@ -107,40 +115,79 @@ export const LAYER_MEDIA_TYPES: Record<Compression, string> = {
 
 /** node:zlib's zstd (Node 22.15 and later), typed here: the project's @types/node is Node 20's. */
 interface ZstdZlib {
-  zstdCompress?: (
-    input: Buffer,
-    options: { chunkSize: number; params: Record<number, number> },
-    done: (error: Error | null, result: Buffer) => void,
-  ) => void;
-  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number };
+  createZstdCompress?: (options: { chunkSize: number; params: Record<number, number> }) => Encoder;
+  constants: { ZSTD_c_compressionLevel: number; ZSTD_c_checksumFlag: number; ZSTD_e_end: number };
 }
 const zstdZlib = zlib as unknown as ZstdZlib;
 
+/** The part of a node:zlib compression stream (gzip or zstd) a MemberEncoder uses. */
+type Encoder = Pick<zlib.Gzip, 'write' | 'flush' | 'close' | 'on'> & { reset(): void };
+
 /** True when this Node has node:zlib's zstd. */
 export function hasZstd(): boolean {
-  return typeof zstdZlib.zstdCompress === 'function';
+  return typeof zstdZlib.createZstdCompress === 'function';
 }
 
-function compressMember(piece: Buffer, options: CompressionOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const done = (error: Error | null, result: Buffer): void =>
-      error ? reject(error) : resolve(result);
+/**
+ * One compression stream that makes member after member: each member is its input written, then
+ * a finishing flush (a whole gzip member or zstd frame, as zlib.gzip would make of it), then a
+ * reset for the next. Kept for the whole layer, so the compressor's state and output buffer are
+ * allocated once, not once a member.
+ */
+class MemberEncoder {
+  private readonly stream: Encoder;
+  private readonly finish: number;
+  private output: Buffer[] = [];
+  private failed?: (error: Error) => void;
+
+  constructor(options: CompressionOptions) {
     if (options.compression === 'gzip') {
-      zlib.gzip(piece, { level: options.level, chunkSize: COMPRESSED_CHUNK_BYTES }, done);
-    } else if (zstdZlib.zstdCompress) {
-      const { ZSTD_c_compressionLevel, ZSTD_c_checksumFlag } = zstdZlib.constants;
+      // @types/node 20 leaves reset() out of Gzip; node:zlib has it on every stream.
+      const gzip = zlib.createGzip({ level: options.level, chunkSize: COMPRESSED_CHUNK_BYTES });
+      this.stream = gzip as unknown as Encoder;
+      this.finish = zlib.constants.Z_FINISH;
+    } else if (zstdZlib.createZstdCompress) {
+      const { ZSTD_c_compressionLevel, ZSTD_c_checksumFlag, ZSTD_e_end } = zstdZlib.constants;
       const params = { [ZSTD_c_compressionLevel]: options.level, [ZSTD_c_checksumFlag]: 1 };
-      zstdZlib.zstdCompress(piece, { chunkSize: COMPRESSED_CHUNK_BYTES, params }, done);
+      this.stream = zstdZlib.createZstdCompress({ chunkSize: COMPRESSED_CHUNK_BYTES, params });
+      this.finish = ZSTD_e_end;
     } else {
-      reject(new UserError(`zstd needs Node 22.15 or later; this is Node ${process.version}.`));
+      throw new UserError(`zstd needs Node 22.15 or later; this is Node ${process.version}.`);
     }
-  });
+    this.stream.on('data', (chunk: Buffer) => this.output.push(chunk));
+    this.stream.on('error', (error: Error) => this.failed?.(error));
+  }
+
+  /** The compressed member of `piece`, in the pieces the stream made it in. */
+  encode(piece: Buffer): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      this.failed = reject;
+      this.stream.write(piece);
+      this.stream.flush(this.finish, () => {
+        const member = this.output;
+        this.output = [];
+        this.stream.reset();
+        resolve(member);
+      });
+    });
+  }
+
+  close(): void {
+    this.stream.close();
+  }
 }
 
 /** Members compressed at once: one per core, as zlib's async calls run on libuv's pool. */
 export function compressionParallelism(): number {
   return Math.max(2, os.availableParallelism());
 }
+
+/**
+ * Members read and hashed ahead, waiting for an encoder: one is handed over the moment an
+ * encoder is done, instead of its thread idling while the main thread reads and hashes the next
+ * (for zstd, a member takes a few milliseconds, about as long as reading and hashing it).
+ */
+const MEMBERS_WAITING = 2;
 
 /**
  * Parallel compression: the input is cut at fixed offsets into GZIP_MEMBER_BYTES pieces, each
@@ -151,9 +198,14 @@ export function compressionParallelism(): number {
  * (a piece that is exactly one member, as the tar writer's chunks are, not at all).
  */
 export class ParallelCompressor extends Transform {
-  private piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+  private piece = chunkPool.take();
   private used = 0;
-  private readonly queue: Array<Promise<Buffer>> = [];
+  private readonly queue: Array<Promise<Buffer[]>> = [];
+  /** Encoders not compressing a member now; at most `parallel` are ever made. */
+  private readonly idle: MemberEncoder[] = [];
+  private readonly encoders: MemberEncoder[] = [];
+  /** Members waiting for an encoder, first come first served. */
+  private readonly waiting: Array<(encoder: MemberEncoder) => void> = [];
 
   constructor(
     private readonly options: CompressionOptions,
@@ -167,9 +219,13 @@ export class ParallelCompressor extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.used > 0)
-      this.queue.push(compressMember(this.piece.subarray(0, this.used), this.options));
+    if (this.used > 0) this.queue.push(this.compress(this.piece.subarray(0, this.used)));
     this.emitUntil(0).then(() => done(), done);
+  }
+
+  override _destroy(error: Error | null, done: (error: Error | null) => void): void {
+    for (const encoder of this.encoders) encoder.close();
+    done(error);
   }
 
   private async accept(chunk: Buffer): Promise<void> {
@@ -181,23 +237,48 @@ export class ParallelCompressor extends Transform {
       this.used += copied;
       if (this.used === GZIP_MEMBER_BYTES) {
         const full = this.piece;
-        this.piece = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
+        this.piece = chunkPool.take();
         this.used = 0;
         await this.dispatch(full);
       }
     }
+    chunkPool.give(chunk);
   }
 
   private async dispatch(member: Buffer): Promise<void> {
-    this.queue.push(compressMember(member, this.options));
-    await this.emitUntil(this.parallel - 1);
+    this.queue.push(this.compress(member));
+    await this.emitUntil(this.parallel + MEMBERS_WAITING - 1);
+  }
+
+  /** The member's compressed bytes; its input goes back to the pool once they are made. */
+  private async compress(member: Buffer): Promise<Buffer[]> {
+    const encoder = await this.encoder();
+    try {
+      return await encoder.encode(member);
+    } finally {
+      chunkPool.give(member);
+      const next = this.waiting.shift();
+      if (next) next(encoder);
+      else this.idle.push(encoder);
+    }
+  }
+
+  private encoder(): Promise<MemberEncoder> {
+    const idle = this.idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.encoders.length < this.parallel) {
+      const encoder = new MemberEncoder(this.options);
+      this.encoders.push(encoder);
+      return Promise.resolve(encoder);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Writes finished members in order until at most `left` are still in flight. */
   private async emitUntil(left: number): Promise<void> {
     while (this.queue.length > left) {
-      const next = this.queue.shift() as Promise<Buffer>;
-      this.push(await next);
+      const next = this.queue.shift() as Promise<Buffer[]>;
+      for (const piece of await next) this.push(piece);
     }
   }
 }
@@ -227,7 +308,13 @@ async function compressAndHash(
 /** The digest and size of a tar stream, without compressing it. */
 export async function hashTar(source: TarSource): Promise<TarFacts> {
   const hasher = new Hasher();
-  await pipeline(await source(), hasher, new Writable({ write: (_c, _e, done) => done() }));
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunkPool.give(chunk);
+      done();
+    },
+  });
+  await pipeline(await source(), hasher, sink);
   return { diffId: `sha256:${hasher.hash.digest('hex')}`, uncompressedSize: hasher.bytes };
 }
 
@@ -257,6 +344,7 @@ export async function rootTarSource(root: string, options: LayerOptions): Promis
     owners: 'root' as const,
     mtimeClamp: options.mtimeClamp,
     select: options.select,
+    pool: chunkPool,
   };
   return () => Promise.resolve(tarStream(root, tarOptions));
 }
@@ -615,11 +703,24 @@ function blobPath(dir: string, digest: string): string {
   return path.join(dir, 'blobs', algorithm, hex);
 }
 
+/**
+ * A hard link where the file system allows one (a layer is written once and never changed, and
+ * a cache-dir entry is checked against its digest before use), else a copy: copying hundreds of
+ * MB of layer costs the layout-only run a few percent.
+ */
+async function linkOrCopy(source: string, target: string): Promise<void> {
+  try {
+    await fs.link(source, target);
+  } catch {
+    await fs.copyFile(source, target);
+  }
+}
+
 /** The image's blobs (layers, config, manifest) into a layout directory, and its oci-layout. */
 export async function fillLayoutBlobs(dir: string, image: BuiltImage): Promise<void> {
   await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   await fs.writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  for (const layer of image.layers) await fs.copyFile(layer.file, blobPath(dir, layer.digest));
+  for (const layer of image.layers) await linkOrCopy(layer.file, blobPath(dir, layer.digest));
   await fs.writeFile(blobPath(dir, image.config.digest), image.config.bytes);
   await fs.writeFile(blobPath(dir, image.manifest.digest), image.manifest.bytes);
 }
