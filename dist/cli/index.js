@@ -16250,6 +16250,83 @@ const external_node_url_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impor
 const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./actions/core/src/errors.ts
+/**
+ * A mistake the user can fix (bad input, missing tool, failing build): reported as one clear
+ * message, without a stack trace. Anything else that is thrown is treated as a bug.
+ */
+class errors_UserError extends Error {
+    name = 'UserError';
+}
+/** A bad action input: the message always names the input and says what would be right. */
+class errors_InputError extends errors_UserError {
+    input;
+    name = 'InputError';
+    constructor(input, problem) {
+        super(`Input "${input}": ${problem}`);
+        this.input = input;
+    }
+}
+/** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
+function errors_messageOf(thrown) {
+    if (thrown instanceof Error)
+        return thrown.message || thrown.name;
+    if (typeof thrown === 'string')
+        return thrown;
+    try {
+        return JSON.stringify(thrown) ?? String(thrown);
+    }
+    catch {
+        return String(thrown);
+    }
+}
+
+;// CONCATENATED MODULE: ./actions/core/src/host-port.ts
+
+
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_PORT = new RegExp(`^(?:\\[([0-9A-Fa-f:.]+)\\]|(${LABEL}(?:\\.${LABEL})*))(?::(\\d+))?$`);
+/** The one host[:port] parser; the error says what is wrong, the caller names the input. */
+function parseHostPort(text, defaultPort) {
+    const value = text.trim();
+    const match = HOST_PORT.exec(value);
+    if (!match) {
+        throw new UserError(`"${value}" is not host[:port] (a host name or IPv4 address, or [IPv6], optionally :port).`);
+    }
+    const port = match[3] === undefined ? defaultPort : Number(match[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new UserError(`port "${match[3]}" is out of range; use 1 to 65535.`);
+    }
+    return { host: (match[1] ?? match[2]), port };
+}
+/** True when `text` has an explicit `:port`. */
+function hasPort(text) {
+    return /(?:^[^:[\]]+|\]):\d+$/.test(text.trim());
+}
+/** An input holding host[:port]; the error names the input. */
+function hostPortInput(name, text, defaultPort) {
+    try {
+        return parseHostPort(text, defaultPort);
+    }
+    catch (error) {
+        throw new InputError(name, messageOf(error));
+    }
+}
+/** RFC 1918, shared (100.64/10) and link-local IPv4, ULA and link-local IPv6. */
+function isPrivateAddress(host) {
+    if (external_node_net_namespaceObject.isIPv4(host)) {
+        const [a, b] = host.split('.').map(Number);
+        return (a === 10 ||
+            (a === 172 && b >= 16 && b <= 31) ||
+            (a === 192 && b === 168) ||
+            (a === 100 && b >= 64 && b <= 127) ||
+            (a === 169 && b === 254));
+    }
+    if (external_node_net_namespaceObject.isIPv6(host))
+        return /^f[cd]/i.test(host) || /^fe[89ab]/i.test(host);
+    return false;
+}
+
 // EXTERNAL MODULE: ./node_modules/ajv/dist/ajv.js
 var ajv = __nccwpck_require__(2463);
 ;// CONCATENATED MODULE: ./actions/make-iso/src/cloud-config-schema.ts
@@ -16494,6 +16571,7 @@ const TIMESYNCD_CONF = '/etc/systemd/timesyncd.conf';
 
 
 
+
 const STARTING_COMMANDS = [
     'start',
     'restart',
@@ -16591,20 +16669,6 @@ function hostOfUrl(url) {
 }
 function isLoopback(host) {
     return host === 'localhost' || host === '::1' || (external_node_net_namespaceObject.isIPv4(host) && host.startsWith('127.'));
-}
-/** RFC 1918, shared (100.64/10) and link-local IPv4, ULA and link-local IPv6. */
-function isPrivateAddress(host) {
-    if (external_node_net_namespaceObject.isIPv4(host)) {
-        const [a, b] = host.split('.').map(Number);
-        return (a === 10 ||
-            (a === 172 && b >= 16 && b <= 31) ||
-            (a === 192 && b === 168) ||
-            (a === 100 && b >= 64 && b <= 127) ||
-            (a === 169 && b === 254));
-    }
-    if (external_node_net_namespaceObject.isIPv6(host))
-        return /^f[cd]/i.test(host) || /^fe[89ab]/i.test(host);
-    return false;
 }
 function parse(text) {
     let value;
@@ -17178,37 +17242,6 @@ function formatAudit(result, label) {
 // What scripts and the CLI may use from make-iso: the cloud-config audit and its result.
 
 
-;// CONCATENATED MODULE: ./actions/core/src/errors.ts
-/**
- * A mistake the user can fix (bad input, missing tool, failing build): reported as one clear
- * message, without a stack trace. Anything else that is thrown is treated as a bug.
- */
-class UserError extends Error {
-    name = 'UserError';
-}
-/** A bad action input: the message always names the input and says what would be right. */
-class InputError extends UserError {
-    input;
-    name = 'InputError';
-    constructor(input, problem) {
-        super(`Input "${input}": ${problem}`);
-        this.input = input;
-    }
-}
-/** The message of anything thrown, whatever its type (a thrown string must fail the step too). */
-function messageOf(thrown) {
-    if (thrown instanceof Error)
-        return thrown.message || thrown.name;
-    if (typeof thrown === 'string')
-        return thrown;
-    try {
-        return JSON.stringify(thrown) ?? String(thrown);
-    }
-    catch {
-        return String(thrown);
-    }
-}
-
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -17378,7 +17411,7 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 ;// CONCATENATED MODULE: ./actions/cli/src/runner-log.ts
 
 const ANNOTATIONS = new Set(['error', 'warning', 'notice']);
-/** A command's data or message, as @actions/core escapes it (`%25`, `%0D`, `%0A`). */
+/** A command's data or message, as the actions escape it (`%25`, `%0D`, `%0A`). */
 function decodeData(text) {
     return text.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%');
 }
@@ -17688,7 +17721,7 @@ function cancelOnSignals() {
     return controller.signal;
 }
 main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
-    console.error(`arch-core: ${messageOf(error)}`);
+    console.error(`arch-core: ${errors_messageOf(error)}`);
     process.exit(1);
 });
 
