@@ -183,26 +183,6 @@ describe('outputs and state', () => {
   });
 });
 
-describe('inputs', () => {
-  afterEach(() => {
-    delete process.env.INPUT_MY_INPUT;
-  });
-
-  test('getInput reads INPUT_<NAME> with spaces as _, trimmed unless asked not to', () => {
-    process.env.INPUT_MY_INPUT = '  value \n';
-    expect(core.getInput('my input')).toBe('value');
-    expect(core.getInput('My Input', { trimWhitespace: false })).toBe('  value \n');
-  });
-
-  test('a required input that is empty or absent is an error naming it', () => {
-    process.env.INPUT_MY_INPUT = '';
-    expect(() => core.getInput('my input', { required: true })).toThrow(
-      'Input required and not supplied: my input',
-    );
-    expect(core.getInput('my input')).toBe('');
-  });
-});
-
 describe('job summary', () => {
   test('headings and tables are appended to GITHUB_STEP_SUMMARY, once each', async () => {
     const file = runnerFile('GITHUB_STEP_SUMMARY');

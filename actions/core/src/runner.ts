@@ -21,11 +21,6 @@ export interface AnnotationProperties {
   endColumn?: number;
 }
 
-export interface InputOptions {
-  required?: boolean;
-  trimWhitespace?: boolean;
-}
-
 /** A command's data: the runner reads `%25`, `%0D` and `%0A` back as `%`, CR and LF. */
 export function escapeData(text: string): string {
   return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
@@ -88,15 +83,6 @@ function writeFileCommand(file: 'OUTPUT' | 'STATE', name: string, value: string)
     throw new Error(`GITHUB_${file} names ${filePath}, which is missing`);
   fs.appendFileSync(filePath, fileCommandEntry(name, value), 'utf8');
   return true;
-}
-
-/** The input `name` from INPUT_<NAME> (spaces as `_`), trimmed unless asked not to. */
-export function getInput(name: string, options: InputOptions = {}): string {
-  const value = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '';
-  if (options.required && value === '') {
-    throw new Error(`Input required and not supplied: ${name}`);
-  }
-  return options.trimWhitespace === false ? value : value.trim();
 }
 
 export function info(message: string): void {
