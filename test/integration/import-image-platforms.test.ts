@@ -332,7 +332,12 @@ describe('import-image platforms: signatures and SBOMs', () => {
       expect(await verifiedSignatureDigests(repository, digest, pub)).toEqual([digest]);
     }
     const metadata = JSON.parse(result.outputs.metadata!) as {
-      platforms: Array<{ platform: string; digest: string; 'sbom-spdx-digest': string }>;
+      platforms: Array<{
+        platform: string;
+        digest: string;
+        'sbom-spdx-digest': string;
+        'provenance-digest': string;
+      }>;
     };
     for (const [platform, , spdx] of roots) {
       const child = children[platform]!;
@@ -342,16 +347,23 @@ describe('import-image platforms: signatures and SBOMs', () => {
       const referrers = rawManifest(
         `docker://${registry.address}/${repository}:${child.replace(':', '-')}`,
       ) as { manifests: Array<{ digest: string; artifactType: string }> };
+      // Each image's own SBOM, then its own provenance (on by default).
       expect(referrers.manifests.map((m) => [m.artifactType, m.digest])).toEqual([
         ['application/spdx+json', entry?.['sbom-spdx-digest']],
+        ['application/vnd.in-toto+json', entry?.['provenance-digest']],
       ]);
+      const provenance = rawManifest(
+        `docker://${registry.address}/${repository}@${entry?.['provenance-digest']}`,
+      ) as { subject: { digest: string } };
+      expect(provenance.subject.digest).toBe(child);
       const artifact = rawManifest(
         `docker://${registry.address}/${repository}@${entry?.['sbom-spdx-digest']}`,
       ) as { subject: { digest: string }; layers: Array<{ digest: string }> };
       expect(artifact.subject.digest).toBe(child);
       expect((await blob(repository, artifact.layers[0]!.digest)).toString()).toBe(spdx);
     }
-    // The index itself has no SBOM: each root has its own.
+    expect(result.outputs['provenance-digest']).toBe('');
+    // The index itself has no SBOM or provenance: each root has its own.
     const none = await fetch(
       `http://${registry.address}/v2/${repository}/manifests/${index.replace(':', '-')}`,
       { headers: { accept: 'application/vnd.oci.image.index.v1+json' } },
