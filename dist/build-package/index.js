@@ -58,14 +58,6 @@ function writeFileCommand(file, name, value) {
     external_node_fs_namespaceObject.appendFileSync(filePath, fileCommandEntry(name, value), 'utf8');
     return true;
 }
-/** The input `name` from INPUT_<NAME> (spaces as `_`), trimmed unless asked not to. */
-function getInput(name, options = {}) {
-    const value = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '';
-    if (options.required && value === '') {
-        throw new Error(`Input required and not supplied: ${name}`);
-    }
-    return options.trimWhitespace === false ? value : value.trim();
-}
 function info(message) {
     process.stdout.write(`${message}${external_node_os_namespaceObject.EOL}`);
 }
