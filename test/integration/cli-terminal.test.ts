@@ -102,7 +102,9 @@ describe.each(['tty', 'pipe'] as const)('masked values, through a %s', (how) => 
       expect(ran.code).toBe(0);
       expect(all).not.toContain(password);
       expect(all).not.toContain('::add-mask::');
-      expect(ran.stdout).toMatch(/\nimport-image outputs:\n {2}digest: sha256:[0-9a-f]{64}/);
+      expect(ran.stdout).toMatch(
+        /\nimport-image outputs:\n {2}image: \S+\/cli\/\w+\n {2}digest: sha256:[0-9a-f]{64}/,
+      );
     });
   });
 });
