@@ -204,6 +204,40 @@ test('a digest signed by the key is deployed, and the unit runs it by that diges
   expect(execStart()).toBe(`/usr/bin/docker run --rm --name hello.service ${pinned}`);
 });
 
+test('a tag naming a platforms index is checked by the index digest, which the unit pins', async () => {
+  const root386 = path.join(work, 'root-386');
+  await makeAppRoot(root386, { arch: 'i686' });
+  const pushed = await runBundle('import-image', {
+    platforms: `linux/386=${root386}\nlinux/amd64=${root}`,
+    image: image('multi'),
+    insecure: 'true',
+    'sign-key': signer.key,
+  });
+  expect(errorLines(pushed.log)).toEqual([]);
+  const index = pushed.outputs.digest!;
+  // skopeo, on its own, finds an image index under the tag, at that digest.
+  const raw = JSON.parse(
+    execFileSync(
+      'skopeo',
+      ['inspect', '--raw', '--tls-verify=false', `docker://${image('multi')}`],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { mediaType: string };
+  expect(raw.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+  const result = await runBundle(
+    'deploy-fleet',
+    cluster.inputs({ image: image('multi'), 'verify-key': signer.pub }),
+  );
+  expect(errorLines(result.log)).toEqual([]);
+  expect(result.outputs['verified-digest']).toBe(index);
+  // Each machine's docker takes its own arch's image from the pinned index.
+  expect(execStart()).toBe(
+    `/usr/bin/docker run --rm --name hello.service ${registry.address}/${repository}@${index}`,
+  );
+});
+
 describe('refused before anything in fleet changes', () => {
   /** Runs the deploy of `tag` and checks the refusal: one line, the cluster as it was, window closed. */
   async function expectRefused(tag: string, digest: string, why: RegExp): Promise<void> {

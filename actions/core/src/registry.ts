@@ -515,10 +515,13 @@ export class RegistryClient {
         {
           method: 'GET',
           url: `/v2/${repository}/manifests/${reference}`,
+          // The index types too: a tag may name a platforms image's index.
           headers: {
             accept: [
               'application/vnd.oci.image.manifest.v1+json',
               'application/vnd.docker.distribution.manifest.v2+json',
+              'application/vnd.oci.image.index.v1+json',
+              'application/vnd.docker.distribution.manifest.list.v2+json',
             ].join(', '),
           },
           repository,
