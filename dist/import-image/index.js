@@ -27204,7 +27204,7 @@ function signatureVerifies(payload, signature, publicKey) {
 /** A public key's fingerprint: SHA-256 of its DER SubjectPublicKeyInfo, as `sha256:<hex>`. */
 function keyFingerprint(publicKey) {
     const der = publicKey.export({ type: 'spki', format: 'der' });
-    return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+    return `sha256:${(0,external_node_crypto_namespaceObject.createHash)('sha256').update(der).digest('hex')}`;
 }
 
 ;// CONCATENATED MODULE: ./actions/import-image/src/signature.ts
@@ -28114,9 +28114,9 @@ function preAuthenticationEncoding(payloadType, payload) {
         payload,
     ]);
 }
-/** The key's id in the envelope: the sha256 of its public key (DER SubjectPublicKeyInfo). */
+/** The key's id in the envelope: its fingerprint's hex, the sha256 of its public key's DER. */
 function keyId(key) {
-    return sha256((0,external_node_crypto_namespaceObject.createPublicKey)(key).export({ type: 'spki', format: 'der' }));
+    return keyFingerprint((0,external_node_crypto_namespaceObject.createPublicKey)(key)).slice('sha256:'.length);
 }
 /** A DSSE envelope of `payload`, signed with ECDSA P-256 over SHA-256 (DER signature). */
 function dsseEnvelope(payload, payloadType, key) {

@@ -1,7 +1,7 @@
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { sha256 } from '../../core/src/files.js';
 import type { AppInfo, Manifest } from '../../core/src/manifest.js';
 import { packageUrl } from '../../core/src/purl.js';
+import { keyFingerprint } from '../../core/src/simple-signing.js';
 import type { Inputs } from './inputs.js';
 import type { Platform } from './oci.js';
 import type { Artifact } from './referrers.js';
@@ -198,9 +198,9 @@ export function preAuthenticationEncoding(payloadType: string, payload: Buffer):
   ]);
 }
 
-/** The key's id in the envelope: the sha256 of its public key (DER SubjectPublicKeyInfo). */
+/** The key's id in the envelope: its fingerprint's hex, the sha256 of its public key's DER. */
 export function keyId(key: KeyObject): string {
-  return sha256(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+  return keyFingerprint(createPublicKey(key)).slice('sha256:'.length);
 }
 
 /** A DSSE envelope of `payload`, signed with ECDSA P-256 over SHA-256 (DER signature). */
