@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
@@ -143,7 +145,12 @@ class MemberEncoder {
   constructor(options: CompressionOptions) {
     if (options.compression === 'gzip') {
       // @types/node 20 leaves reset() out of Gzip; node:zlib has it on every stream.
-      const gzip = zlib.createGzip({ level: options.level, chunkSize: COMPRESSED_CHUNK_BYTES });
+      // memLevel 9 (zlib's largest hash): 8–14% less CPU than the default 8 here, 0.3% more bytes.
+      const gzip = zlib.createGzip({
+        level: options.level,
+        memLevel: 9,
+        chunkSize: COMPRESSED_CHUNK_BYTES,
+      });
       this.stream = gzip as unknown as Encoder;
       this.finish = zlib.constants.Z_FINISH;
     } else if (zstdZlib.createZstdCompress) {
@@ -177,9 +184,41 @@ class MemberEncoder {
   }
 }
 
-/** Members compressed at once: one per core, as zlib's async calls run on libuv's pool. */
+/**
+ * Members compressed at once, on libuv's pool: one more than the cores. With one a core, a core
+ * idled whenever the main thread (reading, hashing, writing) was late to hand the next member
+ * over; with one more, 500 MB took 3.3–3.4 s instead of 3.9–4.0 s (layout only, 2 cores).
+ */
 export function compressionParallelism(): number {
-  return Math.max(2, os.availableParallelism());
+  return Math.max(2, os.availableParallelism()) + 1;
+}
+
+/**
+ * node:zlib gives each stream an output buffer of chunkSize and makes a new one whenever it is
+ * full; the full one is garbage once its member is written, memory outside V8's heap that V8
+ * collects only after some 64 MiB of it pile up. A full collection after every
+ * GARBAGE_COLLECT_BYTES of compressed output (a few milliseconds on this small heap) keeps the
+ * peak flat: at 2 GB, 167 → 117 MiB (gzip) and 173 → 127 MiB (zstd), the time unchanged.
+ * `gc` is taken from a context made while --expose-gc is set, and the flag unset again.
+ */
+const GARBAGE_COLLECT_BYTES = 16 * 1024 * 1024;
+
+let collectGarbage: (() => void) | undefined;
+
+class OutputGarbage {
+  private bytes = 0;
+
+  add(bytes: number): void {
+    this.bytes += bytes;
+    if (this.bytes < GARBAGE_COLLECT_BYTES) return;
+    this.bytes = 0;
+    if (!collectGarbage) {
+      v8.setFlagsFromString('--expose-gc');
+      collectGarbage = vm.runInNewContext('gc') as () => void;
+      v8.setFlagsFromString('--no-expose-gc');
+    }
+    collectGarbage();
+  }
 }
 
 /**
@@ -206,6 +245,7 @@ export class ParallelCompressor extends Transform {
   private readonly encoders: MemberEncoder[] = [];
   /** Members waiting for an encoder, first come first served. */
   private readonly waiting: Array<(encoder: MemberEncoder) => void> = [];
+  private readonly garbage = new OutputGarbage();
 
   constructor(
     private readonly options: CompressionOptions,
@@ -278,24 +318,96 @@ export class ParallelCompressor extends Transform {
   private async emitUntil(left: number): Promise<void> {
     while (this.queue.length > left) {
       const next = this.queue.shift() as Promise<Buffer[]>;
-      for (const piece of await next) this.push(piece);
+      for (const piece of await next) {
+        this.push(piece);
+        this.garbage.add(piece.length);
+      }
     }
   }
+}
+
+/**
+ * Writes the compressed layer with synchronous writes, telling `onWritten` the bytes in the file
+ * after each. An async write is one more pool round trip per member, and the wake-up of a pool
+ * thread on a busy 2-core machine takes the main thread's core (measured: 6.7 → 6.4 s for 2 GB
+ * of zstd); a write into the page cache costs less than that.
+ */
+class LayerFileSink extends Writable {
+  private fd?: number;
+  private written = 0;
+
+  constructor(
+    file: string,
+    private readonly onWritten?: (bytes: number) => void,
+  ) {
+    super();
+    this.fd = openSync(file, 'w');
+  }
+
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    done: (error?: Error | null) => void,
+  ): void {
+    try {
+      writeSync(this.fd as number, chunk);
+      this.written += chunk.length;
+      this.onWritten?.(this.written);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    try {
+      this.close();
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  override _destroy(error: Error | null, done: (error: Error | null) => void): void {
+    try {
+      this.close();
+    } catch {
+      // The failure that destroyed the sink is the one to report.
+    }
+    done(error);
+  }
+
+  private close(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * A root's tar stream as a Readable that reads one chunk ahead, not Readable.from's 16: the
+ * compressor has its own read-ahead (MEMBERS_WAITING), and 16 more 1 MiB chunks were 15 MiB of
+ * the peak RSS.
+ */
+function tarReadable(input: Awaited<ReturnType<TarSource>>): Readable {
+  if (input instanceof Readable) return input;
+  return Readable.from(input, { objectMode: true, highWaterMark: 1 });
 }
 
 async function compressAndHash(
   source: TarSource,
   file: string,
   options: CompressionOptions,
+  onWritten?: (bytes: number) => void,
 ): Promise<Omit<Layer, 'mediaType' | 'file'>> {
   const uncompressed = new Hasher();
   const compressed = new Hasher();
   await pipeline(
-    await source(),
+    tarReadable(await source()),
     uncompressed,
     new ParallelCompressor(options),
     compressed,
-    createWriteStream(file),
+    new LayerFileSink(file, onWritten),
   );
   return {
     diffId: `sha256:${uncompressed.hash.digest('hex')}`,
@@ -314,18 +426,22 @@ export async function hashTar(source: TarSource): Promise<TarFacts> {
       done();
     },
   });
-  await pipeline(await source(), hasher, sink);
+  await pipeline(tarReadable(await source()), hasher, sink);
   return { diffId: `sha256:${hasher.hash.digest('hex')}`, uncompressedSize: hasher.bytes };
 }
 
-/** Compresses a tar stream into `file`: the layer, both digests computed in the same pass. */
+/**
+ * Compresses a tar stream into `file`: the layer, both digests computed in the same pass.
+ * `onWritten` is told the bytes in the file as it grows (for an upload that follows it).
+ */
 export async function compressLayer(
   source: TarSource,
   file: string,
   options: Pick<LayerOptions, 'compression' | 'level'>,
+  onWritten?: (bytes: number) => void,
 ): Promise<Layer> {
   const compression = layerCompression(options);
-  const facts = await compressAndHash(source, file, compression);
+  const facts = await compressAndHash(source, file, compression, onWritten);
   return { mediaType: LAYER_MEDIA_TYPES[compression.compression], file, ...facts };
 }
 
