@@ -27154,8 +27154,7 @@ class RegistryClient {
         }
         const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
         return this.withRetries(`upload of ${registry_short(blob.digest)}`, async () => {
-            const start = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, repository }, [202]);
-            let location = locationOf(start, this.name);
+            let location = await this.beginUpload(repository);
             const sent = this.uploadedBytes;
             if (monolithic) {
                 await this.request({
@@ -27168,27 +27167,54 @@ class RegistryClient {
                 }, [201]);
             }
             else {
-                const chunk = this.options.chunkSize ?? 16 * 1024 * 1024;
-                for (let offset = 0; offset < blob.size; offset += chunk) {
-                    const end = Math.min(offset + chunk, blob.size);
-                    const response = await this.request({
-                        method: 'PATCH',
-                        url: location,
-                        headers: {
-                            'content-type': 'application/octet-stream',
-                            'content-range': `${offset}-${end - 1}`,
-                        },
-                        body: this.bodyOf(blob, offset, end),
-                        bodyLength: end - offset,
-                        repository,
-                    }, [202]);
-                    location = locationOf(response, this.name);
+                for (let offset = 0; offset < blob.size; offset += this.chunkSize) {
+                    const end = Math.min(offset + this.chunkSize, blob.size);
+                    location = await this.sendChunk(repository, location, blob, offset, end);
                 }
-                await this.request({ method: 'PUT', url: withDigest(location, blob.digest), repository }, [201]);
+                await this.completeUpload(repository, location, blob.digest);
             }
             this.log(`blob ${registry_short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`);
             return this.uploadedBytes - sent;
         });
+    }
+    /** Bytes a chunked upload sends in each PATCH. */
+    get chunkSize() {
+        return this.options.chunkSize ?? 16 * 1024 * 1024;
+    }
+    /**
+     * From now on no retry starts after `epochMs` and a request started after it is ended there
+     * (a request already running keeps its idle timeout): for work begun before its bound was known.
+     */
+    setDeadline(epochMs) {
+        this.options.deadline = epochMs;
+    }
+    /** Starts an upload session and gives its Location. One attempt: retrying is the caller's. */
+    async beginUpload(repository) {
+        const start = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, repository }, [202]);
+        return locationOf(start, this.name);
+    }
+    /** Sends bytes [start, end) of the blob as the upload's next chunk; gives the next Location. */
+    async sendChunk(repository, location, blob, start, end) {
+        const response = await this.request({
+            method: 'PATCH',
+            url: location,
+            headers: {
+                'content-type': 'application/octet-stream',
+                'content-range': `${start}-${end - 1}`,
+            },
+            body: this.bodyOf(blob, start, end),
+            bodyLength: end - start,
+            repository,
+        }, [202]);
+        return locationOf(response, this.name);
+    }
+    /** Ends an upload: the registry checks the bytes sent against `digest` and stores the blob. */
+    async completeUpload(repository, location, digest) {
+        await this.request({ method: 'PUT', url: withDigest(location, digest), repository }, [201]);
+    }
+    /** Gives an unfinished upload up; a registry that will not is left to expire it. */
+    async cancelUpload(repository, location) {
+        await this.request({ method: 'DELETE', url: location, repository }, [200, 202, 204, 404]).catch(() => undefined);
     }
     bodyOf(blob, start, end) {
         const count = (stream) => {

@@ -57,7 +57,13 @@ import {
   type TarSource,
 } from './oci.js';
 import { pushSignature, type PushedSignature } from './signature.js';
-import { DeadlineError, RegistryClient, type PushBlob } from '../../core/src/registry.js';
+import {
+  DeadlineError,
+  RegistryClient,
+  type PushBlob,
+  type RegistryOptions,
+} from '../../core/src/registry.js';
+import { EarlyUploads } from './early-upload.js';
 import { attachArtifact, type Artifact, type Descriptor } from './referrers.js';
 import { findSbomArtifacts } from './sbom-artifacts.js';
 import { PROVENANCE_ARTIFACT_TYPE, provenanceArtifact } from './provenance.js';
@@ -156,19 +162,21 @@ export async function run(): Promise<void> {
   await withPrivateTempDir('import-image', async (work) => {
     hold(TEMPORARIES_STATE, work);
     const cache = inputs['cache-dir'] ? new LayerCache(inputs['cache-dir']) : undefined;
-    const layered: LayeredChild[] = [];
-    for (const child of children) {
-      const platform = formatPlatform(child.plan.platform);
-      const dir = inputs.platforms ? path.join(work, platform.replaceAll('/', '-')) : work;
-      await fs.mkdir(dir, { recursive: true });
-      const layers = await core.group(inputs.platforms ? `Layer ${platform}` : 'Layer', () =>
-        buildLayers(child.inputs, child.plan, dir, cache),
-      );
-      layered.push({ ...child, layers });
-    }
+    // Before the layers: a layer may be uploaded while it is compressed.
     const tunnel = await openTunnelIfAsked(inputs);
+    const address = tunnel?.address ?? inputs.image.registry;
+    const early = earlyUploadsOf(inputs, tags, { address, credential });
     try {
-      const address = tunnel?.address ?? inputs.image.registry;
+      const layered: LayeredChild[] = [];
+      for (const child of children) {
+        const platform = formatPlatform(child.plan.platform);
+        const dir = inputs.platforms ? path.join(work, platform.replaceAll('/', '-')) : work;
+        await fs.mkdir(dir, { recursive: true });
+        const layers = await core.group(inputs.platforms ? `Layer ${platform}` : 'Layer', () =>
+          buildLayers(child.inputs, child.plan, dir, cache, early),
+        );
+        layered.push({ ...child, layers });
+      }
       const result =
         inputs.mode === 'docker'
           ? await makeDockerImage(inputs, layered[0] as LayeredChild, tags, {
@@ -177,13 +185,14 @@ export async function run(): Promise<void> {
               work,
               timeoutSeconds: inputs.timeout,
             })
-          : await makeOciImage(inputs, layered, tags, { address, credential });
+          : await makeOciImage(inputs, layered, tags, { address, credential }, early);
       writeActionOutputs(inputs, tags, layered, result);
       await writeRunSummary(inputs, tags, layered, result);
       if (cache) await pruneCache(cache);
     } catch (error) {
       throw failureThroughTunnel(tunnel, error);
     } finally {
+      early?.close();
       await tunnel?.close();
       release(TUNNEL_STATE);
     }
@@ -353,11 +362,70 @@ async function planLayers(inputs: Inputs, plan: ImagePlan): Promise<LayerPlan[]>
   ];
 }
 
+/**
+ * Uploads begun while compressing (early-upload.ts): mode oci with push, one layer (with
+ * `layers: app` the dependencies' layer is often in the registry already, unchanged).
+ */
+function earlyUploadsOf(
+  inputs: Inputs,
+  tags: string[],
+  target: PushTarget,
+): EarlyUploads | undefined {
+  if (!inputs.push || inputs.mode !== 'oci' || inputs.layers !== 'single') return undefined;
+  return new EarlyUploads({
+    client: registryClient(inputs, target, { retries: 0 }),
+    repository: inputs.image.repository,
+    tags,
+    timeoutSeconds: inputs.timeout,
+    log: (line) => core.info(line),
+  });
+}
+
+/** A client of the registry the push goes to, over `target`'s address. */
+function registryClient(
+  inputs: Inputs,
+  { address, credential }: PushTarget,
+  more: Partial<RegistryOptions>,
+): RegistryClient {
+  return new RegistryClient({
+    address,
+    displayName: inputs.image.registry,
+    serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
+    insecure: inputs.insecure,
+    ...clientCredentials(credential),
+    log: (line) => core.info(line),
+    ...chunkingFromEnvironment(),
+    ...more,
+  });
+}
+
+/** A layer compressed into `file`, uploaded meanwhile when `early` is given and it pays. */
+async function compressAndUpload(
+  inputs: Inputs,
+  { name, source }: Pick<LayerPlan, 'name' | 'source'>,
+  file: string,
+  compression: CompressionOptions,
+  early: EarlyUploads | undefined,
+): Promise<Layer> {
+  const upload = early?.follow(file, name);
+  const layer = await compressLayer(source, file, compression, upload?.grew);
+  try {
+    await upload?.finish(layer.digest, layer.size);
+  } catch (error) {
+    if (!(error instanceof DeadlineError)) throw error;
+    throw new UserError(
+      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: nothing; not pushed: the ${name}, the config, the tags.`,
+    );
+  }
+  return layer;
+}
+
 async function buildLayers(
   inputs: Inputs,
   plan: ImagePlan,
   work: string,
   cache: LayerCache | undefined,
+  early: EarlyUploads | undefined,
 ): Promise<Layer[]> {
   const planned = await planLayers(inputs, plan);
   const compression = layerCompression({
@@ -372,12 +440,11 @@ async function buildLayers(
   for (const layerPlan of planned) {
     const { name, comment, source } = layerPlan;
     const fingerprint = inputs['cache-fingerprint'] ? layerPlan.fingerprint : undefined;
+    const compress = (file: string): Promise<Layer> =>
+      compressAndUpload(inputs, { name, source }, file, compression, early);
     const made = cache
-      ? await cachedLayer(cache, { name, source, fingerprint }, compression)
-      : {
-          layer: await compressLayer(source, path.join(work, `${name}.tar.gz`), compression),
-          compressed: true,
-        };
+      ? await cachedLayer(cache, { name, source, fingerprint }, compression, compress)
+      : { layer: await compress(path.join(work, `${name}.tar.gz`)), compressed: true };
     if (made.compressed) compressed++;
     const { layer } = made;
     core.info(
@@ -394,6 +461,7 @@ async function cachedLayer(
   cache: LayerCache,
   { name, source, fingerprint }: Omit<LayerPlan, 'comment'>,
   compression: CompressionOptions,
+  compress: (file: string) => Promise<Layer>,
 ): Promise<{ layer: Layer; compressed: boolean }> {
   const treeDigest = fingerprint?.();
   const known = treeDigest ? await cache.factsOf(treeDigest) : undefined;
@@ -409,10 +477,7 @@ async function cachedLayer(
   else core.info(`${name}: diffID ${facts.diffId} ${found.miss}; compressing it`);
   const temporary = await cache.temporaryBlob();
   try {
-    const layer = await cache.store(
-      await compressLayer(source, temporary, compression),
-      compression,
-    );
+    const layer = await cache.store(await compress(temporary), compression);
     // A fingerprint that named another tar (the tree changed unseen) is put right.
     if (treeDigest && layer.diffId !== facts.diffId) {
       await cache.rememberFingerprint(treeDigest, layer);
@@ -484,6 +549,7 @@ async function makeOciImage(
   children: LayeredChild[],
   tags: string[],
   target: PushTarget,
+  early: EarlyUploads | undefined,
 ): Promise<Result> {
   const images = children.map((child) => buildImage(child.plan, child.layers));
   for (const image of images) {
@@ -517,7 +583,7 @@ async function makeOciImage(
   }
   const pushed = inputs.push
     ? await core.group(`Push to ${inputs.image.registry}`, () =>
-        pushImages(inputs, target, { images, artifacts, tagged }, tags),
+        pushImages(inputs, target, { images, artifacts, tagged }, tags, early?.stored),
       )
     : undefined;
   // Written after a successful push, so a failed run leaves no output behind.
@@ -743,30 +809,30 @@ interface PushSet {
  */
 async function pushImages(
   inputs: Inputs,
-  { address, credential }: PushTarget,
+  target: PushTarget,
   { images, artifacts, tagged }: PushSet,
   tags: string[],
+  uploadedEarly: ReadonlyMap<string, number> = new Map(),
 ): Promise<{
   uploaded: number;
   referrers: Descriptor[][];
   signatures: Map<string, PushedSignature>;
 }> {
-  const client = new RegistryClient({
-    address,
-    displayName: inputs.image.registry,
-    serverName: address === inputs.image.registry ? undefined : inputs.image.registry,
-    insecure: inputs.insecure,
-    ...clientCredentials(credential),
-    log: (line) => core.info(line),
-    ...chunkingFromEnvironment(),
-    deadline: Date.now() + inputs.timeout * 1000,
-  });
+  const client = registryClient(inputs, target, { deadline: Date.now() + inputs.timeout * 1000 });
   const repository = inputs.image.repository;
+  const pushLayer = async (layer: Layer): Promise<number> => {
+    const early = uploadedEarly.get(layer.digest);
+    if (early === undefined) return client.pushBlob(repository, layerBlob(layer));
+    core.info(
+      `blob ${layer.digest.slice(0, 19)} (${layer.size} bytes) was uploaded while compressed`,
+    );
+    return early;
+  };
   const steps: Array<[string, () => Promise<number>]> = [
     ...images.flatMap((image): Array<[string, () => Promise<number>]> => [
       ...image.layers.map((layer): [string, () => Promise<number>] => [
         `layer ${layer.digest}`,
-        () => client.pushBlob(repository, layerBlob(layer)),
+        () => pushLayer(layer),
       ]),
       [`config ${image.config.digest}`, () => client.pushBlob(repository, configBlob(image))],
       ...(image.manifest.digest === tagged.digest
