@@ -25895,7 +25895,7 @@ class RegistryClient {
         }
         const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
         return this.withRetries(`upload of ${registry_short(blob.digest)}`, async () => {
-            let location = await this.beginUpload(repository);
+            const location = await this.beginUpload(repository);
             const sent = this.uploadedBytes;
             if (monolithic) {
                 await this.request({
@@ -25908,11 +25908,7 @@ class RegistryClient {
                 }, [201]);
             }
             else {
-                for (let offset = 0; offset < blob.size; offset += this.chunkSize) {
-                    const end = Math.min(offset + this.chunkSize, blob.size);
-                    location = await this.sendChunk(repository, location, blob, offset, end);
-                }
-                await this.completeUpload(repository, location, blob.digest);
+                await this.finishChunked(repository, location, blob, 0);
             }
             this.log(`blob ${registry_short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`);
             return this.uploadedBytes - sent;
@@ -25949,9 +25945,18 @@ class RegistryClient {
         }, [202]);
         return locationOf(response, this.name);
     }
-    /** Ends an upload: the registry checks the bytes sent against `digest` and stores the blob. */
-    async completeUpload(repository, location, digest) {
-        await this.request({ method: 'PUT', url: withDigest(location, digest), repository }, [201]);
+    /**
+     * Sends the blob's bytes from `start` on in chunks, then ends the upload: the registry checks
+     * all the bytes sent against the digest and stores the blob.
+     */
+    async finishChunked(repository, location, blob, start) {
+        let next = location;
+        for (let offset = start; offset < blob.size; offset += this.chunkSize) {
+            const end = Math.min(offset + this.chunkSize, blob.size);
+            next = await this.sendChunk(repository, next, blob, offset, end);
+        }
+        const url = withDigest(next, blob.digest);
+        await this.request({ method: 'PUT', url, repository }, [201]);
     }
     /** Gives an unfinished upload up; a registry that will not is left to expire it. */
     async cancelUpload(repository, location) {
@@ -27976,12 +27981,8 @@ class LayerUpload {
         const { client, repository } = this.target;
         client.setDeadline(Date.now() + this.target.timeoutSeconds * 1000);
         try {
-            let location = this.location;
-            for (let offset = this.sent; offset < size; offset += client.chunkSize) {
-                const end = Math.min(offset + client.chunkSize, size);
-                location = await client.sendChunk(repository, location, { file: this.file }, offset, end);
-            }
-            await client.completeUpload(repository, location, digest);
+            const blob = { digest, size, file: this.file };
+            await client.finishChunked(repository, this.location, blob, this.sent);
         }
         catch (error) {
             if (error instanceof DeadlineError)
@@ -29363,7 +29364,7 @@ async function compressAndUpload(inputs, { name, source }, file, compression, ea
     catch (error) {
         if (!(error instanceof DeadlineError))
             throw error;
-        throw new errors_UserError(`The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: nothing; not pushed: the ${name}, the config, the tags.`);
+        throw pushOutOfTime(inputs, error, [], [`the ${name}`, 'the config', 'the tags']);
     }
     return layer;
 }
@@ -29756,11 +29757,15 @@ async function pushImages(inputs, target, { images, artifacts, tagged }, tags, u
                 .map((a) => a.artifactType),
             ...(inputs.signKey ? [signed.length > 1 ? 'the signatures' : 'the signature'] : []),
         ];
-        throw new errors_UserError(`The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...later].join(', ')}.`);
+        throw pushOutOfTime(inputs, error, done, [...left, ...later]);
     }
     finally {
         client.close();
     }
+}
+/** The failure of a push that reached the `timeout` deadline, saying what is in the registry. */
+function pushOutOfTime(inputs, error, pushed, notPushed) {
+    return new errors_UserError(`The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${pushed.join(', ') || 'nothing'}; not pushed: ${notPushed.join(', ')}.`);
 }
 function layerBlob(layer) {
     return { digest: layer.digest, size: layer.size, file: layer.file };

@@ -1,12 +1,20 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorLines, runBundle } from '../helpers/bundle.js';
 import { makeAppRoot } from '../helpers/import-image-root.js';
-import { startFaultProxy, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import {
+  startFaultProxy,
+  startRegistry,
+  type Fault,
+  type FaultProxy,
+  type TestRegistry,
+} from '../helpers/registry.js';
+import { sha256File } from '../../actions/core/src/files.js';
+import type { LocalRunResult } from '../../actions/cli/src/local-runner.js';
 
 // A layer is uploaded while it is compressed once 32 MiB of it are written, when its tags are
 // new to the repository (early-upload.ts). Real registry, skopeo as the independent reader.
@@ -48,19 +56,30 @@ async function copiedLayer(
 }
 
 async function sha256Of(file: string): Promise<string> {
-  return `sha256:${createHash('sha256')
-    .update(await fs.readFile(file))
-    .digest('hex')}`;
+  return `sha256:${await sha256File(file)}`;
+}
+
+/** Pushes the root as `repository:v1` through a proxy (with `fault`); checks it succeeded. */
+async function pushThroughProxy(
+  repository: string,
+  fault: Fault,
+  check: (result: LocalRunResult, proxy: FaultProxy) => Promise<void>,
+): Promise<void> {
+  const proxy = await startFaultProxy(registry.port, fault);
+  try {
+    const image = `${proxy.address}/${repository}`;
+    const result = await runBundle('import-image', { root, image, insecure: 'true', tags: 'v1' });
+    expect(errorLines(result.log)).toEqual([]);
+    expect(result.code).toBe(0);
+    await check(result, proxy);
+  } finally {
+    await proxy.stop();
+  }
 }
 
 describe('import-image uploads a large layer while compressing it', () => {
   test('a new tag: the layer goes up during compression, once, and reads back whole', async () => {
-    const proxy = await startFaultProxy(registry.port);
-    try {
-      const image = `${proxy.address}/early/app`;
-      const result = await runBundle('import-image', { root, image, insecure: 'true', tags: 'v1' });
-      expect(errorLines(result.log)).toEqual([]);
-      expect(result.code).toBe(0);
+    await pushThroughProxy('early/app', 'none', async (result, proxy) => {
       const layerDigest = result.outputs['layer-digest'] as string;
       expect(result.log).toContain('layer: uploading while compressing');
       expect(result.log).toMatch(
@@ -76,36 +95,23 @@ describe('import-image uploads a large layer while compressing it', () => {
       const layer = await copiedLayer(`${registry.address}/early/app:v1`, out);
       expect(layer).toMatchObject({ digest: layerDigest, size });
       expect(await sha256Of(path.join(out, layerDigest.replace('sha256:', '')))).toBe(layerDigest);
-    } finally {
-      await proxy.stop();
-    }
+    });
   });
 
+  // v1 is there: the test above pushed it.
   test('a tag already there: the blob is checked after compression, not uploaded again', async () => {
-    const proxy = await startFaultProxy(registry.port);
-    try {
-      const image = `${proxy.address}/early/app`;
-      const result = await runBundle('import-image', { root, image, insecure: 'true', tags: 'v1' });
-      expect(errorLines(result.log)).toEqual([]);
-      expect(result.code).toBe(0);
+    await pushThroughProxy('early/app', 'none', async (result, proxy) => {
       expect(result.log).toContain(
         'layer: not uploaded while compressing (the tag v1 is already in the repository); pushed once compressed',
       );
       expect(result.log).toMatch(/blob sha256:[0-9a-f]{12} \(\d+ bytes\) is already there/);
       expect(proxy.requests().filter((r) => r.startsWith('PATCH'))).toEqual([]);
       expect(proxy.uploadedBytes()).toBeLessThan(64 * 1024);
-    } finally {
-      await proxy.stop();
-    }
+    });
   });
 
   test('a reset during the early upload: it is given up and the layer pushed from the file', async () => {
-    const proxy = await startFaultProxy(registry.port, 'reset-once-mid-upload');
-    try {
-      const image = `${proxy.address}/early/reset`;
-      const result = await runBundle('import-image', { root, image, insecure: 'true', tags: 'v1' });
-      expect(errorLines(result.log)).toEqual([]);
-      expect(result.code).toBe(0);
+    await pushThroughProxy('early/reset', 'reset-once-mid-upload', async (result, proxy) => {
       expect(proxy.faults()).toBe(1);
       expect(result.log).toMatch(
         /layer: not uploaded while compressing \(it failed \(PATCH [^\n]*ECONNRESET[^\n]*\)\); pushed once compressed/,
@@ -122,8 +128,6 @@ describe('import-image uploads a large layer while compressing it', () => {
       const layer = await copiedLayer(`${registry.address}/early/reset:v1`, out);
       expect(layer.digest).toBe(layerDigest);
       expect(await sha256Of(path.join(out, layerDigest.replace('sha256:', '')))).toBe(layerDigest);
-    } finally {
-      await proxy.stop();
-    }
+    });
   });
 });

@@ -404,7 +404,7 @@ export class RegistryClient {
     }
     const monolithic = blob.size <= (this.options.monolithicMax ?? 16 * 1024 * 1024);
     return this.withRetries(`upload of ${short(blob.digest)}`, async () => {
-      let location = await this.beginUpload(repository);
+      const location = await this.beginUpload(repository);
       const sent = this.uploadedBytes;
       if (monolithic) {
         await this.request(
@@ -419,11 +419,7 @@ export class RegistryClient {
           [201],
         );
       } else {
-        for (let offset = 0; offset < blob.size; offset += this.chunkSize) {
-          const end = Math.min(offset + this.chunkSize, blob.size);
-          location = await this.sendChunk(repository, location, blob, offset, end);
-        }
-        await this.completeUpload(repository, location, blob.digest);
+        await this.finishChunked(repository, location, blob, 0);
       }
       this.log(
         `blob ${short(blob.digest)}: uploaded ${blob.size} bytes (${monolithic ? 'one request' : 'chunked'})`,
@@ -479,9 +475,23 @@ export class RegistryClient {
     return locationOf(response, this.name);
   }
 
-  /** Ends an upload: the registry checks the bytes sent against `digest` and stores the blob. */
-  async completeUpload(repository: string, location: string, digest: string): Promise<void> {
-    await this.request({ method: 'PUT', url: withDigest(location, digest), repository }, [201]);
+  /**
+   * Sends the blob's bytes from `start` on in chunks, then ends the upload: the registry checks
+   * all the bytes sent against the digest and stores the blob.
+   */
+  async finishChunked(
+    repository: string,
+    location: string,
+    blob: PushBlob,
+    start: number,
+  ): Promise<void> {
+    let next = location;
+    for (let offset = start; offset < blob.size; offset += this.chunkSize) {
+      const end = Math.min(offset + this.chunkSize, blob.size);
+      next = await this.sendChunk(repository, next, blob, offset, end);
+    }
+    const url = withDigest(next, blob.digest);
+    await this.request({ method: 'PUT', url, repository }, [201]);
   }
 
   /** Gives an unfinished upload up; a registry that will not is left to expire it. */

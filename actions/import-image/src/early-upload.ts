@@ -99,12 +99,8 @@ export class LayerUpload {
     const { client, repository } = this.target;
     client.setDeadline(Date.now() + this.target.timeoutSeconds * 1000);
     try {
-      let location = this.location as string;
-      for (let offset = this.sent; offset < size; offset += client.chunkSize) {
-        const end = Math.min(offset + client.chunkSize, size);
-        location = await client.sendChunk(repository, location, { file: this.file }, offset, end);
-      }
-      await client.completeUpload(repository, location, digest);
+      const blob = { digest, size, file: this.file };
+      await client.finishChunked(repository, this.location as string, blob, this.sent);
     } catch (error) {
       if (error instanceof DeadlineError) throw error;
       this.stop(`it failed at the end (${messageOf(error)})`);

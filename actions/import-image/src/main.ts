@@ -413,9 +413,7 @@ async function compressAndUpload(
     await upload?.finish(layer.digest, layer.size);
   } catch (error) {
     if (!(error instanceof DeadlineError)) throw error;
-    throw new UserError(
-      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: nothing; not pushed: the ${name}, the config, the tags.`,
-    );
+    throw pushOutOfTime(inputs, error, [], [`the ${name}`, 'the config', 'the tags']);
   }
   return layer;
 }
@@ -895,12 +893,22 @@ async function pushImages(
         .map((a) => a.artifactType),
       ...(inputs.signKey ? [signed.length > 1 ? 'the signatures' : 'the signature'] : []),
     ];
-    throw new UserError(
-      `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${done.join(', ') || 'nothing'}; not pushed: ${[...left, ...later].join(', ')}.`,
-    );
+    throw pushOutOfTime(inputs, error, done, [...left, ...later]);
   } finally {
     client.close();
   }
+}
+
+/** The failure of a push that reached the `timeout` deadline, saying what is in the registry. */
+function pushOutOfTime(
+  inputs: Inputs,
+  error: DeadlineError,
+  pushed: string[],
+  notPushed: string[],
+): UserError {
+  return new UserError(
+    `The push to ${inputs.image.registry} did not finish within timeout (${inputs.timeout} s): ${error.message}. Pushed: ${pushed.join(', ') || 'nothing'}; not pushed: ${notPushed.join(', ')}.`,
+  );
 }
 
 function layerBlob(layer: Layer): PushBlob {
